@@ -1,0 +1,165 @@
+# Copyright shard-jobs contributors
+# SPDX-License-Identifier: Apache-2.0
+"""Shared code of the shard-jobs modules: connection, options, labels, retries.
+
+Modules import it as ``ansible.module_utils.shard_openstack``; Ansible ships it
+with them to the node, found in the module_utils directory next to the
+playbooks (playbooks/module_utils) or given by ANSIBLE_MODULE_UTILS.
+"""
+
+import re
+import time
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule
+
+try:
+    import openstack
+
+    HAS_SDK = True
+    SDK_IMPORT_ERROR = None
+except ImportError:  # pragma: no cover - reported by the module
+    HAS_SDK = False
+    SDK_IMPORT_ERROR = traceback.format_exc()
+
+# Options every module takes; the connection comes from clouds.yaml (the file
+# named by OS_CLIENT_CONFIG_FILE, as openstacksdk reads it) or an inline entry.
+CONNECTION_ARGS = dict(
+    cloud=dict(type="raw", required=True, no_log=False),
+    region_name=dict(type="str"),
+    interface=dict(type="str", default="public", choices=["public", "internal", "admin"]),
+    timeout=dict(type="int", default=180),
+)
+
+# The label shard-jobs puts on what a run creates: shard-<hex>, derived from
+# the Zuul build id. A stricter form than any name a person would pick.
+LABEL_RE = re.compile(r"^shard-[0-9a-f]{8,32}$")
+# Where the label is kept on each kind of resource.
+LABEL_METADATA_KEY = "shard_label"
+LABEL_DESCRIPTION_PREFIX = "shard-jobs label="
+
+
+def trait_for(label):
+    """CUSTOM_SHARD_<HEX>: the placement trait of a label."""
+    return "CUSTOM_" + label.upper().replace("-", "_")
+
+
+def label_of_description(description):
+    """The label recorded in a description ('shard-jobs label=shard-abc ...'), or None."""
+    if not description or not description.startswith(LABEL_DESCRIPTION_PREFIX):
+        return None
+    label = description[len(LABEL_DESCRIPTION_PREFIX) :].split()[0]
+    return label if LABEL_RE.match(label) else None
+
+
+def description_for(label, extra=""):
+    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    text = f"{LABEL_DESCRIPTION_PREFIX}{label} created={created}"
+    return f"{text} {extra}".strip()
+
+
+def created_of_description(description):
+    """The creation time recorded in a description, as epoch seconds, or None."""
+    match = re.search(r"created=(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)", description or "")
+    if not match:
+        return None
+    return _parse_iso(match.group(1))
+
+
+def _parse_iso(text):
+    import calendar
+
+    text = text.replace("Z", "").split(".")[0]
+    return calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%S"))
+
+
+def parse_timestamp(text):
+    """An OpenStack API timestamp ('2026-11-25T13:20:01Z' or with offset) as epoch seconds."""
+    if not text:
+        return None
+    return _parse_iso(text[:19])
+
+
+class ShardModule:
+    """AnsibleModule plus an openstacksdk connection, in the openstack.cloud style.
+
+    Subclasses set ``argument_spec`` (merged with CONNECTION_ARGS), optional
+    ``module_kwargs``, and implement ``run()``, which calls ``exit_json``.
+    """
+
+    argument_spec = {}
+    module_kwargs = {}
+
+    def __init__(self):
+        spec = dict(CONNECTION_ARGS)
+        spec.update(self.argument_spec)
+        self.ansible = AnsibleModule(argument_spec=spec, **self.module_kwargs)
+        self.params = self.ansible.params
+        self.check_mode = self.ansible.check_mode
+        self.results = {"changed": False}
+        self.conn = None
+
+    def connect(self):
+        if not HAS_SDK:
+            self.fail_json(msg="openstacksdk is required", exception=SDK_IMPORT_ERROR)
+        cloud = self.params["cloud"]
+        kwargs = dict(
+            region_name=self.params["region_name"],
+            interface=self.params["interface"],
+            api_timeout=self.params["timeout"],
+        )
+        try:
+            if isinstance(cloud, dict):
+                config = dict(cloud)
+                config.update({k: v for k, v in kwargs.items() if v is not None})
+                return openstack.connect(**config)
+            return openstack.connect(cloud=cloud, **kwargs)
+        except openstack.exceptions.ConfigException as exc:
+            self.fail_json(msg=f"cloud {cloud!r} not usable: {exc}")
+        except Exception as exc:  # keystoneauth / requests errors
+            self.fail_json(msg=f"cannot connect to cloud {cloud!r}: {exc}")
+
+    def fail_json(self, **kwargs):
+        self.ansible.fail_json(**kwargs)
+
+    def exit_json(self, **kwargs):
+        result = dict(self.results)
+        result.update(kwargs)
+        self.ansible.exit_json(**result)
+
+    def __call__(self):
+        self.conn = self.connect()
+        try:
+            self.run()
+        except openstack.exceptions.SDKException as exc:
+            self.fail_json(msg=_one_line(exc), exception=traceback.format_exc())
+
+    def run(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def _one_line(exc):
+    return " ".join(str(exc).split())
+
+
+def wait_until(check, timeout, interval=0.5, what="condition"):
+    """Call check() until it returns something truthy; return it or raise TimeoutError."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def retry_on_conflict(func, attempts=10, interval=0.2):
+    """Placement answers 409 when a provider generation moved: re-read and try again."""
+    for attempt in range(attempts):
+        try:
+            return func()
+        except openstack.exceptions.ConflictException:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(interval)

@@ -1,0 +1,125 @@
+# Copyright shard-jobs contributors
+# SPDX-License-Identifier: Apache-2.0
+"""Ansible stdout callback for ./shard: one line per step, one line per failure.
+
+A step is a task file of a role (embedded_cloud's preflight.yaml, packages.yaml,
+...) or a role (the shard life cycle). The full output goes to ANSIBLE_LOG_PATH.
+"""
+
+import os
+import sys
+import time
+
+from ansible.plugins.callback import CallbackBase
+
+DOCUMENTATION = """
+name: shard_progress
+type: stdout
+short_description: one line per step for ./shard
+description:
+  - Prints one line per role task file (or per role) with its outcome and time,
+    and one line naming the problem when a task fails.
+options: {}
+"""
+
+
+def _first_line(text):
+    for line in str(text).splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "stdout"
+    CALLBACK_NAME = "shard_progress"
+
+    def __init__(self):
+        super().__init__()
+        self.prefix = os.environ.get("SHARD_PROGRESS_PREFIX", "")
+        self.group_by = os.environ.get("SHARD_PROGRESS_GROUP", "file")
+        self.step = None
+        self.step_start = 0.0
+        self.step_changed = 0
+        self.failure = None
+        log_path = os.environ.get("SHARD_PROGRESS_LOG")
+        self.log = open(log_path, "a", buffering=1) if log_path else None
+
+    def _log(self, status, result):
+        """Full result, as censored as Ansible makes it for no_log tasks."""
+        if self.log:
+            host = result._host.get_name()
+            dump = self._dump_results(result._result, indent=2)
+            self.log.write(f"{status}: [{host}] {result._task.get_name()}\n{dump}\n")
+
+    def _step_of(self, task):
+        path = (task.get_path() or "").rsplit(":", 1)[0]
+        role = task._role.get_name() if task._role else None
+        if self.group_by == "role" and role:
+            return role
+        name = os.path.splitext(os.path.basename(path))[0]
+        if name == "main" and role:
+            return role
+        return name or task.get_name()
+
+    def _close_step(self):
+        if self.step is None:
+            return
+        outcome = f"changed ({self.step_changed})" if self.step_changed else "ok"
+        elapsed = time.monotonic() - self.step_start
+        sys.stdout.write(f"{self.prefix}{self.step:<24} {outcome:<14} {elapsed:6.1f}s\n")
+        sys.stdout.flush()
+        self.step = None
+
+    def v2_playbook_on_task_start(self, task, is_conditional):
+        step = self._step_of(task)
+        if step != self.step:
+            self._close_step()
+            self.step = step
+            self.step_start = time.monotonic()
+            self.step_changed = 0
+        self.task_name = task.get_name()
+
+    v2_playbook_on_handler_task_start = v2_playbook_on_task_start
+
+    def v2_runner_on_ok(self, result):
+        self._log("changed" if result._result.get("changed") else "ok", result)
+        if result._result.get("changed"):
+            self.step_changed += 1
+
+    def v2_runner_item_on_ok(self, result):
+        pass
+
+    def v2_runner_on_failed(self, result, ignore_errors=False):
+        self._log("failed (ignored)" if ignore_errors else "failed", result)
+        if ignore_errors or self.failure:
+            return
+        res = result._result
+        msg = res.get("msg") or res.get("stderr") or res.get("module_stderr") or ""
+        if res.get("censored") or "no_log" in str(msg):
+            msg = "details hidden (the task handles secrets)"
+        if not msg and res.get("results"):
+            for item in res["results"]:
+                if item.get("failed"):
+                    msg = item.get("msg") or item.get("stderr") or ""
+                    break
+        self.failure = (self.step, result._task.get_name(), _first_line(msg))
+
+    def v2_runner_on_unreachable(self, result):
+        self._log("unreachable", result)
+        if not self.failure:
+            msg = _first_line(result._result.get("msg", "unreachable"))
+            self.failure = (self.step, result._task.get_name(), msg)
+
+    def v2_playbook_on_stats(self, stats):
+        if self.failure:
+            step, task, msg = self.failure
+            self.step = None
+            sys.stdout.write(f"{self.prefix}{step:<24} FAILED\n")
+            where = f" (log: {self.log.name})" if self.log else ""
+            sys.stderr.write(f"{self.prefix}{msg or 'failed'} [task: {task}]{where}\n")
+        else:
+            self._close_step()
+        sys.stdout.flush()
+        sys.stderr.flush()

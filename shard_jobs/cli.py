@@ -1,0 +1,80 @@
+"""./shard: the command line of shard-jobs."""
+
+import argparse
+import sys
+
+from shard_jobs import cloud
+
+
+def _cloud(args) -> int:
+    if args.action == "up":
+        return cloud.up()
+    if args.action == "status":
+        return cloud.status(as_json=args.json)
+    if args.action == "down":
+        return cloud.down()
+    return cloud.destroy()
+
+
+def _run(args) -> int:
+    from shard_jobs import runner
+
+    return runner.main(args)
+
+
+def _test(args) -> int:
+    from shard_jobs import testing
+
+    return testing.main(args.tiers, args.pytest_args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="shard",
+        description="Test an OpenStack change as a new shard of an existing cloud.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("cloud", help="the embedded cloud: up, status, down, destroy")
+    p.add_argument("action", choices=["up", "status", "down", "destroy"])
+    p.add_argument("--json", action="store_true", help="status as JSON, for scripts")
+    p.set_defaults(func=_cloud)
+
+    p = sub.add_parser("run", help="run a job from zuul.d/ locally, the way Zuul runs it")
+    p.add_argument("job", help="job name, e.g. shard-nova-compute")
+    p.add_argument(
+        "--src",
+        action="append",
+        default=[],
+        metavar="PROJECT=PATH",
+        help="use this source tree for PROJECT (e.g. openstack/nova=~/src/nova); repeatable",
+    )
+    p.add_argument("--cloud", help="a cloud of clouds.yaml instead of the embedded cloud")
+    p.add_argument(
+        "--secret-file",
+        help="YAML holding the job secret (cloud entry, transport_url) for --cloud",
+    )
+    p.add_argument("-e", "--var", action="append", default=[], metavar="KEY=VALUE",
+                   help="job variable (YAML value); repeatable")
+    p.add_argument("--build", help="build id (default: a new random one)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--ara", action="store_true", help="record the run with ARA")
+    p.set_defaults(func=_run)
+
+    p = sub.add_parser("test", help="run the test suite, or only the named tiers")
+    p.add_argument("tiers", nargs="*", metavar="TIER")
+    p.add_argument("--pytest-args", default="", help="extra pytest arguments")
+    p.set_defaults(func=_test)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
