@@ -9,6 +9,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import yaml
+
 from shard_jobs import ansible, paths
 
 PLAYBOOK = paths.PLAYBOOKS / "embedded-cloud.yaml"
@@ -26,14 +28,19 @@ def _process_module():
 
 
 def cloud_vars() -> dict:
-    """Variables the CLI passes to the role; SHARD_CLOUD_* variables override ports etc."""
+    """Variables the CLI passes to the role.
+
+    SHARD_CLOUD_VAR_<NAME>=<YAML> sets embedded_cloud_<name>, e.g.
+    SHARD_CLOUD_VAR_PORTS='{keystone: 15000, ...}' or SHARD_CLOUD_VAR_DB_PREFIX=test_.
+    """
     extra = {
         "embedded_cloud_dir": str(paths.CLOUD_DIR),
         "embedded_cloud_venv": str(paths.CLOUD_VENV),
     }
     for key, value in os.environ.items():
         if key.startswith("SHARD_CLOUD_VAR_"):
-            extra["embedded_cloud_" + key[len("SHARD_CLOUD_VAR_") :].lower()] = value
+            name = "embedded_cloud_" + key[len("SHARD_CLOUD_VAR_") :].lower()
+            extra[name] = yaml.safe_load(value) if value else value
     return extra
 
 
