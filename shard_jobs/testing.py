@@ -1,17 +1,21 @@
 """./shard test [TIER ...]: the test suite, tier by tier.
 
-A tier is one pytest run over tests/<tier>/, with the tool virtualenv's python.
-Tiers run in a fixed order, cheapest first; the tiers that need the embedded
-cloud bring it up first (`cloud.up()` is idempotent and fast when it is healthy).
-A tier whose directory holds no test file yet is reported as such, never
-silently skipped.
+A tier is one pytest run over tests/<tier>/ with the tool virtualenv's python.
+Tiers run in a fixed order, cheapest first, whatever order they are named in.
+The tiers that need the embedded cloud bring it up first (`cloud.up()` is
+idempotent and fast when the cloud is healthy). A tier whose directory holds no
+test module yet is reported as "no tests yet", never silently skipped.
+Exit status: 0 when no tier failed, 1 when one did, 2 for an unknown tier.
 """
 
 import os
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from pathlib import Path
 
 from shard_jobs import paths
@@ -23,11 +27,23 @@ PASSED = "passed"
 FAILED = "FAILED"
 NO_TESTS = "no tests yet"
 NONE_SELECTED = "no tests selected"
-NO_CLOUD = "FAILED (cloud up)"
 
-# pytest exit codes (pytest.ExitCode), without importing pytest here.
+# pytest's exit codes (pytest.ExitCode) without importing pytest here.
 PYTEST_OK = 0
 PYTEST_NO_TESTS_COLLECTED = 5
+
+
+@dataclass
+class TierResult:
+    tier: str
+    result: str
+    seconds: float
+    counts: str = ""
+    note: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.result.startswith(FAILED)
 
 
 def tier_dir(tier: str) -> Path:
@@ -51,27 +67,80 @@ def _select(tiers: list[str]) -> list[str] | None:
     unknown = [t for t in tiers if t not in TIERS]
     if unknown:
         names = ", ".join(repr(t) for t in unknown)
+        sys.stdout.flush()
         sys.stderr.write(f"shard test: unknown tier {names}; the tiers are: {' '.join(TIERS)}\n")
         return None
     wanted = set(tiers) or set(TIERS)
     return [t for t in TIERS if t in wanted]
 
 
-def _pytest(tier: str, pytest_args: list[str]) -> int:
+def _counts(junit: Path) -> str:
+    """'12 passed, 1 failed, 2 skipped' from pytest's JUnit XML report."""
+    try:
+        root = ET.parse(junit).getroot()
+    except (OSError, ET.ParseError):
+        return ""
+    suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
+    total = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    for suite in suites:
+        for key in total:
+            total[key] += int(suite.get(key, 0))
+    if not total["tests"]:
+        return ""
+    passed = total["tests"] - total["failures"] - total["errors"] - total["skipped"]
+    parts = [f"{passed} passed"]
+    parts += [
+        f"{total[key]} {label}"
+        for key, label in (("failures", "failed"), ("errors", "errors"), ("skipped", "skipped"))
+        if total[key]
+    ]
+    return ", ".join(parts)
+
+
+def _pytest(tier: str, pytest_args: list[str]) -> tuple[int, str]:
+    """Run the tier's pytest; its exit code and its test counts."""
     python = paths.bin_path("python")
-    cmd = [python, "-m", "pytest", str(tier_dir(tier).relative_to(paths.REPO)), *pytest_args]
+    target = str(tier_dir(tier).relative_to(paths.REPO))
     env = dict(os.environ, SHARD_REPO=str(paths.REPO), SHARD_VENV=str(paths.VENV))
     env["PATH"] = f"{paths.VENV / 'bin'}{os.pathsep}{env.get('PATH', '')}"
-    _say(f"{tier}: {shlex.join(cmd)}")
-    return subprocess.run(cmd, cwd=paths.REPO, env=env).returncode
+    with tempfile.TemporaryDirectory(prefix="shard-test-") as tmp:
+        junit = Path(tmp) / "junit.xml"
+        # -rfEs: list failures, errors and skip reasons (e.g. "zuul.d/ not written yet").
+        cmd = [python, "-m", "pytest", target, "-rfEs", *pytest_args]
+        _say(f"{tier}: {shlex.join(cmd)}")
+        rc = subprocess.run([*cmd, f"--junitxml={junit}"], cwd=paths.REPO, env=env).returncode
+        return rc, _counts(junit)
 
 
-def _table(rows: list[tuple[str, str, float]]) -> str:
-    width = max(len(r[1]) for r in rows)
-    lines = [f"{'tier':<10} {'result':<{width}} {'seconds':>8}"]
-    lines.append(f"{'-' * 10} {'-' * width} {'-' * 8}")
-    for tier, result, seconds in rows:
-        lines.append(f"{tier:<10} {result:<{width}} {seconds:>8.1f}")
+def _run_tier(tier: str, pytest_args: list[str], cloud_up) -> TierResult:
+    start = time.monotonic()
+    if not has_tests(tier_dir(tier)):
+        return TierResult(tier, NO_TESTS, 0.0, note=f"tests/{tier}/ has no test_*.py; skipped")
+    if tier in CLOUD_TIERS:
+        rc = cloud_up()
+        if rc != 0:
+            return TierResult(
+                tier,
+                FAILED,
+                time.monotonic() - start,
+                note=f"the embedded cloud did not come up (rc {rc}); see ./shard cloud status",
+            )
+    rc, counts = _pytest(tier, pytest_args)
+    if rc == PYTEST_OK:
+        result = PASSED
+    elif rc == PYTEST_NO_TESTS_COLLECTED:
+        result = NONE_SELECTED
+    else:
+        result = FAILED
+    return TierResult(tier, result, time.monotonic() - start, counts=counts)
+
+
+def _table(rows: list[TierResult]) -> str:
+    width = max(len("result"), *(len(r.result) for r in rows))
+    lines = [f"{'tier':<9} {'result':<{width}} {'seconds':>8}  tests"]
+    lines.append(f"{'-' * 9} {'-' * width} {'-' * 8}  {'-' * 5}")
+    for r in rows:
+        lines.append(f"{r.tier:<9} {r.result:<{width}} {r.seconds:>8.1f}  {r.counts or r.note}")
     return "\n".join(lines)
 
 
@@ -81,44 +150,29 @@ def main(tiers: list[str] | None = None, pytest_args: str | list[str] = "") -> i
         return 2
     if isinstance(pytest_args, str):
         pytest_args = shlex.split(pytest_args)
-    rows: list[tuple[str, str, float]] = []
-    cloud_state: int | None = None  # rc of cloud.up(), once per run
-    for tier in selected:
-        start = time.monotonic()
-        directory = tier_dir(tier)
-        note = ""
-        if not has_tests(directory):
-            result = NO_TESTS
-            note = f": tests/{tier}/ has no test_*.py, tier skipped"
-        else:
-            rc = None
-            if tier in CLOUD_TIERS:
-                if cloud_state is None:
-                    from shard_jobs import cloud
 
-                    _say(f"{tier}: needs the embedded cloud: ./shard cloud up")
-                    cloud_state = cloud.up()
-                if cloud_state != 0:
-                    _say(f"{tier}: the embedded cloud did not come up (rc {cloud_state})")
-                    result = NO_CLOUD
-                    rc = cloud_state
-            if rc is None:
-                rc = _pytest(tier, pytest_args)
-                if rc == PYTEST_OK:
-                    result = PASSED
-                elif rc == PYTEST_NO_TESTS_COLLECTED:
-                    result = NONE_SELECTED
-                else:
-                    result = FAILED
-        seconds = time.monotonic() - start
-        rows.append((tier, result, seconds))
-        _say(f"{tier}: {result} ({seconds:.1f}s){note}")
+    cloud_rc: list[int] = []  # cloud.up()'s result, once per run
+
+    def cloud_up() -> int:
+        if not cloud_rc:
+            from shard_jobs import cloud
+
+            _say("the next tiers need the embedded cloud: cloud up")
+            cloud_rc.append(cloud.up())
+        return cloud_rc[0]
+
+    rows = []
+    for tier in selected:
+        row = _run_tier(tier, pytest_args, cloud_up)
+        rows.append(row)
+        detail = "; ".join(x for x in (row.counts, row.note) if x)
+        _say(f"{tier}: {row.result} in {row.seconds:.1f}s" + (f" ({detail})" if detail else ""))
 
     print(flush=True)
     print(_table(rows), flush=True)
-    failed = [tier for tier, result, _ in rows if result.startswith(FAILED)]
+    failed = [r.tier for r in rows if r.failed]
     if failed:
-        _say(f"failed: {' '.join(failed)}")
+        _say(f"failed tiers: {' '.join(failed)}")
         return 1
     return 0
 

@@ -10,7 +10,9 @@ missing nodesets, templates, jobs and secrets in layout.loading_errors.
 
 This uses private parts of zuul.configloader: requirements/zuul.txt pins the version.
 
-Usage: python zuul_layout_check.py [--project NAME] REPO_DIR
+Usage: python zuul_layout_check.py [--project NAME] [--tenant-project NAME ...] REPO_DIR
+(--tenant-project: another project the tenant holds, e.g. one a job lists in
+required-projects; it loads no configuration.)
 Output (stdout): {"zuul_version", "errors": [...], "jobs": {...}, "project_templates": {...},
 "projects": {...}}; exit status 0 even when the configuration has errors (they are data).
 """
@@ -30,6 +32,7 @@ from zuul.lib.connections import ConnectionRegistry
 
 CONFIG_PROJECT = "shard-config"
 CONNECTION = "git"
+CANONICAL_HOSTNAME = "opendev.org"
 
 # What a deployment's config project typically provides to a job library:
 # the pipelines it reports in and the base job every job descends from.
@@ -53,7 +56,7 @@ CONFIG_PROJECT_YAML = """
 """
 
 
-def _connections(baseurl: str) -> ConnectionRegistry:
+def _connections(baseurl: str, hostname: str) -> ConnectionRegistry:
     if shutil.which("bwrap") is None:
         # The registry instantiates every driver; the bubblewrap one runs
         # `bwrap --version`. Nothing is sandboxed here, so bubblewrap is not needed.
@@ -61,7 +64,15 @@ def _connections(baseurl: str) -> ConnectionRegistry:
 
         BubblewrapDriver._parse_bwrap_version = lambda self: (0, 0, 0)
     config = configparser.ConfigParser()
-    config.read_dict({f"connection {CONNECTION}": {"driver": "git", "baseurl": baseurl}})
+    config.read_dict(
+        {
+            f"connection {CONNECTION}": {
+                "driver": "git",
+                "baseurl": baseurl,
+                "canonical_hostname": hostname,
+            }
+        }
+    )
     registry = ConnectionRegistry()
     registry.configure(config, sources=True, triggers=True, reporters=True)
     return registry
@@ -101,9 +112,10 @@ def _playbooks(contexts) -> list:
     return [pb.path for pb in contexts or ()]
 
 
-def _job(job) -> dict:
+def _job(job, default_parent: str) -> dict:
     ctx = job.source_context
-    parent = job.parent
+    # None: a base job (parent: null); no parent attribute: the tenant's default parent.
+    parent = job.parent or default_parent
     if parent == job.BASE_JOB_MARKER:
         parent = None
     return {
@@ -133,9 +145,9 @@ def _pipelines(config) -> dict:
     }
 
 
-def load(repo: Path, project: str) -> dict:
+def load(repo: Path, project: str, others=(), hostname: str = CANONICAL_HOSTNAME) -> dict:
     logging.basicConfig(level=logging.CRITICAL)
-    connections = _connections(str(repo.parent))
+    connections = _connections(str(repo.parent), hostname)
     source = connections.connections[CONNECTION].source
     tenant = model.Tenant("shard")
     # What TenantParser.fromYaml sets for a tenant entry without options.
@@ -154,6 +166,8 @@ def load(repo: Path, project: str) -> dict:
     lib_tpc = _tpc(source, project, False, configloader.TenantParser.job_classes)
     tenant.addTPC(config_tpc)
     tenant.addTPC(lib_tpc)
+    for name in others:
+        tenant.addTPC(_tpc(source, name, False, ()))
 
     loader = configloader.ConfigLoader(connections, model.SystemAttributes(), None, None, None)
     parser = loader.tenant_parser
@@ -188,7 +202,7 @@ def load(repo: Path, project: str) -> dict:
     for name, variants in sorted(layout.jobs.items()):
         mine = [j for j in variants if _owner(j) == lib_name]
         if mine:
-            jobs[name] = [_job(j) for j in mine]
+            jobs[name] = [_job(j, tenant.default_base_job) for j in mine]
     templates = {}
     for name, tmpls in sorted(layout.project_templates.items()):
         mine = [t for t in tmpls if _owner(t) == lib_name]
@@ -222,8 +236,11 @@ def _read_zuul_d(repo: Path) -> dict:
         if (repo / root).is_file():
             files[root] = (repo / root).read_text()
     for root in ("zuul.d", ".zuul.d"):
-        for path in sorted((repo / root).rglob("*.yaml")) if (repo / root).is_dir() else []:
-            files[str(path.relative_to(repo))] = path.read_text()
+        if not (repo / root).is_dir():
+            continue
+        for path in sorted((repo / root).rglob("*")):
+            if path.is_file() and path.suffix in (".yaml", ".yml"):
+                files[str(path.relative_to(repo))] = path.read_text()
     return files
 
 
@@ -231,8 +248,16 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("repo", type=Path, help="repository holding zuul.d/")
     parser.add_argument("--project", default="shard-jobs", help="its project name in the tenant")
+    parser.add_argument(
+        "--tenant-project",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="another project of the tenant (loads no configuration); repeatable",
+    )
+    parser.add_argument("--hostname", default=CANONICAL_HOSTNAME, help="canonical hostname")
     args = parser.parse_args(argv)
-    result = load(args.repo.resolve(), args.project)
+    result = load(args.repo.resolve(), args.project, args.tenant_project, args.hostname)
     json.dump(result, sys.stdout, indent=2, sort_keys=True)
     sys.stdout.write("\n")
     return 0
