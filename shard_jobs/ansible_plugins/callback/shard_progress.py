@@ -39,6 +39,7 @@ class CallbackModule(CallbackBase):
         super().__init__()
         self.prefix = os.environ.get("SHARD_PROGRESS_PREFIX", "")
         self.group_by = os.environ.get("SHARD_PROGRESS_GROUP", "file")
+        self.quiet_roles = set(filter(None, os.environ.get("SHARD_PROGRESS_QUIET_ROLES", "").split(",")))
         self.step = None
         self.step_start = 0.0
         self.step_changed = 0
@@ -57,6 +58,9 @@ class CallbackModule(CallbackBase):
         path = (task.get_path() or "").rsplit(":", 1)[0]
         role = task._role.get_name() if task._role else None
         if self.group_by == "role" and role:
+            # Tasks of a helper role included from a step belong to that step.
+            if role in self.quiet_roles and self.step:
+                return self.step
             return role
         name = os.path.splitext(os.path.basename(path))[0]
         if name == "main" and role:

@@ -1,0 +1,172 @@
+# Copyright shard-jobs contributors
+# SPDX-License-Identifier: Apache-2.0
+"""Ansible module: is the target cloud healthy enough to take a shard?"""
+
+DOCUMENTATION = r"""
+---
+module: shard_cloud_health
+short_description: Check that the target cloud's APIs, scheduler, conductor and message bus answer
+description:
+  - Read-only checks run before a shard job creates anything, so that an
+    outage of the shared cloud fails the job's pre-run phase (which Zuul
+    retries) rather than being blamed on the change under test.
+  - Authenticates, then checks that each required catalog service answers
+    on its endpoint, that nova's conductor and scheduler are up, and that
+    the message bus accepts an AMQP connection.
+  - Fails with C(target cloud unhealthy: <what>) naming the first problem,
+    or with a message about the credentials when they are the problem.
+options:
+  services:
+    description: Catalog service types that must answer.
+    type: list
+    elements: str
+    default: [compute, placement, image, network]
+  nova_services:
+    description: Nova binaries that must be up (needs the admin role).
+    type: list
+    elements: str
+    default: [nova-conductor, nova-scheduler]
+  transport_url:
+    description: The message bus a compute would use; its broker must accept AMQP.
+    type: str
+  probe_timeout:
+    description: Seconds each probe may take.
+    type: int
+    default: 10
+author:
+  - shard-jobs contributors
+"""
+
+EXAMPLES = r"""
+- name: Check the target cloud
+  shard_cloud_health:
+    cloud: target
+    transport_url: "{{ shard_cloud.transport_url }}"
+  no_log: true
+"""
+
+RETURN = r"""
+checked:
+  description: What was checked and found healthy.
+  returned: success
+  type: list
+  elements: str
+  sample: ["identity", "compute", "placement", "nova-conductor", "message bus"]
+"""
+
+import socket
+from urllib.parse import urlsplit
+
+from ansible.module_utils.shard_openstack import ShardModule
+
+try:
+    from keystoneauth1 import exceptions as ksa_exceptions
+except ImportError:  # pragma: no cover - openstacksdk brings it
+    ksa_exceptions = None
+
+# AMQP 0-9-1 protocol header; a broker answers with a Connection.Start frame.
+AMQP_HEADER = b"AMQP\x00\x00\x09\x01"
+
+
+def amqp_probe(url, timeout):
+    """None if an AMQP broker answers at the first host of a rabbit:// URL, else the problem."""
+    hosts = urlsplit(url).netloc.rsplit("@", 1)[-1].split(",")
+    host, _, port = hosts[0].rpartition(":") if ":" in hosts[0] else (hosts[0], "", "5672")
+    host = host or hosts[0]
+    try:
+        with socket.create_connection((host, int(port or 5672)), timeout=timeout) as sock:
+            sock.sendall(AMQP_HEADER)
+            frame = sock.recv(7)
+    except OSError as exc:
+        return f"message bus at {host}:{port} unreachable ({exc.strerror or exc})"
+    if len(frame) < 7 or frame[0] != 1:
+        return f"message bus at {host}:{port} does not speak AMQP 0-9-1"
+    return None
+
+
+class CloudHealthModule(ShardModule):
+    argument_spec = dict(
+        services=dict(
+            type="list", elements="str", default=["compute", "placement", "image", "network"]
+        ),
+        nova_services=dict(
+            type="list", elements="str", default=["nova-conductor", "nova-scheduler"]
+        ),
+        transport_url=dict(type="str", no_log=True),
+        probe_timeout=dict(type="int", default=10),
+    )
+    module_kwargs = dict(supports_check_mode=True)
+
+    def unhealthy(self, what):
+        self.fail_json(msg=f"target cloud unhealthy: {what}")
+
+    def run(self):
+        checked = []
+        auth_url = (self.conn.config.get_auth_args() or {}).get("auth_url", "?")
+        try:
+            self.conn.authorize()
+        except Exception as exc:  # keystoneauth errors are not SDK exceptions
+            self.credentials_problem(exc, auth_url)
+        checked.append("identity")
+
+        for service_type in self.params["services"]:
+            try:
+                endpoint = self.conn.session.get_endpoint(
+                    service_type=service_type,
+                    interface=self.params["interface"],
+                    region_name=self.params["region_name"] or self.conn.config.get_region_name(),
+                )
+            except Exception:
+                endpoint = None
+            if not endpoint:
+                self.unhealthy(f"{service_type} (no endpoint in the catalog)")
+            try:
+                resp = self.conn.session.get(
+                    endpoint, authenticated=False, raise_exc=False,
+                    timeout=self.params["probe_timeout"],
+                )
+            except Exception as exc:
+                self.unhealthy(f"{service_type} at {endpoint} unreachable ({_short(exc)})")
+            if resp.status_code >= 500:
+                self.unhealthy(f"{service_type} at {endpoint} answers HTTP {resp.status_code}")
+            checked.append(service_type)
+
+        if self.params["nova_services"]:
+            try:
+                services = list(self.conn.compute.services())
+            except Exception as exc:
+                self.unhealthy(f"compute services cannot be listed ({_short(exc)})")
+            for binary in self.params["nova_services"]:
+                states = [s.state for s in services if s.binary == binary]
+                if "up" not in states:
+                    self.unhealthy(f"{binary} is down" if states else f"{binary} is not running")
+                checked.append(binary)
+
+        if self.params["transport_url"]:
+            problem = amqp_probe(self.params["transport_url"], self.params["probe_timeout"])
+            if problem:
+                self.unhealthy(problem)
+            checked.append("message bus")
+        self.exit_json(changed=False, checked=checked)
+
+    def credentials_problem(self, exc, auth_url):
+        if ksa_exceptions and isinstance(exc, ksa_exceptions.Unauthorized):
+            self.fail_json(
+                msg=f"cannot authenticate to the target cloud at {auth_url}: "
+                "wrong user name, password or project (HTTP 401)"
+            )
+        if ksa_exceptions and isinstance(exc, ksa_exceptions.ConnectFailure):
+            self.unhealthy(f"identity at {auth_url} unreachable")
+        self.unhealthy(f"identity at {auth_url}: {_short(exc)}")
+
+
+def _short(exc):
+    return " ".join(str(exc).split())[:200]
+
+
+def main():
+    CloudHealthModule()()
+
+
+if __name__ == "__main__":
+    main()

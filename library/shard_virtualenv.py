@@ -1,0 +1,319 @@
+# Copyright shard-jobs contributors
+# SPDX-License-Identifier: Apache-2.0
+"""Ansible module: a cached, locked virtualenv, optionally layered on another one."""
+
+DOCUMENTATION = r"""
+---
+module: shard_virtualenv
+short_description: Build a virtualenv once per set of inputs, shareable between concurrent jobs
+description:
+  - Creates a virtualenv and installs packages, requirement files and
+    editable source trees into it, under pip constraints.
+  - The inputs (interpreter version, packages, the content of the
+    requirement and constraint files, the layering) are hashed into a stamp
+    kept in the virtualenv; with the same stamp nothing is done. A C({key})
+    in I(path) is replaced by that hash, so that a cache holds one virtualenv
+    per input set.
+  - Creation holds an exclusive lock (C(flock) on I(path).lock), so that
+    concurrent builds on one node share a cache safely.
+  - With I(layered_on), the new virtualenv sees the site-packages of another
+    one (a C(.pth) file) and installs only I(editable) trees itself: the
+    dependencies of a project under test are installed once and a build of
+    a changed project then takes seconds.
+options:
+  path:
+    description: Directory of the virtualenv; C({key}) is replaced by the inputs' hash.
+    type: path
+    required: true
+  state:
+    description: C(present) builds it, C(absent) removes it.
+    type: str
+    choices: [present, absent]
+    default: present
+  python:
+    description: Interpreter that creates the virtualenv.
+    type: str
+    default: python3
+  packages:
+    description: Requirement specifiers to install.
+    type: list
+    elements: str
+    default: []
+  requirements:
+    description: Requirement files to install.
+    type: list
+    elements: path
+    default: []
+  constraints:
+    description: Constraints file for every install (except editable trees, installed without dependencies).
+    type: path
+  layered_on:
+    description: Another virtualenv whose packages this one uses.
+    type: path
+  editable:
+    description: Source trees installed in editable mode, without their dependencies.
+    type: list
+    elements: path
+    default: []
+  siblings:
+    description:
+      - Source trees installed in editable mode only if their distribution is
+        already installed in I(layered_on) (it is a dependency), as
+        tox-siblings does for Depends-On and required projects.
+    type: list
+    elements: path
+    default: []
+  environment:
+    description: Extra environment for pip (for instance pbr's SKIP_* switches).
+    type: dict
+    default: {}
+  timeout:
+    description: Seconds to wait for the lock.
+    type: int
+    default: 1800
+author:
+  - shard-jobs contributors
+"""
+
+EXAMPLES = r"""
+- name: Dependencies of nova, shared by builds
+  shard_virtualenv:
+    path: "{{ cache }}/deps/nova-{key}"
+    requirements: ["{{ nova_src }}/requirements.txt"]
+    constraints: "{{ workspace }}/constraints.txt"
+  register: deps
+
+- name: The build: nova from its source, on top
+  shard_virtualenv:
+    path: "{{ workspace }}/venv"
+    layered_on: "{{ deps.path }}"
+    editable: ["{{ nova_src }}"]
+    siblings: ["{{ os_vif_src }}"]
+"""
+
+RETURN = r"""
+path:
+  description: The virtualenv's directory (with C({key}) replaced).
+  returned: always
+  type: str
+python:
+  description: The virtualenv's interpreter.
+  returned: always
+  type: str
+key:
+  description: Hash of the inputs.
+  returned: always
+  type: str
+installed_siblings:
+  description: Sibling trees that were installed.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import configparser
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+STAMP = ".shard-stamp"
+
+
+def _read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _python_version(module, python):
+    rc, out, err = module.run_command([python, "-c", "import sys; print(sys.version)"])
+    if rc != 0:
+        module.fail_json(msg=f"interpreter {python} does not run: {err.strip()}")
+    return out.strip()
+
+
+def dist_name(src):
+    """Distribution name of a source tree (setup.cfg or pyproject.toml), or None."""
+    cfg = os.path.join(src, "setup.cfg")
+    if os.path.exists(cfg):
+        parser = configparser.ConfigParser()
+        try:
+            parser.read(cfg)
+            name = parser.get("metadata", "name", fallback=None)
+        except configparser.Error:
+            name = None
+        if name:
+            return name
+    pyproject = os.path.join(src, "pyproject.toml")
+    if os.path.exists(pyproject):
+        match = re.search(
+            r'^\[project\][^\[]*?^name\s*=\s*["\']([^"\']+)', open(pyproject).read(), re.M | re.S
+        )
+        if match:
+            return match.group(1)
+    return None
+
+
+def _canonical(name):
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _site_packages(python):
+    out = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.strip()
+
+
+def _installed(python):
+    code = (
+        "import importlib.metadata as m, json;"
+        "print(json.dumps(sorted({d.metadata['Name'] for d in m.distributions() if d.metadata['Name']})))"
+    )
+    out = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True)
+    return {_canonical(n) for n in json.loads(out.stdout)}
+
+
+def inputs_key(params, python_version):
+    digest = hashlib.sha256()
+    digest.update(python_version.encode())
+    for item in params["packages"]:
+        digest.update(b"pkg:" + item.encode())
+    for path in params["requirements"] + ([params["constraints"]] if params["constraints"] else []):
+        digest.update(b"file:" + _read(path))
+    for item in [params["layered_on"] or ""] + params["editable"] + params["siblings"]:
+        digest.update(b"tree:" + item.encode())
+    return digest.hexdigest()[:16]
+
+
+class Builder:
+    def __init__(self, module, path, key):
+        self.module = module
+        self.path = path
+        self.key = key
+        self.python = os.path.join(path, "bin", "python")
+        self.env = dict(os.environ)
+        self.env.update({k: str(v) for k, v in module.params["environment"].items()})
+        self.env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+
+    def run(self, cmd, what):
+        rc, out, err = self.module.run_command(cmd, environ_update=self.env)
+        if rc != 0:
+            tail = "\n".join((err or out).strip().splitlines()[-15:])
+            self.module.fail_json(msg=f"{what} failed in {self.path}", stderr=tail, cmd=cmd)
+        return out
+
+    def build(self):
+        params = self.module.params
+        if os.path.exists(self.path):
+            shutil.rmtree(self.path)
+        layered = params["layered_on"]
+        venv = [params["python"], "-m", "venv"]
+        # A layered virtualenv borrows pip from the one below it.
+        self.run(venv + (["--without-pip"] if layered else []) + [self.path], "creating the virtualenv")
+        if layered:
+            below = _site_packages(os.path.join(layered, "bin", "python"))
+            with open(os.path.join(_site_packages(self.python), "_shard_layer.pth"), "w") as f:
+                f.write(below + "\n")
+        pip = [self.python, "-m", "pip", "install", "-q"]
+        constraints = ["-c", params["constraints"]] if params["constraints"] else []
+        if params["packages"] or params["requirements"]:
+            args = list(params["packages"])
+            for req in params["requirements"]:
+                args += ["-r", req]
+            self.run(pip + constraints + args, "installing packages")
+        siblings = []
+        if params["siblings"]:
+            present = _installed(self.python)
+            for src in params["siblings"]:
+                name = dist_name(src)
+                if name and _canonical(name) in present:
+                    siblings.append(src)
+        for src in params["editable"] + siblings:
+            self.run(
+                pip + ["--no-deps", "--no-build-isolation", "-e", src],
+                f"installing {src} (editable)",
+            )
+        with open(os.path.join(self.path, STAMP), "w") as f:
+            json.dump({"key": self.key, "siblings": siblings, "built": time.time()}, f)
+        return siblings
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type="path", required=True),
+            state=dict(type="str", default="present", choices=["present", "absent"]),
+            python=dict(type="str", default="python3"),
+            packages=dict(type="list", elements="str", default=[]),
+            requirements=dict(type="list", elements="path", default=[]),
+            constraints=dict(type="path"),
+            layered_on=dict(type="path"),
+            editable=dict(type="list", elements="path", default=[]),
+            siblings=dict(type="list", elements="path", default=[]),
+            environment=dict(type="dict", default={}),
+            timeout=dict(type="int", default=1800),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    for path in params["requirements"] + params["editable"] + params["siblings"]:
+        if not os.path.exists(path):
+            module.fail_json(msg=f"missing source: {path} does not exist")
+    if params["constraints"] and not os.path.exists(params["constraints"]):
+        module.fail_json(msg=f"missing constraints file: {params['constraints']}")
+
+    if params["state"] == "absent":
+        path = params["path"]
+        exists = os.path.exists(path)
+        if exists and not module.check_mode:
+            shutil.rmtree(path)
+        module.exit_json(changed=exists, path=path, python=None, key=None, installed_siblings=[])
+
+    key = inputs_key(params, _python_version(module, params["python"]))
+    path = params["path"].replace("{key}", key)
+    result = dict(path=path, python=os.path.join(path, "bin", "python"), key=key)
+
+    def current():
+        try:
+            with open(os.path.join(path, STAMP)) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return None
+
+    stamp = current()
+    if stamp and stamp.get("key") == key:
+        module.exit_json(changed=False, installed_siblings=stamp.get("siblings", []), **result)
+    if module.check_mode:
+        module.exit_json(changed=True, installed_siblings=[], **result)
+
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path + ".lock", "w") as lock:
+        deadline = time.monotonic() + params["timeout"]
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    module.fail_json(msg=f"timed out waiting for the lock on {path}")
+                time.sleep(1)
+        # Another job may have built it while we waited.
+        stamp = current()
+        if stamp and stamp.get("key") == key:
+            module.exit_json(changed=False, installed_siblings=stamp.get("siblings", []), **result)
+        siblings = Builder(module, path, key).build()
+    module.exit_json(changed=True, installed_siblings=siblings, **result)
+
+
+if __name__ == "__main__":
+    main()

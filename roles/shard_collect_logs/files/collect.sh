@@ -1,0 +1,38 @@
+#!/bin/bash
+# collect.sh WORKSPACE OUT: what a reviewer needs from a shard build, with
+# every secret in the rendered configuration masked.
+set -eu
+ws=$1
+out=$2
+rm -rf "$out"
+mkdir -p "$out/etc"
+[ -d "$ws/log" ] && cp -r "$ws/log/." "$out/"
+for f in pip-freeze.txt source.txt result.json phases.jsonl; do
+    [ -f "$ws/$f" ] && cp "$ws/$f" "$out/"
+done
+if [ -d "$ws/etc" ]; then
+    for conf in "$ws"/etc/*; do
+        [ -f "$conf" ] || continue
+        # password = x, *_password = x, secret/token = x, and credentials in URLs.
+        sed -E \
+            -e 's/^([[:space:]]*[A-Za-z_]*(password|secret|token)[A-Za-z_]*[[:space:]]*=).*/\1 ****/' \
+            -e 's#(://[^:/@[:space:]]+:)[^@[:space:]]+@#\1****@#g' \
+            "$conf" > "$out/etc/$(basename "$conf")"
+    done
+fi
+# phases.jsonl (start/end events) -> phases.json: seconds per phase.
+if [ -f "$ws/phases.jsonl" ]; then
+    python3 - "$ws/phases.jsonl" > "$out/phases.json" <<'PY'
+import json, sys
+phases = {}
+for line in open(sys.argv[1]):
+    if line.strip():
+        event = json.loads(line)
+        phases.setdefault(event["phase"], {})[event["event"]] = event["time"]
+for name, times in phases.items():
+    if "start" in times and "end" in times:
+        times["seconds"] = round(times["end"] - times["start"], 2)
+print(json.dumps(phases, indent=2))
+PY
+fi
+chmod -R go-rwx "$out"

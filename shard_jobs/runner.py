@@ -1,0 +1,437 @@
+"""./shard run JOB: run a job of zuul.d/ on this machine the way Zuul's executor runs it.
+
+What Zuul does and this does too: freeze the job (inheritance, playbooks,
+vars, secrets), prepare the projects' git repositories under work/src, build
+the `zuul` variable, write an inventory whose node is this machine, run the
+pre-run playbooks (stop at the first failure: Zuul would retry), the run
+playbooks, then every post-run playbook with zuul_success set (cleanup ones
+even after a cancellation), with an ansible.cfg like Zuul's (no repository
+ansible.cfg, roles from the job's repository, modules next to the playbooks).
+What differs: the node is reached with the local connection, src_dir is an
+absolute path into the run directory (roles join it to ansible_user_dir, a
+no-op for absolute paths), and secrets come from the embedded cloud's handout
+or --cloud/--secret-file instead of being decrypted.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+import uuid
+from pathlib import Path
+
+import yaml
+
+from shard_jobs import ansible, cloud, paths, zuul_config
+
+CANONICAL_HOST = "opendev.org"
+NODE_PYTHON = os.environ.get("SHARD_NODE_PYTHON", "/usr/bin/python3")
+PROGRESS = Path(__file__).resolve().parent / "ansible_plugins" / "callback"
+
+
+class RunError(Exception):
+    """Bad input: one line, non-zero exit, nothing created."""
+
+
+# ---------------------------------------------------------------- sources
+
+
+def _git(args, cwd):
+    env = dict(os.environ, GIT_AUTHOR_NAME="shard-jobs", GIT_AUTHOR_EMAIL="shard@localhost",
+               GIT_COMMITTER_NAME="shard-jobs", GIT_COMMITTER_EMAIL="shard@localhost")
+    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True,
+                          text=True).stdout
+
+
+def release_source(package: str, version: str) -> Path:
+    """The source release of a package (sdist from the package index), as a tagged git repo."""
+    dest = paths.HOME / "cache" / "sources" / f"{package}-{version}"
+    if (dest / ".git").exists():
+        return dest
+    download = paths.HOME / "cache" / "sdists"
+    download.mkdir(parents=True, exist_ok=True)
+    print(f"run: fetching the {package} {version} source release", flush=True)
+    subprocess.run(
+        [paths.bin_path("python"), "-m", "pip", "download", "-q", "--no-deps", "--no-binary",
+         ":all:", "-d", str(download), f"{package}=={version}"],
+        check=True,
+    )
+    sdist = next(download.glob(f"{package}-{version}.tar.gz"))
+    tmp = dest.with_suffix(".tmp")
+    subprocess.run(["rm", "-rf", str(tmp)], check=True)
+    tmp.mkdir(parents=True)
+    with tarfile.open(sdist) as tar:
+        tar.extractall(tmp, filter="data")
+    (tmp / f"{package}-{version}").rename(tmp / "src")
+    src = tmp / "src"
+    _git(["init", "-q", "-b", "master"], src)
+    _git(["add", "-A"], src)
+    _git(["commit", "-q", "-m", f"{package} {version} source release"], src)
+    _git(["tag", version], src)
+    src.rename(dest)
+    tmp.rmdir()
+    return dest
+
+
+def prepare_repo(source: Path, dest: Path):
+    """Like Zuul's merger: a git repo with the change (here: the tree's state) checked out."""
+    source = source.expanduser().resolve()
+    if not source.is_dir():
+        raise RunError(f"missing source tree: {source} is not a directory")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if (source / ".git").exists():
+        subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(source), str(dest)],
+                       check=True)
+        # Uncommitted changes of the tree are part of what is tested.
+        diff = subprocess.run(["git", "diff", "HEAD", "--binary"], cwd=source, check=True,
+                              capture_output=True).stdout
+        if diff:
+            subprocess.run(["git", "apply", "--index"], cwd=dest, input=diff, check=True)
+            _git(["commit", "-q", "-m", "Local changes under test"], dest)
+    else:
+        subprocess.run(["cp", "-a", str(source), str(dest)], check=True)
+        _git(["init", "-q", "-b", "master"], dest)
+        _git(["add", "-A"], dest)
+        _git(["commit", "-q", "-m", "Source tree under test"], dest)
+
+
+def project_entry(name: str, src_dir: Path, checkout: str = "master") -> dict:
+    commit = _git(["rev-parse", "HEAD"], src_dir).strip()
+    return {
+        "name": name,
+        "short_name": name.rsplit("/", 1)[-1],
+        "canonical_hostname": CANONICAL_HOST,
+        "canonical_name": f"{CANONICAL_HOST}/{name}",
+        "src_dir": str(src_dir),
+        "required": True,
+        "checkout": checkout,
+        "checkout_description": "local run",
+        "commit": commit,
+    }
+
+
+# ---------------------------------------------------------------- target cloud
+
+
+def target_secret(args) -> dict:
+    """The value of the job's shard_cloud secret."""
+    if args.cloud:
+        import openstack.config
+
+        try:
+            region = openstack.config.OpenStackConfig().get_one(cloud=args.cloud)
+        except Exception as exc:
+            raise RunError(f"unknown cloud {args.cloud!r} in clouds.yaml ({exc})") from None
+        entry = dict(region.config)
+        secret = {"cloud_name": args.cloud,
+                  "cloud": {k: entry[k] for k in ("auth", "region_name", "interface",
+                                                   "identity_api_version") if k in entry}}
+        if args.secret_file:
+            secret.update(yaml.safe_load(Path(args.secret_file).read_text()) or {})
+        if not secret.get("transport_url"):
+            raise RunError(f"--cloud {args.cloud} needs --secret-file with its transport_url")
+        return secret
+    if args.secret_file:
+        return yaml.safe_load(Path(args.secret_file).read_text())
+    if cloud.up() != 0:
+        raise RunError("the embedded cloud did not come up (see above)")
+    manifest = cloud.load_manifest()
+    return yaml.safe_load(Path(manifest["secret_file"]).read_text())
+
+
+# ---------------------------------------------------------------- the run
+
+
+class LocalRun:
+    def __init__(self, args):
+        self.args = args
+        self.objects = zuul_config.load(paths.REPO / "zuul.d")
+        try:
+            self.job = zuul_config.freeze(self.objects, args.job)
+        except zuul_config.ConfigError as exc:
+            raise RunError(str(exc)) from None
+        self.build = args.build or uuid.uuid4().hex
+        self.dir = paths.RUNS_DIR / self.build
+        self.work = self.dir / "work"
+        self.src_root = self.work / "src"
+        self.log_root = self.dir / "logs"
+        self.private = self.dir / "private"  # secrets, inventory: never collected
+        self.playbooks = []
+        self.status = None
+        self.cancelled = False
+
+    # -- preparation
+    def extra_job_vars(self) -> dict:
+        out = {}
+        for item in self.args.var:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                raise RunError(f"bad -e {item!r}: expected KEY=VALUE")
+            out[key] = yaml.safe_load(value)
+        return out
+
+    def sources(self) -> dict:
+        wanted = {}
+        for item in self.args.src:
+            name, sep, path = item.partition("=")
+            if not sep or "/" not in name:
+                raise RunError(f"bad --src {item!r}: expected PROJECT=PATH, e.g. openstack/nova=~/nova")
+            wanted[name] = Path(path)
+        projects = list(self.job.required_projects)
+        for name in wanted:
+            if name not in projects:
+                projects.append(name)
+        profile_project = self.job.variables.get("shard_project")
+        for name in projects:
+            if name not in wanted:
+                if name != profile_project:
+                    raise RunError(f"no source for {name}: pass --src {name}=PATH")
+                package = self.profile_package()
+                wanted[name] = release_source(package, self.pinned_version(package))
+        return wanted
+
+    def profile_package(self) -> str:
+        profile = self.job.variables.get("shard_profile", "nova-compute")
+        data = yaml.safe_load(
+            (paths.ROLES / "shard" / "profiles" / profile / "profile.yaml").read_text()
+        )
+        return data["package"]
+
+    @staticmethod
+    def pinned_version(package: str) -> str:
+        for line in paths.CONSTRAINTS.read_text().splitlines():
+            name, sep, version = line.partition("==")
+            if sep and name.strip().lower() == package.lower():
+                return version.strip()
+        raise RunError(f"{package} has no pinned version in {paths.CONSTRAINTS}")
+
+    def zuul_var(self, projects: dict, item_project: str) -> dict:
+        short = self.build[:7]
+        item = projects[item_project]
+        return {
+            "build": self.build,
+            "buildset": uuid.uuid5(uuid.NAMESPACE_OID, self.build).hex,
+            "event_id": uuid.uuid5(uuid.NAMESPACE_URL, self.build).hex,
+            "tenant": "local",
+            "pipeline": "check",
+            "job": self.job.name,
+            "voting": True,
+            "timeout": self.job.timeout,
+            "attempts": 1,
+            "max_attempts": 3,
+            "ansible_version": "local",
+            "ref": "refs/heads/master",
+            "branch": "master",
+            "override_checkout": None,
+            "change_url": f"local:{short}",
+            "project": {k: item[k] for k in ("name", "short_name", "canonical_hostname",
+                                             "canonical_name", "src_dir")},
+            "projects": {p["canonical_name"]: p for p in projects.values()},
+            "items": [{"project": {k: item[k] for k in ("name", "short_name",
+                                                         "canonical_hostname",
+                                                         "canonical_name", "src_dir")},
+                       "branch": "master", "change_url": f"local:{short}"}],
+            "executor": {
+                "hostname": os.uname().nodename,
+                "src_root": str(self.src_root),
+                "log_root": str(self.log_root),
+                "work_root": str(self.work),
+                "result_data_file": str(self.work / "results.json"),
+                "inventory_file": str(self.private / "inventory.yaml"),
+            },
+        }
+
+    def prepare(self):
+        job_vars = dict(self.job.variables)
+        job_vars.update(self.extra_job_vars())
+        self.job.variables = job_vars
+        secret = target_secret(self.args)
+        sources = self.sources()
+        for d in (self.src_root, self.log_root, self.private):
+            d.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.private, 0o700)
+        projects = {}
+        for name, source in sources.items():
+            dest = self.src_root / CANONICAL_HOST / name
+            prepare_repo(source, dest)
+            projects[name] = project_entry(name, dest)
+        item_project = job_vars.get("shard_project") or next(iter(projects))
+        self.zuul = self.zuul_var(projects, item_project if item_project in projects
+                                  else next(iter(projects)))
+        inventory = {
+            "all": {
+                "hosts": {
+                    "controller": {
+                        "ansible_connection": "local",
+                        "ansible_host": "127.0.0.1",
+                        # As a nodepool/launcher image's python-path would set it.
+                        "ansible_python_interpreter": NODE_PYTHON,
+                        "nodepool": {"label": "local", "provider": "local", "cloud": "local",
+                                     "region": None, "az": None,
+                                     "interface_ip": "127.0.0.1"},
+                    }
+                },
+                "vars": job_vars,
+            }
+        }
+        self._write(self.private / "inventory.yaml", yaml.safe_dump(inventory))
+        self._write(self.private / "zuul-vars.yaml", yaml.safe_dump({"zuul": self.zuul}))
+        self.secret_values = {}
+        for job_name, secrets in self.job.secrets.items():
+            for s in secrets:
+                if s.get("secret") == "shard-cloud" or s.get("name") == "shard_cloud":
+                    self.secret_values[s["name"]] = secret
+        (self.dir / "job.json").write_text(json.dumps(
+            {"job": self.job.name, "chain": self.job.chain, "build": self.build,
+             "projects": list(projects)}, indent=2))
+
+    @staticmethod
+    def _write(path: Path, text: str):
+        path.write_text(text)
+        os.chmod(path, 0o600)
+
+    def ansible_cfg(self) -> Path:
+        cfg = self.private / "ansible.cfg"
+        self._write(cfg, "\n".join([
+            "[defaults]",
+            f"inventory = {self.private / 'inventory.yaml'}",
+            f"local_tmp = {self.private / 'tmp'}",
+            "retry_files_enabled = False",
+            "gathering = smart",
+            "fact_caching = jsonfile",
+            f"fact_caching_connection = {self.private / 'fact-cache'}",
+            f"roles_path = {paths.ROLES}",
+            "nocows = True",
+            "timeout = 30",
+            "internal_poll_interval = 0.01",
+            f"callback_plugins = {PROGRESS}",
+            "stdout_callback = shard_progress",
+            "[ssh_connection]",
+            "pipelining = True",
+            "",
+        ]))
+        return cfg
+
+    def run_playbook(self, phase: str, index: int, playbook, extra: dict) -> int:
+        secrets = zuul_config.secrets_for(self.job, playbook)
+        values = {s["name"]: self.secret_values.get(s["name"], {}) for s in secrets}
+        secret_file = self.private / f"secrets-{phase}-{index}.yaml"
+        self._write(secret_file, yaml.safe_dump(values))
+        extra_file = self.private / f"extra-{phase}-{index}.yaml"
+        self._write(extra_file, yaml.safe_dump(extra))
+        env = ansible.base_env({
+            "ANSIBLE_CONFIG": str(self.ansible_cfg()),
+            "SHARD_PROGRESS_PREFIX": f"{phase:<9}",
+            "SHARD_PROGRESS_GROUP": "role",
+            "SHARD_PROGRESS_QUIET_ROLES": "shard",
+            "SHARD_PROGRESS_LOG": str(self.log_root / "job-output.txt"),
+        })
+        # The node's own interpreter (inventory), not this tool's virtualenv.
+        env.pop("ANSIBLE_PYTHON_INTERPRETER", None)
+        cmd = [paths.bin_path("ansible-playbook"),
+               "-e", f"@{self.private / 'zuul-vars.yaml'}",
+               "-e", f"@{secret_file}", "-e", f"@{extra_file}",
+               str(paths.REPO / playbook.path)]
+        start = time.monotonic()
+        proc = subprocess.Popen(cmd, env=env, cwd=self.work, start_new_session=True)
+        self.current = proc
+        try:
+            rc = proc.wait()
+        finally:
+            self.current = None
+        self.playbooks.append({"phase": phase, "playbook": playbook.path, "rc": rc,
+                            "seconds": round(time.monotonic() - start, 1)})
+        return rc
+
+    def cancel(self, signum, frame):
+        """Like a Zuul abort: stop the running playbook; cleanup playbooks still run."""
+        self.cancelled = True
+        if getattr(self, "current", None) is not None:
+            try:
+                os.killpg(self.current.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    def execute(self) -> str:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self.cancel)
+        nesting = {name: i for i, name in enumerate(self.job.chain)}
+        pre_failed = False
+        achieved = None
+        success = False
+        result = None
+        for i, pb in enumerate(self.job.pre_run):
+            achieved = nesting[pb.job]
+            if self.cancelled or self.run_playbook("pre-run", i, pb, {}) != 0:
+                pre_failed = True
+                result = "ABORTED" if self.cancelled else "RETRY"
+                break
+        if not pre_failed:
+            achieved = None
+            for i, pb in enumerate(self.job.run):
+                rc = 1 if self.cancelled else self.run_playbook("run", i, pb, {})
+                success = rc == 0
+                result = "ABORTED" if self.cancelled else ("SUCCESS" if success else "FAILURE")
+                if not success:
+                    break
+        for i, pb in enumerate(self.job.post_run):
+            if self.cancelled and not pb.cleanup:
+                continue
+            if achieved is not None and nesting[pb.job] > achieved:
+                continue
+            extra = {"zuul_success": success, "zuul_will_retry": pre_failed}
+            if self.run_playbook("post-run", i, pb, extra) != 0 and result == "SUCCESS":
+                result = "POST_FAILURE"
+        return result or "FAILURE"
+
+    def summary(self, result: str) -> dict:
+        logs = self.log_root / "shard"
+        out = {"job": self.job.name, "build": self.build, "result": result,
+               "playbooks": self.playbooks, "logs": str(self.log_root)}
+        for key, name in (("exercise", "result.json"), ("phases", "phases.json")):
+            try:
+                out[key] = json.loads((logs / name).read_text())
+            except (OSError, ValueError):
+                out[key] = {}
+        # The cleanup playbook ends with the leak check: it failing means leaks.
+        cleanup = [p for p in self.playbooks if p["playbook"].endswith("cleanup.yaml")]
+        out["teardown"] = "ok" if cleanup and cleanup[-1]["rc"] == 0 else "failed"
+        return out
+
+
+def print_summary(summary: dict):
+    print(f"\n{summary['job']} build {summary['build'][:12]}: {summary['result']}")
+    for p in summary["playbooks"]:
+        state = "ok" if p["rc"] == 0 else f"failed (rc {p['rc']})"
+        print(f"  {p['phase']:<9} {p['playbook']:<36} {state:<16} {p['seconds']:7.1f}s")
+    if summary["phases"]:
+        print("  phases: " + ", ".join(
+            f"{name} {t['seconds']}s" for name, t in summary["phases"].items() if "seconds" in t))
+    exercise = summary["exercise"]
+    if exercise:
+        print(f"  shard host {exercise.get('host')}, server landed on {exercise.get('landed_on')}")
+    print(f"  teardown and leak check: {summary['teardown']}")
+    print(f"  logs in {summary['logs']}")
+
+
+def main(args) -> int:
+    try:
+        run = LocalRun(args)
+        run.prepare()
+    except (RunError, zuul_config.ConfigError) as exc:
+        sys.stderr.write(f"run: {exc}\n")
+        return 2
+    except subprocess.CalledProcessError as exc:
+        sys.stderr.write(f"run: preparing the run failed: {' '.join(map(str, exc.cmd))}\n")
+        return 2
+    result = run.execute()
+    summary = run.summary(result)
+    (run.log_root / "summary.json").write_text(json.dumps(summary, indent=2))
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print_summary(summary)
+    return 0 if result == "SUCCESS" else 1
