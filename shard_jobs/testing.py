@@ -5,6 +5,7 @@ Tiers run in a fixed order, cheapest first, whatever order they are named in.
 The tiers that need the embedded cloud bring it up first (`cloud.up()` is
 idempotent and fast when the cloud is healthy). A tier whose directory holds no
 test module yet is reported as "no tests yet", never silently skipped.
+Each tier leaves a JUnit XML report in ~/.shard-jobs/test-reports/<tier>.xml.
 Exit status: 0 when no tier failed, 1 when one did, 2 for an unknown tier.
 """
 
@@ -12,7 +13,6 @@ import os
 import shlex
 import subprocess
 import sys
-import tempfile
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -22,6 +22,8 @@ from shard_jobs import paths
 
 TIERS = ("lint", "unit", "layout", "cloud", "e2e", "molecule", "faults", "zuul", "docs")
 CLOUD_TIERS = frozenset({"cloud", "e2e", "molecule", "faults", "zuul"})
+
+REPORTS = paths.HOME / "test-reports"
 
 PASSED = "passed"
 FAILED = "FAILED"
@@ -103,13 +105,15 @@ def _pytest(tier: str, pytest_args: list[str]) -> tuple[int, str]:
     target = str(tier_dir(tier).relative_to(paths.REPO))
     env = dict(os.environ, SHARD_REPO=str(paths.REPO), SHARD_VENV=str(paths.VENV))
     env["PATH"] = f"{paths.VENV / 'bin'}{os.pathsep}{env.get('PATH', '')}"
-    with tempfile.TemporaryDirectory(prefix="shard-test-") as tmp:
-        junit = Path(tmp) / "junit.xml"
-        # -rfEs: list failures, errors and skip reasons (e.g. "zuul.d/ not written yet").
-        cmd = [python, "-m", "pytest", target, "-rfEs", *pytest_args]
-        _say(f"{tier}: {shlex.join(cmd)}")
-        rc = subprocess.run([*cmd, f"--junitxml={junit}"], cwd=paths.REPO, env=env).returncode
-        return rc, _counts(junit)
+    # A JUnit report per tier, kept for CI to collect; the summary counts come from it.
+    junit = REPORTS / f"{tier}.xml"
+    junit.parent.mkdir(parents=True, exist_ok=True)
+    junit.unlink(missing_ok=True)
+    # -rfEs: list failures, errors and skip reasons (e.g. "zuul.d/ not written yet").
+    cmd = [python, "-m", "pytest", target, "-rfEs", *pytest_args]
+    _say(f"{tier}: {shlex.join(cmd)}")
+    rc = subprocess.run([*cmd, f"--junitxml={junit}"], cwd=paths.REPO, env=env).returncode
+    return rc, _counts(junit)
 
 
 def _run_tier(tier: str, pytest_args: list[str], cloud_up) -> TierResult:
