@@ -1,6 +1,7 @@
 """ansible-lint, profile production (.ansible-lint), over the whole repository."""
 
 import json
+import warnings
 
 import pytest
 import yaml
@@ -26,6 +27,10 @@ def _where(violation: dict) -> str:
     return f"{loc.get('path')}:{line}"
 
 
+def _describe(violation: dict) -> str:
+    return f"{_where(violation)}: [{violation.get('check_name')}] {violation.get('description')}"
+
+
 def test_ansible_lint_production():
     proc = run_tool(
         "ansible-lint", "-c", ".ansible-lint", "--nocolor", "-q", "-f", "codeclimate", timeout=900
@@ -37,9 +42,11 @@ def test_ansible_lint_production():
             f"ansible-lint (rc {proc.returncode}) printed no report:\n{proc.stdout}{proc.stderr}",
             pytrace=False,
         )
-    lines = sorted(
-        f"{_where(v)}: [{v.get('check_name')}] {v.get('description')}" for v in violations
-    )
+    # Warnings (severity minor: experimental rules, warn_list) are shown, not fatal.
+    for v in violations:
+        if v.get("severity") == "minor":
+            warnings.warn(f"ansible-lint: {_describe(v)}", stacklevel=1)
+    lines = sorted(_describe(v) for v in violations if v.get("severity") != "minor")
     if lines:
         pytest.fail(
             f"ansible-lint (profile production) found {len(lines)} violation(s):\n"
