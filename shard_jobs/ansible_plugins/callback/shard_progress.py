@@ -44,6 +44,7 @@ class CallbackModule(CallbackBase):
         self.step_start = 0.0
         self.step_changed = 0
         self.failure = None
+        self.task_start = time.monotonic()
         log_path = os.environ.get("SHARD_PROGRESS_LOG")
         self.log = open(log_path, "a", buffering=1) if log_path else None
 
@@ -52,7 +53,8 @@ class CallbackModule(CallbackBase):
         if self.log:
             host = result._host.get_name()
             dump = self._dump_results(result._result, indent=2)
-            self.log.write(f"{status}: [{host}] {result._task.get_name()}\n{dump}\n")
+            took = time.monotonic() - self.task_start
+            self.log.write(f"{status}: [{host}] {result._task.get_name()} ({took:.1f}s)\n{dump}\n")
 
     def _step_of(self, task):
         path = (task.get_path() or "").rsplit(":", 1)[0]
@@ -84,6 +86,7 @@ class CallbackModule(CallbackBase):
             self.step_start = time.monotonic()
             self.step_changed = 0
         self.task_name = task.get_name()
+        self.task_start = time.monotonic()
 
     v2_playbook_on_handler_task_start = v2_playbook_on_task_start
 
