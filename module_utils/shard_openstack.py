@@ -10,6 +10,7 @@ playbooks (playbooks/module_utils) or given by ANSIBLE_MODULE_UTILS.
 import re
 import time
 import traceback
+from urllib.parse import quote
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -37,11 +38,58 @@ LABEL_RE = re.compile(r"^shard-[0-9a-f]{8,32}$")
 # Where the label is kept on each kind of resource.
 LABEL_METADATA_KEY = "shard_label"
 LABEL_DESCRIPTION_PREFIX = "shard-jobs label="
+TRAIT_PREFIX = "CUSTOM_SHARD_"
+
+# Placement: trait routes need 1.6; openstacksdk has no provider trait calls.
+PLACEMENT_MICROVERSION = "1.6"
+UUID_RE = re.compile(r"^[0-9a-f]{8}(-?[0-9a-f]{4}){3}-?[0-9a-f]{12}$", re.IGNORECASE)
+
+
+def label_error(label, option="label"):
+    """Why I(label) is not a shard label, or None when it is one."""
+    if isinstance(label, str) and LABEL_RE.match(label):
+        return None
+    return (
+        f"{option} {label!r} is not a shard label: expected 'shard-' followed by "
+        "8 to 32 lowercase hex digits"
+    )
 
 
 def trait_for(label):
     """CUSTOM_SHARD_<HEX>: the placement trait of a label."""
     return "CUSTOM_" + label.upper().replace("-", "_")
+
+
+def label_of_trait(name):
+    """The label of a CUSTOM_SHARD_<HEX> trait (the inverse of trait_for), or None."""
+    if not name or not name.startswith(TRAIT_PREFIX):
+        return None
+    label = "shard-" + name[len(TRAIT_PREFIX) :].lower()
+    return label if LABEL_RE.match(label) and trait_for(label) == name else None
+
+
+def label_of_metadata(metadata):
+    """The label in a metadata or properties dict (key shard_label), or None."""
+    label = (metadata or {}).get(LABEL_METADATA_KEY)
+    return label if isinstance(label, str) and LABEL_RE.match(label) else None
+
+
+def label_of_server(server):
+    """(label, source) of a server: metadata shard_label first, then a label tag."""
+    label = label_of_metadata(server.get("metadata"))
+    if label:
+        return label, "metadata:" + LABEL_METADATA_KEY
+    for tag in server.get("tags") or []:
+        if LABEL_RE.match(tag):
+            return tag, "tag"
+    return None, None
+
+
+def server_has_label(server, label):
+    """Whether the server carries I(label), in its metadata or as a tag."""
+    return (server.get("metadata") or {}).get(LABEL_METADATA_KEY) == label or label in (
+        server.get("tags") or []
+    )
 
 
 def label_of_description(description):
@@ -127,12 +175,23 @@ class ShardModule:
         result.update(kwargs)
         self.ansible.exit_json(**result)
 
+    def require_label(self, option="label"):
+        """Fail unless option I(option) holds a valid shard label; return it (or None if unset)."""
+        label = self.params.get(option)
+        if label is not None:
+            error = label_error(label, option)
+            if error:
+                self.fail_json(msg=error)
+        return label
+
     def __call__(self):
         self.conn = self.connect()
         try:
             self.run()
         except openstack.exceptions.SDKException as exc:
             self.fail_json(msg=_one_line(exc), exception=traceback.format_exc())
+        except TimeoutError as exc:
+            self.fail_json(msg=str(exc))
 
     def run(self):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -140,6 +199,49 @@ class ShardModule:
 
 def _one_line(exc):
     return " ".join(str(exc).split())
+
+
+def api_error(exc):
+    """What the API said, on one line: its message and HTTP status, else the exception text."""
+    details = getattr(exc, "details", None)
+    status = getattr(exc, "status_code", None)
+    if details:
+        text = " ".join(str(details).split())
+        return f"{text} (HTTP {status})" if status else text
+    return _one_line(exc)
+
+
+def placement(conn, method, url, body=None, microversion=PLACEMENT_MICROVERSION):
+    """One placement REST call; the decoded JSON answer (None if empty).
+
+    Errors raise openstacksdk's HttpException subclasses, as its proxies do
+    (NotFoundException, ConflictException, ...).
+    """
+    kwargs = {"microversion": microversion}
+    if body is not None:
+        kwargs["json"] = body
+    response = getattr(conn.placement, method)(url, **kwargs)
+    openstack.exceptions.raise_from_response(response)
+    if response.status_code == 204 or not response.content:
+        return None
+    return response.json()
+
+
+def find_resource_provider(conn, name_or_uuid):
+    """The placement resource provider (a dict) with this uuid or name, or None."""
+    if UUID_RE.match(name_or_uuid):
+        try:
+            return placement(conn, "get", f"/resource_providers/{name_or_uuid}")
+        except openstack.exceptions.NotFoundException:
+            pass
+    found = placement(conn, "get", "/resource_providers?name=" + quote(name_or_uuid, safe=""))
+    providers = found.get("resource_providers", [])
+    return providers[0] if providers else None
+
+
+def provider_allocations(conn, uuid):
+    """{consumer uuid: {...}} of the allocations against a resource provider."""
+    return placement(conn, "get", f"/resource_providers/{uuid}/allocations").get("allocations", {})
 
 
 def wait_until(check, timeout, interval=0.5, what="condition"):

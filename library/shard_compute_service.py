@@ -1,0 +1,434 @@
+# Copyright shard-jobs contributors
+# SPDX-License-Identifier: Apache-2.0
+"""Ansible module: a compute host joining or leaving the cloud, as nova and placement see it."""
+# Ansible wants DOCUMENTATION before the imports.
+# ruff: noqa: E402
+
+DOCUMENTATION = r"""
+---
+module: shard_compute_service
+short_description: Wait until a compute host is part of the cloud, or remove its records
+description:
+  - With I(state=present), waits until the cloud has taken in a compute host
+    that was just started. That is, its service record reports C(up), its
+    resource provider exists in placement and, with I(aggregate), the host is
+    mapped to a cell.
+  - Host mapping cannot be read through the API. It is proven by adding the
+    host to I(aggregate) (created when missing). Nova refuses that (404 or 400)
+    until the scheduler has mapped the host, so the add is retried until it
+    works.
+  - With I(state=absent), deletes the service records of the host (once the
+    caller has stopped the process), which removes its resource provider,
+    aggregate memberships and host mapping too; a resource provider left
+    without allocations is deleted, one with allocations fails the task.
+  - Only looks up the resource provider and the aggregate for
+    I(binary=nova-compute); it assumes a driver whose node name is the host
+    name (such as C(fake.FakeDriverWithoutFakeNodes) or libvirt).
+options:
+  host:
+    description: Host name of the compute service (its C([DEFAULT] host) option).
+    type: str
+    required: true
+  binary:
+    description: Binary of the service.
+    type: str
+    default: nova-compute
+  state:
+    description:
+      - C(present) waits until the host is part of the cloud (see above).
+      - C(absent) deletes its service records and its resource provider.
+    type: str
+    choices: [present, absent]
+    default: present
+  timeout:
+    description:
+      - Seconds to wait for the service, its resource provider and host mapping
+        (I(state=present)), or for its resource provider to go (I(state=absent)).
+      - Also the timeout of each API call.
+    type: int
+    default: 300
+  aggregate:
+    description:
+      - Name of a host aggregate to add the host to, proving it is mapped to a cell.
+      - Created with metadata C(shard_label=<label>) when missing (then I(label)
+        is required); an existing aggregate is used as it is.
+      - Only used with I(state=present).
+    type: str
+  label:
+    description: Label of the run (C(shard-<hex>)), recorded on the aggregate it creates.
+    type: str
+notes:
+  - Connection options (I(cloud), I(region_name), I(interface)) as in the other
+    shard-jobs modules; I(cloud) names a clouds.yaml entry or is a dict of one.
+  - Needs admin rights (service records, placement).
+  - In check mode nothing is waited for nor changed; the result tells what
+    would change from what exists now.
+author:
+  - shard-jobs contributors
+"""
+
+EXAMPLES = r"""
+- name: Wait until the cloud sees the shard's compute host
+  shard_compute_service:
+    cloud: my-cloud
+    host: shard-3f2a9c01
+    aggregate: shard-3f2a9c01
+    label: shard-3f2a9c01
+    timeout: 300
+  register: compute
+
+- name: After stopping nova-compute, remove it from the cloud
+  shard_compute_service:
+    cloud: my-cloud
+    host: shard-3f2a9c01
+    state: absent
+"""
+
+RETURN = r"""
+service:
+  description: The service record (I(state=present)).
+  returned: when I(state=present) and the record exists
+  type: dict
+  contains:
+    id:
+      description: Service id (a UUID).
+      type: str
+    host:
+      description: Host name.
+      type: str
+    binary:
+      description: Binary.
+      type: str
+    state:
+      description: C(up) or C(down).
+      type: str
+    status:
+      description: C(enabled) or C(disabled).
+      type: str
+    forced_down:
+      description: Whether the service is forced down.
+      type: bool
+resource_provider:
+  description: The resource provider of the host (I(state=present), I(binary=nova-compute)).
+  returned: when I(state=present) and the provider exists
+  type: dict
+  contains:
+    uuid:
+      description: Provider UUID (the compute node's id).
+      type: str
+    name:
+      description: Provider name (the hypervisor host name).
+      type: str
+    generation:
+      description: Provider generation.
+      type: int
+aggregate:
+  description: The aggregate the host was added to.
+  returned: when I(aggregate) is given, I(state=present) and it exists
+  type: dict
+  contains:
+    id:
+      description: Aggregate id.
+      type: int
+    name:
+      description: Aggregate name.
+      type: str
+    hosts:
+      description: Hosts of the aggregate.
+      type: list
+      elements: str
+mapped:
+  description:
+    - Whether the host is proven mapped to a cell (it is a member of I(aggregate)).
+    - Always false without I(aggregate), and with I(state=absent).
+  returned: always
+  type: bool
+deleted:
+  description: What was (or in check mode would be) deleted, as C(kind:id) strings.
+  returned: when I(state=absent)
+  type: list
+  elements: str
+  sample: ["service:6b0e5f1c-0d7e-4c4e-9a0e-5b8f3c1d2e3f", "resource_provider:7c1d..."]
+"""
+
+import time
+
+from ansible.module_utils.shard_openstack import (
+    LABEL_METADATA_KEY,
+    ShardModule,
+    api_error,
+    find_resource_provider,
+    placement,
+    provider_allocations,
+)
+
+try:
+    from openstack import exceptions as sdk_exceptions
+except ImportError:  # pragma: no cover - reported by ShardModule.connect
+    sdk_exceptions = None
+
+# Seconds between two looks while waiting; nova's scheduler maps hosts every 2 s.
+POLL_INTERVAL = 1.0
+# Seconds a resource provider may linger after its service record went.
+PROVIDER_GRACE = 10
+
+
+class ComputeServiceModule(ShardModule):
+    argument_spec = dict(
+        host=dict(type="str", required=True),
+        binary=dict(type="str", default="nova-compute"),
+        state=dict(type="str", default="present", choices=["present", "absent"]),
+        timeout=dict(type="int", default=300),
+        aggregate=dict(type="str"),
+        label=dict(type="str"),
+    )
+    module_kwargs = dict(supports_check_mode=True)
+
+    def run(self):
+        self.require_label()
+        self.is_compute = self.params["binary"] == "nova-compute"
+        if self.params["aggregate"] and not self.is_compute:
+            self.fail_json(msg="aggregate only applies to binary nova-compute")
+        self.deadline = time.monotonic() + self.params["timeout"]
+        if self.params["state"] == "present":
+            self.present()
+        else:
+            self.absent()
+
+    # -- lookups ---------------------------------------------------------
+
+    def _services(self):
+        host, binary = self.params["host"], self.params["binary"]
+        return [
+            s
+            for s in self.conn.compute.services(host=host, binary=binary)
+            if s.host == host and s.binary == binary
+        ]
+
+    def _find_aggregate(self, name):
+        for aggregate in self.conn.compute.aggregates():
+            if aggregate.name == name:
+                return aggregate
+        return None
+
+    def _wait(self, check, on_timeout):
+        """check() until it returns something truthy; at the deadline fail with on_timeout()."""
+        while True:
+            value = check()
+            if value:
+                return value
+            if time.monotonic() >= self.deadline:
+                self.fail_json(msg=on_timeout())
+            time.sleep(POLL_INTERVAL)
+
+    # -- present ---------------------------------------------------------
+
+    def present(self):
+        host, timeout = self.params["host"], self.params["timeout"]
+        name = self.params["aggregate"]
+        result = dict(changed=False, mapped=False)
+
+        if self.check_mode:
+            services = self._services()
+            if services:
+                result["service"] = _service(services[0])
+            if self.is_compute:
+                provider = find_resource_provider(self.conn, host)
+                if provider:
+                    result["resource_provider"] = _provider(provider)
+            if name:
+                aggregate = self._find_aggregate(name)
+                if aggregate is None:
+                    self._check_can_create(name)
+                else:
+                    result["aggregate"] = _aggregate(aggregate)
+                result["mapped"] = aggregate is not None and host in (aggregate.hosts or [])
+                result["changed"] = not result["mapped"]
+            self.exit_json(**result)
+
+        seen = {}
+
+        def service_up():
+            services = self._services()
+            seen["service"] = services[0] if services else None
+            return next((s for s in services if s.state == "up"), None)
+
+        def service_timeout():
+            last = seen.get("service")
+            now = f"state {last.state}, status {last.status}" if last else "no service record"
+            return (
+                f"compute service for host {host} did not come up within {timeout}s ({now}); "
+                "is the process running, and does it reach the message queue?"
+            )
+
+        service = self._wait(service_up, service_timeout)
+        result["service"] = _service(service)
+
+        if self.is_compute:
+            provider = self._wait(
+                lambda: find_resource_provider(self.conn, host),
+                lambda: (
+                    f"resource provider {host} of compute service {host} did not appear in "
+                    f"placement within {timeout}s; does the node name differ from the host name?"
+                ),
+            )
+            result["resource_provider"] = _provider(provider)
+
+        if name:
+            aggregate = self._find_aggregate(name)
+            if aggregate is None:
+                self._check_can_create(name)
+                aggregate = self._create_aggregate(name)
+                result["changed"] = True
+            if host not in (aggregate.hosts or []):
+                aggregate = self._add_host(aggregate)
+                result["changed"] = True
+            result["aggregate"] = _aggregate(aggregate)
+            result["mapped"] = True
+
+        self.exit_json(**result)
+
+    def _check_can_create(self, name):
+        if not self.params["label"]:
+            self.fail_json(msg=f"aggregate {name} does not exist; creating it requires label")
+
+    def _create_aggregate(self, name):
+        try:
+            aggregate = self.conn.compute.create_aggregate(name=name)
+        except sdk_exceptions.ConflictException:
+            # Created meanwhile by someone else: use it as it is.
+            aggregate = self._find_aggregate(name)
+            if aggregate is None:
+                raise
+            return aggregate
+        return self.conn.compute.set_aggregate_metadata(
+            aggregate, {LABEL_METADATA_KEY: self.params["label"]}
+        )
+
+    def _add_host(self, aggregate):
+        host, timeout = self.params["host"], self.params["timeout"]
+        last = {}
+
+        def add():
+            try:
+                return self.conn.compute.add_host_to_aggregate(aggregate, host)
+            except (sdk_exceptions.NotFoundException, sdk_exceptions.BadRequestException) as exc:
+                # No host mapping yet: nova cannot find the host.
+                last["error"] = api_error(exc)
+                return None
+            except sdk_exceptions.ConflictException:
+                # Already a member (added meanwhile).
+                current = self.conn.compute.get_aggregate(aggregate.id)
+                if host in (current.hosts or []):
+                    return current
+                raise
+
+        return self._wait(
+            add,
+            lambda: (
+                f"host {host} was not mapped to a cell within {timeout}s: nova still refuses "
+                f"to add it to aggregate {aggregate.name} ({last.get('error', 'no answer')}); "
+                "does nova-scheduler discover hosts (discover_hosts_in_cells_interval)?"
+            ),
+        )
+
+    # -- absent ----------------------------------------------------------
+
+    def absent(self):
+        host = self.params["host"]
+        deleted = []
+        services = self._services()
+
+        if services:
+            self._refuse_if_instances()
+        for service in services:
+            deleted.append(f"service:{service.id}")
+            if self.check_mode:
+                continue
+            if service.state == "up" and not service.is_forced_down:
+                self.conn.compute.update_service_forced_down(
+                    service, host=service.host, binary=service.binary, forced=True
+                )
+            try:
+                self.conn.compute.delete_service(service, ignore_missing=True)
+            except sdk_exceptions.ConflictException as exc:
+                self.fail_json(
+                    msg=f"cannot delete compute service of host {host}: {api_error(exc)}"
+                )
+
+        provider = None
+        if self.is_compute and not (services and self.check_mode):
+            # (In check mode deleting the services would take the provider with them.)
+            provider = find_resource_provider(self.conn, host)
+            if provider and services:
+                # Deleting the service deletes its provider; give it a moment.
+                grace = time.monotonic() + min(PROVIDER_GRACE, self.params["timeout"])
+                while provider and time.monotonic() < grace:
+                    time.sleep(POLL_INTERVAL)
+                    provider = find_resource_provider(self.conn, host)
+        if provider:
+            allocations = provider_allocations(self.conn, provider["uuid"])
+            if allocations:
+                consumers = ", ".join(sorted(allocations)[:5])
+                self.fail_json(
+                    msg=f"resource provider {host} ({provider['uuid']}) still has allocations of "
+                    f"{len(allocations)} consumer(s) ({consumers}); delete or migrate them first"
+                )
+            deleted.append(f"resource_provider:{provider['uuid']}")
+            if not self.check_mode:
+                try:
+                    placement(self.conn, "delete", f"/resource_providers/{provider['uuid']}")
+                except sdk_exceptions.NotFoundException:
+                    pass  # went meanwhile
+                except sdk_exceptions.ConflictException as exc:
+                    self.fail_json(
+                        msg=f"cannot delete resource provider {host} ({provider['uuid']}): "
+                        f"{api_error(exc)}"
+                    )
+
+        self.exit_json(changed=bool(deleted), deleted=deleted, mapped=False)
+
+    def _refuse_if_instances(self):
+        """Fail before changing anything when servers still live on the host."""
+        if not self.is_compute:
+            return
+        host = self.params["host"]
+        # The host filter is an admin one; without it nova's 409 still tells.
+        servers = [
+            s
+            for s in self.conn.compute.servers(all_projects=True, compute_host=host)
+            if s.compute_host == host
+        ]
+        if servers:
+            names = ", ".join(sorted(f"{s.name} ({s.id})" for s in servers)[:5])
+            self.fail_json(
+                msg=f"cannot delete compute service of host {host}: {len(servers)} server(s) "
+                f"still on it ({names}); delete or migrate them first"
+            )
+
+
+def _service(service):
+    return dict(
+        id=service.id,
+        host=service.host,
+        binary=service.binary,
+        state=service.state,
+        status=service.status,
+        forced_down=bool(service.is_forced_down),
+    )
+
+
+def _provider(provider):
+    return dict(uuid=provider["uuid"], name=provider["name"], generation=provider["generation"])
+
+
+def _aggregate(aggregate):
+    return dict(id=aggregate.id, name=aggregate.name, hosts=list(aggregate.hosts or []))
+
+
+def main():
+    ComputeServiceModule()()
+
+
+if __name__ == "__main__":
+    main()
