@@ -13,8 +13,8 @@ description:
   - Authenticates, then checks that each required catalog service answers
     on its endpoint, that nova's conductor and scheduler are up, and that
     the message bus accepts an AMQP connection.
-  - Fails with C(target cloud unhealthy: <what>) naming the first problem,
-    or with a message about the credentials when they are the problem.
+  - "Fails with C(target cloud unhealthy: <what>) naming the first problem,
+    or with a message about the credentials when they are the problem."
 options:
   services:
     description: Catalog service types that must answer.
@@ -122,7 +122,9 @@ class CloudHealthModule(ShardModule):
                 self.unhealthy(f"{service_type} (no endpoint in the catalog)")
             try:
                 resp = self.conn.session.get(
-                    endpoint, authenticated=False, raise_exc=False,
+                    endpoint,
+                    authenticated=False,
+                    raise_exc=False,
                     timeout=self.params["probe_timeout"],
                 )
             except Exception as exc:

@@ -131,7 +131,9 @@ class IdentityCatalogModule(ShardModule):
                 name=dict(type="str", required=True),
                 type=dict(type="str", required=True),
                 url=dict(type="str", required=True),
-                interface=dict(type="str", default="public", choices=["public", "internal", "admin"]),
+                interface=dict(
+                    type="str", default="public", choices=["public", "internal", "admin"]
+                ),
             ),
         ),
         region=dict(type="str", default="RegionOne"),

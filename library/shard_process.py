@@ -110,6 +110,7 @@ action:
   type: str
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -240,7 +241,7 @@ def start(module, params):
             os.makedirs(os.path.dirname(path), exist_ok=True)
     env = dict(os.environ)
     env.update({k: str(v) for k, v in params["environment"].items()})
-    log = open(params["logfile"] or os.devnull, "ab")
+    log = open(params["logfile"] or os.devnull, "ab")  # noqa: SIM115 - handed to the child
     try:
         proc = subprocess.Popen(
             params["command"],
@@ -295,10 +296,8 @@ def start(module, params):
 
 def remove_record(pidfile):
     for path in (pidfile, pidfile + ".json"):
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
-        except FileNotFoundError:
-            pass
 
 
 def main():

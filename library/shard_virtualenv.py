@@ -17,7 +17,7 @@ description:
   - Creation holds an exclusive lock (C(flock) on I(path).lock), so that
     concurrent builds on one node share a cache safely.
   - With I(layered_on), the new virtualenv sees the site-packages of another
-    one (a C(.pth) file) and installs only I(editable) trees itself: the
+    one (a C(.pth) file) and installs only I(editable) trees itself; the
     dependencies of a project under test are installed once and a build of
     a changed project then takes seconds.
 options:
@@ -45,7 +45,9 @@ options:
     elements: path
     default: []
   constraints:
-    description: Constraints file for every install (except editable trees, installed without dependencies).
+    description:
+      - Constraints file for every install (editable trees are installed without
+        their dependencies, so constraints do not apply to them).
     type: path
   layered_on:
     description: Another virtualenv whose packages this one uses.
@@ -152,9 +154,9 @@ def dist_name(src):
             return name
     pyproject = os.path.join(src, "pyproject.toml")
     if os.path.exists(pyproject):
-        match = re.search(
-            r'^\[project\][^\[]*?^name\s*=\s*["\']([^"\']+)', open(pyproject).read(), re.M | re.S
-        )
+        with open(pyproject) as f:
+            text = f.read()
+        match = re.search(r'^\[project\][^\[]*?^name\s*=\s*["\']([^"\']+)', text, re.M | re.S)
         if match:
             return match.group(1)
     return None
@@ -177,7 +179,8 @@ def _site_packages(python):
 def _installed(python):
     code = (
         "import importlib.metadata as m, json;"
-        "print(json.dumps(sorted({d.metadata['Name'] for d in m.distributions() if d.metadata['Name']})))"
+        "print(json.dumps(sorted({d.metadata['Name'] for d in m.distributions()"
+        " if d.metadata['Name']})))"
     )
     out = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True)
     return {_canonical(n) for n in json.loads(out.stdout)}
@@ -219,7 +222,9 @@ class Builder:
         layered = params["layered_on"]
         venv = [params["python"], "-m", "venv"]
         # A layered virtualenv borrows pip from the one below it.
-        self.run(venv + (["--without-pip"] if layered else []) + [self.path], "creating the virtualenv")
+        self.run(
+            venv + (["--without-pip"] if layered else []) + [self.path], "creating the virtualenv"
+        )
         if layered:
             below = _site_packages(os.path.join(layered, "bin", "python"))
             with open(os.path.join(_site_packages(self.python), "_shard_layer.pth"), "w") as f:

@@ -54,8 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--secret-file",
         help="YAML holding the job secret (cloud entry, transport_url) for --cloud",
     )
-    p.add_argument("-e", "--var", action="append", default=[], metavar="KEY=VALUE",
-                   help="job variable (YAML value); repeatable")
+    p.add_argument(
+        "-e",
+        "--var",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="job variable (YAML value); repeatable",
+    )
     p.add_argument("--build", help="build id (default: a new random one)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--ara", action="store_true", help="record the run with ARA")

@@ -21,7 +21,9 @@ CONVERGED = "converged"
 
 def _process_module():
     """library/shard_process.py: the pid-file logic the playbook itself uses."""
-    spec = importlib.util.spec_from_file_location("shard_process", paths.LIBRARY / "shard_process.py")
+    spec = importlib.util.spec_from_file_location(
+        "shard_process", paths.LIBRARY / "shard_process.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -113,7 +115,9 @@ def status(as_json: bool = False) -> int:
     manifest = load_manifest()
     if manifest is None:
         if as_json:
-            print(json.dumps({"exists": False, "healthy": False, "state_dir": str(paths.CLOUD_DIR)}))
+            print(
+                json.dumps({"exists": False, "healthy": False, "state_dir": str(paths.CLOUD_DIR)})
+            )
         else:
             print(f"no embedded cloud in {paths.CLOUD_DIR}: run './shard cloud up'")
         return 1
@@ -161,13 +165,17 @@ def up() -> int:
     extra = cloud_vars()
     if is_converged(extra):
         n = len(load_manifest()["services"])
-        print(f"cloud up: {n} services running, nothing to change ({time.monotonic() - start:.1f}s)")
+        print(
+            f"cloud up: {n} services running, nothing to change ({time.monotonic() - start:.1f}s)"
+        )
         return 0
     (paths.CLOUD_DIR / CONVERGED).unlink(missing_ok=True)
     rc = _run("up", extra)
     if rc == 0:
         (paths.CLOUD_DIR / CONVERGED).write_text(inputs_fingerprint(extra) + "\n")
-        print(f"cloud up: ready in {time.monotonic() - start:.1f}s; './shard cloud status' lists it")
+        print(
+            f"cloud up: ready in {time.monotonic() - start:.1f}s; './shard cloud status' lists it"
+        )
     return rc
 
 

@@ -13,6 +13,7 @@ no-op for absolute paths), and secrets come from the embedded cloud's handout
 or --cloud/--secret-file instead of being decrypted.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -40,10 +41,16 @@ class RunError(Exception):
 
 
 def _git(args, cwd):
-    env = dict(os.environ, GIT_AUTHOR_NAME="shard-jobs", GIT_AUTHOR_EMAIL="shard@localhost",
-               GIT_COMMITTER_NAME="shard-jobs", GIT_COMMITTER_EMAIL="shard@localhost")
-    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True,
-                          text=True).stdout
+    env = dict(
+        os.environ,
+        GIT_AUTHOR_NAME="shard-jobs",
+        GIT_AUTHOR_EMAIL="shard@localhost",
+        GIT_COMMITTER_NAME="shard-jobs",
+        GIT_COMMITTER_EMAIL="shard@localhost",
+    )
+    return subprocess.run(
+        ["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True
+    ).stdout
 
 
 def release_source(package: str, version: str) -> Path:
@@ -55,8 +62,19 @@ def release_source(package: str, version: str) -> Path:
     download.mkdir(parents=True, exist_ok=True)
     print(f"run: fetching the {package} {version} source release", flush=True)
     subprocess.run(
-        [paths.bin_path("python"), "-m", "pip", "download", "-q", "--no-deps", "--no-binary",
-         ":all:", "-d", str(download), f"{package}=={version}"],
+        [
+            paths.bin_path("python"),
+            "-m",
+            "pip",
+            "download",
+            "-q",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            "-d",
+            str(download),
+            f"{package}=={version}",
+        ],
         check=True,
     )
     sdist = next(download.glob(f"{package}-{version}.tar.gz"))
@@ -83,11 +101,11 @@ def prepare_repo(source: Path, dest: Path):
         raise RunError(f"missing source tree: {source} is not a directory")
     dest.parent.mkdir(parents=True, exist_ok=True)
     if (source / ".git").exists():
-        subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(source), str(dest)],
-                       check=True)
+        subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(source), str(dest)], check=True)
         # Uncommitted changes of the tree are part of what is tested.
-        diff = subprocess.run(["git", "diff", "HEAD", "--binary"], cwd=source, check=True,
-                              capture_output=True).stdout
+        diff = subprocess.run(
+            ["git", "diff", "HEAD", "--binary"], cwd=source, check=True, capture_output=True
+        ).stdout
         if diff:
             subprocess.run(["git", "apply", "--index"], cwd=dest, input=diff, check=True)
             _git(["commit", "-q", "-m", "Local changes under test"], dest)
@@ -126,9 +144,14 @@ def target_secret(args) -> dict:
         except Exception as exc:
             raise RunError(f"unknown cloud {args.cloud!r} in clouds.yaml ({exc})") from None
         entry = dict(region.config)
-        secret = {"cloud_name": args.cloud,
-                  "cloud": {k: entry[k] for k in ("auth", "region_name", "interface",
-                                                   "identity_api_version") if k in entry}}
+        secret = {
+            "cloud_name": args.cloud,
+            "cloud": {
+                k: entry[k]
+                for k in ("auth", "region_name", "interface", "identity_api_version")
+                if k in entry
+            },
+        }
         if args.secret_file:
             secret.update(yaml.safe_load(Path(args.secret_file).read_text()) or {})
         if not secret.get("transport_url"):
@@ -178,7 +201,9 @@ class LocalRun:
         for item in self.args.src:
             name, sep, path = item.partition("=")
             if not sep or "/" not in name:
-                raise RunError(f"bad --src {item!r}: expected PROJECT=PATH, e.g. openstack/nova=~/nova")
+                raise RunError(
+                    f"bad --src {item!r}: expected PROJECT=PATH, e.g. openstack/nova=~/nova"
+                )
             wanted[name] = Path(path)
         projects = list(self.job.required_projects)
         for name in wanted:
@@ -227,13 +252,27 @@ class LocalRun:
             "branch": "master",
             "override_checkout": None,
             "change_url": f"local:{short}",
-            "project": {k: item[k] for k in ("name", "short_name", "canonical_hostname",
-                                             "canonical_name", "src_dir")},
+            "project": {
+                k: item[k]
+                for k in ("name", "short_name", "canonical_hostname", "canonical_name", "src_dir")
+            },
             "projects": {p["canonical_name"]: p for p in projects.values()},
-            "items": [{"project": {k: item[k] for k in ("name", "short_name",
-                                                         "canonical_hostname",
-                                                         "canonical_name", "src_dir")},
-                       "branch": "master", "change_url": f"local:{short}"}],
+            "items": [
+                {
+                    "project": {
+                        k: item[k]
+                        for k in (
+                            "name",
+                            "short_name",
+                            "canonical_hostname",
+                            "canonical_name",
+                            "src_dir",
+                        )
+                    },
+                    "branch": "master",
+                    "change_url": f"local:{short}",
+                }
+            ],
             "executor": {
                 "hostname": os.uname().nodename,
                 "src_root": str(self.src_root),
@@ -259,8 +298,9 @@ class LocalRun:
             prepare_repo(source, dest)
             projects[name] = project_entry(name, dest)
         item_project = job_vars.get("shard_project") or next(iter(projects))
-        self.zuul = self.zuul_var(projects, item_project if item_project in projects
-                                  else next(iter(projects)))
+        self.zuul = self.zuul_var(
+            projects, item_project if item_project in projects else next(iter(projects))
+        )
         inventory = {
             "all": {
                 "hosts": {
@@ -269,9 +309,14 @@ class LocalRun:
                         "ansible_host": "127.0.0.1",
                         # As a nodepool/launcher image's python-path would set it.
                         "ansible_python_interpreter": NODE_PYTHON,
-                        "nodepool": {"label": "local", "provider": "local", "cloud": "local",
-                                     "region": None, "az": None,
-                                     "interface_ip": "127.0.0.1"},
+                        "nodepool": {
+                            "label": "local",
+                            "provider": "local",
+                            "cloud": "local",
+                            "region": None,
+                            "az": None,
+                            "interface_ip": "127.0.0.1",
+                        },
                     }
                 },
                 "vars": job_vars,
@@ -280,13 +325,21 @@ class LocalRun:
         self._write(self.private / "inventory.yaml", yaml.safe_dump(inventory))
         self._write(self.private / "zuul-vars.yaml", yaml.safe_dump({"zuul": self.zuul}))
         self.secret_values = {}
-        for job_name, secrets in self.job.secrets.items():
+        for secrets in self.job.secrets.values():
             for s in secrets:
                 if s.get("secret") == "shard-cloud" or s.get("name") == "shard_cloud":
                     self.secret_values[s["name"]] = secret
-        (self.dir / "job.json").write_text(json.dumps(
-            {"job": self.job.name, "chain": self.job.chain, "build": self.build,
-             "projects": list(projects)}, indent=2))
+        (self.dir / "job.json").write_text(
+            json.dumps(
+                {
+                    "job": self.job.name,
+                    "chain": self.job.chain,
+                    "build": self.build,
+                    "projects": list(projects),
+                },
+                indent=2,
+            )
+        )
 
     @staticmethod
     def _write(path: Path, text: str):
@@ -295,24 +348,29 @@ class LocalRun:
 
     def ansible_cfg(self) -> Path:
         cfg = self.private / "ansible.cfg"
-        self._write(cfg, "\n".join([
-            "[defaults]",
-            f"inventory = {self.private / 'inventory.yaml'}",
-            f"local_tmp = {self.private / 'tmp'}",
-            "retry_files_enabled = False",
-            "gathering = smart",
-            "fact_caching = jsonfile",
-            f"fact_caching_connection = {self.private / 'fact-cache'}",
-            f"roles_path = {paths.ROLES}",
-            "nocows = True",
-            "timeout = 30",
-            "internal_poll_interval = 0.01",
-            f"callback_plugins = {PROGRESS}",
-            "stdout_callback = shard_progress",
-            "[ssh_connection]",
-            "pipelining = True",
-            "",
-        ]))
+        self._write(
+            cfg,
+            "\n".join(
+                [
+                    "[defaults]",
+                    f"inventory = {self.private / 'inventory.yaml'}",
+                    f"local_tmp = {self.private / 'tmp'}",
+                    "retry_files_enabled = False",
+                    "gathering = smart",
+                    "fact_caching = jsonfile",
+                    f"fact_caching_connection = {self.private / 'fact-cache'}",
+                    f"roles_path = {paths.ROLES}",
+                    "nocows = True",
+                    "timeout = 30",
+                    "internal_poll_interval = 0.01",
+                    f"callback_plugins = {PROGRESS}",
+                    "stdout_callback = shard_progress",
+                    "[ssh_connection]",
+                    "pipelining = True",
+                    "",
+                ]
+            ),
+        )
         return cfg
 
     def run_playbook(self, phase: str, index: int, playbook, extra: dict) -> int:
@@ -322,19 +380,27 @@ class LocalRun:
         self._write(secret_file, yaml.safe_dump(values))
         extra_file = self.private / f"extra-{phase}-{index}.yaml"
         self._write(extra_file, yaml.safe_dump(extra))
-        env = ansible.base_env({
-            "ANSIBLE_CONFIG": str(self.ansible_cfg()),
-            "SHARD_PROGRESS_PREFIX": f"{phase:<9}",
-            "SHARD_PROGRESS_GROUP": "role",
-            "SHARD_PROGRESS_QUIET_ROLES": "shard",
-            "SHARD_PROGRESS_LOG": str(self.log_root / "job-output.txt"),
-        })
+        env = ansible.base_env(
+            {
+                "ANSIBLE_CONFIG": str(self.ansible_cfg()),
+                "SHARD_PROGRESS_PREFIX": f"{phase:<9}",
+                "SHARD_PROGRESS_GROUP": "role",
+                "SHARD_PROGRESS_QUIET_ROLES": "shard",
+                "SHARD_PROGRESS_LOG": str(self.log_root / "job-output.txt"),
+            }
+        )
         # The node's own interpreter (inventory), not this tool's virtualenv.
         env.pop("ANSIBLE_PYTHON_INTERPRETER", None)
-        cmd = [paths.bin_path("ansible-playbook"),
-               "-e", f"@{self.private / 'zuul-vars.yaml'}",
-               "-e", f"@{secret_file}", "-e", f"@{extra_file}",
-               str(paths.REPO / playbook.path)]
+        cmd = [
+            paths.bin_path("ansible-playbook"),
+            "-e",
+            f"@{self.private / 'zuul-vars.yaml'}",
+            "-e",
+            f"@{secret_file}",
+            "-e",
+            f"@{extra_file}",
+            str(paths.REPO / playbook.path),
+        ]
         start = time.monotonic()
         proc = subprocess.Popen(cmd, env=env, cwd=self.work, start_new_session=True)
         self.current = proc
@@ -342,18 +408,22 @@ class LocalRun:
             rc = proc.wait()
         finally:
             self.current = None
-        self.playbooks.append({"phase": phase, "playbook": playbook.path, "rc": rc,
-                            "seconds": round(time.monotonic() - start, 1)})
+        self.playbooks.append(
+            {
+                "phase": phase,
+                "playbook": playbook.path,
+                "rc": rc,
+                "seconds": round(time.monotonic() - start, 1),
+            }
+        )
         return rc
 
     def cancel(self, signum, frame):
         """Like a Zuul abort: stop the running playbook; cleanup playbooks still run."""
         self.cancelled = True
         if getattr(self, "current", None) is not None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.current.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
 
     def execute(self) -> str:
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -389,8 +459,13 @@ class LocalRun:
 
     def summary(self, result: str) -> dict:
         logs = self.log_root / "shard"
-        out = {"job": self.job.name, "build": self.build, "result": result,
-               "playbooks": self.playbooks, "logs": str(self.log_root)}
+        out = {
+            "job": self.job.name,
+            "build": self.build,
+            "result": result,
+            "playbooks": self.playbooks,
+            "logs": str(self.log_root),
+        }
         for key, name in (("exercise", "result.json"), ("phases", "phases.json")):
             try:
                 out[key] = json.loads((logs / name).read_text())
@@ -408,8 +483,12 @@ def print_summary(summary: dict):
         state = "ok" if p["rc"] == 0 else f"failed (rc {p['rc']})"
         print(f"  {p['phase']:<9} {p['playbook']:<36} {state:<16} {p['seconds']:7.1f}s")
     if summary["phases"]:
-        print("  phases: " + ", ".join(
-            f"{name} {t['seconds']}s" for name, t in summary["phases"].items() if "seconds" in t))
+        print(
+            "  phases: "
+            + ", ".join(
+                f"{name} {t['seconds']}s" for name, t in summary["phases"].items() if "seconds" in t
+            )
+        )
     exercise = summary["exercise"]
     if exercise:
         print(f"  shard host {exercise.get('host')}, server landed on {exercise.get('landed_on')}")

@@ -50,14 +50,15 @@ def leftovers(conn, label):
         ],
         "compute_services": [s.id for s in conn.compute.services() if s.host == label],
         "resource_providers": [r.id for r in conn.placement.resource_providers(name=label)],
-        "flavors": [
-            f.id for f in conn.compute.flavors() if label in (f.description or "")
-        ],
+        "flavors": [f.id for f in conn.compute.flavors() if label in (f.description or "")],
         "aggregates": [
-            a.id for a in conn.compute.aggregates() if (a.metadata or {}).get("shard_label") == label
+            a.id
+            for a in conn.compute.aggregates()
+            if (a.metadata or {}).get("shard_label") == label
         ],
         "traits": [
-            t for t in conn.placement.get("/traits", microversion="1.6").json()["traits"]
+            t
+            for t in conn.placement.get("/traits", microversion="1.6").json()["traits"]
             if t == trait
         ],
     }

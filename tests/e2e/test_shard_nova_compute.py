@@ -11,7 +11,7 @@ def test_changed_code_runs_as_a_shard_and_leaves_nothing(patched_nova, admin_con
     try:
         assert status == 0 and summary["result"] == "SUCCESS", stderr
         # The changed code is what ran: its marker is in the collected shard log.
-        log = (summary and __import__("pathlib").Path(summary["logs"]) / "shard" / "nova-compute.log")
+        log = summary and __import__("pathlib").Path(summary["logs"]) / "shard" / "nova-compute.log"
         assert marker in log.read_text()
         # The server landed on the shard.
         assert summary["exercise"]["landed_on"] == summary["exercise"]["host"] == label

@@ -39,14 +39,17 @@ class CallbackModule(CallbackBase):
         super().__init__()
         self.prefix = os.environ.get("SHARD_PROGRESS_PREFIX", "")
         self.group_by = os.environ.get("SHARD_PROGRESS_GROUP", "file")
-        self.quiet_roles = set(filter(None, os.environ.get("SHARD_PROGRESS_QUIET_ROLES", "").split(",")))
+        self.quiet_roles = set(
+            filter(None, os.environ.get("SHARD_PROGRESS_QUIET_ROLES", "").split(","))
+        )
         self.step = None
         self.step_start = 0.0
         self.step_changed = 0
         self.failure = None
         self.task_start = time.monotonic()
         log_path = os.environ.get("SHARD_PROGRESS_LOG")
-        self.log = open(log_path, "a", buffering=1) if log_path else None
+        # Open for the playbook's whole run; closed when the process ends.
+        self.log = open(log_path, "a", buffering=1) if log_path else None  # noqa: SIM115
 
     def _log(self, status, result):
         """Full result, as censored as Ansible makes it for no_log tasks."""
