@@ -1,8 +1,6 @@
 # Copyright shard-jobs contributors
 # SPDX-License-Identifier: Apache-2.0
 """Ansible module: a compute host joining or leaving the cloud, as nova and placement see it."""
-# Ansible wants DOCUMENTATION before the imports.
-# ruff: noqa: E402
 
 DOCUMENTATION = r"""
 ---

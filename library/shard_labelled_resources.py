@@ -1,8 +1,6 @@
 # Copyright shard-jobs contributors
 # SPDX-License-Identifier: Apache-2.0
 """Ansible module: everything in a cloud that carries a shard label (one run's, or any)."""
-# Ansible wants DOCUMENTATION before the imports.
-# ruff: noqa: E402
 
 DOCUMENTATION = r"""
 ---

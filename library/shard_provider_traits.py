@@ -1,8 +1,6 @@
 # Copyright shard-jobs contributors
 # SPDX-License-Identifier: Apache-2.0
 """Ansible module: add or remove traits of a placement resource provider, keeping the others."""
-# Ansible wants DOCUMENTATION before the imports.
-# ruff: noqa: E402
 
 DOCUMENTATION = r"""
 ---

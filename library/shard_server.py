@@ -1,8 +1,6 @@
 # Copyright shard-jobs contributors
 # SPDX-License-Identifier: Apache-2.0
 """Ansible module: a labelled server, booted (optionally on a given compute host) or deleted."""
-# Ansible wants DOCUMENTATION before the imports.
-# ruff: noqa: E402
 
 DOCUMENTATION = r"""
 ---

@@ -189,7 +189,11 @@ class ShardModule:
         try:
             self.run()
         except openstack.exceptions.SDKException as exc:
-            self.fail_json(msg=_one_line(exc), exception=traceback.format_exc())
+            msg = _one_line(exc)
+            details = _details(exc)
+            if details and details not in msg:
+                msg = f"{msg}: {details}"
+            self.fail_json(msg=msg, exception=traceback.format_exc())
         except TimeoutError as exc:
             self.fail_json(msg=str(exc))
 
@@ -201,13 +205,23 @@ def _one_line(exc):
     return " ".join(str(exc).split())
 
 
+def _details(exc):
+    """The message of an API error answer, on one line, or None."""
+    details = getattr(exc, "details", None)
+    try:  # placement words its errors as {"errors": [{"detail": ...}]}
+        errors = exc.response.json()["errors"]
+        details = "; ".join(e["detail"] for e in errors if e.get("detail")) or details
+    except Exception:
+        pass
+    return " ".join(str(details).split()) if details else None
+
+
 def api_error(exc):
     """What the API said, on one line: its message and HTTP status, else the exception text."""
-    details = getattr(exc, "details", None)
+    details = _details(exc)
     status = getattr(exc, "status_code", None)
     if details:
-        text = " ".join(str(details).split())
-        return f"{text} (HTTP {status})" if status else text
+        return f"{details} (HTTP {status})" if status else details
     return _one_line(exc)
 
 

@@ -1,0 +1,570 @@
+"""A small stateful stand-in for an openstacksdk connection, for the unit tests.
+
+It implements only the proxy calls the shard-jobs modules make, keeps the
+state they act on (services, providers, traits, servers, ...) and records every
+call in ``calls``, so tests can check what was called and that check mode
+mutates nothing. Errors are openstacksdk's own exceptions, built from HTTP
+responses as the SDK builds them.
+"""
+
+import itertools
+import json
+import re
+from types import SimpleNamespace
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import requests
+from openstack import exceptions
+
+MUTATING_PREFIXES = ("create_", "delete_", "update_", "set_", "add_", "remove_", "assign_")
+STANDARD_TRAITS = {"COMPUTE_NODE", "HW_CPU_X86_AVX2", "COMPUTE_DEVICE_TAGGING"}
+OWN_PROJECT = "project-own"
+
+_ERROR_KEYS = {400: "badRequest", 403: "forbidden", 404: "itemNotFound", 409: "conflictingRequest"}
+
+
+def response(status, body=None, url="http://cloud.example/"):
+    """A requests.Response as keystoneauth hands it to the SDK."""
+    resp = requests.Response()
+    resp.status_code = status
+    resp.url = url
+    resp.reason = {200: "OK", 204: "No Content"}.get(status, "Error")
+    resp.headers["content-type"] = "application/json"
+    resp._content = json.dumps(body).encode() if body is not None else b""
+    return resp
+
+
+def http_error(status, message, url="http://cloud.example/"):
+    """The SDK exception of an HTTP error answer carrying message (as nova words it)."""
+    body = {_ERROR_KEYS.get(status, "error"): {"message": message, "code": status}}
+    try:
+        exceptions.raise_from_response(response(status, body, url))
+    except exceptions.HttpException as exc:
+        return exc
+    raise AssertionError(f"status {status} is not an error")
+
+
+def ns(**kwargs):
+    return SimpleNamespace(**kwargs)
+
+
+class FakeCloud:
+    def __init__(self, clock):
+        self.clock = clock
+        clock.on_sleep.append(self._tick)
+        self.calls = []
+        self.events = []
+        self.connect_kwargs = None
+        self._ids = itertools.count(1)
+        # compute
+        self.services = []
+        self.aggregates = []
+        self.servers = []
+        self.flavors = []
+        self.mapped_hosts = set()
+        self.compute_max_microversion = (2, 104)
+        self.boot_result = "ACTIVE"  # what a new server turns into on its first look
+        self.boot_fault = "No valid host was found. "
+        self.delete_polls = 1  # looks at a deleted server before it is gone
+        self.cascade = True  # deleting a compute service deletes its provider
+        # placement
+        self.providers = {}
+        self.traits = set(STANDARD_TRAITS)
+        self.conflicts = 0  # PUTs of provider traits answered 409 (someone else wrote)
+        # image
+        self.images = []
+        self.compute = FakeCompute(self)
+        self.placement = FakePlacement(self)
+        self.image = FakeImage(self)
+        self.identity = FakeIdentity(self)
+
+    def connect(self, **kwargs):
+        self.connect_kwargs = kwargs
+        return self
+
+    # -- bookkeeping -----------------------------------------------------
+
+    def record(self, call, /, *args, **kwargs):
+        self.calls.append((call, args, kwargs))
+
+    def called(self, name):
+        return [c for c in self.calls if c[0] == name]
+
+    @property
+    def mutations(self):
+        return [
+            c
+            for c in self.calls
+            if c[0].split(".")[-1].startswith(MUTATING_PREFIXES)
+            or c[0] in ("placement.put", "placement.post", "placement.delete")
+        ]
+
+    def new_id(self, prefix):
+        return f"{prefix}-{next(self._ids):04d}"
+
+    def at(self, seconds, action):
+        """Run action() once the fake clock has advanced by seconds."""
+        self.events.append((self.clock.now + seconds, action))
+
+    def _tick(self, now):
+        due = [e for e in self.events if e[0] <= now]
+        self.events = [e for e in self.events if e[0] > now]
+        for _, action in due:
+            action()
+
+    # -- building state --------------------------------------------------
+
+    def add_service(self, host, binary="nova-compute", state="up", forced_down=False):
+        service = ns(
+            id=self.new_id("svc"),
+            host=host,
+            binary=binary,
+            state=state,
+            status="enabled",
+            is_forced_down=forced_down,
+        )
+        self.services.append(service)
+        return service
+
+    def add_provider(self, name, traits=(), allocations=None, generation=1):
+        uuid = f"{next(self._ids):08x}-0000-4000-8000-000000000000"
+        self.providers[uuid] = dict(
+            uuid=uuid,
+            name=name,
+            generation=generation,
+            traits=set(traits),
+            allocations=dict(allocations or {}),
+        )
+        return uuid
+
+    def provider_named(self, name):
+        return next((p for p in self.providers.values() if p["name"] == name), None)
+
+    def add_compute(self, host, mapped=True):
+        """A running compute: service up, provider, host mapping."""
+        self.add_service(host)
+        self.add_provider(host, traits={"COMPUTE_NODE"})
+        if mapped:
+            self.mapped_hosts.add(host)
+
+    def add_aggregate(self, name, hosts=(), metadata=None, created_at="2026-11-25T13:00:00.000000"):
+        aggregate = ns(
+            id=next(self._ids),
+            name=name,
+            hosts=list(hosts),
+            metadata=dict(metadata or {}),
+            created_at=created_at,
+        )
+        self.aggregates.append(aggregate)
+        return aggregate
+
+    def add_server(
+        self,
+        name,
+        metadata=None,
+        tags=(),
+        host="compute-1",
+        status="ACTIVE",
+        project_id=OWN_PROJECT,
+        created_at="2026-11-25T13:20:01Z",
+    ):
+        server = ns(
+            id=self.new_id("srv"),
+            name=name,
+            status=status,
+            task_state=None,
+            compute_host=host,
+            hypervisor_hostname=host,
+            metadata=dict(metadata or {}),
+            tags=list(tags),
+            flavor={"original_name": "tiny", "vcpus": 1, "ram": 64, "disk": 0, "extra_specs": {}},
+            created_at=created_at,
+            fault=None,
+            project_id=project_id,
+            deleting=None,
+        )
+        self.servers.append(server)
+        return server
+
+    def add_flavor(self, name, description=None, extra_specs=None, is_public=True):
+        flavor = ns(
+            id=self.new_id("flv"),
+            name=name,
+            description=description,
+            extra_specs=dict(extra_specs or {}),
+            is_public=is_public,
+            vcpus=1,
+            ram=64,
+            disk=0,
+        )
+        self.flavors.append(flavor)
+        return flavor
+
+    def add_image(self, name, properties=None, hidden=False):
+        image = ns(
+            id=self.new_id("img"),
+            name=name,
+            properties=dict(properties or {}),
+            created_at="2026-11-25T13:00:00Z",
+            status="active",
+            visibility="public",
+            owner=OWN_PROJECT,
+            is_hidden=hidden,
+        )
+        self.images.append(image)
+        return image
+
+
+class _Proxy:
+    prefix = ""
+
+    def __init__(self, cloud):
+        self.cloud = cloud
+
+    def _record(self, call, /, *args, **kwargs):
+        self.cloud.record(f"{self.prefix}.{call}", *args, **kwargs)
+
+
+class FakeCompute(_Proxy):
+    prefix = "compute"
+    default_microversion = None
+
+    def get_endpoint_data(self):
+        return ns(min_microversion=(2, 1), max_microversion=self.cloud.compute_max_microversion)
+
+    # services
+
+    def services(self, **query):
+        self._record("services", **query)
+        return [
+            s
+            for s in list(self.cloud.services)
+            if all(getattr(s, k) == v for k, v in query.items() if k in ("host", "binary"))
+        ]
+
+    def update_service_forced_down(self, service, host=None, binary=None, forced=True):
+        self._record("update_service_forced_down", service.id, host=host, binary=binary)
+        service.is_forced_down = forced
+        service.state = "down"
+        return service
+
+    def delete_service(self, service, ignore_missing=True):
+        self._record("delete_service", service.id)
+        if service not in self.cloud.services:
+            if ignore_missing:
+                return None
+            raise http_error(404, f"Service {service.id} not found.")
+        if service.binary == "nova-compute" and any(
+            s.compute_host == service.host for s in self.cloud.servers
+        ):
+            raise http_error(
+                409,
+                "Unable to delete compute service that is hosting instances. "
+                "Migrate or delete the instances first.",
+            )
+        self.cloud.services.remove(service)
+        if service.binary == "nova-compute":
+            self.cloud.mapped_hosts.discard(service.host)
+            for aggregate in self.cloud.aggregates:
+                if service.host in aggregate.hosts:
+                    aggregate.hosts.remove(service.host)
+            provider = self.cloud.provider_named(service.host)
+            if provider and self.cloud.cascade:
+                del self.cloud.providers[provider["uuid"]]
+        return None
+
+    # aggregates
+
+    def aggregates(self, **query):
+        self._record("aggregates", **query)
+        return list(self.cloud.aggregates)
+
+    def get_aggregate(self, aggregate_id):
+        self._record("get_aggregate", aggregate_id)
+        return next(a for a in self.cloud.aggregates if a.id == aggregate_id)
+
+    def create_aggregate(self, name, **attrs):
+        self._record("create_aggregate", name=name, **attrs)
+        if any(a.name == name for a in self.cloud.aggregates):
+            raise http_error(409, f"Aggregate {name} already exists.")
+        return self.cloud.add_aggregate(name, created_at=None)
+
+    def set_aggregate_metadata(self, aggregate, metadata):
+        self._record("set_aggregate_metadata", aggregate.id, metadata)
+        aggregate.metadata.update(metadata)
+        return aggregate
+
+    def add_host_to_aggregate(self, aggregate, host):
+        self._record("add_host_to_aggregate", aggregate.id, host)
+        if host not in self.cloud.mapped_hosts:
+            raise http_error(404, f"Compute host {host} could not be found.")
+        if host in aggregate.hosts:
+            raise http_error(409, f"Aggregate {aggregate.id} already has host {host}.")
+        aggregate.hosts.append(host)
+        return aggregate
+
+    # servers
+
+    def servers(self, details=True, all_projects=False, **query):
+        self._record("servers", details=details, all_projects=all_projects, **query)
+        found = []
+        for server in self.cloud.servers:
+            if not all_projects and server.project_id != OWN_PROJECT:
+                continue
+            if "name" in query and not re.search(query["name"], server.name):
+                continue
+            if "compute_host" in query and server.compute_host != query["compute_host"]:
+                continue
+            found.append(server)
+        return found
+
+    def create_server(self, **attrs):
+        self._record("create_server", **attrs)
+        host = attrs.get("host")
+        if host and host not in self.cloud.mapped_hosts:
+            raise http_error(400, f"Compute host {host} could not be found.")
+        server = self.cloud.add_server(
+            attrs["name"],
+            metadata=attrs.get("metadata"),
+            tags=attrs.get("tags", []),
+            host=None,
+            status="BUILD",
+        )
+        server.target = host or "compute-1"
+        return server
+
+    def get_server(self, server_id):
+        self._record("get_server", server_id)
+        server = next((s for s in self.cloud.servers if s.id == server_id), None)
+        if server is None:
+            raise http_error(404, f"Instance {server_id} could not be found.")
+        if server.deleting is not None:
+            if server.deleting <= 0:
+                self.cloud.servers.remove(server)
+                raise http_error(404, f"Instance {server_id} could not be found.")
+            server.deleting -= 1
+            return server
+        if server.status == "BUILD" and self.cloud.boot_result != "BUILD":
+            server.status = self.cloud.boot_result
+            if server.status == "ERROR":
+                server.fault = {"code": 500, "message": self.cloud.boot_fault}
+            else:
+                server.compute_host = server.hypervisor_hostname = server.target
+        return server
+
+    def delete_server(self, server, ignore_missing=True):
+        self._record("delete_server", server.id)
+        server.deleting = self.cloud.delete_polls
+        server.task_state = "deleting"
+
+    # flavors
+
+    def find_flavor(self, name_or_id, ignore_missing=True, **query):
+        self._record("find_flavor", name_or_id)
+        for flavor in self.cloud.flavors:
+            if name_or_id in (flavor.id, flavor.name):
+                return flavor
+        if ignore_missing:
+            return None
+        raise exceptions.NotFoundException(f"No Flavor found for {name_or_id}")
+
+    def flavors(self, details=True, **query):
+        self._record("flavors", details=details, **query)
+        return list(self.cloud.flavors)
+
+
+class FakeImage(_Proxy):
+    prefix = "image"
+
+    def find_image(self, name_or_id, ignore_missing=True):
+        self._record("find_image", name_or_id)
+        for image in self.cloud.images:
+            if name_or_id in (image.id, image.name):
+                return image
+        return None
+
+    def images(self, **query):
+        self._record("images", **query)
+        hidden = bool(query.get("is_hidden"))
+        return [i for i in self.cloud.images if i.is_hidden == hidden]
+
+
+class FakePlacement(_Proxy):
+    """Placement's REST API, as reached through conn.placement.get/put/delete."""
+
+    prefix = "placement"
+
+    def get(self, url, **kwargs):
+        return self._request("get", url, **kwargs)
+
+    def put(self, url, **kwargs):
+        return self._request("put", url, **kwargs)
+
+    def delete(self, url, **kwargs):
+        return self._request("delete", url, **kwargs)
+
+    def _request(self, method, url, json=None, microversion=None):
+        self._record(method, url, json=json, microversion=microversion)
+        parts = urlsplit(url)
+        path = [unquote(p) for p in parts.path.strip("/").split("/")]
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        cloud = self.cloud
+        if path[0] == "traits":
+            return self._traits(query)
+        if path == ["resource_providers"]:
+            providers = list(cloud.providers.values())
+            if "name" in query:
+                providers = [p for p in providers if p["name"] == query["name"]]
+            if "required" in query:
+                providers = [p for p in providers if query["required"] in p["traits"]]
+            return response(200, {"resource_providers": [_rp(p) for p in providers]})
+        provider = cloud.providers.get(path[1])
+        if provider is None:
+            return _placement_error(404, f"No resource provider with uuid {path[1]} found")
+        if len(path) == 2:
+            if method == "delete":
+                if provider["allocations"]:
+                    return _placement_error(409, "Unable to delete resource provider: in use")
+                del cloud.providers[path[1]]
+                return response(204)
+            return response(200, _rp(provider))
+        if path[2] == "allocations":
+            return response(
+                200,
+                {
+                    "allocations": provider["allocations"],
+                    "resource_provider_generation": provider["generation"],
+                },
+            )
+        if path[2] == "traits" and method == "get":
+            return response(200, _traits_body(provider))
+        if path[2] == "traits" and method == "put":
+            if cloud.conflicts > 0:
+                cloud.conflicts -= 1
+                provider["generation"] += 1  # somebody else (nova-compute) wrote first
+            if json["resource_provider_generation"] != provider["generation"]:
+                return _placement_error(409, "resource provider generation conflict")
+            unknown = sorted(set(json["traits"]) - cloud.traits)
+            if unknown:
+                return _placement_error(400, f"No such trait(s): {', '.join(unknown)}")
+            provider["traits"] = set(json["traits"])
+            provider["generation"] += 1
+            return response(200, _traits_body(provider))
+        raise AssertionError(f"unexpected placement call {method} {url}")
+
+    def _traits(self, query):
+        names = sorted(self.cloud.traits)
+        spec = query.get("name", "")
+        if spec.startswith("in:"):
+            wanted = set(spec[3:].split(","))
+            names = [n for n in names if n in wanted]
+        elif spec.startswith("startswith:"):
+            names = [n for n in names if n.startswith(spec[len("startswith:") :])]
+        return response(200, {"traits": names})
+
+    def create_trait(self, name):
+        self._record("create_trait", name)
+        self.cloud.traits.add(name)
+
+
+def _rp(provider):
+    return {k: provider[k] for k in ("uuid", "name", "generation")}
+
+
+def _traits_body(provider):
+    return {
+        "traits": sorted(provider["traits"]),
+        "resource_provider_generation": provider["generation"],
+    }
+
+
+def _placement_error(status, detail):
+    return response(status, {"errors": [{"status": status, "detail": detail, "title": "Error"}]})
+
+
+class FakeIdentity(_Proxy):
+    """Keystone, with the calls shard_identity_catalog makes."""
+
+    prefix = "identity"
+
+    def __init__(self, cloud):
+        super().__init__(cloud)
+        self.domain = ns(id="default", name="Default")
+        self.projects_ = []
+        self.roles_ = []
+        self.users_ = []
+        self.assignments = set()  # (user id, project id, role id)
+        self.services_ = []
+        self.endpoints_ = []
+
+    def find_domain(self, name, ignore_missing=True):
+        self._record("find_domain", name)
+        return self.domain
+
+    def projects(self, **query):
+        self._record("projects", **query)
+        return list(self.projects_)
+
+    def create_project(self, name, domain_id):
+        self._record("create_project", name=name, domain_id=domain_id)
+        project = ns(id=self.cloud.new_id("project"), name=name)
+        self.projects_.append(project)
+        return project
+
+    def roles(self, **query):
+        self._record("roles", **query)
+        return list(self.roles_)
+
+    def create_role(self, name):
+        self._record("create_role", name=name)
+        role = ns(id=self.cloud.new_id("role"), name=name)
+        self.roles_.append(role)
+        return role
+
+    def users(self, **query):
+        self._record("users", **query)
+        return list(self.users_)
+
+    def create_user(self, name, password, domain_id, default_project_id=None):
+        self._record("create_user", name=name, domain_id=domain_id)
+        user = ns(id=self.cloud.new_id("user"), name=name, password=password)
+        self.users_.append(user)
+        return user
+
+    def role_assignments(self, user_id, scope_project_id):
+        self._record("role_assignments", user_id=user_id, scope_project_id=scope_project_id)
+        return [
+            ns(role={"id": role_id})
+            for (u, p, role_id) in self.assignments
+            if u == user_id and p == scope_project_id
+        ]
+
+    def assign_project_role_to_user(self, project, user, role):
+        self._record("assign_project_role_to_user", project.name, user.name, role.name)
+        self.assignments.add((user.id, project.id, role.id))
+
+    def services(self, **query):
+        self._record("services", **query)
+        return list(self.services_)
+
+    def create_service(self, name, type):
+        self._record("create_service", name=name, type=type)
+        service = ns(id=self.cloud.new_id("service"), name=name, type=type)
+        self.services_.append(service)
+        return service
+
+    def endpoints(self, **query):
+        self._record("endpoints", **query)
+        return list(self.endpoints_)
+
+    def create_endpoint(self, service_id, interface, url, region_id):
+        self._record("create_endpoint", service_id=service_id, interface=interface, url=url)
+        endpoint = ns(
+            id=self.cloud.new_id("endpoint"),
+            service_id=service_id,
+            interface=interface,
+            url=url,
+            region_id=region_id,
+        )
+        self.endpoints_.append(endpoint)
+        return endpoint

@@ -1,0 +1,313 @@
+"""shard_compute_service: waiting for a compute host, proving its mapping, removing it."""
+
+import pytest
+import shard_compute_service as module
+
+HOST = "shard-0123abcd"
+LABEL = "shard-0123abcd"
+
+
+def present(**kwargs):
+    args = dict(host=HOST, timeout=60)
+    args.update(kwargs)
+    return args
+
+
+# -- present ----------------------------------------------------------------
+
+
+def test_present_waits_for_service_provider_and_mapping(cloud, clock, run_module):
+    # The process starts: the service record appears at 3 s, its provider at 4 s,
+    # the scheduler maps the host at 7 s.
+    cloud.at(3, lambda: cloud.add_service(HOST))
+    cloud.at(4, lambda: cloud.add_provider(HOST))
+    cloud.at(7, lambda: cloud.mapped_hosts.add(HOST))
+
+    result = run_module(module, present(aggregate=LABEL, label=LABEL))
+
+    assert result["changed"] is True
+    assert result["mapped"] is True
+    assert result["service"]["host"] == HOST and result["service"]["state"] == "up"
+    assert result["resource_provider"]["name"] == HOST
+    assert result["aggregate"]["name"] == LABEL and result["aggregate"]["hosts"] == [HOST]
+    aggregate = cloud.aggregates[0]
+    assert aggregate.metadata == {"shard_label": LABEL}
+    # nova refused the host until it was mapped, then took it
+    adds = cloud.called("compute.add_host_to_aggregate")
+    assert len(adds) > 1
+    assert 7 <= clock.now - 1000 < 10
+
+
+def test_present_second_run_is_a_no_op(cloud, run_module):
+    cloud.add_compute(HOST)
+    first = run_module(module, present(aggregate=LABEL, label=LABEL))
+    cloud.calls.clear()
+
+    second = run_module(module, present(aggregate=LABEL, label=LABEL))
+
+    assert first["changed"] is True
+    assert second["changed"] is False
+    assert second["mapped"] is True
+    assert cloud.mutations == []
+
+
+def test_present_without_aggregate_only_waits(cloud, run_module):
+    cloud.add_compute(HOST)
+
+    result = run_module(module, present())
+
+    assert result["changed"] is False
+    assert result["mapped"] is False
+    assert "aggregate" not in result
+    assert cloud.mutations == []
+
+
+def test_present_uses_an_existing_aggregate_as_it_is(cloud, run_module):
+    cloud.add_compute(HOST)
+    cloud.add_aggregate("existing", hosts=["other"], metadata={"owner": "ops"})
+
+    result = run_module(module, present(aggregate="existing"))
+
+    assert result["changed"] is True
+    assert result["aggregate"]["hosts"] == ["other", HOST]
+    assert cloud.aggregates[0].metadata == {"owner": "ops"}
+    assert not cloud.called("compute.create_aggregate")
+
+
+def test_present_times_out_clearly_when_the_service_stays_away(cloud, clock, run_module):
+    result = run_module(module, present(timeout=30))
+
+    assert result["failed"] is True
+    assert result["msg"].startswith(
+        f"compute service for host {HOST} did not come up within 30s (no service record)"
+    )
+    assert 30 <= clock.now - 1000 < 32
+
+
+def test_present_reports_a_down_service(cloud, run_module):
+    cloud.add_service(HOST, state="down")
+
+    result = run_module(module, present(timeout=5))
+
+    assert result["failed"] is True
+    assert "did not come up within 5s (state down, status enabled)" in result["msg"]
+
+
+def test_present_times_out_clearly_without_provider(cloud, run_module):
+    cloud.add_service(HOST)
+
+    result = run_module(module, present(timeout=5))
+
+    assert result["failed"] is True
+    assert result["msg"].startswith(
+        f"resource provider {HOST} of compute service {HOST} did not appear in placement within 5s"
+    )
+
+
+def test_present_times_out_clearly_when_the_host_is_never_mapped(cloud, run_module):
+    cloud.add_compute(HOST, mapped=False)
+
+    result = run_module(module, present(aggregate=LABEL, label=LABEL, timeout=10))
+
+    assert result["failed"] is True
+    assert result["msg"].startswith(
+        f"host {HOST} was not mapped to a cell within 10s: nova still refuses to add it to "
+        f"aggregate {LABEL} (Compute host {HOST} could not be found. (HTTP 404))"
+    )
+
+
+def test_present_creating_an_aggregate_needs_a_label(cloud, run_module):
+    cloud.add_compute(HOST)
+
+    result = run_module(module, present(aggregate="new-aggregate"))
+
+    assert result["failed"] is True
+    assert result["msg"] == "aggregate new-aggregate does not exist; creating it requires label"
+    assert cloud.mutations == []
+
+
+def test_present_check_mode_changes_nothing_and_does_not_wait(cloud, clock, run_module):
+    cloud.add_compute(HOST, mapped=False)
+
+    result = run_module(module, present(aggregate=LABEL, label=LABEL), check_mode=True)
+
+    assert result["changed"] is True
+    assert result["mapped"] is False
+    assert cloud.mutations == []
+    assert clock.slept == []
+
+
+def test_present_check_mode_no_change_when_already_member(cloud, run_module):
+    cloud.add_compute(HOST)
+    cloud.add_aggregate(LABEL, hosts=[HOST], metadata={"shard_label": LABEL})
+
+    result = run_module(module, present(aggregate=LABEL, label=LABEL), check_mode=True)
+
+    assert result["changed"] is False
+    assert result["mapped"] is True
+
+
+@pytest.mark.parametrize("label", ["shard-XYZ", "shard-123", "build-0123abcd", "shard-0123abcd "])
+def test_invalid_label_fails_clearly(cloud, run_module, label):
+    result = run_module(module, present(aggregate=LABEL, label=label))
+
+    assert result["failed"] is True
+    assert result["msg"] == (
+        f"label {label!r} is not a shard label: expected 'shard-' followed by "
+        "8 to 32 lowercase hex digits"
+    )
+    assert cloud.calls == []
+
+
+def test_aggregate_needs_nova_compute(cloud, run_module):
+    result = run_module(module, present(aggregate=LABEL, label=LABEL, binary="nova-conductor"))
+
+    assert result["failed"] is True
+    assert result["msg"] == "aggregate only applies to binary nova-compute"
+
+
+def test_other_binary_has_no_provider_to_wait_for(cloud, run_module):
+    cloud.add_service(HOST, binary="nova-conductor")
+
+    result = run_module(module, present(binary="nova-conductor"))
+
+    assert result["changed"] is False
+    assert result["service"]["binary"] == "nova-conductor"
+    assert "resource_provider" not in result
+
+
+# -- absent -----------------------------------------------------------------
+
+
+def test_absent_forces_down_then_deletes_and_the_provider_goes(cloud, run_module):
+    cloud.add_compute(HOST)
+    service_id = cloud.services[0].id
+    uuid = cloud.provider_named(HOST)["uuid"]
+
+    result = run_module(module, dict(host=HOST, state="absent"))
+
+    assert result["changed"] is True
+    assert result["deleted"] == [f"service:{service_id}"]
+    names = [c[0] for c in cloud.mutations]
+    assert names == ["compute.update_service_forced_down", "compute.delete_service"]
+    assert cloud.services == []
+    assert uuid not in cloud.providers
+
+
+def test_absent_does_not_force_down_a_down_service(cloud, run_module):
+    cloud.add_service(HOST, state="down")
+
+    result = run_module(module, dict(host=HOST, state="absent"))
+
+    assert result["changed"] is True
+    assert not cloud.called("compute.update_service_forced_down")
+
+
+def test_absent_deletes_every_record_of_the_host_and_no_other(cloud, run_module):
+    cloud.add_service(HOST, state="down")
+    cloud.add_service(HOST, state="down")
+    other = cloud.add_service("shard-ffff0000", state="down")
+    conductor = cloud.add_service(HOST, binary="nova-conductor")
+
+    result = run_module(module, dict(host=HOST, state="absent"))
+
+    assert len(result["deleted"]) == 2
+    assert cloud.services == [other, conductor]
+
+
+def test_absent_is_a_no_op_when_nothing_exists(cloud, run_module):
+    cloud.add_compute("shard-ffff0000")
+
+    result = run_module(module, dict(host=HOST, state="absent"))
+
+    assert result["changed"] is False
+    assert result["deleted"] == []
+    assert cloud.mutations == []
+
+
+def test_absent_deletes_a_provider_left_without_allocations(cloud, clock, run_module):
+    cloud.cascade = False
+    cloud.add_compute(HOST)
+    uuid = cloud.provider_named(HOST)["uuid"]
+
+    result = run_module(module, dict(host=HOST, state="absent"))
+
+    assert result["changed"] is True
+    assert result["deleted"][-1] == f"resource_provider:{uuid}"
+    assert ("placement.delete", (f"/resource_providers/{uuid}",)) in [
+        c[:2] for c in cloud.mutations
+    ]
+    assert cloud.providers == {}
+
+
+def test_absent_deletes_an_orphan_provider(cloud, run_module):
+    uuid = cloud.add_provider(HOST)
+
+    result = run_module(module, dict(host=HOST, state="absent"))
+
+    assert result["changed"] is True
+    assert result["deleted"] == [f"resource_provider:{uuid}"]
+    assert cloud.providers == {}
+
+
+def test_absent_fails_clearly_on_a_provider_with_allocations(cloud, run_module):
+    uuid = cloud.add_provider(HOST, allocations={"consumer-1": {"resources": {"VCPU": 1}}})
+
+    result = run_module(module, dict(host=HOST, state="absent"))
+
+    assert result["failed"] is True
+    assert result["msg"] == (
+        f"resource provider {HOST} ({uuid}) still has allocations of 1 consumer(s) "
+        "(consumer-1); delete or migrate them first"
+    )
+    assert uuid in cloud.providers
+
+
+def test_absent_refuses_while_servers_live_on_the_host(cloud, run_module):
+    cloud.add_compute(HOST)
+    server = cloud.add_server("vm", host=HOST)
+
+    result = run_module(module, dict(host=HOST, state="absent"))
+
+    assert result["failed"] is True
+    assert result["msg"] == (
+        f"cannot delete compute service of host {HOST}: 1 server(s) still on it "
+        f"(vm ({server.id})); delete or migrate them first"
+    )
+    assert cloud.mutations == []
+
+
+def test_absent_surfaces_nova_409(cloud, run_module, monkeypatch):
+    # Servers invisible to the pre-check (another cell, a race): nova's 409 tells.
+    cloud.add_compute(HOST)
+    cloud.add_server("hidden", host=HOST)
+    monkeypatch.setattr(type(cloud.compute), "servers", lambda self, **q: [])
+
+    result = run_module(module, dict(host=HOST, state="absent"))
+
+    assert result["failed"] is True
+    assert result["msg"] == (
+        f"cannot delete compute service of host {HOST}: Unable to delete compute service that "
+        "is hosting instances. Migrate or delete the instances first. (HTTP 409)"
+    )
+
+
+def test_absent_check_mode_changes_nothing(cloud, run_module):
+    cloud.add_compute(HOST)
+    service_id = cloud.services[0].id
+
+    result = run_module(module, dict(host=HOST, state="absent"), check_mode=True)
+
+    assert result["changed"] is True
+    assert result["deleted"] == [f"service:{service_id}"]
+    assert cloud.mutations == []
+    assert len(cloud.services) == 1 and len(cloud.providers) == 1
+
+
+def test_connection_uses_the_cloud_and_timeout(cloud, run_module):
+    cloud.add_compute(HOST)
+
+    run_module(module, dict(host=HOST, cloud="my-cloud", timeout=42))
+
+    assert cloud.connect_kwargs["cloud"] == "my-cloud"
+    assert cloud.connect_kwargs["api_timeout"] == 42

@@ -1,0 +1,240 @@
+"""shard_labelled_resources: only what carries a label is found; look-alikes are not."""
+
+import pytest
+import shard_labelled_resources as module
+from fake_cloud import http_error
+from openstack import exceptions
+
+LABEL = "shard-0123abcd"
+OTHER = "shard-ffff0000"
+KINDS = [
+    "servers",
+    "flavors",
+    "traits",
+    "compute_services",
+    "resource_providers",
+    "aggregates",
+    "images",
+]
+
+
+@pytest.fixture
+def populated(cloud):
+    """Two runs' resources, plus decoys that merely look labelled."""
+    c = cloud
+    c.ids = {}
+    # servers: by metadata, by tag, another run, decoys
+    c.ids["server_md"] = c.add_server(
+        f"{LABEL}-server", metadata={"shard_label": LABEL}, project_id="someone-else"
+    ).id
+    c.ids["server_tag"] = c.add_server("tagged", tags=["web", LABEL]).id
+    c.ids["server_other"] = c.add_server(f"{OTHER}-server", metadata={"shard_label": OTHER}).id
+    c.add_server(f"{LABEL}-server")  # decoy: name only
+    c.add_server("bad", metadata={"shard_label": "shard-NOTHEX"}, tags=["shard-zz"])  # decoy
+    # flavors
+    c.ids["flavor"] = c.add_flavor(
+        f"{LABEL}-flavor",
+        description=f"shard-jobs label={LABEL} created=2026-11-25T13:20:01Z",
+        extra_specs={"trait:CUSTOM_SHARD_0123ABCD": "required"},
+        is_public=False,
+    ).id
+    c.add_flavor(f"{OTHER}-flavor", description=f"shard-jobs label={OTHER}")
+    c.add_flavor(f"{LABEL}-decoy")  # decoy: no description
+    c.add_flavor("m1.small", description=f"like {LABEL} but not labelled")  # decoy
+    # traits
+    c.traits.update({"CUSTOM_SHARD_0123ABCD", "CUSTOM_SHARD_FFFF0000", "CUSTOM_SHARD_XYZ"})
+    c.traits.add("CUSTOM_SHARD_0123ABCD_EXTRA")  # decoy: not the trait of a label
+    # compute services and providers
+    c.add_compute(LABEL)
+    c.providers[c.provider_named(LABEL)["uuid"]]["traits"].add("CUSTOM_SHARD_0123ABCD")
+    c.provider_named(LABEL)["allocations"] = {"srv-1": {}, "srv-2": {}}
+    c.add_compute(OTHER)
+    c.add_compute(f"{LABEL}-extra")  # decoy: host name is not a label
+    c.add_compute("compute-1")
+    c.add_service("controller", binary="nova-scheduler")
+    # aggregates
+    c.add_aggregate(LABEL, hosts=[LABEL], metadata={"shard_label": LABEL})
+    c.add_aggregate(OTHER, metadata={"shard_label": OTHER})
+    c.add_aggregate(f"{LABEL}-decoy")  # decoy: no metadata
+    # images
+    c.ids["image"] = c.add_image("img", properties={"shard_label": LABEL}).id
+    c.ids["image_hidden"] = c.add_image("hidden", properties={"shard_label": LABEL}, hidden=True).id
+    c.add_image(f"{LABEL}-image")  # decoy: name only
+    return c
+
+
+def names(result, kind):
+    return sorted(r["name"] for r in result["resources"][kind])
+
+
+def test_one_label_finds_exactly_its_resources(populated, run_module):
+    result = run_module(module, dict(label=LABEL))
+
+    assert result["changed"] is False
+    assert result["labels"] == [LABEL]
+    resources = result["resources"]
+    assert sorted(resources) == sorted(KINDS)
+    assert sorted(r["id"] for r in resources["servers"]) == sorted(
+        [populated.ids["server_md"], populated.ids["server_tag"]]
+    )
+    assert names(result, "flavors") == [f"{LABEL}-flavor"]
+    assert names(result, "traits") == ["CUSTOM_SHARD_0123ABCD"]
+    assert names(result, "compute_services") == [LABEL]
+    assert names(result, "resource_providers") == [LABEL]
+    assert names(result, "aggregates") == [LABEL]
+    assert sorted(r["id"] for r in resources["images"]) == sorted(
+        [populated.ids["image"], populated.ids["image_hidden"]]
+    )
+    assert result["count"] == 9
+    assert all(r["label"] == LABEL for found in resources.values() for r in found)
+
+
+def test_entries_say_where_the_label_was_read_and_when_created(populated, run_module):
+    resources = run_module(module, dict(label=LABEL))["resources"]
+
+    by_id = {r["id"]: r for r in resources["servers"]}
+    server = by_id[populated.ids["server_md"]]
+    assert server["source"] == "metadata:shard_label"
+    assert server["created"] == 1795612801  # 2026-11-25T13:20:01Z
+    assert server["project_id"] == "someone-else"
+    assert by_id[populated.ids["server_tag"]]["source"] == "tag"
+
+    (flavor,) = resources["flavors"]
+    assert flavor["source"] == "description"
+    assert flavor["created"] == 1795612801
+    assert flavor["extra_specs"] == {"trait:CUSTOM_SHARD_0123ABCD": "required"}
+    assert flavor["is_public"] is False
+
+    (trait,) = resources["traits"]
+    assert trait == dict(
+        id="CUSTOM_SHARD_0123ABCD",
+        name="CUSTOM_SHARD_0123ABCD",
+        label=LABEL,
+        source="name",
+        created=None,
+        providers=[LABEL],
+    )
+
+    (service,) = resources["compute_services"]
+    assert service["host"] == LABEL and service["binary"] == "nova-compute"
+    assert service["source"] == "host" and service["created"] is None
+
+    (provider,) = resources["resource_providers"]
+    assert provider["allocations"] == 2
+    assert provider["uuid"] == provider["id"]
+
+    (aggregate,) = resources["aggregates"]
+    assert aggregate["source"] == "metadata:shard_label"
+    assert aggregate["hosts"] == [LABEL]
+    assert aggregate["created"] == 1795611600  # 2026-11-25T13:00:00
+
+    assert {i["source"] for i in resources["images"]} == {"property:shard_label"}
+
+
+def test_pattern_finds_every_run(populated, run_module):
+    result = run_module(module, dict(label_pattern="^shard-"))
+
+    assert result["labels"] == [LABEL, OTHER]
+    assert names(result, "compute_services") == [LABEL, OTHER]
+    assert names(result, "traits") == ["CUSTOM_SHARD_0123ABCD", "CUSTOM_SHARD_FFFF0000"]
+    assert names(result, "flavors") == [f"{LABEL}-flavor", f"{OTHER}-flavor"]
+    assert len(result["resources"]["servers"]) == 3
+    assert result["count"] == 9 + 6
+
+
+def test_pattern_narrows(populated, run_module):
+    result = run_module(module, dict(label_pattern="ffff"))
+
+    assert result["labels"] == [OTHER]
+
+
+def test_decoys_alone_are_not_found(cloud, run_module):
+    cloud.add_server(f"{LABEL}-server")
+    cloud.add_server("x", metadata={"shard_label": "not-a-label"}, tags=["shard-123"])
+    cloud.add_flavor(f"{LABEL}-flavor")
+    cloud.add_flavor("f", description="shard-jobs label=shard-NOTHEX")
+    cloud.traits.update({"CUSTOM_SHARD_XYZ", "CUSTOM_SHARD_0123ABCD_EXTRA", "CUSTOM_SHARD_0123"})
+    cloud.add_compute(f"{LABEL}.example.com")
+    cloud.add_aggregate(LABEL)
+    cloud.add_image(LABEL)
+
+    result = run_module(module, dict(label_pattern=".*"))
+
+    assert result["count"] == 0
+    assert result["labels"] == []
+    assert result["resources"] == {kind: [] for kind in KINDS}
+
+
+def test_kinds_limit_the_search(populated, run_module):
+    result = run_module(module, dict(label=LABEL, kinds=["traits", "aggregates"]))
+
+    assert sorted(result["resources"]) == ["aggregates", "traits"]
+    assert not populated.called("compute.servers")
+    assert not populated.called("image.images")
+
+
+def test_all_projects_and_private_flavors_are_searched(populated, run_module):
+    run_module(module, dict(label=LABEL))
+
+    ((_, _, servers_query),) = populated.called("compute.servers")
+    assert servers_query["all_projects"] is True
+    ((_, _, flavors_query),) = populated.called("compute.flavors")
+    assert flavors_query["is_public"] == "None"
+
+
+def test_read_only_even_outside_check_mode(populated, run_module):
+    run_module(module, dict(label_pattern="^shard-"))
+    result = run_module(module, dict(label_pattern="^shard-"), check_mode=True)
+
+    assert result["changed"] is False
+    assert result["count"] == 15
+    assert populated.mutations == []
+
+
+def test_a_missing_service_is_reported_not_fatal(populated, run_module, monkeypatch):
+    def no_endpoint(self, **query):
+        raise exceptions.EndpointNotFound("No image endpoint found")
+
+    monkeypatch.setattr(type(populated.image), "images", no_endpoint)
+
+    result = run_module(module, dict(label=LABEL))
+
+    assert result["resources"]["images"] == []
+    assert "images" in result["unsearched"]
+    assert result["count"] == 7
+
+
+def test_label_and_pattern_are_exclusive(cloud, run_module):
+    result = run_module(module, dict(label=LABEL, label_pattern="^shard-"))
+
+    assert result["failed"] is True
+    assert "mutually exclusive" in result["msg"]
+
+
+def test_one_of_label_and_pattern_is_required(cloud, run_module):
+    result = run_module(module, dict())
+
+    assert result["failed"] is True
+    assert "one of the following is required: label, label_pattern" in result["msg"]
+
+
+def test_invalid_label_and_pattern_fail_clearly(cloud, run_module):
+    result = run_module(module, dict(label="shard-0123ABCD"))
+    assert result["msg"].startswith("label 'shard-0123ABCD' is not a shard label")
+
+    result = run_module(module, dict(label_pattern="shard-("))
+    assert result["msg"].startswith("label_pattern is not a valid regular expression:")
+    assert cloud.calls == []
+
+
+def test_an_api_error_fails_on_one_line(populated, run_module, monkeypatch):
+    def broken(self, **query):
+        raise http_error(403, "Policy doesn't allow os_compute_api:os-services:list")
+
+    monkeypatch.setattr(type(populated.compute), "services", broken)
+
+    result = run_module(module, dict(label=LABEL))
+
+    assert result["failed"] is True
+    assert "\n" not in result["msg"]
+    assert "os-services:list" in result["msg"]
