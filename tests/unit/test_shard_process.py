@@ -1,0 +1,198 @@
+"""shard_process: real processes started, found again, restarted and stopped."""
+
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import shard_process as module
+
+SLEEP = ["sleep", "60"]
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def alive(pid):
+    """Whether pid runs (a zombie does not count)."""
+    return module._start_time(pid) is not None
+
+
+def http_server(port):
+    return [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)]
+
+
+@pytest.fixture
+def proc(tmp_path, run_module):
+    """args(name, **options) for a service in tmp_path; kills what is left afterwards."""
+
+    def args(name="svc", **options):
+        base = dict(
+            name=name,
+            pidfile=str(tmp_path / "run" / f"{name}.pid"),
+            logfile=str(tmp_path / "log" / f"{name}.log"),
+        )
+        base.update(options)
+        return base
+
+    yield args
+    for path in (tmp_path / "run").glob("*.pid") if (tmp_path / "run").exists() else []:
+        record = module.read_record(str(path))  # None unless that very process still runs
+        if record and record["pid"] != os.getpid():
+            os.killpg(record["pid"], signal.SIGKILL)
+
+
+def test_start_then_no_op_then_stop(proc, run_module):
+    started = run_module(module, proc(command=SLEEP))
+
+    assert started["changed"] is True and started["action"] == "started"
+    pid = started["pid"]
+    assert alive(pid)
+    pidfile = proc()["pidfile"]
+    assert Path(pidfile).read_text().strip() == str(pid)
+    record = json.loads(Path(pidfile + ".json").read_text())
+    assert record["pid"] == pid and record["command"] == SLEEP
+    assert os.getpgid(pid) == pid  # its own session and process group
+
+    again = run_module(module, proc(command=SLEEP))
+    assert again == {**again, "changed": False, "action": "none", "pid": pid, "running": True}
+
+    stopped = run_module(module, proc(state="stopped"))
+    assert stopped["changed"] is True and stopped["action"] == "stopped"
+    assert not alive(pid)
+    assert not os.path.exists(pidfile) and not os.path.exists(pidfile + ".json")
+
+    stopped_again = run_module(module, proc(state="stopped"))
+    assert stopped_again["changed"] is False and stopped_again["action"] == "none"
+
+
+def test_check_mode_starts_nothing(proc, run_module):
+    result = run_module(module, proc(command=SLEEP), check_mode=True)
+
+    assert result["changed"] is True
+    assert result["running"] is False
+    assert not os.path.exists(proc()["pidfile"] + ".json")
+
+
+def test_check_mode_stops_nothing(proc, run_module):
+    pid = run_module(module, proc(command=SLEEP))["pid"]
+
+    result = run_module(module, proc(state="stopped"), check_mode=True)
+
+    assert result["changed"] is True
+    assert alive(pid)
+
+
+def test_waits_for_the_port_and_refuses_a_taken_one(proc, run_module):
+    port = free_port()
+    started = run_module(module, proc("web", command=http_server(port), port=port))
+
+    assert started["changed"] is True
+    with socket.create_connection(("127.0.0.1", port), timeout=2):
+        pass
+
+    taken = run_module(module, proc("other", command=http_server(port), port=port))
+
+    assert taken["failed"] is True
+    assert taken["msg"].startswith(
+        f"port {port} on 127.0.0.1 needed by other is already in use by another program "
+        f"(pid {started['pid']}: "
+    )
+    assert "http.server" in taken["msg"]
+    assert not os.path.exists(proc("other")["pidfile"] + ".json")
+
+
+def test_a_changed_fingerprint_restarts(proc, run_module):
+    first = run_module(module, proc(command=SLEEP, fingerprint="conf-a"))
+    same = run_module(module, proc(command=SLEEP, fingerprint="conf-a"))
+    changed = run_module(module, proc(command=SLEEP, fingerprint="conf-b"))
+
+    assert same["changed"] is False and same["pid"] == first["pid"]
+    assert changed["changed"] is True and changed["action"] == "restarted"
+    assert changed["pid"] != first["pid"]
+    assert not alive(first["pid"])
+    assert alive(changed["pid"])
+
+
+def test_restarted_always_restarts(proc, run_module):
+    first = run_module(module, proc(command=SLEEP))
+    second = run_module(module, proc(command=SLEEP, state="restarted"))
+
+    assert second["action"] == "restarted" and second["pid"] != first["pid"]
+    assert not alive(first["pid"])
+
+
+def test_a_stale_pidfile_is_not_a_running_process(proc, run_module):
+    first = run_module(module, proc(command=SLEEP))
+    os.killpg(first["pid"], signal.SIGKILL)
+    while alive(first["pid"]):
+        time.sleep(0.01)
+
+    again = run_module(module, proc(command=SLEEP))
+
+    assert again["changed"] is True
+    assert again["action"] == "started"  # nothing to restart: the old one is dead
+    assert alive(again["pid"])
+
+
+def test_a_recycled_pid_is_never_signalled(proc, run_module, tmp_path):
+    # The record names a live process (this test) that started at another time.
+    pidfile = proc()["pidfile"]
+    os.makedirs(os.path.dirname(pidfile))
+    record = {"name": "svc", "pid": os.getpid(), "start_time": 1, "fingerprint": None}
+    with open(pidfile + ".json", "w") as f:
+        json.dump(record, f)
+
+    result = run_module(module, proc(state="stopped"))
+
+    assert result["changed"] is False
+    assert not os.path.exists(pidfile + ".json")  # the stale record is cleaned up
+
+
+def test_a_process_that_dies_while_starting_fails_with_its_log(proc, run_module):
+    command = [sys.executable, "-c", "import sys; print('boom: bad config'); sys.exit(3)"]
+
+    result = run_module(module, proc(command=command, port=free_port(), start_timeout=10))
+
+    assert result["failed"] is True
+    assert result["msg"] == (f"svc exited with status 3 while starting; log {proc()['logfile']}")
+    assert "boom: bad config" in result["log_tail"]
+
+
+def test_a_process_that_never_listens_is_stopped_and_fails(proc, run_module):
+    port = free_port()
+
+    result = run_module(module, proc(command=SLEEP, port=port, start_timeout=1))
+
+    assert result["failed"] is True
+    assert result["msg"] == (
+        f"svc did not accept connections on 127.0.0.1:{port} within 1s; log {proc()['logfile']}"
+    )
+    pid = json.loads(Path(proc()["pidfile"] + ".json").read_text())["pid"]
+    assert not alive(pid)
+
+
+def test_environment_and_log(proc, run_module, tmp_path):
+    command = ["sh", "-c", 'echo "value=$SHARD_TEST_VALUE"; exec sleep 60']
+
+    run_module(module, proc(command=command, environment={"SHARD_TEST_VALUE": 42}))
+
+    logfile = Path(proc()["logfile"])
+    deadline = time.monotonic() + 5
+    while "value=42" not in logfile.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "value=42" in logfile.read_text()
+
+
+def test_command_is_required_to_start(proc, run_module):
+    result = run_module(module, proc())
+
+    assert result["failed"] is True
+    assert "command" in result["msg"]
