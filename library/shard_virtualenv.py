@@ -49,8 +49,18 @@ options:
       - Constraints file for every install (editable trees are installed without
         their dependencies, so constraints do not apply to them).
     type: path
+  unconstrained:
+    description:
+      - Distributions whose pins are dropped from I(constraints), such as the
+        project under test when another release of it is installed (what
+        devstack's edit-constraints does).
+    type: list
+    elements: str
+    default: []
   layered_on:
-    description: Another virtualenv whose packages this one uses.
+    description:
+      - Another virtualenv whose packages this one uses. A layered virtualenv
+        installs its own I(packages) without their dependencies.
     type: path
   editable:
     description: Source trees installed in editable mode, without their dependencies.
@@ -193,6 +203,8 @@ def inputs_key(params, python_version):
         digest.update(b"pkg:" + item.encode())
     for path in params["requirements"] + ([params["constraints"]] if params["constraints"] else []):
         digest.update(b"file:" + _read(path))
+    for item in params["unconstrained"]:
+        digest.update(b"free:" + item.encode())
     for item in [params["layered_on"] or ""] + params["editable"] + params["siblings"]:
         digest.update(b"tree:" + item.encode())
     return digest.hexdigest()[:16]
@@ -215,6 +227,22 @@ class Builder:
             self.module.fail_json(msg=f"{what} failed in {self.path}", stderr=tail, cmd=cmd)
         return out
 
+    def constraints(self, path, unconstrained):
+        """The constraints file, without the pins of the unconstrained distributions."""
+        if not unconstrained:
+            return path
+        free = {_canonical(n) for n in unconstrained}
+        kept = []
+        with open(path) as f:
+            for line in f:
+                name = re.split(r"[=<>!~;\[ ]", line.strip(), maxsplit=1)[0]
+                if not name or _canonical(name) not in free:
+                    kept.append(line)
+        edited = os.path.join(self.path, "constraints.txt")
+        with open(edited, "w") as f:
+            f.writelines(kept)
+        return edited
+
     def build(self):
         params = self.module.params
         if os.path.exists(self.path):
@@ -230,9 +258,14 @@ class Builder:
             with open(os.path.join(_site_packages(self.python), "_shard_layer.pth"), "w") as f:
                 f.write(below + "\n")
         pip = [self.python, "-m", "pip", "install", "-q"]
-        constraints = ["-c", params["constraints"]] if params["constraints"] else []
+        constraints = []
+        if params["constraints"]:
+            constraints = ["-c", self.constraints(params["constraints"], params["unconstrained"])]
         if params["packages"] or params["requirements"]:
-            args = list(params["packages"])
+            # A layered virtualenv installs its own copy even when the layer
+            # below has the same version (console scripts live in bin/).
+            own = ["--no-deps", "--ignore-installed"] if layered else []
+            args = own + list(params["packages"])
             for req in params["requirements"]:
                 args += ["-r", req]
             self.run(pip + constraints + args, "installing packages")
@@ -248,7 +281,7 @@ class Builder:
                 pip + ["--no-deps", "--no-build-isolation", "-e", src],
                 f"installing {src} (editable)",
             )
-        with open(os.path.join(self.path, STAMP), "w") as f:
+        with open(os.path.join(self.path, STAMP), "w") as f:  # last: marks it complete
             json.dump({"key": self.key, "siblings": siblings, "built": time.time()}, f)
         return siblings
 
@@ -265,6 +298,7 @@ def main():
             layered_on=dict(type="path"),
             editable=dict(type="list", elements="path", default=[]),
             siblings=dict(type="list", elements="path", default=[]),
+            unconstrained=dict(type="list", elements="str", default=[]),
             environment=dict(type="dict", default={}),
             timeout=dict(type="int", default=1800),
         ),

@@ -466,7 +466,11 @@ class LocalRun:
             "playbooks": self.playbooks,
             "logs": str(self.log_root),
         }
-        for key, name in (("exercise", "result.json"), ("phases", "phases.json")):
+        for key, name in (
+            ("exercise", "result.json"),
+            ("phases", "phases.json"),
+            ("upgrade", "upgrade.json"),
+        ):
             try:
                 out[key] = json.loads((logs / name).read_text())
             except (OSError, ValueError):
@@ -492,6 +496,14 @@ def print_summary(summary: dict):
     exercise = summary["exercise"]
     if exercise:
         print(f"  shard host {exercise.get('host')}, server landed on {exercise.get('landed_on')}")
+    upgrade = summary["upgrade"]
+    if upgrade:
+        source = upgrade["from"]
+        print(f"  upgraded from {source['version'] or source['ref']} ({source['reason']})")
+        print(
+            f"  to {upgrade['to'].get('version')} {upgrade['to'].get('commit', '')[:12]},"
+            f" downtime {upgrade.get('downtime_seconds')}s"
+        )
     print(f"  teardown and leak check: {summary['teardown']}")
     print(f"  logs in {summary['logs']}")
 

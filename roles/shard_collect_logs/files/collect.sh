@@ -7,8 +7,9 @@ out=$2
 rm -rf "$out"
 mkdir -p "$out/etc"
 [ -d "$ws/log" ] && cp -r "$ws/log/." "$out/"
-for f in pip-freeze.txt source.txt result.json phases.jsonl; do
-    [ -f "$ws/$f" ] && cp "$ws/$f" "$out/"
+for f in "$ws"/pip-freeze-*.txt "$ws"/source-*.txt "$ws"/result.json "$ws"/upgrade.json \
+         "$ws"/phases.jsonl; do
+    [ -f "$f" ] && cp "$f" "$out/"
 done
 if [ -d "$ws/etc" ]; then
     for conf in "$ws"/etc/*; do
