@@ -1,0 +1,81 @@
+"""The shard jobs under a real Zuul (14.3.0): a consumer's ref is enqueued and built here.
+
+The tenant: a config project (tests/zuul/config-project: a post-review pipeline fed by
+pushes, the base job, this machine as a static node, and the site's authorization of
+openstack/nova), this library as an untrusted project (its working tree, the embedded
+cloud's handout as the secret), openstack/nova (the release the embedded cloud runs, its
+.zuul.yaml adding the shard-jobs template) and openstack/unauthorized (only the template).
+Tests run in file order and share the site.
+"""
+
+import uuid
+
+from conftest import leftovers
+
+JOB = "shard-nova-compute"
+NOVA = "openstack/nova"
+
+
+def label_of(build: dict) -> str:
+    return "shard-" + build["uuid"].replace("-", "")[:12]
+
+
+def insert_after(path, anchor: str, line: str):
+    text = path.read_text()
+    assert anchor in text, f"{anchor!r} not in {path}"
+    path.write_text(text.replace(anchor, anchor + line, 1))
+
+
+def test_tenant_loads_without_errors(site):
+    assert site.config_errors() == []
+
+
+def test_a_project_the_site_did_not_authorize_cannot_run_the_jobs(site):
+    def touch(tree):
+        (tree / "README").write_text("A change.\n")
+
+    rev = site.push("openstack/unauthorized", "A change", touch)
+    buildset = site.wait_buildset("openstack/unauthorized", rev, timeout=300)
+    assert buildset["result"] == "CONFIG_ERROR"
+    assert f"not allowed to run job {JOB}" in buildset["message"]
+    assert not buildset.get("builds")
+
+
+def test_a_nova_change_passes_as_a_shard_and_leaves_nothing(site, admin_conn):
+    marker = f"SHARD-ZUUL-MARKER-{uuid.uuid4().hex}"
+
+    def log_marker(tree):
+        insert_after(
+            tree / "nova" / "cmd" / "compute.py",
+            "    logging.setup(CONF, 'nova')\n",
+            f"    logging.getLogger(__name__).warning({marker!r})\n",
+        )
+
+    rev = site.push(NOVA, "Log a marker when nova-compute starts", log_marker)
+    build = site.wait_build(NOVA, rev, JOB)
+    logs = site.build_logs(build)
+    output = (logs / "job-output.txt").read_text()
+    assert build["result"] == "SUCCESS", f"{build['result']}; see {logs}/job-output.txt"
+    # The change under test is what ran: its marker is in the shard's log, which the
+    # job's collect-logs role pulled into the build's logs.
+    assert marker in (logs / "shard" / "nova-compute.log").read_text()
+    # The cleanup playbook ran and found nothing left; the cloud agrees.
+    assert "Tear the shard down and check that nothing labelled is left" in output
+    assert leftovers(admin_conn, label_of(build)) == {}
+
+
+def test_a_nova_change_that_breaks_nova_compute_fails_and_leaves_nothing(site, admin_conn):
+    def break_start(tree):
+        compute = tree / "nova" / "cmd" / "compute.py"
+        insert_after(compute, "def main():\n", "    raise SystemExit(3)\n")
+
+    rev = site.push(NOVA, "Break nova-compute's start", break_start)
+    build = site.wait_build(NOVA, rev, JOB)
+    logs = site.build_logs(build)
+    output = (logs / "job-output.txt").read_text()
+    assert build["result"] == "FAILURE", f"{build['result']}; see {logs}/job-output.txt"
+    # The log says why: the compute died after its start, before the cloud saw it.
+    assert "nova-compute exited after it was started" in output, f"see {logs}/job-output.txt"
+    # Teardown ran, and nothing carries the build's label.
+    assert "Tear the shard down and check that nothing labelled is left" in output
+    assert leftovers(admin_conn, label_of(build)) == {}
