@@ -70,11 +70,16 @@ AMQP_HEADER = b"AMQP\x00\x00\x09\x01"
 
 def amqp_probe(url, timeout):
     """None if an AMQP broker answers at the first host of a rabbit:// URL, else the problem."""
-    hosts = urlsplit(url).netloc.rsplit("@", 1)[-1].split(",")
-    host, _, port = hosts[0].rpartition(":") if ":" in hosts[0] else (hosts[0], "", "5672")
-    host = host or hosts[0]
+    # user:password@host:port for each host, comma separated (oslo.messaging's form)
+    first = urlsplit(url).netloc.split(",")[0].rsplit("@", 1)[-1]
+    if first.startswith("["):  # [IPv6 address]:port
+        host, _, port = first[1:].partition("]")
+        port = port.lstrip(":") or "5672"
+    else:
+        host, _, port = first.partition(":")
+        port = port or "5672"
     try:
-        with socket.create_connection((host, int(port or 5672)), timeout=timeout) as sock:
+        with socket.create_connection((host, int(port)), timeout=timeout) as sock:
             sock.sendall(AMQP_HEADER)
             frame = sock.recv(7)
     except OSError as exc:
@@ -105,7 +110,7 @@ class CloudHealthModule(ShardModule):
         auth_url = (self.conn.config.get_auth_args() or {}).get("auth_url", "?")
         try:
             self.conn.authorize()
-        except Exception as exc:  # keystoneauth errors are not SDK exceptions
+        except Exception as exc:  # keystoneauth errors, wrapped by openstacksdk
             self.credentials_problem(exc, auth_url)
         checked.append("identity")
 
@@ -152,6 +157,9 @@ class CloudHealthModule(ShardModule):
         self.exit_json(changed=False, checked=checked)
 
     def credentials_problem(self, exc, auth_url):
+        # Connection.authorize() re-raises keystoneauth's errors as an SDKException
+        # carrying only their text: judge by the error it was raised from.
+        exc = _keystoneauth_error(exc) or exc
         if ksa_exceptions and isinstance(exc, ksa_exceptions.Unauthorized):
             self.fail_json(
                 msg=f"cannot authenticate to the target cloud at {auth_url}: "
@@ -160,6 +168,17 @@ class CloudHealthModule(ShardModule):
         if ksa_exceptions and isinstance(exc, ksa_exceptions.ConnectFailure):
             self.unhealthy(f"identity at {auth_url} unreachable")
         self.unhealthy(f"identity at {auth_url}: {_short(exc)}")
+
+
+def _keystoneauth_error(exc):
+    """The keystoneauth error exc is or was raised from, or None."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if ksa_exceptions and isinstance(exc, ksa_exceptions.ClientException):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def _short(exc):

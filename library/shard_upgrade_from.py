@@ -164,9 +164,12 @@ def read_store(module, store):
     try:
         if re.match(r"^https?://", store):
             with urllib.request.urlopen(store, timeout=30) as resp:
-                return json.loads(resp.read().decode())
-        with open(store) as f:
-            return json.load(f)
+                text = resp.read().decode()
+        else:
+            with open(store) as f:
+                text = f.read()
+        # An empty store (created ahead, never written) records nothing.
+        return json.loads(text) if text.strip() else None
     except FileNotFoundError:
         return None
     except urllib.error.HTTPError as exc:
