@@ -1,9 +1,12 @@
 """./shard cloud up|status|down|destroy: the embedded cloud."""
 
+import functools
 import hashlib
 import importlib.util
 import json
 import os
+import signal
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -15,18 +18,32 @@ from shard_jobs import ansible, paths
 
 PLAYBOOK = paths.PLAYBOOKS / "embedded-cloud.yaml"
 ROLE = paths.ROLES / "embedded_cloud"
+# The role's helper: stopping, waiting for APIs and finding orphaned workers.
+HELPER = ROLE / "files" / "embedded_cloud.py"
+MODULES = ("shard_process.py", "shard_identity_catalog.py")
 MANIFEST = "cloud.json"
 CONVERGED = "converged"
+# Role files that do not shape the cloud.
+NOT_INPUTS = {"README.rst"}
+REPAIR_TIMEOUT = 120
 
 
-def _process_module():
-    """library/shard_process.py: the pid-file logic the playbook itself uses."""
-    spec = importlib.util.spec_from_file_location(
-        "shard_process", paths.LIBRARY / "shard_process.py"
-    )
+def _load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@functools.cache
+def _process_module():
+    """library/shard_process.py: the pid-file logic the playbook itself uses."""
+    return _load("shard_process", paths.LIBRARY / "shard_process.py")
+
+
+@functools.cache
+def _helper():
+    return _load("embedded_cloud_helper", HELPER)
 
 
 def cloud_vars() -> dict:
@@ -47,21 +64,25 @@ def cloud_vars() -> dict:
 
 
 def inputs_fingerprint(extra: dict) -> str:
-    """Hash of everything that shapes the cloud: role, playbook, module, constraints, vars."""
+    """Hash of everything that shapes the cloud: role, playbook, modules, constraints, vars."""
     digest = hashlib.sha256(json.dumps(extra, sort_keys=True).encode())
-    files = [PLAYBOOK, paths.CONSTRAINTS, paths.LIBRARY / "shard_process.py"]
-    files += sorted(p for p in ROLE.rglob("*") if p.is_file())
+    files = [PLAYBOOK, paths.CONSTRAINTS] + [paths.LIBRARY / name for name in MODULES]
+    files += sorted(p for p in ROLE.rglob("*") if p.is_file() and p.name not in NOT_INPUTS)
     for path in files:
         digest.update(str(path.relative_to(paths.REPO)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
-def load_manifest(cloud_dir: Path = paths.CLOUD_DIR) -> dict | None:
+def load_manifest(cloud_dir: Path | None = None) -> dict | None:
+    """cloud.json, or None when it is missing or not one the role wrote."""
     try:
-        return json.loads((cloud_dir / MANIFEST).read_text())
+        manifest = json.loads(((cloud_dir or paths.CLOUD_DIR) / MANIFEST).read_text())
     except (OSError, ValueError):
         return None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("services"), list):
+        return None
+    return manifest
 
 
 def _probe(url: str) -> bool:
@@ -74,21 +95,18 @@ def _probe(url: str) -> bool:
         return False
 
 
-def _port_open(host: str, port: int) -> bool:
-    return _process_module().port_open(host, port)
-
-
 def service_states(manifest: dict) -> list[dict]:
     proc = _process_module()
     states = []
     for backend in manifest.get("backends", []):
-        up = _port_open(backend["host"], backend["port"])
+        up = proc.port_open(backend["host"], backend["port"])
         states.append(
             {
                 "name": backend["name"],
                 "endpoint": f"{backend['host']}:{backend['port']}",
                 "pid": None,
                 "state": "up" if up else "down",
+                "kind": "backend",
             }
         )
     for svc in manifest["services"]:
@@ -106,6 +124,7 @@ def service_states(manifest: dict) -> list[dict]:
                 "pid": record["pid"] if record else None,
                 "state": state,
                 "log": svc.get("log"),
+                "kind": "service",
             }
         )
     return states
@@ -129,10 +148,11 @@ def status(as_json: bool = False) -> int:
                 {
                     "exists": True,
                     "healthy": healthy,
-                    "cloud": manifest["cloud_name"],
-                    "clouds_yaml": manifest["clouds_yaml"],
-                    "secret_file": manifest["secret_file"],
-                    "state_dir": manifest["state_dir"],
+                    "cloud": manifest.get("cloud_name"),
+                    "clouds_yaml": manifest.get("clouds_yaml"),
+                    "secret_file": manifest.get("secret_file"),
+                    "state_dir": manifest.get("state_dir", str(paths.CLOUD_DIR)),
+                    "venv": manifest.get("venv"),
                     "services": states,
                 },
                 indent=2,
@@ -143,36 +163,122 @@ def status(as_json: bool = False) -> int:
         for s in states:
             pid = s["pid"] or "-"
             print(f"{s['name']:<16} {s['state']:<10} {pid:>8}  {s['endpoint']}")
-        print(f"cloud {manifest['cloud_name']} in clouds.yaml {manifest['clouds_yaml']}")
-        print(f"state directory {manifest['state_dir']}")
+        print(f"cloud {manifest.get('cloud_name')} in clouds.yaml {manifest.get('clouds_yaml')}")
+        print(f"state directory {manifest.get('state_dir', paths.CLOUD_DIR)}")
     return 0 if healthy else 1
+
+
+def _stamp() -> str | None:
+    try:
+        return (paths.CLOUD_DIR / CONVERGED).read_text().strip()
+    except OSError:
+        return None
 
 
 def is_converged(extra: dict) -> bool:
     """The last `up` succeeded with these inputs, and everything still runs."""
-    try:
-        stamp = (paths.CLOUD_DIR / CONVERGED).read_text().strip()
-    except OSError:
-        return False
-    if stamp != inputs_fingerprint(extra):
+    if _stamp() != inputs_fingerprint(extra):
         return False
     manifest = load_manifest()
     return manifest is not None and all(s["state"] == "up" for s in service_states(manifest))
 
 
+class RepairBlocked(Exception):
+    """Something outside the cloud is in the way: the playbook would fail the same way."""
+
+
+def _restartable(svc: dict) -> bool:
+    return all(key in svc for key in ("name", "pidfile", "command", "fingerprint"))
+
+
+def repair(manifest: dict, states: list[dict]) -> bool:
+    """Restart the processes that died (or stopped answering), without Ansible.
+
+    Only for a cloud whose inputs did not change since its last converge: the
+    manifest holds how the role started each process (command, environment, log,
+    port, fingerprint; no secrets). Returns whether the whole cloud is up again;
+    raises RepairBlocked when another program holds a port of the cloud.
+    """
+    if any(s["kind"] == "backend" and s["state"] != "up" for s in states):
+        return False  # MariaDB or RabbitMQ: the playbook starts those
+    state_of = {s["name"]: s["state"] for s in states if s["kind"] == "service"}
+    broken = [svc for svc in manifest["services"] if state_of.get(svc.get("name")) != "up"]
+    if not all(_restartable(svc) for svc in broken):
+        return False
+    proc, helper = _process_module(), _helper()
+    for svc in broken:
+        record = proc.read_record(svc["pidfile"])
+        if record is not None:  # running, but its API does not answer
+            proc.stop(record, signal.SIGTERM, 30)
+        helper.kill_orphans(helper.raw_record(svc["pidfile"]))  # workers of a killed leader
+        proc.remove_record(svc["pidfile"])
+    for svc in broken:
+        host, port = svc.get("host", "127.0.0.1"), svc.get("port")
+        if port and not helper.wait_port_free(proc, host, port, 5):
+            pid, cmd = proc._listener(host, port)
+            holder = f" (pid {pid}: {cmd[:100]})" if pid else ""
+            raise RepairBlocked(
+                f"port {port} on {host} needed by {svc['name']} is already in use by another "
+                f"program{holder}"
+            )
+    for svc in broken:  # in start order: keystone first
+        try:
+            pid = helper.launch(proc, svc, REPAIR_TIMEOUT)
+        except helper.StartFailed as exc:
+            sys.stderr.write(f"cloud up: restarting {svc['name']} failed: {exc}\n")
+            return False
+        print(f"cloud up: restarted {svc['name']} (pid {pid})", flush=True)
+    error = helper.wait_for_apis(proc, [s for s in broken if s.get("probe")], REPAIR_TIMEOUT)
+    if error:
+        sys.stderr.write(f"cloud up: {error}\n")
+        return False
+    return all(s["state"] == "up" for s in service_states(manifest))
+
+
+def _database_refuses(manifest: dict) -> bool:
+    """Whether MariaDB refuses the cloud's stored password (the services' pooled
+    connections hide that until they reconnect). False when it cannot tell."""
+    database = manifest.get("database")
+    try:
+        secrets = yaml.safe_load((paths.CLOUD_DIR / "secrets.yaml").read_text())
+        spec = dict(database, password=secrets["db"])
+    except (OSError, ValueError, TypeError, KeyError, yaml.YAMLError):
+        return False
+    try:
+        return _helper().check_database(spec)["status"] == "denied"
+    except Exception:  # a check that cannot run decides nothing
+        return False
+
+
 def up() -> int:
     start = time.monotonic()
     extra = cloud_vars()
-    if is_converged(extra):
-        n = len(load_manifest()["services"])
-        print(
-            f"cloud up: {n} services running, nothing to change ({time.monotonic() - start:.1f}s)"
-        )
-        return 0
+    fingerprint = inputs_fingerprint(extra)
+    manifest = load_manifest()
+    if manifest is not None and _stamp() == fingerprint:
+        states = service_states(manifest)
+        n = len(manifest["services"])
+        if _database_refuses(manifest):
+            print("cloud up: MariaDB refuses the stored password; converging", flush=True)
+        elif all(s["state"] == "up" for s in states):
+            elapsed = time.monotonic() - start
+            print(f"cloud up: {n} services running, nothing to change ({elapsed:.1f}s)")
+            return 0
+        else:
+            try:
+                repaired = repair(manifest, states)
+            except RepairBlocked as exc:
+                sys.stderr.write(f"cloud up: {exc}\n")
+                return 1
+            if repaired:
+                elapsed = time.monotonic() - start
+                print(f"cloud up: {n} services running again ({elapsed:.1f}s)")
+                return 0
+            print("cloud up: restarting was not enough; converging the whole cloud", flush=True)
     (paths.CLOUD_DIR / CONVERGED).unlink(missing_ok=True)
     rc = _run("up", extra)
     if rc == 0:
-        (paths.CLOUD_DIR / CONVERGED).write_text(inputs_fingerprint(extra) + "\n")
+        (paths.CLOUD_DIR / CONVERGED).write_text(fingerprint + "\n")
         print(
             f"cloud up: ready in {time.monotonic() - start:.1f}s; './shard cloud status' lists it"
         )
@@ -180,10 +286,11 @@ def up() -> int:
 
 
 def down() -> int:
+    """Stop every process, keep the data. The converged stamp stays: the next `up`
+    only starts the processes again when nothing else changed."""
     if not paths.CLOUD_DIR.exists():
         print("cloud down: nothing to stop")
         return 0
-    (paths.CLOUD_DIR / CONVERGED).unlink(missing_ok=True)
     return _run("down", cloud_vars())
 
 
@@ -192,7 +299,7 @@ def destroy() -> int:
 
 
 def _run(state: str, extra: dict) -> int:
-    log = paths.HOME / "logs" / f"cloud-{state}.log"
+    log = paths.CLOUD_LOG_DIR / f"cloud-{state}.log"
     rc = ansible.playbook(
         PLAYBOOK,
         dict(extra, embedded_cloud_state=state),
