@@ -20,6 +20,11 @@ def label_of(build: dict) -> str:
     return "shard-" + build["uuid"].replace("-", "")[:12]
 
 
+def reasons(output: str) -> str:
+    """The failure messages of a job-output.txt, for an assertion's message."""
+    return "\n".join(line for line in output.splitlines() if '"msg":' in line)[-2000:]
+
+
 def insert_after(path, anchor: str, line: str):
     text = path.read_text()
     assert anchor in text, f"{anchor!r} not in {path}"
@@ -55,7 +60,9 @@ def test_a_nova_change_passes_as_a_shard_and_leaves_nothing(site, admin_conn):
     build = site.wait_build(NOVA, rev, JOB)
     logs = site.build_logs(build)
     output = (logs / "job-output.txt").read_text()
-    assert build["result"] == "SUCCESS", f"{build['result']}; see {logs}/job-output.txt"
+    assert build["result"] == "SUCCESS", (
+        f"{build['result']}; see {logs}/job-output.txt:\n{reasons(output)}"
+    )
     # The change under test is what ran: its marker is in the shard's log, which the
     # job's collect-logs role pulled into the build's logs.
     assert marker in (logs / "shard" / "nova-compute.log").read_text()
@@ -73,7 +80,9 @@ def test_a_nova_change_that_breaks_nova_compute_fails_and_leaves_nothing(site, a
     build = site.wait_build(NOVA, rev, JOB)
     logs = site.build_logs(build)
     output = (logs / "job-output.txt").read_text()
-    assert build["result"] == "FAILURE", f"{build['result']}; see {logs}/job-output.txt"
+    assert build["result"] == "FAILURE", (
+        f"{build['result']}; see {logs}/job-output.txt:\n{reasons(output)}"
+    )
     # The log says why: the compute died after its start, before the cloud saw it.
     assert "nova-compute exited after it was started" in output, f"see {logs}/job-output.txt"
     # Teardown ran, and nothing carries the build's label.

@@ -54,6 +54,7 @@ DEBIAN_PACKAGES = {
     "rsync": "/usr/bin/rsync",
     "openssl": "/usr/bin/openssl",
     "git": "/usr/bin/git",
+    "openssh-client": "/usr/bin/ssh-keygen",
     "default-jre-headless": "/usr/bin/java",
 }
 # Debian's zookeeper.jar manifest misses the netty codec its TLS (Netty) listener needs.
@@ -64,6 +65,7 @@ ZK_CLASSPATH = [
     "/usr/share/java/slf4j-simple.jar",
 ]
 MYSQL_SOCKET = "/run/mysqld/mysqld.sock"
+PROJECTS = ("shard-config", "shard-jobs", "openstack/nova", "openstack/unauthorized")
 DB_NAME = "shard_zuul_test"
 
 
@@ -536,6 +538,13 @@ driver=static
         for proc in self.procs.values():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
+        # The node's copies of the repositories (the base job's pre-run made them).
+        node_src = Path.home() / "src" / CANONICAL_HOST
+        for name in PROJECTS:
+            shutil.rmtree(node_src / name, ignore_errors=True)
+        for d in (node_src / "openstack", node_src, node_src.parent):
+            with contextlib.suppress(OSError):
+                d.rmdir()  # only when empty
         with contextlib.suppress(SiteError):
             self.mysql(
                 f"DROP DATABASE IF EXISTS {DB_NAME}; DROP USER IF EXISTS '{DB_NAME}'@'127.0.0.1';"
