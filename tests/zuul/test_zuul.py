@@ -10,6 +10,7 @@ Tests run in file order and share the site.
 
 import uuid
 
+import pytest
 from conftest import leftovers
 
 JOB = "shard-nova-compute"
@@ -36,6 +37,10 @@ def test_tenant_loads_without_errors(site):
 
 
 def test_a_project_the_site_did_not_authorize_cannot_run_the_jobs(site):
+    # Zuul's rule for jobs that carry a secret of an untrusted project.
+    if JOB not in site.library_jobs_with_secrets:
+        pytest.skip(f"{JOB} carries no secret of the library: any project may run it")
+
     def touch(tree):
         (tree / "README").write_text("A change.\n")
 

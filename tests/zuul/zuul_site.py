@@ -244,6 +244,12 @@ class Site:
         nodes = config / "zuul.d" / "nodes.yaml"
         port = f"connection-port: {self.ports['ssh']}"
         nodes.write_text(nodes.read_text().replace("connection-port: 2222", port))
+        handout = yaml.safe_load(Path(self.manifest["secret_file"]).read_text())
+        site_secret = [{"secret": {"name": "shard-site-cloud", "data": handout}}]
+        (config / "zuul.d" / "site-secret.yaml").write_text(
+            "---\n# The embedded cloud's handout, for the base job (plain data: a local tenant).\n"
+            + yaml.safe_dump(site_secret, sort_keys=False)
+        )
         git(["init", "-q", "-b", "master"], config)
         git(["add", "-A"], config)
         git(["commit", "-q", "-m", "Test tenant: pipeline, base job, static node"], config)
@@ -260,13 +266,19 @@ class Site:
             dest = lib / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(paths.REPO / rel, dest, follow_symlinks=False)
-        # The site's secret: the embedded cloud's handout, as plain (unencrypted)
-        # secret data, acceptable for this local tenant.
-        handout = yaml.safe_load(Path(self.manifest["secret_file"]).read_text())
-        secret = [{"secret": {"name": "shard-cloud", "data": handout}}]
-        (lib / "zuul.d" / "secrets.yaml").write_text(
-            "---\n# The embedded cloud's handout (zuul tier).\n"
-            + yaml.safe_dump(secret, sort_keys=False)
+        # The library's secret, if it has one: the embedded cloud's handout, as
+        # plain (unencrypted) secret data, acceptable for this local tenant.
+        if (lib / "zuul.d" / "secrets.yaml").is_file():
+            secret = [{"secret": {"name": "shard-cloud", "data": handout}}]
+            (lib / "zuul.d" / "secrets.yaml").write_text(
+                "---\n# The embedded cloud's handout (zuul tier).\n"
+                + yaml.safe_dump(secret, sort_keys=False)
+            )
+        self.library_jobs_with_secrets = sorted(
+            item["job"]["name"]
+            for path in (lib / "zuul.d").glob("*.yaml")
+            for item in yaml.safe_load(path.read_text()) or []
+            if "job" in item and item["job"].get("secrets")
         )
         git(["add", "-A"], lib)
         git(["commit", "-q", "-m", "Working tree under test, the embedded cloud's secret"], lib)
