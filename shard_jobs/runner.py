@@ -26,7 +26,7 @@ from pathlib import Path
 
 import yaml
 
-from shard_jobs import ansible, cloud, paths, zuul_config
+from shard_jobs import ansible, ara_records, cloud, paths, zuul_config
 
 CANONICAL_HOST = "opendev.org"
 NODE_PYTHON = os.environ.get("SHARD_NODE_PYTHON", "/usr/bin/python3")
@@ -391,6 +391,13 @@ class LocalRun:
         )
         # The node's own interpreter (inventory), not this tool's virtualenv.
         env.pop("ANSIBLE_PYTHON_INTERPRETER", None)
+        if getattr(self.args, "ara", False):
+            # --ara: ARA's callback records the playbook (see ara_records.py).
+            env.update(
+                ara_records.env(
+                    self.log_root, self.private, PROGRESS, [self.job.name, self.build[:12]]
+                )
+            )
         cmd = [
             paths.bin_path("ansible-playbook"),
             "-e",
@@ -506,6 +513,8 @@ def print_summary(summary: dict):
         )
     print(f"  teardown and leak check: {summary['teardown']}")
     print(f"  logs in {summary['logs']}")
+    if "ara_report" in summary:
+        print(f"  ARA report: {summary['ara_report']}")
 
 
 def main(args) -> int:
@@ -520,6 +529,9 @@ def main(args) -> int:
         return 2
     result = run.execute()
     summary = run.summary(result)
+    if getattr(args, "ara", False):
+        index, why = ara_records.generate(run.log_root, run.private)
+        summary["ara_report"] = str(index) if index else f"not generated: {why}"
     (run.log_root / "summary.json").write_text(json.dumps(summary, indent=2))
     if args.json:
         print(json.dumps(summary, indent=2))
