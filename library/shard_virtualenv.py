@@ -79,6 +79,12 @@ options:
     description: Extra environment for pip (for instance pbr's SKIP_* switches).
     type: dict
     default: {}
+  update:
+    description:
+      - Install into an existing virtualenv instead of building it anew when
+        the inputs change (for a virtualenv that running services use).
+    type: bool
+    default: false
   timeout:
     description: Seconds to wait for the lock.
     type: int
@@ -245,14 +251,17 @@ class Builder:
 
     def build(self):
         params = self.module.params
-        if os.path.exists(self.path):
+        reuse = params["update"] and os.path.exists(self.python)
+        if os.path.exists(self.path) and not reuse:
             shutil.rmtree(self.path)
         layered = params["layered_on"]
         venv = [params["python"], "-m", "venv"]
         # A layered virtualenv borrows pip from the one below it.
-        self.run(
-            venv + (["--without-pip"] if layered else []) + [self.path], "creating the virtualenv"
-        )
+        if not reuse:
+            self.run(
+                venv + (["--without-pip"] if layered else []) + [self.path],
+                "creating the virtualenv",
+            )
         if layered:
             below = _site_packages(os.path.join(layered, "bin", "python"))
             with open(os.path.join(_site_packages(self.python), "_shard_layer.pth"), "w") as f:
@@ -300,6 +309,7 @@ def main():
             siblings=dict(type="list", elements="path", default=[]),
             unconstrained=dict(type="list", elements="str", default=[]),
             environment=dict(type="dict", default={}),
+            update=dict(type="bool", default=False),
             timeout=dict(type="int", default=1800),
         ),
         supports_check_mode=True,

@@ -324,11 +324,10 @@ class LocalRun:
         }
         self._write(self.private / "inventory.yaml", yaml.safe_dump(inventory))
         self._write(self.private / "zuul-vars.yaml", yaml.safe_dump({"zuul": self.zuul}))
-        self.secret_values = {}
-        for secrets in self.job.secrets.values():
-            for s in secrets:
-                if s.get("secret") == "shard-cloud" or s.get("name") == "shard_cloud":
-                    self.secret_values[s["name"]] = secret
+        # The target cloud's credentials reach the playbooks as shard_cloud, as
+        # a secret attached with pass-to-parent would (a site may instead
+        # write them on the node from its trusted base job).
+        self.secret_values = {"shard_cloud": secret}
         (self.dir / "job.json").write_text(
             json.dumps(
                 {
@@ -374,8 +373,9 @@ class LocalRun:
         return cfg
 
     def run_playbook(self, phase: str, index: int, playbook, extra: dict) -> int:
-        secrets = zuul_config.secrets_for(self.job, playbook)
-        values = {s["name"]: self.secret_values.get(s["name"], {}) for s in secrets}
+        values = dict(self.secret_values)
+        for s in zuul_config.secrets_for(self.job, playbook):
+            values.setdefault(s["name"], {})
         secret_file = self.private / f"secrets-{phase}-{index}.yaml"
         self._write(secret_file, yaml.safe_dump(values))
         extra_file = self.private / f"extra-{phase}-{index}.yaml"
@@ -460,7 +460,9 @@ class LocalRun:
             if achieved is not None and nesting[pb.job] > achieved:
                 continue
             extra = {"zuul_success": success, "zuul_will_retry": pre_failed}
-            if self.run_playbook("post-run", i, pb, extra) != 0 and result == "SUCCESS":
+            # As Zuul: a failing post-run playbook makes the result POST_FAILURE
+            # unless pre-run failed (that result, a retry, takes precedence).
+            if self.run_playbook("post-run", i, pb, extra) != 0 and not pre_failed:
                 result = "POST_FAILURE"
         return result or "FAILURE"
 

@@ -8,6 +8,8 @@ import uuid
 from pathlib import Path
 
 import openstack
+import openstack.config
+import openstack.connection
 import pytest
 
 from shard_jobs import cloud, paths, runner
@@ -15,13 +17,14 @@ from shard_jobs import cloud, paths, runner
 SHARD = str(paths.REPO / "shard")
 
 
-def run_job(job, *args, timeout=1800):
+def run_job(job, *args, timeout=1800, env=None):
     """`./shard run JOB ARGS --json`: (exit status, summary dict, stderr)."""
     proc = subprocess.run(
         [SHARD, "run", job, "--json", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
+        env=env,
     )
     summary = None
     start = proc.stdout.find("{\n")
@@ -93,3 +96,44 @@ def logs_of():
         return Path(summary["logs"])
 
     return _logs
+
+
+# A cloud of its own for the upgrade job: nova refuses a compute older than the
+# newest one that registered in its cell, so the "from" shard needs a cloud
+# whose conductor has seen no newer compute (the default cloud has).
+UPGRADE_CLOUD = {
+    "SHARD_CLOUD_DIR": "/tmp/shard-jobs-upgrade-cloud",
+    "SHARD_CLOUD_VAR_PORTS": json.dumps(
+        {
+            "keystone": 35000,
+            "placement": 38778,
+            "glance": 39292,
+            "neutron": 39696,
+            "nova_api": 38774,
+        }
+    ),
+    "SHARD_CLOUD_VAR_DB_PREFIX": "shardupg_",
+    "SHARD_CLOUD_VAR_DB_USER": "shard_upg",
+    "SHARD_CLOUD_VAR_RABBIT_VHOST": "shard-upg",
+    "SHARD_CLOUD_VAR_RABBIT_USER": "shard_upg",
+    "SHARD_CLOUD_VAR_NAME": "shard-upgrade",
+}
+
+
+@pytest.fixture(scope="session")
+def upgrade_cloud():
+    """(environment for ./shard, admin connection) of a fresh cloud, destroyed afterwards."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHARD_CLOUD_")}
+    env.update(UPGRADE_CLOUD)
+    shard = [SHARD, "cloud"]
+    subprocess.run(shard + ["destroy"], env=env, check=True, capture_output=True, timeout=600)
+    subprocess.run(shard + ["up"], env=env, check=True, capture_output=True, timeout=1800)
+    manifest = json.loads((Path(UPGRADE_CLOUD["SHARD_CLOUD_DIR"]) / "cloud.json").read_text())
+    config = openstack.config.OpenStackConfig(config_files=[manifest["clouds_yaml"]])
+    conn = openstack.connection.Connection(
+        config=config.get_one(cloud=manifest["admin_cloud_name"])
+    )
+    try:
+        yield env, conn
+    finally:
+        subprocess.run(shard + ["destroy"], env=env, capture_output=True, timeout=600)

@@ -1,0 +1,71 @@
+"""The nightly upgrade-path job end to end: previous nova release -> the candidate."""
+
+from pathlib import Path
+
+from conftest import leftovers, run_job
+
+
+def test_upgrade_from_the_previous_release(upgrade_cloud, nova_release_tree):
+    env, conn = upgrade_cloud
+    status, summary, stderr = run_job("shard-nova-compute-upgrade", env=env, timeout=3600)
+    assert summary, stderr
+    label = "shard-" + summary["build"][:12]
+    try:
+        assert status == 0 and summary["result"] == "SUCCESS", stderr
+        upgrade = summary["upgrade"]
+        # "from" was derived, not written down: the newest release of the series
+        # before the candidate's, and the report says why.
+        candidate = upgrade["to"]["version"]
+        assert candidate == nova_release_tree.name.split("-")[-1]
+        chosen = upgrade["from"]
+        assert chosen["requested"] == "previous-release" and chosen["kind"] == "release"
+        assert int(chosen["version"].split(".")[0]) == int(candidate.split(".")[0]) - 1
+        assert "previous release of nova" in chosen["reason"]
+        # Downtime measured; every verification ran.
+        assert 0 < upgrade["downtime_seconds"] < 600
+        verified = " ".join(upgrade["verified"])
+        for check in (
+            "survived ACTIVE",
+            "unchanged",
+            "stopped, started and deleted",
+            "new server booted",
+        ):
+            assert check in verified
+        # Both versions really ran: the N-1 exercise, then the upgraded shard.
+        logs = Path(summary["logs"]) / "shard"
+        freeze_from = (logs / "pip-freeze-venv-from.txt").read_text()
+        assert f"nova=={chosen['version']}" in freeze_from
+        assert summary["exercise"]["landed_on"] == label
+        assert summary["teardown"] == "ok"
+    finally:
+        assert leftovers(conn, label) == {}
+
+
+def test_upgrade_to_a_candidate_that_fails_to_start(upgrade_cloud, tmp_path, nova_release_tree):
+    """A "to" that does not start: a clear failure, and teardown still removes everything."""
+    import shutil
+
+    env, conn = upgrade_cloud
+    tree = tmp_path / "nova"
+    shutil.copytree(nova_release_tree, tree, symlinks=True)
+    compute = tree / "nova" / "cmd" / "compute.py"
+    compute.write_text(
+        compute.read_text().replace(
+            "def main():\n",
+            "def main():\n    raise SystemExit('shard-e2e: broken on purpose')\n",
+            1,
+        )
+    )
+    status, summary, stderr = run_job(
+        "shard-nova-compute-upgrade", "--src", f"openstack/nova={tree}", env=env, timeout=3600
+    )
+    assert summary, stderr
+    label = "shard-" + summary["build"][:12]
+    assert status == 1 and summary["result"] == "FAILURE"
+    assert "nova-compute did not come back after the upgrade" in stderr
+    assert summary["teardown"] == "ok"
+    # The upgrade report still says what happened before the failure.
+    assert summary["upgrade"]["from"]["version"]
+    # Both virtualenvs went with the workspace.
+    assert not any(Path.home().glob(f".shard-jobs/builds/{label}*"))
+    assert leftovers(conn, label) == {}
