@@ -1,0 +1,64 @@
+"""shard: the names of a run and its profile, derived from the zuul variable."""
+
+import json
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def resolved(host, state):
+    return json.loads(host.file(f"{state['molecule_shard_tmp']}/resolved.json").content_string)
+
+
+def test_names_derive_from_the_build(resolved, build, state):
+    label = f"shard-{build[:12]}"
+    assert resolved["label"] == resolved["host"] == label
+    assert resolved["trait"] == "CUSTOM_SHARD_" + build[:12].upper()
+    assert resolved["workspace"] == f"{state['shard_workspace_root']}/{label}"
+    assert resolved["venv"] == f"{resolved['workspace']}/venv"
+    assert resolved["clouds_yaml"] == f"{resolved['workspace']}/clouds.yaml"
+
+
+def test_profile_and_options(resolved, state):
+    assert resolved["profile_name"] == "nova-compute"
+    assert resolved["package"] == "nova"
+    assert resolved["profile_path"].endswith("/roles/shard/profiles/nova-compute")
+    options = resolved["options"]
+    assert options["flavor_ram"] == 256  # the job's override
+    assert options["compute_driver"] == "fake.FakeDriverWithoutFakeNodes"  # the profile's
+    assert options["image"] == state["shard_cloud"]["image"]  # from the operator's handout
+
+
+def test_project_under_test_found_in_zuul_projects(resolved, state, src_dir):
+    project = resolved["project"]
+    assert project["canonical_name"] == "opendev.org/openstack/nova"
+    assert project["src_dir"] == str(src_dir)
+    assert project["commit"] == state["molecule_shard_commit"]
+
+
+def test_cloud_name_from_the_secret(resolved, state):
+    assert resolved["cloud_name"] == state["shard_cloud"]["cloud_name"]
+
+
+@pytest.fixture(scope="module")
+def refused(host, state):
+    return json.loads(host.file(f"{state['molecule_shard_tmp']}/refused.json").content_string)
+
+
+def test_bad_input_refused(refused):
+    assert len(refused) == 2
+    assert refused[0].startswith("invalid build id not-a-build")
+    assert refused[1].startswith("unknown shard profile no-such-profile; known profiles:")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="roles/shard/tasks/main.yaml lists known profiles with the fileglob lookup, "
+    "which cannot match a wildcard directory (profiles/*/profile.yaml): the list is empty",
+)
+def test_unknown_profile_lists_the_known_ones(refused):
+    assert refused[1].endswith("known profiles: nova-compute")
+
+
+def test_creates_nothing_on_the_node(host, state):
+    assert not host.file(state["shard_workspace_root"]).exists

@@ -1,0 +1,68 @@
+"""shard_collect_logs: the shard's logs are in the job's log root, every secret masked."""
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def logs(state):
+    from pathlib import Path
+
+    return Path(state["zuul"]["executor"]["log_root"]) / "shard"
+
+
+@pytest.fixture(scope="module")
+def secrets(state):
+    secret = state["shard_cloud"]
+    rabbit_password = secret["transport_url"].split("@")[0].rsplit(":", 1)[1]
+    return [secret["cloud"]["auth"]["password"], rabbit_password]
+
+
+def test_collected(host, logs):
+    for name in (
+        "nova-compute.log",
+        "etc/nova-compute.conf",
+        "pip-freeze-venv.txt",
+        "source-venv.txt",
+        "phases.jsonl",
+        "phases.json",
+    ):
+        assert host.file(str(logs / name)).is_file, name
+
+
+def test_nothing_readable_by_others(host, logs):
+    for path in host.check_output(f"find {logs}").splitlines():
+        assert host.file(path).mode & 0o077 == 0, path
+
+
+def test_config_secrets_masked(host, logs, state):
+    conf = host.file(str(logs / "etc" / "nova-compute.conf")).content_string
+    user = state["shard_cloud"]["transport_url"].split("//")[1].split(":")[0]
+    assert f"transport_url = rabbit://{user}:****@" in conf
+    assert conf.count("password = ****") == 3  # placement, neutron, service_user
+    # What is not secret stays readable.
+    assert f"username = {state['shard_cloud']['cloud']['auth']['username']}" in conf
+
+
+def test_no_secret_anywhere_in_the_logs(host, logs, secrets):
+    for secret in secrets:
+        found = host.run(f"grep -rlF -- {secret!r} {logs}")
+        assert found.rc == 1, f"a secret is in {found.stdout.strip()}"
+
+
+def test_the_live_configuration_is_untouched(host, workspace, secrets):
+    """Masking happens on the copies only."""
+    assert secrets[0] in host.file(str(workspace / "etc" / "nova-compute.conf")).content_string
+
+
+def test_phase_timings(host, logs):
+    import json
+
+    phases = json.loads(host.file(str(logs / "phases.json")).content_string)
+    for phase in ("preflight", "build", "deploy"):
+        assert phases[phase]["seconds"] >= 0
+
+
+def test_source_under_test_recorded(host, logs, state):
+    assert host.file(str(logs / "source-venv.txt")).content_string.startswith(
+        state["molecule_shard_commit"]
+    )

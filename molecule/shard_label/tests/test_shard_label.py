@@ -1,0 +1,31 @@
+"""shard_label: the shard's trait on its resource provider, and a flavor requiring it."""
+
+from conftest import placement_get, provider
+
+
+def test_trait_exists(conn, trait):
+    assert trait in placement_get(conn, f"/traits?name=in:{trait}")["traits"]
+
+
+def test_trait_on_the_shards_resource_provider(conn, label, trait):
+    rp = provider(conn, label)
+    assert rp is not None
+    traits = placement_get(conn, f"/resource_providers/{rp['uuid']}/traits")["traits"]
+    assert trait in traits
+
+
+def test_no_other_provider_has_the_trait(conn, label, trait):
+    holders = placement_get(conn, f"/resource_providers?required={trait}", "1.18")
+    assert [rp["name"] for rp in holders["resource_providers"]] == [label]
+
+
+def test_flavor_requires_the_trait(conn, label, trait):
+    flavor = conn.compute.find_flavor(f"{label}-flavor", get_extra_specs=True, ignore_missing=False)
+    assert flavor.extra_specs == {f"trait:{trait}": "required"}
+    assert (flavor.ram, flavor.vcpus, flavor.disk) == (128, 1, 0)
+    assert f"shard-jobs label={label} created=" in flavor.description
+
+
+def test_phase_recorded(host, workspace):
+    lines = host.file(str(workspace / "phases.jsonl")).content_string
+    assert '"phase": "label", "event": "end"' in lines
