@@ -238,22 +238,7 @@ class Site:
     def make_repos(self) -> None:
         src = self.p("src")
         src.mkdir()
-        # The config project.
-        config = src / "shard-config"
-        shutil.copytree(CONFIG_PROJECT, config)
-        nodes = config / "zuul.d" / "nodes.yaml"
-        port = f"connection-port: {self.ports['ssh']}"
-        nodes.write_text(nodes.read_text().replace("connection-port: 2222", port))
         handout = yaml.safe_load(Path(self.manifest["secret_file"]).read_text())
-        site_secret = [{"secret": {"name": "shard-site-cloud", "data": handout}}]
-        (config / "zuul.d" / "site-secret.yaml").write_text(
-            "---\n# The embedded cloud's handout, for the base job (plain data: a local tenant).\n"
-            + yaml.safe_dump(site_secret, sort_keys=False)
-        )
-        git(["init", "-q", "-b", "master"], config)
-        git(["add", "-A"], config)
-        git(["commit", "-q", "-m", "Test tenant: pipeline, base job, static node"], config)
-        self.publish(config, "shard-config")
         # This library: its working tree as it is now (tracked files with their
         # uncommitted changes, and untracked files that are not ignored).
         lib = src / "shard-jobs"
@@ -281,8 +266,26 @@ class Site:
             if "job" in item and item["job"].get("secrets")
         )
         git(["add", "-A"], lib)
-        git(["commit", "-q", "-m", "Working tree under test, the embedded cloud's secret"], lib)
+        git(["commit", "-q", "--allow-empty", "-m", "Working tree under test"], lib)
         self.publish(lib, "shard-jobs")
+
+        # The config project.
+        config = src / "shard-config"
+        shutil.copytree(CONFIG_PROJECT, config)
+        nodes = config / "zuul.d" / "nodes.yaml"
+        port = f"connection-port: {self.ports['ssh']}"
+        nodes.write_text(nodes.read_text().replace("connection-port: 2222", port))
+        site_secret = [{"secret": {"name": "shard-site-cloud", "data": handout}}]
+        (config / "zuul.d" / "site-secret.yaml").write_text(
+            "---\n# The embedded cloud's handout, for the base job (plain data: a local tenant).\n"
+            + yaml.safe_dump(site_secret, sort_keys=False)
+        )
+        self.write_pipeline_and_projects(config / "zuul.d")
+        git(["init", "-q", "-b", "master"], config)
+        git(["add", "-A"], config)
+        git(["commit", "-q", "-m", "Test tenant: pipeline, base job, static node"], config)
+        self.publish(config, "shard-config")
+
         # openstack/nova: the source release the embedded cloud runs, plus a
         # .zuul.yaml that only adds the shard-jobs template.
         from shard_jobs import runner
@@ -305,6 +308,37 @@ class Site:
         git(["commit", "-q", "-m", "Ask for the shard jobs"], other)
         self.publish(other, "openstack/unauthorized")
         self.trees = {"openstack/nova": nova, "openstack/unauthorized": other}
+
+    def write_pipeline_and_projects(self, zuul_d: Path) -> None:
+        """The pipeline, and the site's authorization when the library's jobs need it.
+
+        Zuul's rule for a job that carries a secret of an untrusted project: it runs only in
+        post-review pipelines, and for another project only when a config project lists the
+        job in that project's pipeline. When the library's jobs carry a secret, the tenant's
+        pipeline is `gate` (post-review) and the site authorizes openstack/nova; otherwise it
+        is `check` (pre-review, as for a proposed change) and nova's .zuul.yaml alone counts.
+        """
+        secret = "shard-nova-compute" in self.library_jobs_with_secrets
+        self.pipeline = "gate" if secret else "check"
+        pipeline = {
+            "name": self.pipeline,
+            "manager": "independent",
+            "post-review": secret,
+            # No code review system here: a push to a branch of a local bare
+            # repository, seen by the git driver's poll, enqueues the new ref.
+            "trigger": {"git": [{"event": "ref-updated", "ref": "^refs/heads/.*$"}]},
+        }
+        (zuul_d / "pipelines.yaml").write_text(
+            "---\n# Written by zuul_site.py (see write_pipeline_and_projects).\n"
+            + yaml.safe_dump([{"pipeline": pipeline}], sort_keys=False)
+        )
+        if secret:
+            project = {"name": "openstack/nova", "gate": {"jobs": ["shard-nova-compute"]}}
+            (zuul_d / "projects.yaml").write_text(
+                "---\n# The site authorizes openstack/nova to run the shard job, which carries\n"
+                "# a secret of the untrusted library (openstack/unauthorized is not).\n"
+                + yaml.safe_dump([{"project": project}], sort_keys=False)
+            )
 
     def push(self, project: str, message: str, edit) -> str:
         """Commit edit(tree) on PROJECT's master and push it: the new revision."""
