@@ -32,6 +32,13 @@ options:
       - Python regular expression searched in labels, e.g. C(^shard-) for all
         of them (a janitor). Only valid labels are considered.
     type: str
+  older_than:
+    description:
+      - Keep only labels whose run is over and older than this many seconds
+        (for a janitor). A label's age is that of its newest dated resource;
+        a label whose compute service still reports up is never kept; one with
+        nothing dated and no live service is kept (debris of a dead run).
+    type: int
   kinds:
     description: Kinds of resources to look at.
     type: list
@@ -64,6 +71,12 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+expired:
+  description:
+    - With I(older_than), each label kept and why (C(newest) epoch seconds or
+      null, C(reason)).
+  returned: always
+  type: dict
 resources:
   description:
     - Kind -> list of resources, every kind of I(kinds) present (maybe empty).
@@ -112,6 +125,7 @@ unsearched:
 """
 
 import re
+import time
 from urllib.parse import quote
 
 from ansible.module_utils.shard_openstack import (
@@ -160,6 +174,7 @@ class LabelledResourcesModule(ShardModule):
         label=dict(type="str"),
         label_pattern=dict(type="str"),
         kinds=dict(type="list", elements="str", choices=KINDS, default=list(KINDS)),
+        older_than=dict(type="int"),
     )
     module_kwargs = dict(
         supports_check_mode=True,
@@ -188,10 +203,21 @@ class LabelledResourcesModule(ShardModule):
                 resources[kind] = []
                 unsearched[kind] = api_error(exc)
 
+        ages = {}
+        if self.params["older_than"] is not None:
+            ages = expired_labels(resources, self.params["older_than"], time.time())
+            resources = {
+                kind: [r for r in found if r["label"] in ages] for kind, found in resources.items()
+            }
         labels = sorted({r["label"] for found in resources.values() for r in found})
         count = sum(len(found) for found in resources.values())
         self.exit_json(
-            changed=False, resources=resources, labels=labels, count=count, unsearched=unsearched
+            changed=False,
+            resources=resources,
+            labels=labels,
+            count=count,
+            unsearched=unsearched,
+            expired=ages,
         )
 
     def _match(self, candidate):
@@ -354,6 +380,38 @@ class LabelledResourcesModule(ShardModule):
                 )
             )
         return found
+
+
+def expired_labels(resources, older_than, now):
+    """Labels whose run is over and older than older_than seconds, with why.
+
+    A label's age is that of its newest dated resource (servers, flavors,
+    aggregates and images record when they were created). A label whose
+    compute service still reports up belongs to a running shard and is never
+    expired; one with nothing dated and no live service is debris of a run
+    that died (a trait, a provider or a service record left behind).
+    """
+    by_label = {}
+    for found in resources.values():
+        for entry in found:
+            by_label.setdefault(entry["label"], []).append(entry)
+    expired = {}
+    for label, entries in by_label.items():
+        live = any(
+            e.get("state") == "up" and not e.get("forced_down")
+            for e in resources.get("compute_services", [])
+            if e["label"] == label
+        )
+        dates = [e["created"] for e in entries if e.get("created")]
+        newest = max(dates) if dates else None
+        if live:
+            continue
+        if newest is None:
+            expired[label] = {"newest": None, "reason": "nothing dated and no live service"}
+        elif now - newest >= older_than:
+            age = int(now - newest)
+            expired[label] = {"newest": newest, "reason": f"newest resource {age}s old"}
+    return expired
 
 
 def _entry(id, name, label, source, created, **fields):

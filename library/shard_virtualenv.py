@@ -270,6 +270,10 @@ class Builder:
         constraints = []
         if params["constraints"]:
             constraints = ["-c", self.constraints(params["constraints"], params["unconstrained"])]
+        if not layered:
+            # The pip a Python ships can be years old; a current resolver is
+            # orders of magnitude faster on large constraint sets.
+            self.run(pip + constraints + ["pip"], "upgrading pip")
         if params["packages"] or params["requirements"]:
             # A layered virtualenv installs its own copy even when the layer
             # below has the same version (console scripts live in bin/).

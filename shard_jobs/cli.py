@@ -22,6 +22,12 @@ def _run(args) -> int:
     return runner.main(args)
 
 
+def _janitor(args) -> int:
+    from shard_jobs import runner
+
+    return runner.janitor_main(args)
+
+
 def _test(args) -> int:
     from shard_jobs import testing
 
@@ -66,6 +72,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--ara", action="store_true", help="record the run with ARA")
     p.set_defaults(func=_run)
+
+    p = sub.add_parser(
+        "janitor", help="delete what expired shard runs left in the cloud (only labelled things)"
+    )
+    p.add_argument(
+        "--older-than",
+        default="3h",
+        metavar="DURATION",
+        help="age of a run's newest resource, e.g. 90m, 3h, 2d (default 3h)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="list, delete nothing")
+    p.add_argument("--cloud", help="a cloud of clouds.yaml instead of the embedded cloud")
+    p.add_argument("--secret-file", help="YAML with the rest of the credentials for --cloud")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=_janitor)
 
     p = sub.add_parser("test", help="run the test suite, or only the named tiers")
     p.add_argument("tiers", nargs="*", metavar="TIER")

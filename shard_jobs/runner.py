@@ -13,9 +13,11 @@ no-op for absolute paths), and secrets come from the embedded cloud's handout
 or --cloud/--secret-file instead of being decrypted.
 """
 
+import argparse
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -31,6 +33,7 @@ from shard_jobs import ansible, ara_records, cloud, paths, zuul_config
 CANONICAL_HOST = "opendev.org"
 NODE_PYTHON = os.environ.get("SHARD_NODE_PYTHON", "/usr/bin/python3")
 PROGRESS = Path(__file__).resolve().parent / "ansible_plugins" / "callback"
+ACTIONS = Path(__file__).resolve().parent / "ansible_plugins" / "action"
 
 
 class RunError(Exception):
@@ -297,10 +300,17 @@ class LocalRun:
             dest = self.src_root / CANONICAL_HOST / name
             prepare_repo(source, dest)
             projects[name] = project_entry(name, dest)
-        item_project = job_vars.get("shard_project") or next(iter(projects))
-        self.zuul = self.zuul_var(
-            projects, item_project if item_project in projects else next(iter(projects))
-        )
+        if not projects:
+            # A job about the cloud rather than a project (the janitor): its
+            # item is this repository, as in a periodic pipeline of its own.
+            item = project_entry("shard-jobs/shard-jobs", paths.REPO)
+            self.zuul = self.zuul_var({item["name"]: item}, item["name"])
+            self.zuul["projects"] = {}
+        else:
+            item_project = job_vars.get("shard_project")
+            if item_project not in projects:
+                item_project = next(iter(projects))
+            self.zuul = self.zuul_var(projects, item_project)
         inventory = {
             "all": {
                 "hosts": {
@@ -363,6 +373,8 @@ class LocalRun:
                     "timeout = 30",
                     "internal_poll_interval = 0.01",
                     f"callback_plugins = {PROGRESS}",
+                    # Zuul's zuul_return, for the local run (Zuul has its own).
+                    f"action_plugins = {ACTIONS}",
                     "stdout_callback = shard_progress",
                     "[ssh_connection]",
                     "pipelining = True",
@@ -440,12 +452,19 @@ class LocalRun:
         achieved = None
         success = False
         result = None
+        will_retry = False
         for i, pb in enumerate(self.job.pre_run):
             achieved = nesting[pb.job]
             if self.cancelled or self.run_playbook("pre-run", i, pb, {}) != 0:
                 pre_failed = True
                 result = "ABORTED" if self.cancelled else "RETRY"
+                will_retry = True
                 break
+        # As Zuul: a failed pre-run that returned zuul.retry: false (zuul_return)
+        # is the change's failure, not one to retry.
+        if pre_failed and not self.cancelled and self.returned().get("retry") is False:
+            result = "FAILURE"
+            will_retry = False
         if not pre_failed:
             achieved = None
             for i, pb in enumerate(self.job.run):
@@ -459,12 +478,20 @@ class LocalRun:
                 continue
             if achieved is not None and nesting[pb.job] > achieved:
                 continue
-            extra = {"zuul_success": success, "zuul_will_retry": pre_failed}
+            extra = {"zuul_success": success, "zuul_will_retry": will_retry}
             # As Zuul: a failing post-run playbook makes the result POST_FAILURE
             # unless pre-run failed (that result, a retry, takes precedence).
             if self.run_playbook("post-run", i, pb, extra) != 0 and not pre_failed:
                 result = "POST_FAILURE"
         return result or "FAILURE"
+
+    def returned(self) -> dict:
+        """The zuul section of what the playbooks returned with zuul_return."""
+        try:
+            data = json.loads((self.work / "results.json").read_text())
+        except (OSError, ValueError):
+            return {}
+        return (data.get("data") or {}).get("zuul") or {}
 
     def summary(self, result: str) -> dict:
         logs = self.log_root / "shard"
@@ -503,8 +530,11 @@ def print_summary(summary: dict):
             )
         )
     exercise = summary["exercise"]
-    if exercise:
+    if exercise and "landed_on" in exercise:
         print(f"  shard host {exercise.get('host')}, server landed on {exercise.get('landed_on')}")
+    elif exercise:
+        # A kind of shard without servers says what its exercise did.
+        print(f"  shard {exercise.get('label')}: {exercise.get('summary', 'exercised')}")
     upgrade = summary["upgrade"]
     if upgrade:
         source = upgrade["from"]
@@ -539,4 +569,56 @@ def main(args) -> int:
         print(json.dumps(summary, indent=2))
     else:
         print_summary(summary)
+    return 0 if result == "SUCCESS" else 1
+
+
+def janitor_main(args) -> int:
+    """./shard janitor: the shard-janitor job, run here, and its report as a table."""
+    if not re.match(r"^[0-9]+[smhd]$", args.older_than):
+        sys.stderr.write(
+            f"janitor: invalid --older-than {args.older_than!r}: a number with s, m, h or d\n"
+        )
+        return 2
+    build = uuid.uuid4().hex
+    report = paths.RUNS_DIR / build / "logs" / "janitor.json"
+    job_args = argparse.Namespace(
+        job="shard-janitor",
+        src=[],
+        cloud=args.cloud,
+        secret_file=args.secret_file,
+        var=[
+            f"shard_janitor_older_than={args.older_than}",
+            f"shard_janitor_dry_run={'true' if args.dry_run else 'false'}",
+            f"shard_janitor_report={report}",
+        ],
+        build=build,
+        json=False,
+        quiet=True,
+    )
+    try:
+        run = LocalRun(job_args)
+        run.prepare()
+    except (RunError, zuul_config.ConfigError) as exc:
+        sys.stderr.write(f"janitor: {exc}\n")
+        return 2
+    result = run.execute()
+    try:
+        data = json.loads(report.read_text())
+    except (OSError, ValueError):
+        sys.stderr.write(f"janitor: {result}; no report (see {run.log_root}/job-output.txt)\n")
+        return 1
+    if args.json:
+        print(json.dumps(dict(data, result=result), indent=2))
+        return 0 if result == "SUCCESS" else 1
+    verb = "would delete" if data["dry_run"] else "deleted"
+    if not data["labels"]:
+        print(f"janitor: nothing labelled older than {data['older_than']}")
+    for label, why in sorted(data["labels"].items()):
+        kinds = {
+            kind: len([r for r in found if r["label"] == label])
+            for kind, found in data["resources"].items()
+        }
+        what = ", ".join(f"{n} {kind}" for kind, n in kinds.items() if n)
+        print(f"janitor: {verb} {label}: {what} ({why['reason']})")
+    print(f"janitor: {result}; report {report}")
     return 0 if result == "SUCCESS" else 1

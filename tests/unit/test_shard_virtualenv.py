@@ -20,6 +20,11 @@ import shard_virtualenv as module
 PYTHON = sys.executable
 
 
+def is_pip_upgrade(cmd):
+    """pip upgrading itself in a new virtualenv (the module does it first)."""
+    return cmd[1:4] == ["-m", "pip", "install"] and cmd[-1] == "pip"
+
+
 class Pip:
     """The fake: records every command; pip installs succeed unless told otherwise."""
 
@@ -35,7 +40,7 @@ class Pip:
                 cmd = cmd[:3] + ["--without-pip"] + cmd[3:]
             return self.real(ansible_module, cmd, *args, **kwargs)
         if cmd[1:4] == ["-m", "pip", "install"]:
-            if self.fail_with:
+            if self.fail_with and not is_pip_upgrade(cmd):
                 return 1, "", self.fail_with
             self.install(cmd[0], cmd[4:])
             return 0, "", ""
@@ -55,8 +60,11 @@ class Pip:
                 f.write(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
 
     def commands(self):
-        """The commands other than the interpreter's version query."""
-        return [cmd for cmd, _ in self.calls if cmd[1] != "-c"]
+        """The commands other than the interpreter's version query and pip's own upgrade."""
+        return [cmd for cmd, _ in self.calls if cmd[1] != "-c" and not is_pip_upgrade(cmd)]
+
+    def pip_upgrades(self):
+        return [cmd for cmd, _ in self.calls if is_pip_upgrade(cmd)]
 
     def installs(self):
         return [cmd for cmd in self.commands() if cmd[1:4] == ["-m", "pip", "install"]]
@@ -292,7 +300,11 @@ def test_pip_gets_the_environment(files, pip, run_module):
         module, venv(files / "venv", packages=["pbr"], environment={"SKIP_GENERATE_RENO": 1})
     )
 
-    ((_, env),) = [(cmd, env) for cmd, env in pip.calls if cmd[1:3] == ["-m", "pip"]]
+    ((_, env),) = [
+        (cmd, env)
+        for cmd, env in pip.calls
+        if cmd[1:3] == ["-m", "pip"] and not is_pip_upgrade(cmd)
+    ]
     assert env["SKIP_GENERATE_RENO"] == "1"
     assert env["PIP_DISABLE_PIP_VERSION_CHECK"] == "1"
 
@@ -520,3 +532,16 @@ def test_gives_up_on_a_lock_held_too_long(files, pip, run_module):
     assert result["failed"] is True
     assert result["msg"] == f"timed out waiting for the lock on {path}"
     assert pip.commands() == []
+
+
+def test_a_new_virtualenv_gets_a_current_pip_first_under_the_constraints(
+    files, pip, run_module, tmp_path
+):
+    path = tmp_path / "venv"
+    run_module(module, venv(path, packages=["pbr"], constraints=str(files / "constraints.txt")))
+    python = str(path / "bin" / "python")
+    constraints = ["-c", str(files / "constraints.txt")]
+    assert pip.pip_upgrades() == [[python, "-m", "pip", "install", "-q", *constraints, "pip"]]
+    # ... before anything else is installed.
+    installs = [cmd for cmd, _ in pip.calls if cmd[1:4] == ["-m", "pip", "install"]]
+    assert is_pip_upgrade(installs[0])
