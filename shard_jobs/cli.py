@@ -71,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--build", help="build id (default: a new random one)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--ara", action="store_true", help="record the run with ARA")
+    p.add_argument(
+        "--cleanup",
+        action="store_true",
+        help="only run the job's cleanup playbooks for --build (after a killed run)",
+    )
     p.set_defaults(func=_run)
 
     p = sub.add_parser(

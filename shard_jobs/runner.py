@@ -103,6 +103,8 @@ def prepare_repo(source: Path, dest: Path):
     if not source.is_dir():
         raise RunError(f"missing source tree: {source} is not a directory")
     dest.parent.mkdir(parents=True, exist_ok=True)
+    if (dest / ".git").exists():
+        return  # prepared by an earlier attempt of the same build (--cleanup)
     if (source / ".git").exists():
         subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(source), str(dest)], check=True)
         # Uncommitted changes of the tree are part of what is tested.
@@ -444,9 +446,21 @@ class LocalRun:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.current.pid, signal.SIGTERM)
 
+    def cleanup_only(self) -> str:
+        """Only the cleanup playbooks, as Zuul runs them for an aborted build."""
+        result = "ABORTED"
+        for i, pb in enumerate(self.job.post_run):
+            if pb.cleanup:
+                extra = {"zuul_success": False, "zuul_will_retry": False}
+                if self.run_playbook("post-run", i, pb, extra) != 0:
+                    result = "POST_FAILURE"
+        return result
+
     def execute(self) -> str:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self.cancel)
+        if getattr(self.args, "cleanup", False):
+            return self.cleanup_only()
         nesting = {name: i for i, name in enumerate(self.job.chain)}
         pre_failed = False
         achieved = None
@@ -550,6 +564,9 @@ def print_summary(summary: dict):
 
 
 def main(args) -> int:
+    if getattr(args, "cleanup", False) and not args.build:
+        sys.stderr.write("run: --cleanup needs the --build of the run to clean up\n")
+        return 2
     try:
         run = LocalRun(args)
         run.prepare()
@@ -569,6 +586,8 @@ def main(args) -> int:
         print(json.dumps(summary, indent=2))
     else:
         print_summary(summary)
+    if getattr(args, "cleanup", False):
+        return 0 if result == "ABORTED" else 1  # the cleanup itself succeeded
     return 0 if result == "SUCCESS" else 1
 
 
