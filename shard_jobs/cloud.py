@@ -130,6 +130,23 @@ def service_states(manifest: dict) -> list[dict]:
     return states
 
 
+def process_ids(manifest: dict) -> list[int]:
+    """The pids of the cloud's processes on this machine: its services (their
+    workers are their children) and whoever listens on its backends' ports
+    (MariaDB, RabbitMQ). What is down is left out."""
+    proc = _process_module()
+    pids = []
+    for svc in manifest.get("services", []):
+        record = proc.read_record(svc["pidfile"])
+        if record is not None:
+            pids.append(int(record["pid"]))
+    for backend in manifest.get("backends", []):
+        pid, _cmd = proc._listener(backend["host"], backend["port"])
+        if pid:
+            pids.append(pid)
+    return pids
+
+
 def status(as_json: bool = False) -> int:
     manifest = load_manifest()
     if manifest is None:

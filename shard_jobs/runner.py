@@ -170,6 +170,19 @@ def target_secret(args) -> dict:
     return yaml.safe_load(Path(manifest["secret_file"]).read_text())
 
 
+def report_env(args) -> dict:
+    """What the efficiency report (roles/shard/files/shard_report.py) measures
+    beyond the code under test: this program's process tree (the harness), and
+    the embedded cloud's processes when the job runs against it."""
+    env = {"SHARD_RUN_PID": str(os.getpid())}
+    if not args.cloud and not args.secret_file:
+        manifest = cloud.load_manifest()
+        pids = cloud.process_ids(manifest) if manifest else []
+        if pids:
+            env["SHARD_RUN_CLOUD_PIDS"] = ",".join(map(str, pids))
+    return env
+
+
 # ---------------------------------------------------------------- the run
 
 
@@ -293,6 +306,7 @@ class LocalRun:
         job_vars.update(self.extra_job_vars())
         self.job.variables = job_vars
         secret = target_secret(self.args)
+        self.report_env = report_env(self.args)
         sources = self.sources()
         for d in (self.src_root, self.log_root, self.private):
             d.mkdir(parents=True, exist_ok=True)
@@ -401,6 +415,7 @@ class LocalRun:
                 "SHARD_PROGRESS_GROUP": "role",
                 "SHARD_PROGRESS_QUIET_ROLES": "shard",
                 "SHARD_PROGRESS_LOG": str(self.log_root / "job-output.txt"),
+                **getattr(self, "report_env", {}),
             }
         )
         # The node's own interpreter (inventory), not this tool's virtualenv.
@@ -525,10 +540,32 @@ class LocalRun:
                 out[key] = json.loads((logs / name).read_text())
             except (OSError, ValueError):
                 out[key] = {}
+        out["report"] = report_summary(logs)
         # The cleanup playbook ends with the leak check: it failing means leaks.
         cleanup = [p for p in self.playbooks if p["playbook"].endswith("cleanup.yaml")]
         out["teardown"] = "ok" if cleanup and cleanup[-1]["rc"] == 0 else "failed"
         return out
+
+
+def report_summary(logs: Path) -> dict:
+    """The efficiency report's files, verdict and CPU split ({} without one)."""
+    try:
+        report = json.loads((logs / "report.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    cpu = report.get("cpu") or {}
+    return {
+        "html": str(logs / "report.html"),
+        "json": str(logs / "report.json"),
+        "verdict": report.get("verdict"),
+        "teardown": (report.get("teardown") or {}).get("state"),
+        "seconds": report.get("seconds"),
+        "cpu_seconds": {
+            group: value.get("seconds") for group, value in (cpu.get("groups") or {}).items()
+        },
+        "machine_cpu_seconds": (cpu.get("machine") or {}).get("seconds"),
+        "code_share": cpu.get("code_share"),
+    }
 
 
 def print_summary(summary: dict):
@@ -558,6 +595,20 @@ def print_summary(summary: dict):
             f" downtime {upgrade.get('downtime_seconds')}s"
         )
     print(f"  teardown and leak check: {summary['teardown']}")
+    report = summary.get("report") or {}
+    if report:
+        groups = report["cpu_seconds"]
+        split = ", ".join(
+            f"{name.replace('_', ' ')} {groups[name]:.1f}s"
+            for name in ("code_under_test", "target_cloud", "harness", "other")
+            if groups.get(name) is not None
+        )
+        share = report.get("code_share")
+        print(
+            f"  CPU: machine {report['machine_cpu_seconds'] or 0:.1f}s ({split})"
+            + (f", {share * 100:.1f}% in the code under test" if share is not None else "")
+        )
+        print(f"  efficiency report: {report['html']}")
     print(f"  logs in {summary['logs']}")
     if "ara_report" in summary:
         print(f"  ARA report: {summary['ara_report']}")

@@ -1,6 +1,19 @@
 """The shard-nova-compute job end to end, against the embedded cloud."""
 
+import json
+from pathlib import Path
+
 from conftest import leftovers, run_job
+
+
+def efficiency_report(summary) -> dict:
+    """The report in the run's logs: report.json, and report.html beside it."""
+    logs = Path(summary["logs"]) / "shard"
+    html = (logs / "report.html").read_text()
+    assert html.startswith("<!DOCTYPE html>") and "<svg" in html and "</html>" in html
+    report = json.loads((logs / "report.json").read_text())
+    assert report["verdict"] in html
+    return report
 
 
 def test_changed_code_runs_as_a_shard_and_leaves_nothing(patched_nova, admin_conn):
@@ -19,6 +32,21 @@ def test_changed_code_runs_as_a_shard_and_leaves_nothing(patched_nova, admin_con
         # Every phase recorded a time.
         for phase in ("preflight", "build", "deploy", "label", "exercise"):
             assert summary["phases"][phase]["seconds"] >= 0
+        # The efficiency report: every phase on the timeline, with its CPU; the
+        # verdict after teardown; what was created, all deleted.
+        report = efficiency_report(summary)
+        assert report["verdict"] == "SUCCESS" and report["teardown"]["state"] == "ok"
+        phases = {p["name"]: p for p in report["phases"]}
+        for phase in ("preflight", "build", "deploy", "label", "exercise", "collect-logs"):
+            assert phases[phase]["seconds"] >= 0 and phases[phase]["cpu"]["machine"] >= 0
+        assert phases["teardown"]["seconds"] > 0
+        groups = report["cpu"]["groups"]
+        assert groups["code_under_test"]["seconds"] > 0
+        assert groups["harness"]["seconds"] > 0 and groups["target_cloud"]["seconds"] > 0
+        resources = report["resources"]
+        kinds = {r["kind"] for r in resources["deleted"]}
+        assert {"servers", "compute_services", "flavors", "traits"} <= kinds
+        assert resources["left"] == [] and len(resources["deleted"]) == len(resources["created"])
     finally:
         # Nothing with the build's label remains, whatever happened above.
         assert label and leftovers(admin_conn, label) == {}
@@ -36,3 +64,8 @@ def test_failing_exercise_still_tears_down(admin_conn):
     # The shard did get deployed and labelled before the exercise failed.
     assert summary["phases"]["label"]["seconds"] >= 0
     assert "exercise" not in summary["phases"] or "end" not in summary["phases"]["exercise"]
+    # The report says so: the exercise never ended, the verdict, a clean teardown.
+    report = efficiency_report(summary)
+    assert report["verdict"] == "FAILURE" and report["teardown"]["state"] == "ok"
+    phases = {p["name"]: p for p in report["phases"]}
+    assert phases["exercise"]["end"] is None and phases["teardown"]["seconds"] > 0

@@ -1,5 +1,6 @@
 """The nightly upgrade-path job end to end: previous nova release -> the candidate."""
 
+import json
 from pathlib import Path
 
 from conftest import leftovers, run_job
@@ -37,6 +38,14 @@ def test_upgrade_from_the_previous_release(upgrade_cloud, nova_release_tree):
         assert f"nova=={chosen['version']}" in freeze_from
         assert summary["exercise"]["landed_on"] == label
         assert summary["teardown"] == "ok"
+        # The efficiency report: both builds and the upgrade on its timeline.
+        report = json.loads((logs / "report.json").read_text())
+        assert report["verdict"] == "SUCCESS" and report["teardown"]["state"] == "ok"
+        phases = [p["name"] for p in report["phases"]]
+        for phase in ("build", "build (2)", "deploy", "exercise", "upgrade", "teardown"):
+            assert phase in phases
+        assert report["upgrade"]["downtime_seconds"] == upgrade["downtime_seconds"]
+        assert "<svg" in (logs / "report.html").read_text()
     finally:
         assert leftovers(conn, label) == {}
 

@@ -1,0 +1,287 @@
+"""roles/shard/files/shard_report.py: CPU snapshots, phases, resources, the report files.
+
+Snapshots are checked on a fake /proc; the commands (sample, report, finish) run
+for real on this machine's /proc, in a temporary workspace.
+"""
+
+import importlib.util
+import json
+import os
+
+import pytest
+from conftest import REPO
+
+SCRIPT = REPO / "roles" / "shard" / "files" / "shard_report.py"
+
+
+@pytest.fixture(scope="module")
+def sr():
+    spec = importlib.util.spec_from_file_location("shard_report", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _stat_line(pid, comm, ppid, utime, stime, cutime=0, cstime=0, start=1000):
+    # pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
+    # utime stime cutime cstime priority nice threads itrealvalue starttime ...
+    fields = ["S", ppid, 0, 0, 0, 0, 0, 0, 0, 0, 0, utime, stime, cutime, cstime]
+    fields += [20, 0, 1, 0, start, 0, 0]
+    return f"{pid} ({comm}) " + " ".join(str(f) for f in fields) + "\n"
+
+
+@pytest.fixture
+def fake_proc(tmp_path, sr):
+    """A /proc with: the harness (10) and its child (11), the code under test (20)
+    and its child (21), a cloud process (30), a stranger (40); 100 ticks a second."""
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    tck = sr.CLK_TCK
+    procs = {
+        10: ("shard", 1, 2 * tck, 1 * tck, 3 * tck, 0),
+        11: ("ansible-playbook", 10, 4 * tck, 0, 0, 0),
+        20: ("nova-compute", 1, 5 * tck, 1 * tck, 0, 0),
+        21: ("privsep (x) y", 20, 1 * tck, 0, 0, 0),
+        30: ("gunicorn", 1, 7 * tck, 0, 0, 0),
+        40: ("other", 1, 50 * tck, 0, 0, 0),
+    }
+    for pid, (comm, ppid, ut, st, cut, cst) in procs.items():
+        (proc / str(pid)).mkdir()
+        (proc / str(pid) / "stat").write_text(
+            _stat_line(pid, comm, ppid, ut, st, cut, cst, start=1000 + pid)
+        )
+    (proc / "self").mkdir()  # not a pid: ignored
+    # user nice system idle iowait irq softirq steal
+    (proc / "stat").write_text(f"cpu  {100 * tck} 0 {20 * tck} {500 * tck} 0 0 0 0 0 0\n")
+    (proc / "loadavg").write_text("1.50 1.00 0.50 2/300 12345\n")
+    ws = tmp_path / "ws"
+    (ws / "run").mkdir(parents=True)
+    (ws / "run" / "nova-compute.pid.json").write_text(json.dumps({"pid": 20, "start_time": 1020}))
+    # A stale pid file (another process now has that pid): not the service.
+    (ws / "run" / "old.pid.json").write_text(json.dumps({"pid": 40, "start_time": 1}))
+    return proc, ws
+
+
+def test_snapshot_groups(sr, fake_proc):
+    proc, ws = fake_proc
+    env = {"SHARD_RUN_PID": "10", "SHARD_RUN_CLOUD_PIDS": "30,999"}
+    snap = sr.snapshot(str(ws), environ=env, proc=str(proc))
+    assert snap["machine"] == 120.0 and snap["machine_total"] == 620.0
+    # The service and its child, keyed by pid and start time.
+    assert snap["code"] == {"20:1020": 7.0}
+    # The harness: itself (own + children that exited) and its live child.
+    assert snap["harness"] == 10.0
+    assert snap["cloud"] == 7.0
+    assert snap["load1"] == 1.5
+
+
+def test_snapshot_without_harness_or_cloud(sr, fake_proc):
+    proc, ws = fake_proc
+    snap = sr.snapshot(str(ws), environ={}, proc=str(proc))
+    assert "harness" not in snap and "cloud" not in snap
+
+
+def test_code_under_test_is_not_counted_as_harness(sr, fake_proc):
+    """A service started by a module is its child until the module exits."""
+    proc, ws = fake_proc
+    stat = proc / "20" / "stat"
+    stat.write_text(stat.read_text().replace("nova-compute) S 1 ", "nova-compute) S 11 "))
+    snap = sr.snapshot(str(ws), environ={"SHARD_RUN_PID": "10"}, proc=str(proc))
+    assert snap["harness"] == 10.0 and snap["code"] == {"20:1020": 7.0}
+
+
+def _sample(machine, code=None, harness=None, cloud=None):
+    out = {"machine": machine, "code": code or {}}
+    if harness is not None:
+        out["harness"] = harness
+    if cloud is not None:
+        out["cloud"] = cloud
+    return out
+
+
+def test_cpu_between(sr):
+    samples = [
+        _sample(100, {}, harness=10, cloud=50),
+        _sample(110, {"1:5": 2.0}, harness=13, cloud=52),
+        # The service was stopped: its last value counts.
+        _sample(125, {}, harness=15, cloud=54),
+    ]
+    cpu = sr.cpu_between(samples)
+    assert cpu == {
+        "machine": 25,
+        "code_under_test": 2.0,
+        "target_cloud": 4,
+        "harness": 5,
+        "other": 14.0,
+    }
+    # Not measured: None; the rest never below zero.
+    cpu = sr.cpu_between([_sample(10, {"1:5": 1.0}), _sample(11, {"1:5": 9.0})])
+    assert cpu["target_cloud"] is None and cpu["harness"] is None
+    assert cpu["code_under_test"] == 8.0 and cpu["other"] == 0.0
+    assert sr.cpu_between([_sample(1)]) is None
+
+
+def _event(phase, event, at, machine=None, **kw):
+    out = {"phase": phase, "event": event, "time": 1000.0 + at}
+    if machine is not None:
+        out["cpu"] = _sample(machine, **kw)
+    return out
+
+
+def test_phases_repeated_and_unfinished(sr):
+    events = [
+        _event("build", "start", 0, 0),
+        _event("build", "end", 10, 15),
+        _event("build", "start", 12, 16),
+        _event("build", "end", 20, 30),
+        _event("deploy", "start", 21, 31),
+        # no end: the job failed in deploy
+        _event("exercise", "end", 40, 50),  # an end without a start: ignored
+    ]
+    phases = sr.phases_of(events, 1000.0)
+    assert [p["name"] for p in phases] == ["build", "build (2)", "deploy"]
+    assert phases[0]["seconds"] == 10 and phases[0]["cpu"]["machine"] == 15
+    assert phases[1]["start"] == 12 and phases[1]["seconds"] == 8
+    assert phases[1]["cpu"]["machine"] == 14
+    assert phases[2]["end"] is None and phases[2]["seconds"] is None
+    # Old records (no CPU snapshot) still time the phases.
+    plain = [{k: v for k, v in e.items() if k != "cpu"} for e in events]
+    assert sr.phases_of(plain, 1000.0)[0] == {
+        "name": "build",
+        "start": 0.0,
+        "end": 10.0,
+        "seconds": 10.0,
+        "cpu": None,
+    }
+
+
+def test_resources(sr):
+    exercise = {"server": "s-1", "landed_on": "shard-x"}
+    assert sr.resources_of(exercise, None)["state"] == "pending"
+    teardown = {
+        "found": {
+            "servers": [{"id": "s-1", "name": "shard-x-server"}],
+            "flavors": [{"id": "f-1", "name": "shard-x-flavor"}],
+            "traits": [{"id": "CUSTOM_SHARD_X", "name": "CUSTOM_SHARD_X"}],
+        },
+        "left": {"traits": [{"id": "CUSTOM_SHARD_X", "name": "CUSTOM_SHARD_X"}], "servers": []},
+        "error": None,
+    }
+    res = sr.resources_of(exercise, teardown)
+    created = {(c["kind"], c["id"]): c["by"] for c in res["created"]}
+    # The exercise's server was still there (it failed before deleting it): teardown did.
+    assert created == {
+        ("servers", "s-1"): "teardown",
+        ("flavors", "f-1"): "teardown",
+        ("traits", "CUSTOM_SHARD_X"): "teardown",
+    }
+    assert {(d["kind"], d["id"]) for d in res["deleted"]} == {
+        ("servers", "s-1"),
+        ("flavors", "f-1"),
+    }
+    assert [(item["kind"], item["id"]) for item in res["left"]] == [("traits", "CUSTOM_SHARD_X")]
+    # Without a leak check nothing is known to be deleted by teardown.
+    res = sr.resources_of({}, {"found": teardown["found"], "left": None})
+    assert res["deleted"] == [] and res["state"] == "ok"
+
+
+def test_final_verdict(sr):
+    assert sr.final_verdict("SUCCESS", None) == "SUCCESS"
+    assert sr.final_verdict("SUCCESS", {"error": None}) == "SUCCESS"
+    assert sr.final_verdict("SUCCESS", {"error": "leak"}) == "POST_FAILURE"
+    assert sr.final_verdict("FAILURE", {"error": "leak"}) == "POST_FAILURE"
+    assert sr.final_verdict("RETRY", {"error": "leak"}) == "RETRY"
+
+
+def test_html_escapes_and_draws(sr):
+    events = [
+        _event("<b>evil</b>", "start", 0, 0, code={}),
+        _event("<b>evil</b>", "end", 3, 4, code={"1:1": 2.0}),
+    ]
+    report = sr.build_report(events, verdict="SUCCESS", job="j<", build="b" * 32, label="shard-x")
+    page = sr.render_html(report)
+    assert "<b>evil</b>" not in page and "&lt;b&gt;evil&lt;/b&gt;" in page
+    assert page.count("<svg") == 1 and "</svg>" in page and "</html>" in page
+    assert report["cpu"]["code_share"] == 0.5
+    # No snapshots at all: still a page.
+    empty = sr.build_report([], verdict="FAILURE")
+    assert "No CPU snapshots" in sr.render_html(empty)
+
+
+@pytest.fixture
+def cmd(sr, capsys):
+    """cmd("sample", workspace=ws, phase="x", event="start") -> the command's JSON output."""
+
+    def run(command, **options):
+        argv = [command]
+        for key, value in options.items():
+            argv += ["--" + key, str(value)]
+        assert sr.main(argv) == 0
+        return json.loads(capsys.readouterr().out)
+
+    return run
+
+
+def test_commands_end_to_end(cmd, tmp_path, monkeypatch):
+    ws, out = tmp_path / "shard-0123456789ab", tmp_path / "ws-logs"
+    monkeypatch.setenv("SHARD_RUN_PID", str(os.getpid()))
+    monkeypatch.delenv("SHARD_RUN_CLOUD_PIDS", raising=False)
+    for phase in ("preflight", "build", "deploy", "label", "exercise"):
+        for event in ("start", "end"):
+            done = cmd("sample", workspace=ws, phase=phase, event=event)
+            assert done == {"changed": False}
+    lines = (ws / "phases.jsonl").read_text().splitlines()
+    # The line reads as before CPU snapshots (molecule's checks look for this).
+    assert '"phase": "label", "event": "end"' in lines[7]
+    (ws / "result.json").write_text(json.dumps({"server": "s-1", "landed_on": "h"}))
+    cmd("sample", workspace=ws, phase="collect-logs", event="start")
+    done = cmd(
+        "report",
+        workspace=ws,
+        out=out,
+        verdict="SUCCESS",
+        job="shard-nova-compute",
+        build="0123456789ab" * 2,
+    )
+    assert done == {"written": True, "verdict": "SUCCESS"}
+    report = json.loads((out / "report.json").read_text())
+    assert [p["name"] for p in report["phases"]][-1] == "collect-logs"
+    assert all(p["seconds"] is not None for p in report["phases"])
+    assert report["teardown"]["state"] == "pending" and report["label"] == ws.name
+    assert report["cpu"]["groups"]["harness"]["seconds"] is not None
+    assert report["cpu"]["groups"]["target_cloud"]["seconds"] is None
+    assert "Teardown has not run yet" in (out / "report.html").read_text()
+
+    cmd("sample", workspace=ws, phase="teardown", event="start")
+    teardown = {"found": {"servers": [], "flavors": [{"id": "f", "name": "n"}]}, "left": {}}
+    done = cmd("finish", workspace=ws, out=out, teardown=json.dumps(dict(teardown, error=None)))
+    assert done == {"written": True, "verdict": "SUCCESS"}
+    report = json.loads((out / "report.json").read_text())
+    assert report["phases"][-1]["name"] == "teardown" and report["phases"][-1]["seconds"] >= 0
+    assert report["teardown"] == {"state": "ok", "error": None}
+    assert {c["kind"] for c in report["resources"]["deleted"]} == {"servers", "flavors"}
+    assert len(report["generated"]) == 2
+    assert json.loads((out / "teardown.json").read_text())["left"] == {}
+    assert oct((out / "report.html").stat().st_mode & 0o777) == "0o600"
+
+    # A teardown that failed makes it a post failure.
+    done = cmd("finish", workspace=ws, out=out, teardown=json.dumps(dict(teardown, error="leak")))
+    assert done["verdict"] == "POST_FAILURE"
+    assert "Teardown error: leak" in (out / "report.html").read_text()
+
+
+def test_finish_without_collected_logs(cmd, tmp_path):
+    ws, out = tmp_path / "shard-0123456789ab", tmp_path / "ws" / "zuul-logs"
+    # Nothing recorded at all: nothing to write.
+    done = cmd("finish", workspace=ws, out=out, teardown="{}", verdict="FAILURE")
+    assert done["written"] is False
+    # A cancelled build: phases recorded, logs never collected.
+    cmd("sample", workspace=ws, phase="deploy", event="start")
+    done = cmd("finish", workspace=ws, out=out, teardown="{}", verdict="FAILURE")
+    assert done == {"written": True, "verdict": "FAILURE"}
+    report = json.loads((out / "report.json").read_text())
+    assert [p["name"] for p in report["phases"]] == ["deploy"]
+    assert report["phases"][0]["end"] is None
+    # Without --verdict, finish does not invent a report.
+    (out / "report.json").unlink()
+    assert cmd("finish", workspace=ws, out=out, teardown="{}")["written"] is False
