@@ -18,6 +18,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -107,12 +108,26 @@ def prepare_repo(source: Path, dest: Path):
         return  # prepared by an earlier attempt of the same build (--cleanup)
     if (source / ".git").exists():
         subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(source), str(dest)], check=True)
-        # Uncommitted changes of the tree are part of what is tested.
+        # Uncommitted changes of the tree are part of what is tested: changes to
+        # tracked files, and new files not yet added (not the ignored ones). The
+        # source's own index is left alone.
         diff = subprocess.run(
             ["git", "diff", "HEAD", "--binary"], cwd=source, check=True, capture_output=True
         ).stdout
         if diff:
             subprocess.run(["git", "apply", "--index"], cwd=dest, input=diff, check=True)
+        untracked = subprocess.run(
+            ["git", "ls-files", "--others", "--exclude-standard", "-z"],
+            cwd=source,
+            check=True,
+            capture_output=True,
+        ).stdout.split(b"\0")
+        for rel in filter(None, (os.fsdecode(name) for name in untracked)):
+            target = dest / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source / rel, target, follow_symlinks=False)
+        if _git(["status", "--porcelain"], dest).strip():
+            _git(["add", "-A"], dest)
             _git(["commit", "-q", "-m", "Local changes under test"], dest)
     else:
         subprocess.run(["cp", "-a", str(source), str(dest)], check=True)

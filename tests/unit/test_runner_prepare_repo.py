@@ -1,0 +1,66 @@
+"""./shard run --src: the prepared repository is the tree's state, as a Zuul merger's would be.
+
+Its committed state plus every uncommitted change: modified tracked files and
+new files not yet added (a new database migration must reach the guard), not
+the files the tree ignores; the source tree's own index is left alone.
+"""
+
+import subprocess
+
+from shard_jobs import runner
+
+
+def _git(cwd, *args):
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+
+
+def _source(tmp_path):
+    src = tmp_path / "src"
+    (src / "pkg" / "migrations").mkdir(parents=True)
+    (src / "pkg" / "migrations" / "001_initial.py").write_text("one\n")
+    (src / "pkg" / "code.py").write_text("old\n")
+    (src / ".gitignore").write_text("*.pyc\nbuild/\n")
+    _git(src, "init", "-q", "-b", "master")
+    _git(src, "add", "-A")
+    _git(src, "commit", "-q", "-m", "initial")
+    return src
+
+
+def test_uncommitted_changes_and_new_files_are_prepared(tmp_path):
+    src = _source(tmp_path)
+    (src / "pkg" / "code.py").write_text("new\n")
+    (src / "pkg" / "migrations" / "002_new.py").write_text("two\n")
+    (src / "pkg" / "code.pyc").write_bytes(b"ignored")
+    (src / "build").mkdir()
+    (src / "build" / "out.txt").write_text("ignored\n")
+    before = _git(src, "status", "--porcelain")
+
+    dest = tmp_path / "work" / "src"
+    runner.prepare_repo(src, dest)
+
+    assert (dest / "pkg" / "code.py").read_text() == "new\n"
+    assert (dest / "pkg" / "migrations" / "002_new.py").read_text() == "two\n"
+    assert not (dest / "pkg" / "code.pyc").exists()
+    assert not (dest / "build").exists()
+    # Committed, as a merger's checkout: a clean tree, one commit on top.
+    assert _git(dest, "status", "--porcelain") == ""
+    assert _git(dest, "log", "--format=%s").splitlines() == [
+        "Local changes under test",
+        "initial",
+    ]
+    # The source tree is untouched (nothing added to its index).
+    assert _git(src, "status", "--porcelain") == before
+
+
+def test_a_clean_tree_is_prepared_as_committed(tmp_path):
+    src = _source(tmp_path)
+    dest = tmp_path / "work" / "src"
+    runner.prepare_repo(src, dest)
+    assert _git(dest, "rev-parse", "HEAD") == _git(src, "rev-parse", "HEAD")
+    assert _git(dest, "status", "--porcelain") == ""
