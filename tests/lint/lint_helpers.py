@@ -16,6 +16,8 @@ def tool_env() -> dict:
     env["PATH"] = f"{paths.VENV / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     env["ANSIBLE_LIBRARY"] = str(REPO / "library")
     env["ANSIBLE_MODULE_UTILS"] = str(REPO / "module_utils")
+    # Zuul's zuul_return, as ./shard run provides it (Zuul's executor has its own).
+    env["ANSIBLE_ACTION_PLUGINS"] = str(REPO / "shard_jobs" / "ansible_plugins" / "action")
     env["ANSIBLE_ROLES_PATH"] = str(REPO / "roles")
     env["ANSIBLE_NOCOLOR"] = "1"
     env["NO_COLOR"] = "1"
