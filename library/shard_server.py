@@ -308,6 +308,7 @@ class ServerModule(ShardModule):
         self.exit_json(changed=True, deleted=deleted, server=None)
 
     def _wait_gone(self, server):
+        redeleted = False
         while True:
             try:
                 current = self.conn.compute.get_server(server.id)
@@ -315,6 +316,11 @@ class ServerModule(ShardModule):
                 return
             if current.status == "DELETED":
                 return
+            # A delete cast to a compute that died waits for it forever. Once the
+            # host's service reports down, nova deletes locally: ask again, once.
+            if not redeleted and current.task_state == "deleting" and self._host_down(current):
+                self.conn.compute.delete_server(current, ignore_missing=True)
+                redeleted = True
             if time.monotonic() >= self.deadline:
                 self.fail_json(
                     msg=f"server {server.name} ({server.id}) was not deleted within "
@@ -322,6 +328,18 @@ class ServerModule(ShardModule):
                     f"{current.task_state}); is its compute host {current.compute_host} running?"
                 )
             time.sleep(POLL_INTERVAL)
+
+    def _host_down(self, server):
+        """Whether the server's compute service reports down (False when it cannot tell)."""
+        if not server.compute_host:
+            return False
+        try:
+            services = list(
+                self.conn.compute.services(host=server.compute_host, binary="nova-compute")
+            )
+        except sdk_exceptions.SDKException:
+            return False
+        return bool(services) and all(s.state == "down" for s in services)
 
 
 def _as_dict(server):

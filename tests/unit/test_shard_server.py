@@ -228,3 +228,36 @@ def test_absent_timeout_is_clear(bootable, run_module):
         f"server {NAME} ({ours.id}) was not deleted within 10s (status ACTIVE, task state "
         f"deleting); is its compute host {LABEL} running?"
     )
+
+
+def test_absent_asks_again_once_the_dead_hosts_service_reports_down(bootable, run_module):
+    # The compute died: the first delete waits for it forever, until nova sees the
+    # service down and deletes locally when asked again.
+    ours = bootable.add_server(NAME, metadata={"shard_label": LABEL}, host=LABEL)
+    bootable.add_service(LABEL, state="down")
+    bootable.delete_polls = 1000
+    delete = bootable.compute.delete_server
+
+    def delete_then_local(server, ignore_missing=True):
+        delete(server, ignore_missing)
+        if len(bootable.called("compute.delete_server")) > 1:
+            server.deleting = 0
+
+    bootable.compute.delete_server = delete_then_local
+
+    result = run_module(module, dict(name=NAME, label=LABEL, state="absent", timeout=60))
+
+    assert result["changed"] is True and result["deleted"] == [ours.id]
+    assert [c[1][0] for c in bootable.called("compute.delete_server")] == [ours.id, ours.id]
+    assert bootable.servers == []
+
+
+def test_absent_does_not_ask_again_while_the_host_reports_up(bootable, run_module):
+    ours = bootable.add_server(NAME, metadata={"shard_label": LABEL}, host=LABEL)
+    bootable.add_service(LABEL, state="up")
+    bootable.delete_polls = 3
+
+    result = run_module(module, dict(name=NAME, label=LABEL, state="absent"))
+
+    assert result["changed"] is True
+    assert [c[1][0] for c in bootable.called("compute.delete_server")] == [ours.id]
