@@ -64,6 +64,13 @@ def leftovers(conn, label):
             for t in conn.placement.get("/traits", microversion="1.6").json()["traits"]
             if t == trait
         ],
+        # Every project's images (the admin's list), hidden ones listed apart.
+        "images": [
+            i.id
+            for hidden in (False, True)
+            for i in conn.image.images(is_hidden=hidden)
+            if (i.properties or {}).get("shard_label") == label
+        ],
     }
     return {k: v for k, v in found.items() if v}
 
@@ -87,6 +94,26 @@ def patched_nova(tmp_path, nova_release_tree):
     compute.write_text(
         text.replace(anchor, anchor + f"    logging.getLogger(__name__).warning({marker!r})\n", 1)
     )
+    return tree, marker
+
+
+@pytest.fixture(scope="session")
+def glance_release_tree():
+    """The glance source release the embedded cloud runs (`./shard run`'s default)."""
+    return runner.release_source("glance", runner.LocalRun.pinned_version("glance"))
+
+
+@pytest.fixture
+def patched_glance(tmp_path, glance_release_tree):
+    """A glance tree whose API logs a random marker when it loads (no migration touched)."""
+    marker = f"SHARD-E2E-MARKER-{uuid.uuid4().hex}"
+    tree = tmp_path / "glance"
+    shutil.copytree(glance_release_tree, tree, symlinks=True)
+    app = tree / "glance" / "common" / "wsgi_app.py"
+    text = app.read_text()
+    anchor = '    logging.setup(CONF, "glance")\n'
+    assert anchor in text
+    app.write_text(text.replace(anchor, anchor + f"    LOG.warning({marker!r})\n", 1))
     return tree, marker
 
 

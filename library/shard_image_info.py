@@ -1,0 +1,214 @@
+# Copyright shard-jobs contributors
+# SPDX-License-Identifier: Apache-2.0
+"""Ansible module: images as glance itself filters them, and optionally their data."""
+
+DOCUMENTATION = r"""
+---
+module: shard_image_info
+short_description: List images with glance's own filters, and read their data
+description:
+  - Lists images with the query parameters of glance's C(GET /v2/images)
+    (I(filters)), so that glance does the filtering, on whatever image
+    endpoint the connection uses; or gets one image by I(id).
+    (C(openstack.cloud.image_info) lists every image and filters them itself.)
+  - With I(read_data), downloads the data of each image found (streamed, not
+    kept) and returns its size and hash, and whether they match what glance
+    recorded for the image (C(size), C(os_hash_value)).
+  - To reach an image endpoint that is not in the catalog (a glance-api
+    shard), give the cloud's clouds.yaml entry an C(image_endpoint_override).
+  - Read-only; reports C(changed=false) and runs in check mode.
+options:
+  filters:
+    description:
+      - Query parameters of C(GET /v2/images), for example a property
+        (C(shard_label=shard-3f2a9c01b7d4)), C(name), C(status),
+        C(visibility) or C(tag). Every page is read.
+      - Mutually exclusive with I(id); neither lists every image.
+    type: dict
+  id:
+    description: One image, by id; none found when glance does not know it (or it was deleted).
+    type: str
+  read_data:
+    description: Download the data of each image found and hash it.
+    type: bool
+    default: false
+notes:
+  - Connection options (I(cloud), I(region_name), I(interface), I(timeout)) as
+    in the other shard-jobs modules; I(cloud) names a clouds.yaml entry or is a
+    dict of one.
+author:
+  - shard-jobs contributors
+"""
+
+EXAMPLES = r"""
+- name: Images of a run, as the shard's glance filters them
+  shard_image_info:
+    cloud: my-cloud-glance-shard
+    filters:
+      shard_label: shard-3f2a9c01b7d4
+  register: found
+
+- name: Read an image's data back through the cloud's own glance
+  shard_image_info:
+    cloud: my-cloud
+    id: "{{ image_id }}"
+    read_data: true
+  register: read
+  failed_when: not read.images[0].data.matches
+"""
+
+RETURN = r"""
+images:
+  description:
+    - The images found, in glance's order. Each has C(id), C(name),
+      C(status), C(size), C(visibility), C(owner), C(os_hash_algo),
+      C(os_hash_value), C(checksum), C(tags), C(created_at),
+      C(properties) (the other attributes, custom properties such as
+      C(shard_label)), and with I(read_data) C(data).
+    - C(data) has C(size), C(algo) and C(hash) (with the image's C(os_hash_algo), or
+      sha512) of what was downloaded, and C(matches), true when both equal
+      what glance recorded.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - id: 1b2c3d4e-0000-4000-8000-000000000001
+      name: shard-3f2a9c01b7d4-via-shard
+      status: active
+      size: 65536
+      os_hash_algo: sha512
+      os_hash_value: "9e5a..."
+      properties: {shard_label: shard-3f2a9c01b7d4}
+      data: {size: 65536, hash: "9e5a...", matches: true}
+endpoint:
+  description: The image endpoint that answered (catalog or override).
+  returned: always
+  type: str
+"""
+
+import hashlib
+from urllib.parse import parse_qs, urlsplit
+
+from ansible.module_utils.shard_openstack import ShardModule
+
+# Attributes of an image record that are not custom properties.
+CORE = {
+    "id",
+    "name",
+    "status",
+    "size",
+    "virtual_size",
+    "visibility",
+    "owner",
+    "os_hash_algo",
+    "os_hash_value",
+    "checksum",
+    "tags",
+    "created_at",
+    "updated_at",
+    "disk_format",
+    "container_format",
+    "min_disk",
+    "min_ram",
+    "protected",
+    "os_hidden",
+    "file",
+    "schema",
+    "self",
+    "direct_url",
+    "locations",
+    "stores",
+}
+CHUNK = 1 << 20
+
+
+class ImageInfoModule(ShardModule):
+    argument_spec = dict(
+        filters=dict(type="dict"),
+        id=dict(type="str"),
+        read_data=dict(type="bool", default=False),
+    )
+    module_kwargs = dict(supports_check_mode=True, mutually_exclusive=[("filters", "id")])
+
+    def run(self):
+        image_id = self.params["id"]
+        found = self._one(image_id) if image_id else self._list(self.params["filters"] or {})
+        images = [_entry(i) for i in found]
+        if self.params["read_data"]:
+            for image in images:
+                image["data"] = self._read(image)
+        self.exit_json(changed=False, images=images, endpoint=self._endpoint())
+
+    def _endpoint(self):
+        try:
+            return self.conn.image.get_endpoint()
+        except Exception:  # noqa: BLE001 - informative only
+            return None
+
+    def _get(self, url, **kwargs):
+        response = self.conn.image.get(url, **kwargs)
+        _raise(response)
+        return response
+
+    def _one(self, image_id):
+        response = self.conn.image.get(f"/images/{image_id}")
+        if response.status_code == 404:
+            return []
+        _raise(response)
+        return [response.json()]
+
+    def _list(self, filters):
+        params = {k: str(v) for k, v in filters.items()}
+        found, seen = [], set()
+        while True:
+            body = self._get("/images", params=params).json()
+            for image in body.get("images", []):
+                if image["id"] not in seen:
+                    seen.add(image["id"])
+                    found.append(image)
+            following = body.get("next")
+            if not following:
+                return found
+            # glance's next link: /v2/images?marker=...&<the same filters>
+            query = parse_qs(urlsplit(following).query)
+            params = {k: v[-1] for k, v in query.items()}
+
+    def _read(self, image):
+        algo = image.get("os_hash_algo") or "sha512"
+        try:
+            digest = hashlib.new(algo)
+        except ValueError:
+            algo, digest = "sha512", hashlib.sha512()
+        size = 0
+        response = self._get(f"/images/{image['id']}/file", stream=True)
+        try:
+            for chunk in response.iter_content(CHUNK):
+                size += len(chunk)
+                digest.update(chunk)
+        finally:
+            response.close()
+        value = digest.hexdigest()
+        recorded = image.get("os_hash_value")
+        same_hash = recorded is None or (image.get("os_hash_algo") == algo and recorded == value)
+        matches = size == image.get("size") and same_hash
+        return {"size": size, "hash": value, "algo": algo, "matches": matches}
+
+
+def _raise(response):
+    from openstack import exceptions
+
+    exceptions.raise_from_response(response)
+
+
+def _entry(image):
+    entry = {k: image.get(k) for k in CORE if k not in ("schema", "self", "file")}
+    entry["properties"] = {k: v for k, v in image.items() if k not in CORE}
+    return entry
+
+
+def main():
+    ImageInfoModule()()
+
+
+if __name__ == "__main__":
+    main()
