@@ -28,6 +28,12 @@ def _janitor(args) -> int:
     return runner.janitor_main(args)
 
 
+def _bench(args) -> int:
+    from shard_jobs import bench
+
+    return bench.main(args)
+
+
 def _test(args) -> int:
     from shard_jobs import testing
 
@@ -92,6 +98,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--secret-file", help="YAML with the rest of the credentials for --cloud")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=_janitor)
+
+    p = sub.add_parser(
+        "bench",
+        help="measure a shard run against a from-scratch deployment and the floor",
+        description="Runs from-scratch (a cloud of its own, destroyed and brought up again), "
+        "shard (./shard run shard-nova-compute) and floor (plain openstacksdk) --repeat times, "
+        "then shard jobs at once; prints a table of medians and writes it as JSON.",
+    )
+    p.add_argument("--repeat", type=int, default=3, help="runs of each variant (default 3)")
+    p.add_argument(
+        "--scaling",
+        default="1,2,4,8",
+        metavar="N,N,...",
+        help="numbers of shard jobs to run at once (default 1,2,4,8; 'none' for none)",
+    )
+    p.add_argument(
+        "--only",
+        default=",".join(("from-scratch", "shard", "floor")),
+        metavar="VARIANT,...",
+        help="the variants to run (default from-scratch,shard,floor)",
+    )
+    p.add_argument(
+        "--json",
+        metavar="FILE",
+        help="where to write the results (default: ~/.shard-jobs/bench/<time>/bench.json)",
+    )
+    p.set_defaults(func=_bench)
 
     p = sub.add_parser("test", help="run the test suite, or only the named tiers")
     p.add_argument("tiers", nargs="*", metavar="TIER")

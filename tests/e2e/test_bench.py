@@ -1,0 +1,32 @@
+"""./shard bench's cheapest path: the floor once, against the embedded cloud (seconds).
+
+What is checked is that it works and leaves nothing, never how fast: speed goals
+belong to the benchmark itself.
+"""
+
+import json
+import subprocess
+
+from conftest import SHARD, leftovers
+
+
+def test_bench_floor_smoke(tmp_path, admin_conn):
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [SHARD, "bench", "--only", "floor", "--repeat", "1", "--scaling", "none", "--json", out],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads(out.read_text())
+    (run,) = result["runs"]["floor"]
+    assert run["ok"] and run["label"]
+    # The floor booted on its compute; every column was measured.
+    assert run["wall_s"] > 0 and run["cpu_s"] > 0 and run["code_cpu_s"] > 0
+    assert run["openstack_programs"].get("nova-compute") == 1
+    assert set(run["steps"]) == {"deploy", "label", "exercise", "teardown"}
+    assert result["summary"]["floor"]["ok"] == 1
+    # The table is printed.
+    assert "floor" in proc.stdout and "code share" in proc.stdout
+    assert leftovers(admin_conn, run["label"]) == {}
