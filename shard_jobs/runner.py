@@ -15,6 +15,7 @@ or --cloud/--secret-file instead of being decrypted.
 
 import argparse
 import contextlib
+import fcntl
 import json
 import os
 import re
@@ -41,6 +42,11 @@ class RunError(Exception):
     """Bad input: one line, non-zero exit, nothing created."""
 
 
+# A Zuul build id is a uuid4's hex; shard names are derived from its first 12.
+BUILD_RE = re.compile(r"^[0-9a-f]{12,64}$")
+PROFILE_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+
 # ---------------------------------------------------------------- sources
 
 
@@ -62,6 +68,16 @@ def release_source(package: str, version: str) -> Path:
     dest = paths.HOME / "cache" / "sources" / f"{package}-{version}"
     if (dest / ".git").exists():
         return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    # Runs started together (concurrent jobs) fetch it once, one after the other.
+    with open(dest.parent / f".{package}-{version}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (dest / ".git").exists():
+            return dest
+        return _fetch_release(package, version, dest)
+
+
+def _fetch_release(package: str, version: str, dest: Path) -> Path:
     download = paths.HOME / "cache" / "sdists"
     download.mkdir(parents=True, exist_ok=True)
     print(f"run: fetching the {package} {version} source release", flush=True)
@@ -210,6 +226,11 @@ class LocalRun:
         except zuul_config.ConfigError as exc:
             raise RunError(str(exc)) from None
         self.build = args.build or uuid.uuid4().hex
+        if not BUILD_RE.match(self.build):
+            raise RunError(
+                f"invalid build id {self.build[:40]!r}: shard names are derived from it;"
+                " expected 12 to 64 lowercase hexadecimal digits, as a Zuul build uuid"
+            )
         self.dir = paths.RUNS_DIR / self.build
         self.work = self.dir / "work"
         self.src_root = self.work / "src"
@@ -238,6 +259,11 @@ class LocalRun:
                     f"bad --src {item!r}: expected PROJECT=PATH, e.g. openstack/nova=~/nova"
                 )
             wanted[name] = Path(path)
+            # Before anything is written: a missing tree leaves nothing behind.
+            if not wanted[name].expanduser().is_dir():
+                raise RunError(
+                    f"missing source tree: {wanted[name].expanduser()} is not a directory"
+                )
         projects = list(self.job.required_projects)
         for name in wanted:
             if name not in projects:
@@ -252,11 +278,17 @@ class LocalRun:
         return wanted
 
     def profile_package(self) -> str:
+        return self.profile()["package"]
+
+    def profile(self) -> dict:
+        """The job's profile (shard_profile), or a RunError naming the known ones."""
         profile = self.job.variables.get("shard_profile", "nova-compute")
-        data = yaml.safe_load(
-            (paths.ROLES / "shard" / "profiles" / profile / "profile.yaml").read_text()
-        )
-        return data["package"]
+        root = paths.ROLES / "shard" / "profiles"
+        path = root / str(profile) / "profile.yaml"
+        if not (isinstance(profile, str) and PROFILE_RE.match(profile) and path.is_file()):
+            known = ", ".join(sorted(p.parent.name for p in root.glob("*/profile.yaml")))
+            raise RunError(f"unknown shard profile {str(profile)[:60]!r}; known profiles: {known}")
+        return yaml.safe_load(path.read_text())
 
     @staticmethod
     def pinned_version(package: str) -> str:
@@ -320,6 +352,8 @@ class LocalRun:
         job_vars = dict(self.job.variables)
         job_vars.update(self.extra_job_vars())
         self.job.variables = job_vars
+        if "shard_profile" in job_vars and not job_vars.get("shard_profile_dir"):
+            self.profile()
         secret = target_secret(self.args)
         self.report_env = report_env(self.args)
         sources = self.sources()
@@ -640,7 +674,13 @@ def main(args) -> int:
         sys.stderr.write(f"run: {exc}\n")
         return 2
     except subprocess.CalledProcessError as exc:
-        sys.stderr.write(f"run: preparing the run failed: {' '.join(map(str, exc.cmd))}\n")
+        stderr = exc.stderr or ""
+        if isinstance(stderr, bytes):
+            stderr = stderr.decode(errors="replace")
+        why = stderr.strip().splitlines()[-1:] or [f"exit status {exc.returncode}"]
+        sys.stderr.write(
+            f"run: preparing the run failed: {' '.join(map(str, exc.cmd))}: {why[0]}\n"
+        )
         return 2
     result = run.execute()
     summary = run.summary(result)
