@@ -53,8 +53,10 @@ def test_changed_code_runs_as_a_shard_and_leaves_nothing(patched_nova, admin_con
 
 
 def test_failing_exercise_still_tears_down(admin_conn):
+    # A flavor with more disk than the shard has (the fake driver: 600000 GB):
+    # nova's quota does not count disk, the scheduler finds no host.
     status, summary, stderr = run_job(
-        "shard-nova-compute", "-e", "shard_profile_options={image: no-such-image}"
+        "shard-nova-compute", "-e", "shard_profile_options={flavor_disk: 1000000}"
     )
     assert status == 1, stderr
     assert summary["result"] == "FAILURE"
