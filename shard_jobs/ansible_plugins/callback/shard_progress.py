@@ -103,7 +103,9 @@ class CallbackModule(CallbackBase):
 
     def v2_runner_on_failed(self, result, ignore_errors=False):
         self._log("failed (ignored)" if ignore_errors else "failed", result)
-        if ignore_errors or self.failure:
+        # The last failure is the one that ended the play: an earlier one was
+        # rescued by a block that then failed with its own, clearer reason.
+        if ignore_errors:
             return
         res = result._result
         msg = res.get("msg") or res.get("stderr") or res.get("module_stderr") or ""
