@@ -65,7 +65,15 @@ ZK_CLASSPATH = [
     "/usr/share/java/slf4j-simple.jar",
 ]
 MYSQL_SOCKET = "/run/mysqld/mysqld.sock"
-PROJECTS = ("shard-config", "shard-jobs", "openstack/nova", "openstack/unauthorized")
+# openstack/glance: required by shard-glance-api; only there so the library's
+# configuration loads (this tier builds the nova jobs).
+PROJECTS = (
+    "shard-config",
+    "shard-jobs",
+    "openstack/nova",
+    "openstack/glance",
+    "openstack/unauthorized",
+)
 DB_NAME = "shard_zuul_test"
 
 
@@ -307,6 +315,14 @@ class Site:
         git(["add", "-A"], other)
         git(["commit", "-q", "-m", "Ask for the shard jobs"], other)
         self.publish(other, "openstack/unauthorized")
+        # openstack/glance, which shard-glance-api requires: a placeholder repository.
+        glance = src / "glance"
+        glance.mkdir()
+        (glance / "README").write_text("Stands for openstack/glance (not built here).\n")
+        git(["init", "-q", "-b", "master"], glance)
+        git(["add", "-A"], glance)
+        git(["commit", "-q", "-m", "Placeholder"], glance)
+        self.publish(glance, "openstack/glance")
         self.trees = {"openstack/nova": nova, "openstack/unauthorized": other}
 
     def write_pipeline_and_projects(self, zuul_d: Path) -> None:
@@ -366,6 +382,7 @@ class Site:
                                     "untrusted-projects": [
                                         "shard-jobs",
                                         "openstack/nova",
+                                        "openstack/glance",
                                         "openstack/unauthorized",
                                     ],
                                 }
