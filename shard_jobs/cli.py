@@ -34,6 +34,12 @@ def _bench(args) -> int:
     return bench.main(args)
 
 
+def _docs(args) -> int:
+    from shard_jobs import docs
+
+    return docs.main(args)
+
+
 def _test(args) -> int:
     from shard_jobs import testing
 
@@ -125,6 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="where to write the results (default: ~/.shard-jobs/bench/<time>/bench.json)",
     )
     p.set_defaults(func=_bench)
+
+    p = sub.add_parser("docs", help="build the documentation site (Sphinx, zuul-sphinx)")
+    p.add_argument("--out", help="where to write the HTML (default docs/_build/html)")
+    p.set_defaults(func=_docs)
 
     p = sub.add_parser("test", help="run the test suite, or only the named tiers")
     p.add_argument("tiers", nargs="*", metavar="TIER")

@@ -1,7 +1,7 @@
 """The documentation site: docs/source built with Sphinx and zuul-sphinx.
 
 `sphinx-build -W --keep-going -b html docs/source <tmp>` in the docs virtualenv
-(docs_venv.py, requirements/docs.txt). Every warning is an error: a role without a
+(shard_jobs/docs.py, requirements/docs.txt). Every warning is an error: a role without a
 README.rst, a dangling :zuul:role: or :zuul:rolevar: reference, broken reStructuredText
 in a README or a job description. Then:
 
@@ -13,13 +13,12 @@ in a README or a job description. Then:
 
 import subprocess
 
-import docs_venv
 import pytest
 
+from shard_jobs import docs as docs_venv
 from shard_jobs import paths, zuul_config
 
 REPO = paths.REPO
-SOURCE = REPO / "docs" / "source"
 PAGES = ("index", "jobs", "roles", "running-locally", "embedded-cloud", "guarantees")
 ROLES = sorted(p.name for p in (REPO / "roles").iterdir() if p.is_dir())
 
@@ -36,10 +35,8 @@ def docs_python():
 def site(docs_python, tmp_path_factory):
     """(sphinx-build's completed process, the HTML directory)."""
     out = tmp_path_factory.mktemp("docs") / "html"
-    cmd = [str(docs_python), "-m", "sphinx", "-W", "--keep-going", "-b", "html"]
-    proc = subprocess.run(
-        [*cmd, str(SOURCE), str(out)], cwd=REPO, capture_output=True, text=True, timeout=600
-    )
+    cmd = docs_venv.sphinx_command(docs_python, out)
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
     return proc, out
 
 

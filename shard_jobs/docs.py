@@ -1,4 +1,4 @@
-"""The docs tier's Sphinx: a virtualenv with requirements/docs.txt, created on demand.
+"""./shard docs, and the docs tier's Sphinx: a virtualenv with requirements/docs.txt.
 
 It lives in ~/.shard-jobs/venvs/docs (SHARD_HOME moves ~/.shard-jobs; SHARD_DOCS_VENV
 moves the virtualenv itself), is built with Debian's /usr/bin/python3 (SHARD_DOCS_PYTHON
@@ -7,6 +7,9 @@ overrides it) from requirements/docs.txt, which pins every package (installed wi
 that file or the interpreter changes (their hash is stamped inside it). About half a
 minute the first time, nothing afterwards. The same pattern as the layout tier's
 tests/layout/zuul_venv.py.
+
+`./shard docs [--out DIR]` builds the site (docs/source) into docs/_build/html with
+warnings as errors, as the docs tier does.
 """
 
 import fcntl
@@ -71,6 +74,28 @@ def ensure(log=print) -> Path:
         _run([*pip, "check"], f"checking {REQUIREMENTS.relative_to(paths.REPO)} is complete")
         STAMP.write_text(stamp + "\n")
     return python
+
+
+SOURCE = paths.REPO / "docs" / "source"
+OUT = paths.REPO / "docs" / "_build" / "html"
+
+
+def sphinx_command(python: Path, out: Path) -> list[str]:
+    """sphinx-build with every warning an error (zuul-sphinx reads zuul.d/ and roles/)."""
+    return [str(python), "-m", "sphinx", "-W", "--keep-going", "-b", "html", str(SOURCE), str(out)]
+
+
+def main(args) -> int:
+    out = Path(args.out).resolve() if args.out else OUT
+    try:
+        python = ensure(log=lambda msg: print(f"shard docs: {msg}", file=sys.stderr))
+    except VenvError as exc:
+        print(f"shard docs: {exc}", file=sys.stderr)
+        return 1
+    proc = subprocess.run(sphinx_command(python, out), cwd=paths.REPO)
+    if proc.returncode == 0:
+        print(f"shard docs: {out / 'index.html'}")
+    return proc.returncode
 
 
 if __name__ == "__main__":
