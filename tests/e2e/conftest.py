@@ -81,20 +81,31 @@ def nova_release_tree():
     return runner.release_source("nova", runner.LocalRun.pinned_version("nova"))
 
 
+def marked_copy(release_tree, tmp_path, module: str, anchor: str, statement: str):
+    """(a copy of RELEASE_TREE whose MODULE logs a random marker after ANCHOR, the marker).
+
+    STATEMENT is the logging call, with {marker} for the marker's repr.
+    """
+    marker = f"SHARD-E2E-MARKER-{uuid.uuid4().hex}"
+    tree = tmp_path / release_tree.name.split("-")[0]
+    shutil.copytree(release_tree, tree, symlinks=True)
+    path = tree / module
+    text = path.read_text()
+    assert anchor in text, f"{anchor!r} not in {path}"
+    path.write_text(text.replace(anchor, anchor + statement.format(marker=repr(marker)) + "\n", 1))
+    return tree, marker
+
+
 @pytest.fixture
 def patched_nova(tmp_path, nova_release_tree):
     """A nova tree whose nova-compute logs a random marker when it starts."""
-    marker = f"SHARD-E2E-MARKER-{uuid.uuid4().hex}"
-    tree = tmp_path / "nova"
-    shutil.copytree(nova_release_tree, tree, symlinks=True)
-    compute = tree / "nova" / "cmd" / "compute.py"
-    text = compute.read_text()
-    anchor = "    logging.setup(CONF, 'nova')\n"
-    assert anchor in text
-    compute.write_text(
-        text.replace(anchor, anchor + f"    logging.getLogger(__name__).warning({marker!r})\n", 1)
+    return marked_copy(
+        nova_release_tree,
+        tmp_path,
+        "nova/cmd/compute.py",
+        "    logging.setup(CONF, 'nova')\n",
+        "    logging.getLogger(__name__).warning({marker})",
     )
-    return tree, marker
 
 
 @pytest.fixture(scope="session")
@@ -106,15 +117,13 @@ def glance_release_tree():
 @pytest.fixture
 def patched_glance(tmp_path, glance_release_tree):
     """A glance tree whose API logs a random marker when it loads (no migration touched)."""
-    marker = f"SHARD-E2E-MARKER-{uuid.uuid4().hex}"
-    tree = tmp_path / "glance"
-    shutil.copytree(glance_release_tree, tree, symlinks=True)
-    app = tree / "glance" / "common" / "wsgi_app.py"
-    text = app.read_text()
-    anchor = '    logging.setup(CONF, "glance")\n'
-    assert anchor in text
-    app.write_text(text.replace(anchor, anchor + f"    LOG.warning({marker!r})\n", 1))
-    return tree, marker
+    return marked_copy(
+        glance_release_tree,
+        tmp_path,
+        "glance/common/wsgi_app.py",
+        '    logging.setup(CONF, "glance")\n',
+        "    LOG.warning({marker})",
+    )
 
 
 @pytest.fixture
