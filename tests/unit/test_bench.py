@@ -167,6 +167,14 @@ def test_sampler_counts_the_runs_openstack_processes(tmp_path):
     # Seen once, counted once.
     sampler.sample()
     assert sampler.result()["openstack_processes"] == 4
+    # A service that renamed itself and left its launcher: its pid file names it.
+    _process(proc, 60, 1, ["gunicorn: master [placement]   "])
+    _process(proc, 61, 60, ["gunicorn: worker [placement]   "])
+    sampler.sample()
+    assert sampler.result()["openstack_processes"] == 4
+    sampler.adopt([60, 10, 999])  # 10 ran before: not the run's; 999 is gone
+    assert sampler.result()["openstack_programs"]["placement"] == 2
+    assert sampler.result()["openstack_processes"] == 6
 
 
 def test_parse_scaling():
