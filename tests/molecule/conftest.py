@@ -38,6 +38,8 @@ ORDER = [
     "shard_deploy",
     "shard_build",
     "shard_preflight",
+    "shard_guard",
+    "shard_janitor",
     "shard",
 ]
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
