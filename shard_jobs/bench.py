@@ -329,9 +329,21 @@ def label_of(build: str) -> str:
     return "shard-" + build[:12]
 
 
+def wait_jobs(jobs: list[dict]):
+    """Wait for every job, noting when each one ended (not when it was looked at)."""
+    while True:
+        for job in jobs:
+            if "end" not in job and job["proc"].poll() is not None:
+                job["end"] = time.monotonic()
+        if all("end" in job for job in jobs):
+            return
+        time.sleep(0.2)
+
+
 def finish_shard_job(job) -> dict:
-    rc = job["proc"].wait()
-    wall = time.monotonic() - job["start"]
+    wait_jobs([job])
+    rc = job["proc"].returncode
+    wall = job["end"] - job["start"]
     job["log"].seek(0)
     stdout = job["log"].read()
     job["log"].close()
@@ -382,6 +394,7 @@ def run_floor(secret_file: str, venv: str, workdir: Path) -> dict:
         "code_cpu_s": out.get("code_cpu"),
         "steps": out.get("steps", {}),
         "floor_s": out.get("seconds"),
+        "boot_retries": out.get("boot_retries"),
     }
 
 
@@ -421,14 +434,17 @@ def median(values):
 
 
 def summarize(runs: list[dict]) -> dict:
-    """Medians (and min, max) of the numeric columns of a variant's runs."""
-    out = {"runs": len(runs), "ok": sum(1 for r in runs if r.get("ok"))}
+    """Medians (and min, max) of the numeric columns of a variant's runs that
+    passed (a failed run stops early: its numbers are not the variant's); of
+    all of them when none passed."""
+    passed = [r for r in runs if r.get("ok")]
+    out = {"runs": len(runs), "ok": len(passed)}
+    counted = passed or runs
     for key in ("wall_s", "cpu_s", "peak_mem_mib", "openstack_processes", "code_cpu_s"):
-        values = [r.get(key) for r in runs if r.get(key) is not None]
+        values = [r.get(key) for r in counted if r.get(key) is not None]
         out[key] = median(values)
         out[key + "_range"] = [min(values), max(values)] if values else None
-    shares = [r.get("code_share") for r in runs]
-    out["code_share"] = median(shares)
+    out["code_share"] = median([r.get("code_share") for r in counted])
     return out
 
 
@@ -455,6 +471,7 @@ def overhead(shard_runs: list[dict], floor_runs: list[dict]) -> list[dict]:
         "shard_teardown": "teardown",
     }
     ok = [r for r in shard_runs if r.get("ok")] or shard_runs
+    floor_runs = [r for r in floor_runs if r.get("ok")] or floor_runs
     names = []
     for run in ok:
         for name in run.get("roles", {}):
@@ -697,6 +714,7 @@ class Bench:
 
         def work(_sampler):
             started = [start_shard_job(self.dir, build) for build in builds]
+            wait_jobs(started)
             return {"jobs_runs": [finish_shard_job(job) for job in started]}
 
         out = measure([label_of(build) for build in builds], work)

@@ -80,6 +80,7 @@ class Floor:
         self.steps = {}
         self.proc = None
         self.code_cpu = None
+        self.boot_retries = 0
         self.conn = openstack.connect(load_yaml_config=False, load_envvars=False, **secret["cloud"])
 
     def step(self, name, func):
@@ -160,21 +161,43 @@ class Floor:
             raise FloorError(f"setting the trait failed: {resp.status_code} {resp.text[:200]}")
 
     # -- exercise
+    def boot(self, image):
+        """Boot the server on the shard's flavor and wait until it is ACTIVE.
+
+        nova-api lets a host into an aggregate before the scheduler has mapped it
+        to a cell (it falls back to a search of the cells), so "registered" does
+        not prove the mapping: a boot right after it may be buried in cell0 with
+        "is not mapped to any cell". Then it deletes that server and boots again."""
+        compute = self.conn.compute
+        deadline = time.monotonic() + self.timeout
+        while True:
+            server = compute.create_server(
+                name=f"{self.label}-server",
+                flavor_id=self.flavor.id,
+                image_id=image.id,
+                networks="none",
+                metadata={"shard_label": self.label},
+            )
+            self.server = server
+            try:
+                server = compute.wait_for_server(server, interval=POLL, wait=self.timeout)
+                return compute.get_server(server.id)
+            except openstack.exceptions.ResourceFailure:
+                failed = compute.get_server(server.id)
+                fault = (failed.fault or {}).get("message", "")
+                if "not mapped to any cell" not in fault or time.monotonic() > deadline:
+                    raise FloorError(f"server {server.id} went to ERROR: {fault}") from None
+            self.boot_retries += 1
+            compute.delete_server(server)
+            compute.wait_for_delete(server, interval=POLL, wait=self.timeout)
+            time.sleep(POLL)
+
     def exercise(self):
         compute = self.conn.compute
         image = self.conn.image.find_image(self.secret.get("image") or "cirros")
         if image is None:
             raise FloorError(f"no image {self.secret.get('image') or 'cirros'}")
-        server = compute.create_server(
-            name=f"{self.label}-server",
-            flavor_id=self.flavor.id,
-            image_id=image.id,
-            networks="none",
-            metadata={"shard_label": self.label},
-        )
-        self.server = server
-        server = compute.wait_for_server(server, interval=POLL, wait=self.timeout)
-        server = compute.get_server(server.id)
+        server = self.boot(image)
         if server.compute_host != self.label:
             raise FloorError(f"server landed on {server.compute_host}, not on {self.label}")
         compute.stop_server(server)
@@ -250,6 +273,7 @@ class Floor:
                 result["ok"] = False
                 result.setdefault("error", f"teardown: {exc}")
         result["steps"] = self.steps
+        result["boot_retries"] = self.boot_retries
         result["code_cpu"] = self.code_cpu
         result["log"] = str(self.workdir / "nova-compute.log")
         return result

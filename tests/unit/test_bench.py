@@ -30,15 +30,18 @@ def _run(wall, cpu, ok=True, code=1.0, **kw):
     )
 
 
-def test_summarize_takes_medians_and_counts_failures():
-    runs = [_run(60, 100), _run(70, 120, ok=False), _run(65, 90, code=None)]
+def test_summarize_takes_medians_of_the_runs_that_passed():
+    runs = [_run(60, 100), _run(70, 120), _run(65, 90, code=None), _run(2, 3, ok=False)]
     s = bench.summarize(runs)
-    assert s["runs"] == 3 and s["ok"] == 2
+    assert s["runs"] == 4 and s["ok"] == 3
     assert s["wall_s"] == 65 and s["wall_s_range"] == [60, 70]
     assert s["cpu_s"] == 100
     # A run without a value does not count for that column.
     assert s["code_cpu_s"] == 1.0 and s["code_cpu_s_range"] == [1.0, 1.0]
     assert s["code_share"] == pytest.approx((0.01 + 1 / 120) / 2, abs=1e-4)
+    # None passed: the numbers of those that ran.
+    s = bench.summarize([_run(2, 3, ok=False), _run(4, 5, ok=False)])
+    assert s["ok"] == 0 and s["wall_s"] == 3
     assert bench.median([]) is None
 
 
@@ -238,3 +241,16 @@ def test_render_a_whole_result():
     ]
     assert any(line.split()[:4] == ["shard_deploy", "8.0", "4.0", "4.0"] for line in lines)
     json.dumps(result)  # what is written as JSON
+
+
+def test_wait_jobs_notes_when_each_ended():
+    import subprocess
+    import time
+
+    jobs = [
+        {"proc": subprocess.Popen(["sleep", seconds]), "start": time.monotonic()}
+        for seconds in ("1.5", "0.05")
+    ]
+    bench.wait_jobs(jobs)
+    slow, fast = (job["end"] - job["start"] for job in jobs)
+    assert fast < slow
