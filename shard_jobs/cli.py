@@ -100,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="age of a run's newest resource, e.g. 90m, 3h, 2d (default 3h)",
     )
     p.add_argument("--dry-run", action="store_true", help="list, delete nothing")
+    p.add_argument(
+        "--label-pattern",
+        default="^shard-",
+        metavar="REGEX",
+        help="only the labels that match (default ^shard-: every shard label)",
+    )
     p.add_argument("--cloud", help="a cloud of clouds.yaml instead of the embedded cloud")
     p.add_argument("--secret-file", help="YAML with the rest of the credentials for --cloud")
     p.add_argument("--json", action="store_true", help="print the report as JSON")

@@ -704,6 +704,11 @@ def janitor_main(args) -> int:
             f"janitor: invalid --older-than {args.older_than!r}: a number with s, m, h or d\n"
         )
         return 2
+    try:
+        re.compile(args.label_pattern)
+    except re.error as exc:
+        sys.stderr.write(f"janitor: invalid --label-pattern {args.label_pattern!r}: {exc}\n")
+        return 2
     build = uuid.uuid4().hex
     report = paths.RUNS_DIR / build / "logs" / "janitor.json"
     job_args = argparse.Namespace(
@@ -714,6 +719,7 @@ def janitor_main(args) -> int:
         var=[
             f"shard_janitor_older_than={args.older_than}",
             f"shard_janitor_dry_run={'true' if args.dry_run else 'false'}",
+            f"shard_janitor_label_pattern={args.label_pattern}",
             f"shard_janitor_report={report}",
         ],
         build=build,
