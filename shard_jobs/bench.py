@@ -32,15 +32,18 @@ VARIANTS = ("from-scratch", "shard", "floor")
 JOB = "shard-nova-compute"
 # The from-scratch variant's own cloud: other ports, databases, vhost and users
 # than the default cloud (and the test suite's clouds), destroyed at the end.
+# Its ports lie below the kernel's ephemeral range (32768-60999 by default):
+# there, any client connection of the machine may hold one for a while, and the
+# cloud would not come up.
 BENCH_CLOUD = {
     "SHARD_CLOUD_DIR": "/tmp/shard-jobs-bench-cloud",
     "SHARD_CLOUD_VAR_PORTS": json.dumps(
         {
-            "keystone": 45000,
-            "placement": 48778,
-            "glance": 49292,
-            "neutron": 49696,
-            "nova_api": 48774,
+            "keystone": 31000,
+            "placement": 31778,
+            "glance": 31292,
+            "neutron": 31696,
+            "nova_api": 31774,
         }
     ),
     "SHARD_CLOUD_VAR_DB_PREFIX": "shardbench_",
@@ -693,12 +696,18 @@ class Bench:
 
     def from_scratch(self, n) -> dict:
         # Untimed: a cloud that was never there (its own, never the default one).
-        destroy_s = run_cloud("destroy", BENCH_CLOUD)
         self.bench_cloud_up = True
+        try:
+            destroy_s = run_cloud("destroy", BENCH_CLOUD)
+        except BenchError as exc:
+            return {"ok": False, "error": str(exc), "wall_s": 0.0, "cpu_s": 0.0}
         workdir = self.dir / f"from-scratch-{n}"
 
         def work(sampler):
-            up_s = run_cloud("up", BENCH_CLOUD)
+            try:
+                up_s = run_cloud("up", BENCH_CLOUD)
+            except BenchError as exc:
+                return {"ok": False, "error": str(exc)}
             manifest = cloud_manifest(BENCH_CLOUD["SHARD_CLOUD_DIR"])
             sampler.adopt(service_pids(manifest))
             floor = run_floor(manifest["secret_file"], manifest["venv"], workdir)
