@@ -9,12 +9,14 @@ short_description: Wait until a compute host is part of the cloud, or remove its
 description:
   - With I(state=present), waits until the cloud has taken in a compute host
     that was just started. That is, its service record reports C(up), its
-    resource provider exists in placement and, with I(aggregate), the host is
-    mapped to a cell.
-  - Host mapping cannot be read through the API. It is proven by adding the
-    host to I(aggregate) (created when missing). Nova refuses that (404 or 400)
-    until the scheduler has mapped the host, so the add is retried until it
-    works.
+    resource provider exists in placement and (I(binary=nova-compute)) the
+    host is mapped to a cell, so that servers can be scheduled to it; with
+    I(aggregate), the host is then added to that aggregate.
+  - Host mapping is read with C(GET /os-hosts/{host}) at microversion 2.1
+    (the one API that looks the host up by its mapping only: it answers 404
+    until the scheduler, or an operator's C(nova-manage cell_v2
+    discover_hosts), mapped the host). The account needs the
+    C(os_compute_api:os-hosts:show) policy (admin by default).
   - With I(state=absent), deletes the service records of the host (once the
     caller has stopped the process), which removes its resource provider,
     aggregate memberships and host mapping too; a resource provider left
@@ -40,14 +42,14 @@ options:
     default: present
   timeout:
     description:
-      - Seconds to wait for the service, its resource provider and host mapping
+      - Seconds to wait for the service, its resource provider and its host mapping
         (I(state=present)), or for its resource provider to go (I(state=absent)).
       - Also the timeout of each API call.
     type: int
     default: 300
   aggregate:
     description:
-      - Name of a host aggregate to add the host to, proving it is mapped to a cell.
+      - Name of a host aggregate to add the host to, once it is mapped.
       - Created with metadata C(shard_label=<label>) when missing (then I(label)
         is required); an existing aggregate is used as it is.
       - Only used with I(state=present).
@@ -137,8 +139,8 @@ aggregate:
       elements: str
 mapped:
   description:
-    - Whether the host is proven mapped to a cell (it is a member of I(aggregate)).
-    - Always false without I(aggregate), and with I(state=absent).
+    - Whether the host is mapped to a cell (C(GET /os-hosts/{host}) found it).
+    - Always false for other binaries than C(nova-compute), and with I(state=absent).
   returned: always
   type: bool
 deleted:
@@ -150,6 +152,7 @@ deleted:
 """
 
 import time
+from urllib.parse import quote
 
 from ansible.module_utils.shard_openstack import (
     LABEL_METADATA_KEY,
@@ -167,6 +170,8 @@ except ImportError:  # pragma: no cover - reported by ShardModule.connect
 
 # Seconds between two looks while waiting; nova's scheduler maps hosts every 2 s.
 POLL_INTERVAL = 1.0
+# GET /os-hosts/{host} exists up to 2.42.
+OS_HOSTS_MICROVERSION = "2.1"
 # Seconds a resource provider may linger after its service record went.
 PROVIDER_GRACE = 10
 
@@ -234,14 +239,14 @@ class ComputeServiceModule(ShardModule):
                 provider = find_resource_provider(self.conn, host)
                 if provider:
                     result["resource_provider"] = _provider(provider)
+                result["mapped"] = self._host_mapped()
             if name:
                 aggregate = self._find_aggregate(name)
                 if aggregate is None:
                     self._check_can_create(name)
                 else:
                     result["aggregate"] = _aggregate(aggregate)
-                result["mapped"] = aggregate is not None and host in (aggregate.hosts or [])
-                result["changed"] = not result["mapped"]
+                result["changed"] = aggregate is None or host not in (aggregate.hosts or [])
             self.exit_json(**result)
 
         seen = {}
@@ -271,6 +276,16 @@ class ComputeServiceModule(ShardModule):
                 ),
             )
             result["resource_provider"] = _provider(provider)
+            self._wait(
+                self._host_mapped,
+                lambda: (
+                    f"host {host} was not mapped to a cell within {timeout}s "
+                    f"(GET /os-hosts/{host} still answers 404); does nova-scheduler discover "
+                    "hosts (discover_hosts_in_cells_interval), or does the operator run "
+                    "nova-manage cell_v2 discover_hosts?"
+                ),
+            )
+            result["mapped"] = True
 
         if name:
             aggregate = self._find_aggregate(name)
@@ -282,9 +297,24 @@ class ComputeServiceModule(ShardModule):
                 aggregate = self._add_host(aggregate)
                 result["changed"] = True
             result["aggregate"] = _aggregate(aggregate)
-            result["mapped"] = True
 
         self.exit_json(**result)
+
+    def _host_mapped(self):
+        """Whether nova finds the host through its host mapping (GET /os-hosts/{host}, 2.1)."""
+        host = self.params["host"]
+        response = self.conn.compute.get(
+            "/os-hosts/" + quote(host, safe=""), microversion=OS_HOSTS_MICROVERSION
+        )
+        if response.status_code == 404:
+            return False
+        if response.status_code == 403:
+            self.fail_json(
+                msg=f"cannot tell whether host {host} is mapped to a cell: GET /os-hosts/{host} "
+                "is forbidden; the account needs the os_compute_api:os-hosts:show policy"
+            )
+        sdk_exceptions.raise_from_response(response)
+        return True
 
     def _check_can_create(self, name):
         if not self.params["label"]:
@@ -304,31 +334,20 @@ class ComputeServiceModule(ShardModule):
         )
 
     def _add_host(self, aggregate):
-        host, timeout = self.params["host"], self.params["timeout"]
-        last = {}
-
-        def add():
-            try:
-                return self.conn.compute.add_host_to_aggregate(aggregate, host)
-            except (sdk_exceptions.NotFoundException, sdk_exceptions.BadRequestException) as exc:
-                # No host mapping yet: nova cannot find the host.
-                last["error"] = api_error(exc)
-                return None
-            except sdk_exceptions.ConflictException:
-                # Already a member (added meanwhile).
-                current = self.conn.compute.get_aggregate(aggregate.id)
-                if host in (current.hosts or []):
-                    return current
-                raise
-
-        return self._wait(
-            add,
-            lambda: (
-                f"host {host} was not mapped to a cell within {timeout}s: nova still refuses "
-                f"to add it to aggregate {aggregate.name} ({last.get('error', 'no answer')}); "
-                "does nova-scheduler discover hosts (discover_hosts_in_cells_interval)?"
-            ),
-        )
+        host = self.params["host"]
+        try:
+            return self.conn.compute.add_host_to_aggregate(aggregate, host)
+        except sdk_exceptions.ConflictException:
+            # Already a member (added meanwhile).
+            current = self.conn.compute.get_aggregate(aggregate.id)
+            if host in (current.hosts or []):
+                return current
+            raise
+        except (sdk_exceptions.NotFoundException, sdk_exceptions.BadRequestException) as exc:
+            self.fail_json(
+                msg=f"nova refused to add host {host} to aggregate {aggregate.name}: "
+                f"{api_error(exc)}"
+            )
 
     # -- absent ----------------------------------------------------------
 

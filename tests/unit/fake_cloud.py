@@ -62,6 +62,7 @@ class FakeCloud:
         self.servers = []
         self.flavors = []
         self.mapped_hosts = set()
+        self.os_hosts_forbidden = False  # the policy of GET /os-hosts/{host}
         self.compute_max_microversion = (2, 104)
         self.boot_result = "ACTIVE"  # what a new server turns into on its first look
         self.boot_fault = "No valid host was found. "
@@ -294,9 +295,23 @@ class FakeCompute(_Proxy):
         aggregate.metadata.update(metadata)
         return aggregate
 
+    def get(self, url, microversion=None, **kwargs):
+        """nova's REST API through conn.compute.get: GET /os-hosts/{host} (<= 2.42) only."""
+        self._record("get", url, microversion=microversion)
+        path = [unquote(p) for p in urlsplit(url).path.strip("/").split("/")]
+        assert path[0] == "os-hosts" and len(path) == 2, url
+        if self.cloud.os_hosts_forbidden:
+            return response(403, {"forbidden": {"code": 403, "message": "Policy doesn't allow"}})
+        host = path[1]
+        if host not in self.cloud.mapped_hosts:
+            message = f"Host '{host}' is not mapped to any cell"
+            return response(404, {"itemNotFound": {"code": 404, "message": message}})
+        return response(200, {"host": [{"resource": {"host": host, "project": "(total)"}}]})
+
     def add_host_to_aggregate(self, aggregate, host):
         self._record("add_host_to_aggregate", aggregate.id, host)
-        if host not in self.cloud.mapped_hosts:
+        # nova finds the host through its mapping, else by searching every cell.
+        if not any(s.host == host for s in self.cloud.services):
             raise http_error(404, f"Compute host {host} could not be found.")
         if host in aggregate.hosts:
             raise http_error(409, f"Aggregate {aggregate.id} already has host {host}.")

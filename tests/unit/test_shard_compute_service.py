@@ -32,9 +32,11 @@ def test_present_waits_for_service_provider_and_mapping(cloud, clock, run_module
     assert result["aggregate"]["name"] == LABEL and result["aggregate"]["hosts"] == [HOST]
     aggregate = cloud.aggregates[0]
     assert aggregate.metadata == {"shard_label": LABEL}
-    # nova refused the host until it was mapped, then took it
-    adds = cloud.called("compute.add_host_to_aggregate")
-    assert len(adds) > 1
+    # GET /os-hosts/{host} answered 404 until the host was mapped; only then the add.
+    probes = cloud.called("compute.get")
+    assert len(probes) > 1
+    assert all(c[1] == (f"/os-hosts/{HOST}",) and c[2]["microversion"] == "2.1" for c in probes)
+    assert len(cloud.called("compute.add_host_to_aggregate")) == 1
     assert 7 <= clock.now - 1000 < 10
 
 
@@ -57,7 +59,7 @@ def test_present_without_aggregate_only_waits(cloud, run_module):
     result = run_module(module, present())
 
     assert result["changed"] is False
-    assert result["mapped"] is False
+    assert result["mapped"] is True
     assert "aggregate" not in result
     assert cloud.mutations == []
 
@@ -111,8 +113,23 @@ def test_present_times_out_clearly_when_the_host_is_never_mapped(cloud, run_modu
 
     assert result["failed"] is True
     assert result["msg"].startswith(
-        f"host {HOST} was not mapped to a cell within 10s: nova still refuses to add it to "
-        f"aggregate {LABEL} (Compute host {HOST} could not be found. (HTTP 404))"
+        f"host {HOST} was not mapped to a cell within 10s (GET /os-hosts/{HOST} still answers "
+        "404); does nova-scheduler discover hosts"
+    )
+    # Nothing was created for a host that cannot take servers.
+    assert cloud.mutations == []
+
+
+def test_present_says_which_policy_the_mapping_check_needs(cloud, run_module):
+    cloud.add_compute(HOST)
+    cloud.os_hosts_forbidden = True
+
+    result = run_module(module, present())
+
+    assert result["failed"] is True
+    assert result["msg"] == (
+        f"cannot tell whether host {HOST} is mapped to a cell: GET /os-hosts/{HOST} is "
+        "forbidden; the account needs the os_compute_api:os-hosts:show policy"
     )
 
 
