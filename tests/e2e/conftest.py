@@ -136,16 +136,18 @@ def logs_of():
 
 # A cloud of its own for the upgrade job: nova refuses a compute older than the
 # newest one that registered in its cell, so the "from" shard needs a cloud
-# whose conductor has seen no newer compute (the default cloud has).
+# whose conductor has seen no newer compute (the default cloud has). Its ports
+# lie below the kernel's ephemeral range (32768-60999), where no client
+# connection can be holding one.
 UPGRADE_CLOUD = {
     "SHARD_CLOUD_DIR": "/tmp/shard-jobs-upgrade-cloud",
     "SHARD_CLOUD_VAR_PORTS": json.dumps(
         {
-            "keystone": 35000,
-            "placement": 38778,
-            "glance": 39292,
-            "neutron": 39696,
-            "nova_api": 38774,
+            "keystone": 12000,
+            "placement": 12778,
+            "glance": 12292,
+            "neutron": 12696,
+            "nova_api": 12774,
         }
     ),
     "SHARD_CLOUD_VAR_DB_PREFIX": "shardupg_",
