@@ -12,11 +12,11 @@ description:
     resource provider exists in placement and (I(binary=nova-compute)) the
     host is mapped to a cell, so that servers can be scheduled to it; with
     I(aggregate), the host is then added to that aggregate.
-  - Host mapping is read with C(GET /os-hosts/{host}) at microversion 2.1
-    (the one API that looks the host up by its mapping only: it answers 404
-    until the scheduler, or an operator's C(nova-manage cell_v2
-    discover_hosts), mapped the host). The account needs the
-    C(os_compute_api:os-hosts:show) policy (admin by default).
+  - Host mapping is read with C(GET /os-hosts/{host}) at microversion 2.1,
+    the one API that looks the host up by its mapping only. It answers 404
+    until the scheduler (or an operator's C(nova-manage cell_v2
+    discover_hosts)) mapped the host. The account needs the
+    C(os_compute_api:os-hosts:show) policy, admin by default.
   - With I(state=absent), deletes the service records of the host (once the
     caller has stopped the process), which removes its resource provider,
     aggregate memberships and host mapping too; a resource provider left
