@@ -11,6 +11,7 @@ import openstack
 import openstack.config
 import openstack.connection
 import pytest
+import yaml
 
 from shard_jobs import cloud, paths, runner
 
@@ -161,17 +162,23 @@ UPGRADE_CLOUD = {
 @pytest.fixture(scope="session")
 def upgrade_cloud():
     """(environment for ./shard, admin connection) of a fresh cloud, destroyed afterwards."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHARD_CLOUD_")}
+    # Nothing of the default cloud: admin_conn points OS_CLIENT_CONFIG_FILE at its clouds.yaml.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("SHARD_CLOUD_") and k != "OS_CLIENT_CONFIG_FILE"
+    }
     env.update(UPGRADE_CLOUD)
     shard = [SHARD, "cloud"]
     subprocess.run(shard + ["destroy"], env=env, check=True, capture_output=True, timeout=600)
-    subprocess.run(shard + ["up"], env=env, check=True, capture_output=True, timeout=1800)
-    manifest = json.loads((Path(UPGRADE_CLOUD["SHARD_CLOUD_DIR"]) / "cloud.json").read_text())
-    config = openstack.config.OpenStackConfig(config_files=[manifest["clouds_yaml"]])
-    conn = openstack.connection.Connection(
-        config=config.get_one(cloud=manifest["admin_cloud_name"])
-    )
     try:
+        subprocess.run(shard + ["up"], env=env, check=True, capture_output=True, timeout=1800)
+        manifest = json.loads((Path(UPGRADE_CLOUD["SHARD_CLOUD_DIR"]) / "cloud.json").read_text())
+        # The entry itself: OpenStackConfig would read OS_CLIENT_CONFIG_FILE's file instead.
+        clouds = yaml.safe_load(Path(manifest["clouds_yaml"]).read_text())["clouds"]
+        conn = openstack.connect(
+            load_yaml_config=False, load_envvars=False, **clouds[manifest["admin_cloud_name"]]
+        )
         yield env, conn
     finally:
         subprocess.run(shard + ["destroy"], env=env, capture_output=True, timeout=600)
