@@ -9,8 +9,10 @@ dead API answers (HTTP 503): every `./shard run` without --secret-file
 repairs the embedded cloud first, so on a machine where others run jobs a
 merely stopped nova-api would be back within seconds. The run under test
 gets the cloud's handout as its secret, as for any cloud, and so no repair.
-The last test of the tier to touch the cloud: for its ~30 s, every run on
-this cloud (anyone's) fails.
+The last tests of the tier to touch the cloud: for their ~30 s, every run on
+this cloud (anyone's) fails. Then nova-api goes down while a job exercises its
+shard and is restarted only once the job's teardown has begun: teardown waits
+for the APIs it needs (the profile's teardown_services) and leaves nothing.
 """
 
 import contextlib
@@ -22,7 +24,17 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from faults_helpers import JOB, assert_clean, new_build, shard, summary_of, wait_for
+from faults_helpers import (
+    JOB,
+    assert_clean,
+    new_build,
+    phase_events,
+    rescue,
+    shard,
+    start_run,
+    summary_of,
+    wait_for,
+)
 
 from shard_jobs import cloud
 
@@ -105,3 +117,37 @@ def test_nova_api_down_fails_pre_run_and_creates_nothing(admin_conn):
     assert "build" not in summary["phases"]  # stopped at the pre-flight
     assert seconds < 300
     assert_clean(admin_conn, build)
+
+
+def test_nova_api_restarted_mid_exercise_the_job_ends_cleanly(admin_conn, tmp_path):
+    """nova-api goes down while a job exercises its shard and comes back only once the
+    job's teardown has begun: the job fails on its own terms, its teardown waits for the
+    API and leaves nothing."""
+    service = next(s for s in _status()["services"] if s["name"] == SERVICE)
+    port = int(service["endpoint"].rsplit(":", 1)[1])
+    handout = cloud.load_manifest()["secret_file"]
+    run = start_run(tmp_path, "--secret-file", handout)
+    try:
+        wait_for(lambda: ("exercise", "start") in phase_events(run.build), 600, "the exercise", run)
+        service = next(s for s in _status()["services"] if s["name"] == SERVICE)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(service["pid"], signal.SIGTERM)
+        wait_for(lambda: not _listening(port), 60, f"{SERVICE} to stop")
+        # Back only once teardown has begun: it must wait for the API, not give up.
+        wait_for(lambda: ("teardown", "start") in phase_events(run.build), 600, "the teardown", run)
+        time.sleep(5)
+        up = shard("cloud", "up", timeout=900)
+        assert up.returncode == 0, up.stdout + up.stderr
+        run.wait(900)
+    except BaseException:
+        rescue(run)
+        raise
+    finally:
+        shard("cloud", "up", timeout=900)
+    run.keep_output()
+    stdout, stderr = run.output()
+    summary = run.summary()
+    assert summary, stderr
+    assert summary["result"] in ("SUCCESS", "FAILURE"), stderr
+    assert summary["teardown"] == "ok", stderr
+    assert_clean(admin_conn, run.build)
