@@ -4,28 +4,17 @@ The wiring is checked without running a job: LocalRun.run_playbook's environment
 (ansible-playbook is not started), then ARA itself on a one-task playbook.
 """
 
-import argparse
 import subprocess
 from pathlib import Path
 
 import pytest
+from unit_helpers import run_args
 
 from shard_jobs import ansible, ara_records, paths, runner
 
 
 def _args(**kw):
-    values = dict(
-        job="shard-nova-compute",
-        build="0123456789abcdef" * 2,
-        src=[],
-        var=[],
-        cloud=None,
-        secret_file=None,
-        json=False,
-        ara=False,
-    )
-    values.update(kw)
-    return argparse.Namespace(**values)
+    return run_args(**kw)
 
 
 @pytest.fixture

@@ -6,27 +6,17 @@ schema). The local runner reads the same result data file, which its stand-in
 zuul_return action plugin writes.
 """
 
-import argparse
 import json
 import subprocess
 
 import pytest
+from unit_helpers import run_args
 
 from shard_jobs import ansible, paths, runner
 
 
 def _run(tmp_path):
-    args = argparse.Namespace(
-        job="shard-nova-compute",
-        build="0123456789abcdef" * 2,
-        src=[],
-        var=[],
-        cloud=None,
-        secret_file=None,
-        json=False,
-        ara=False,
-    )
-    run = runner.LocalRun(args)
+    run = runner.LocalRun(run_args())
     run.dir = tmp_path
     run.work = tmp_path / "work"
     run.work.mkdir()

@@ -1,22 +1,14 @@
 """shard_migrations: a change's migrations against a release's, in real git trees and sdists."""
 
 import io
-import os
 import subprocess
 import sys
 import tarfile
 
 import pytest
 import shard_migrations as module
+from unit_helpers import GIT_ENV
 
-GIT_ENV = dict(
-    os.environ,
-    GIT_AUTHOR_NAME="Shard Test",
-    GIT_AUTHOR_EMAIL="shard@example.org",
-    GIT_COMMITTER_NAME="Shard Test",
-    GIT_COMMITTER_EMAIL="shard@example.org",
-    GIT_CONFIG_NOSYSTEM="1",
-)
 VERSIONS = "glance/db/sqlalchemy/alembic_migrations/versions"
 RELEASE = {
     f"{VERSIONS}/__init__.py": "",

@@ -9,15 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import shard_upgrade_from as module
+from unit_helpers import GIT_ENV
 
-GIT_ENV = dict(
-    os.environ,
-    GIT_AUTHOR_NAME="Shard Test",
-    GIT_AUTHOR_EMAIL="shard@example.org",
-    GIT_COMMITTER_NAME="Shard Test",
-    GIT_COMMITTER_EMAIL="shard@example.org",
-    GIT_CONFIG_NOSYSTEM="1",
-)
 NOT_A_COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
