@@ -666,7 +666,9 @@ class Bench:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         self.dir = paths.HOME / "bench" / stamp
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.json_path = Path(args.json) if args.json else self.dir / "bench.json"
+        self.json_path = Path(args.out) if args.out else self.dir / "bench.json"
+        # With --json, stdout is the result alone: progress goes to stderr.
+        self.progress = sys.stderr if args.json else sys.stdout
         self.runs = {v: [] for v in self.variants}
         self.result = {
             "started": stamp,
@@ -679,7 +681,7 @@ class Bench:
         self.bench_cloud_up = False
 
     def log(self, msg):
-        print(f"bench: {msg}", flush=True)
+        print(f"bench: {msg}", file=self.progress, flush=True)
 
     # -- variants
     def shard(self, n) -> dict:
@@ -875,9 +877,12 @@ def main(args) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("bench: interrupted\n")
         return 130
-    print()
-    print(render(result))
-    print(f"\nbench: JSON in {bench.json_path}")
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print()
+        print(render(result))
+        print(f"\nbench: JSON in {bench.json_path}")
     failed = [r for runs in bench.runs.values() for r in runs if not r.get("ok")]
     failed += [s for s in result.get("scaling", []) if s.get("failures")]
     return 1 if failed else 0

@@ -1,12 +1,20 @@
-"""./shard: the command line of shard-jobs."""
+"""./shard: the command line of shard-jobs.
+
+The parser imports nothing outside the standard library (each command imports
+its module when it runs), so that help answers on a fresh clone before the
+tool virtualenv exists. --json means one thing everywhere: the command's
+result as JSON on standard output, progress on standard error.
+"""
 
 import argparse
 import sys
 
-from shard_jobs import cloud
+from shard_jobs import testing
 
 
 def _cloud(args) -> int:
+    from shard_jobs import cloud
+
     if args.action == "up":
         return cloud.up()
     if args.action == "status":
@@ -19,6 +27,11 @@ def _cloud(args) -> int:
 def _run(args) -> int:
     from shard_jobs import runner
 
+    if args.list:
+        return runner.list_jobs(as_json=args.json)
+    if not args.job:
+        sys.stderr.write("shard run: name a job (./shard run --list lists them)\n")
+        return 2
     return runner.main(args)
 
 
@@ -59,7 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cloud)
 
     p = sub.add_parser("run", help="run a job from zuul.d/ locally, the way Zuul runs it")
-    p.add_argument("job", help="job name, e.g. shard-nova-compute")
+    p.add_argument("job", nargs="?", help="job name, e.g. shard-nova-compute")
+    p.add_argument(
+        "--list", action="store_true", help="list the jobs of zuul.d/ with their descriptions"
+    )
     p.add_argument(
         "--src",
         action="append",
@@ -132,9 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="the variants to run (default from-scratch,shard,floor)",
     )
     p.add_argument(
-        "--json",
+        "--out",
         metavar="FILE",
-        help="where to write the results (default: ~/.shard-jobs/bench/<time>/bench.json)",
+        help="where to write the results as JSON (default: ~/.shard-jobs/bench/<time>/bench.json)",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="print the results as JSON instead of the table"
     )
     p.set_defaults(func=_bench)
 
@@ -142,8 +161,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="where to write the HTML (default docs/_build/html)")
     p.set_defaults(func=_docs)
 
-    p = sub.add_parser("test", help="run the test suite, or only the named tiers")
-    p.add_argument("tiers", nargs="*", metavar="TIER")
+    p = sub.add_parser(
+        "test",
+        help="run the test suite, or only the named tiers",
+        description="Runs the named tiers (default: all), cheapest first, with pytest.",
+        epilog=testing.describe_tiers(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("tiers", nargs="*", metavar="TIER", help="one of: " + " ".join(testing.TIERS))
     p.add_argument("--pytest-args", default="", help="extra pytest arguments")
     p.set_defaults(func=_test)
     return parser

@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -80,14 +81,16 @@ def release_source(package: str, version: str) -> Path:
 def _fetch_release(package: str, version: str, dest: Path) -> Path:
     download = paths.HOME / "cache" / "sdists"
     download.mkdir(parents=True, exist_ok=True)
-    print(f"run: fetching the {package} {version} source release", flush=True)
-    subprocess.run(
+    print(f"run: fetching the {package} {version} source release (the code under test)", flush=True)
+    start = time.monotonic()
+    # pip's output stays off the terminal (a machine's pip configuration may
+    # warn once per package); its error line is the failure's one line.
+    fetched = subprocess.run(
         [
             paths.bin_path("python"),
             "-m",
             "pip",
             "download",
-            "-q",
             "--no-deps",
             "--no-binary",
             ":all:",
@@ -95,8 +98,13 @@ def _fetch_release(package: str, version: str, dest: Path) -> Path:
             str(download),
             f"{package}=={version}",
         ],
-        check=True,
+        capture_output=True,
+        text=True,
     )
+    if fetched.returncode != 0:
+        errors = [line for line in fetched.stderr.splitlines() if line.startswith("ERROR")]
+        reason = errors[-1] if errors else f"pip download exited {fetched.returncode}"
+        raise RunError(f"fetching the {package} {version} source release failed: {reason}")
     sdist = next(download.glob(f"{package}-{version}.tar.gz"))
     tmp = dest.with_suffix(".tmp")
     subprocess.run(["rm", "-rf", str(tmp)], check=True)
@@ -111,7 +119,40 @@ def _fetch_release(package: str, version: str, dest: Path) -> Path:
     _git(["tag", version], src)
     src.rename(dest)
     tmp.rmdir()
+    print(f"run: {package} {version} source release fetched in {time.monotonic() - start:.0f}s")
     return dest
+
+
+def _source_git(args: list[str], source: Path, **kwargs) -> subprocess.CompletedProcess:
+    """git on the user's tree, as Zuul's merger reads a repository it did not create.
+
+    The tree may belong to another user (a container's bind mount, a CI
+    workspace): git refuses such a repository ("dubious ownership") unless it
+    is a safe.directory of the protected (global or system) configuration.
+    Trust it for this one command only: a global configuration of our own
+    that includes the user's and adds the tree (`-c` would not reach the
+    upload-pack a local clone starts: git clears it from that environment).
+    The user's git configuration is not changed. A failure is one line: git's.
+    """
+    with tempfile.NamedTemporaryFile("w", prefix="shard-git-", suffix=".cfg") as config:
+        user_config = os.environ.get("GIT_CONFIG_GLOBAL") or Path.home() / ".gitconfig"
+        config.write(f'[include]\n\tpath = "{user_config}"\n[safe]\n')
+        # The work tree for commands run in it; its .git for upload-pack (clone).
+        config.write(f'\tdirectory = "{source}"\n\tdirectory = "{source / ".git"}"\n')
+        config.flush()
+        env = dict(os.environ, GIT_CONFIG_GLOBAL=config.name)
+        try:
+            return subprocess.run(
+                ["git", *args], check=True, capture_output=True, env=env, **kwargs
+            )
+        except subprocess.CalledProcessError as exc:
+            err = exc.stderr.decode(errors="replace")
+            lines = [line.strip() for line in err.splitlines() if line.strip()]
+            reason = next((x for x in lines if x.startswith(("fatal:", "error:"))), None)
+            reason = reason or (lines[0] if lines else f"exit status {exc.returncode}")
+            raise RunError(
+                f"cannot read the source tree {source} with git {args[0]}: {reason}"
+            ) from None
 
 
 def prepare_repo(source: Path, dest: Path):
@@ -123,20 +164,17 @@ def prepare_repo(source: Path, dest: Path):
     if (dest / ".git").exists():
         return  # prepared by an earlier attempt of the same build (--cleanup)
     if (source / ".git").exists():
-        subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(source), str(dest)], check=True)
+        _source_git(["clone", "-q", "--no-hardlinks", str(source), str(dest)], source)
         # Uncommitted changes of the tree are part of what is tested: changes to
         # tracked files, and new files not yet added (not the ignored ones). The
         # source's own index is left alone.
-        diff = subprocess.run(
-            ["git", "diff", "HEAD", "--binary"], cwd=source, check=True, capture_output=True
-        ).stdout
+        diff = _source_git(["diff", "HEAD", "--binary"], source, cwd=source).stdout
         if diff:
-            subprocess.run(["git", "apply", "--index"], cwd=dest, input=diff, check=True)
-        untracked = subprocess.run(
-            ["git", "ls-files", "--others", "--exclude-standard", "-z"],
-            cwd=source,
-            check=True,
-            capture_output=True,
+            subprocess.run(
+                ["git", "apply", "--index"], cwd=dest, input=diff, check=True, capture_output=True
+            )
+        untracked = _source_git(
+            ["ls-files", "--others", "--exclude-standard", "-z"], source, cwd=source
         ).stdout.split(b"\0")
         for rel in filter(None, (os.fsdecode(name) for name in untracked)):
             target = dest / rel
@@ -146,7 +184,9 @@ def prepare_repo(source: Path, dest: Path):
             _git(["add", "-A"], dest)
             _git(["commit", "-q", "-m", "Local changes under test"], dest)
     else:
-        subprocess.run(["cp", "-a", str(source), str(dest)], check=True)
+        # Copied as this user (not cp -a): a copy still owned by the tree's
+        # owner would be a "dubious" repository to the git commands below.
+        shutil.copytree(source, dest, symlinks=True)
         _git(["init", "-q", "-b", "master"], dest)
         _git(["add", "-A"], dest)
         _git(["commit", "-q", "-m", "Source tree under test"], dest)
@@ -661,6 +701,22 @@ def print_summary(summary: dict):
     print(f"  logs in {summary['logs']}")
     if "ara_report" in summary:
         print(f"  ARA report: {summary['ara_report']}")
+
+
+def list_jobs(as_json: bool = False) -> int:
+    """./shard run --list: the jobs of zuul.d/ a run can name, with their first line."""
+    try:
+        jobs = zuul_config.runnable_jobs(zuul_config.load(paths.REPO / "zuul.d"))
+    except (zuul_config.ConfigError, yaml.YAMLError) as exc:
+        sys.stderr.write(f"run: {str(exc).splitlines()[0]}\n")
+        return 2
+    if as_json:
+        print(json.dumps([{"job": name, "description": line} for name, line in jobs], indent=2))
+    else:
+        width = max(len(name) for name, _ in jobs)
+        for name, line in jobs:
+            print(f"{name:<{width}}  {line}")
+    return 0
 
 
 def main(args) -> int:

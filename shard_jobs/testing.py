@@ -20,8 +20,39 @@ from pathlib import Path
 
 from shard_jobs import paths
 
-TIERS = ("lint", "unit", "layout", "cloud", "e2e", "molecule", "faults", "zuul", "docs")
-CLOUD_TIERS = frozenset({"cloud", "e2e", "molecule", "faults", "zuul"})
+
+@dataclass(frozen=True)
+class Tier:
+    name: str
+    what: str
+    needs: str
+    # Roughly, on a 2-core machine with its virtualenvs built (CI's last full run).
+    minutes: str
+
+
+TIER_INFO = (
+    Tier("lint", "ruff, yamllint, ansible-lint (production), module docs", "tool venv", "0.5"),
+    Tier("unit", "modules and the CLI against fakes", "tool venv", "0.5"),
+    Tier("layout", "zuul.d/ loaded by Zuul's own config loader", "Zuul's venv (built once)", "0.1"),
+    Tier("cloud", "./shard cloud up/status/down/destroy from nothing", "MariaDB, RabbitMQ", "3"),
+    Tier("e2e", "every job run locally, failures and the upgrade path", "the cloud", "9"),
+    Tier("molecule", "a scenario per role: converge, idempotence, verify", "the cloud", "6"),
+    Tier("faults", "kills at every phase, janitor, decoys, 8 jobs at once", "the cloud", "7"),
+    Tier("zuul", "a real Zuul runs the jobs on a static node", "the cloud, Zuul, sshd", "3"),
+    Tier("docs", "the Sphinx site builds without warnings", "Sphinx's venv (built once)", "0.1"),
+)
+TIERS = tuple(t.name for t in TIER_INFO)
+CLOUD_TIERS = frozenset(t.name for t in TIER_INFO if "the cloud" in t.needs or t.name == "cloud")
+
+
+def describe_tiers() -> str:
+    """The tiers for `./shard test --help`: what each checks, needs and takes."""
+    lines = ["tiers (run in this order; minutes on 2 cores, tools already installed):"]
+    for t in TIER_INFO:
+        lines.append(f"  {t.name:<9} {t.what}; needs {t.needs}; ~{t.minutes} min")
+    lines.append("The first run also builds the virtualenvs: a few minutes more.")
+    return "\n".join(lines)
+
 
 REPORTS = paths.HOME / "test-reports"
 

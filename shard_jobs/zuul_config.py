@@ -4,6 +4,7 @@ Only what a local run needs. Zuul's own configloader checks the layout (the
 `layout` test tier); this module resolves one job for `./shard run`.
 """
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -140,6 +141,24 @@ def freeze(objects: dict, name: str) -> FrozenJob:
     if not frozen.run:
         raise ConfigError(f"job {name!r} has no run playbook")
     return frozen
+
+
+SUMMARY_WIDTH = 100
+
+
+def runnable_jobs(objects: dict) -> list[tuple[str, str]]:
+    """(name, first sentence of the description) of every job that is not abstract."""
+    out = []
+    for name, body in sorted(objects["job"].items()):
+        if body.get("abstract"):
+            continue
+        paragraph = str(body.get("description") or "").strip().split("\n\n")[0]
+        text = " ".join(paragraph.split()).replace("``", "")
+        sentence = re.split(r"(?<=\.)\s", text, maxsplit=1)[0]
+        if len(sentence) > SUMMARY_WIDTH:
+            sentence = sentence[:SUMMARY_WIDTH].rsplit(" ", 1)[0] + " ..."
+        out.append((name, sentence))
+    return out
 
 
 def secrets_for(frozen: FrozenJob, playbook: Playbook) -> list:

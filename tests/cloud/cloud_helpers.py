@@ -4,7 +4,9 @@ Every test drives the real command line (./shard, as a subprocess) with the
 overrides that make a second cloud next to the default one: its own state
 directory, ports, database names and user, message-bus vhost and user, and cloud
 name. The default cloud (~/.shard-jobs/cloud), which others may be using, is never
-touched; the services' virtualenv is shared, read-only.
+touched. Its services' virtualenv is a new one, in a temporary place, made from
+nothing by the first `up` (only pip's download cache may be warm): a bring-up
+that works only because an earlier run left a virtualenv behind fails here.
 
 The tests run in file order and share one cloud: the first brings it up from
 nothing, the last destroys it, and the session fixture destroys it again however
@@ -73,6 +75,7 @@ class IsolatedCloud:
 
     def __init__(self, base: Path):
         self.dir = base / "cloud"
+        self.venv = base / "venv"
         self.env = dict(os.environ)
         # Nothing of an outer run's cloud settings leaks in.
         for key in list(self.env):
@@ -81,6 +84,7 @@ class IsolatedCloud:
         self.env.update(
             {
                 "SHARD_CLOUD_DIR": str(self.dir),
+                "SHARD_CLOUD_VENV": str(self.venv),
                 "SHARD_CLOUD_VAR_PORTS": json.dumps(PORTS),
                 "SHARD_CLOUD_VAR_DB_PREFIX": DB_PREFIX,
                 "SHARD_CLOUD_VAR_DB_USER": DB_USER,

@@ -6,14 +6,18 @@ nova-compute that joins and boots a server, bad input that must change nothing,
 down and up again, destroy.
 """
 
+import configparser
+import json
 import os
 import secrets
 import signal
 import socket
+import stat
 import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 from cloud_helpers import (
     DATABASES,
     DB_PREFIX,
@@ -29,6 +33,9 @@ from cloud_helpers import (
     stop_process,
     wait_for,
 )
+from packaging.requirements import Requirement
+
+from shard_jobs import paths
 
 SERVICES = ["keystone", "placement", "glance", "neutron", "nova-api", "nova-conductor",
             "nova-scheduler"]  # fmt: skip
@@ -80,6 +87,51 @@ def test_up_from_nothing(iso):
     for service in status["services"]:
         if service["kind"] == "service" and service["endpoint"] != "-":
             assert service["endpoint"].startswith("http://127.0.0.1:1")
+
+
+def test_every_file_the_role_writes_is_well_formed(iso):
+    """What `up` wrote parses as its consumers will read it (pip, oslo.config,
+    openstacksdk, the CLI), and the services' virtualenv is the one it made."""
+    # The constraints pip installed the services with: the repository's, byte
+    # for byte; every line a requirement, the last one ended by a real newline
+    # (Ansible's templating once turned '\\n' into a backslash and an 'n').
+    written = (iso.dir / "constraints.txt").read_text()
+    assert written == (paths.REPO / "constraints.txt").read_text()
+    assert written.endswith("\n") and not written.endswith("\\n\n")
+    for line in written.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            Requirement(line)  # raises on a line pip would refuse
+    for name in ("clouds.yaml", "secrets.yaml", "shard-cloud-secret.yaml"):
+        path = iso.dir / name
+        assert isinstance(yaml.safe_load(path.read_text()), dict), name
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, name
+    assert isinstance(json.loads((iso.dir / "cloud.json").read_text()), dict)
+    configs = sorted((iso.dir / "etc").rglob("*.conf")) + sorted((iso.dir / "etc").rglob("*.ini"))
+    assert len(configs) >= 7, configs
+    for path in configs:
+        parser = configparser.RawConfigParser(strict=False)
+        parser.read_string(path.read_text(), source=str(path))
+        assert parser.sections(), path
+    for path in (iso.dir / "etc").rglob("*.py"):
+        compile(path.read_text(), str(path), "exec")
+    # The virtualenv this tier's first `up` created (not a leftover of an earlier
+    # run): it records the package set it installed, at the pinned versions.
+    assert iso.manifest["venv"] == str(iso.venv)
+    assert list(iso.venv.glob(".installed-*")), sorted(p.name for p in iso.venv.iterdir())
+    freeze = subprocess.run(
+        [str(iso.venv / "bin" / "python"), "-m", "pip", "freeze", "--all"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.lower()
+    pins = {
+        name: version
+        for name, _, version in (
+            line.partition("==") for line in written.lower().splitlines() if "==" in line
+        )
+    }
+    assert f"nova=={pins['nova']}" in freeze.splitlines()
+    assert f"keystone=={pins['keystone']}" in freeze.splitlines()
 
 
 def test_every_api_answers_the_ci_user(iso):
@@ -395,9 +447,3 @@ def test_destroy_copes_with_a_half_written_state_directory(iso):
     assert not iso.dir.exists()
     # pid 1 was never the cloud's: still there.
     assert Path("/proc/1").exists()
-
-
-def test_report_timings(iso):
-    """Not a check: the measured times, for the record (pytest -s shows them)."""
-    for what, seconds in iso.timings.items():
-        print(f"cloud up, {what}: {seconds:.1f}s")

@@ -5,7 +5,10 @@ new files not yet added (a new database migration must reach the guard), not
 the files the tree ignores; the source tree's own index is left alone.
 """
 
+import os
 import subprocess
+
+import pytest
 
 from shard_jobs import runner
 
@@ -64,3 +67,57 @@ def test_a_clean_tree_is_prepared_as_committed(tmp_path):
     runner.prepare_repo(src, dest)
     assert _git(dest, "rev-parse", "HEAD") == _git(src, "rev-parse", "HEAD")
     assert _git(dest, "status", "--porcelain") == ""
+
+
+def _owned_by_another_user(path):
+    """chown the tree to nobody: git then calls it of 'dubious ownership'."""
+    subprocess.run(["chown", "-R", "65534:65534", str(path)], check=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root")
+def test_a_tree_owned_by_another_user_is_prepared(tmp_path):
+    src = _source(tmp_path)
+    (src / "pkg" / "code.py").write_text("new\n")
+    (src / "pkg" / "untracked.py").write_text("added\n")
+    _owned_by_another_user(src)
+    # What the fix must overcome: plain git refuses the tree.
+    refused = subprocess.run(["git", "status"], cwd=src, capture_output=True, text=True)
+    assert refused.returncode != 0 and "dubious ownership" in refused.stderr
+
+    dest = tmp_path / "work" / "src"
+    runner.prepare_repo(src, dest)
+
+    assert (dest / "pkg" / "code.py").read_text() == "new\n"
+    assert (dest / "pkg" / "untracked.py").read_text() == "added\n"
+    assert _git(dest, "status", "--porcelain") == ""
+    # The user's git configuration did not learn to trust the tree.
+    trusted = subprocess.run(
+        ["git", "config", "--global", "--get-all", "safe.directory"],
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert str(src) not in trusted
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root")
+def test_a_plain_tree_owned_by_another_user_is_prepared(tmp_path):
+    src = tmp_path / "plain"
+    src.mkdir()
+    (src / "code.py").write_text("plain\n")
+    _owned_by_another_user(src)
+    dest = tmp_path / "work" / "src"
+    runner.prepare_repo(src, dest)
+    assert (dest / "code.py").read_text() == "plain\n"
+    assert _git(dest, "status", "--porcelain") == ""
+
+
+def test_a_broken_git_tree_is_one_line(tmp_path):
+    src = tmp_path / "broken"
+    src.mkdir()
+    (src / ".git").write_text("gitdir: /nonexistent/worktree\n")
+    with pytest.raises(runner.RunError) as err:
+        runner.prepare_repo(src, tmp_path / "work" / "src")
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith(f"cannot read the source tree {src} with git clone: ")
+    assert "usage:" not in message

@@ -4,10 +4,13 @@
 
 A step is a task file of a role (embedded_cloud's preflight.yaml, packages.yaml,
 ...) or a role (the shard life cycle). The full output goes to ANSIBLE_LOG_PATH.
+A task still running after ANNOUNCE_AFTER seconds (a first run's installs,
+a build) is announced with its name, so a long silence says what it waits for.
 """
 
 import os
 import sys
+import threading
 import time
 
 from ansible.plugins.callback import CallbackBase
@@ -30,6 +33,10 @@ def _first_line(text):
     return ""
 
 
+# Seconds a task may run before its name is printed.
+ANNOUNCE_AFTER = float(os.environ.get("SHARD_PROGRESS_ANNOUNCE_AFTER", "5"))
+
+
 class CallbackModule(CallbackBase):
     CALLBACK_VERSION = 2.0
     CALLBACK_TYPE = "stdout"
@@ -47,6 +54,8 @@ class CallbackModule(CallbackBase):
         self.step_changed = 0
         self.failure = None
         self.task_start = time.monotonic()
+        self.timer = None
+        self.out = threading.Lock()
         log_path = os.environ.get("SHARD_PROGRESS_LOG")
         # Open for the playbook's whole run; closed when the process ends.
         self.log = open(log_path, "a", buffering=1) if log_path else None  # noqa: SIM115
@@ -72,13 +81,26 @@ class CallbackModule(CallbackBase):
             return role
         return name or task.get_name()
 
+    def _write(self, line):
+        with self.out:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+
+    def _announce(self, step, task_name):
+        self._write(f"{self.prefix}{step:<24} ... {task_name}\n")
+
+    def _task_done(self):
+        if self.timer:
+            self.timer.cancel()
+            self.timer = None
+
     def _close_step(self):
+        self._task_done()
         if self.step is None:
             return
         outcome = f"changed ({self.step_changed})" if self.step_changed else "ok"
         elapsed = time.monotonic() - self.step_start
-        sys.stdout.write(f"{self.prefix}{self.step:<24} {outcome:<14} {elapsed:6.1f}s\n")
-        sys.stdout.flush()
+        self._write(f"{self.prefix}{self.step:<24} {outcome:<14} {elapsed:6.1f}s\n")
         self.step = None
 
     def v2_playbook_on_task_start(self, task, is_conditional):
@@ -90,10 +112,15 @@ class CallbackModule(CallbackBase):
             self.step_changed = 0
         self.task_name = task.get_name()
         self.task_start = time.monotonic()
+        self._task_done()
+        self.timer = threading.Timer(ANNOUNCE_AFTER, self._announce, (step, self.task_name))
+        self.timer.daemon = True
+        self.timer.start()
 
     v2_playbook_on_handler_task_start = v2_playbook_on_task_start
 
     def v2_runner_on_ok(self, result):
+        self._task_done()
         self._log("changed" if result._result.get("changed") else "ok", result)
         if result._result.get("changed"):
             self.step_changed += 1
@@ -102,6 +129,7 @@ class CallbackModule(CallbackBase):
         pass
 
     def v2_runner_on_failed(self, result, ignore_errors=False):
+        self._task_done()
         self._log("failed (ignored)" if ignore_errors else "failed", result)
         # The last failure is the one that ended the play: an earlier one was
         # rescued by a block that then failed with its own, clearer reason.
@@ -119,12 +147,17 @@ class CallbackModule(CallbackBase):
         self.failure = (self.step, result._task.get_name(), _first_line(msg))
 
     def v2_runner_on_unreachable(self, result):
+        self._task_done()
         self._log("unreachable", result)
         if not self.failure:
             msg = _first_line(result._result.get("msg", "unreachable"))
             self.failure = (self.step, result._task.get_name(), msg)
 
+    def v2_runner_on_skipped(self, result):
+        self._task_done()
+
     def v2_playbook_on_stats(self, stats):
+        self._task_done()
         if self.failure:
             step, task, msg = self.failure
             self.step = None
