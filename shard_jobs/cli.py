@@ -7,6 +7,7 @@ result as JSON on standard output, progress on standard error.
 """
 
 import argparse
+import os
 import sys
 
 from shard_jobs import testing
@@ -180,6 +181,10 @@ def main(argv=None) -> int:
         return args.func(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (./shard run --list | head): not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

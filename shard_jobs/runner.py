@@ -31,7 +31,7 @@ from pathlib import Path
 
 import yaml
 
-from shard_jobs import ansible, ara_records, cloud, paths, zuul_config
+from shard_jobs import ansible, ara_records, cloud, collection_requirements, paths, zuul_config
 
 CANONICAL_HOST = "opendev.org"
 NODE_PYTHON = os.environ.get("SHARD_NODE_PYTHON", "/usr/bin/python3")
@@ -722,6 +722,12 @@ def list_jobs(as_json: bool = False) -> int:
 def main(args) -> int:
     if getattr(args, "cleanup", False) and not args.build:
         sys.stderr.write("run: --cleanup needs the --build of the run to clean up\n")
+        return 2
+    # The collections the playbooks use (requirements.yml), checked offline
+    # against the installed ansible bundle; Galaxy only when one is missing.
+    problems = collection_requirements.ensure(paths.REPO, paths.bin_path("python"))
+    if problems:
+        sys.stderr.write("".join(f"run: {problem}\n" for problem in problems))
         return 2
     try:
         run = LocalRun(args)

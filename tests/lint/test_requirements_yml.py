@@ -1,5 +1,7 @@
 """requirements.yml declares every collection the Ansible content uses, and the pinned
-`ansible` bundle satisfies it (offline: Galaxy is not asked). shard_jobs/collections.py."""
+`ansible` bundle satisfies it (offline: Galaxy is not asked).
+
+The checks live in shard_jobs/collection_requirements.py."""
 
 import glob
 from pathlib import Path
@@ -7,7 +9,8 @@ from pathlib import Path
 import pytest
 from lint_helpers import REPO
 
-from shard_jobs import collections, paths
+from shard_jobs import collection_requirements as collections
+from shard_jobs import paths
 
 REQUIREMENTS = REPO / collections.REQUIREMENTS
 
