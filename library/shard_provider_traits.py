@@ -87,23 +87,13 @@ provider:
       type: int
 """
 
-from urllib.parse import quote
-
 from ansible.module_utils.shard_openstack import (
+    ProviderTraitsError,
     ShardModule,
-    api_error,
+    change_provider_traits,
     find_resource_provider,
-    placement,
-    retry_on_conflict,
+    missing_traits,
 )
-
-try:
-    from openstack import exceptions as sdk_exceptions
-except ImportError:  # pragma: no cover - reported by ShardModule.connect
-    sdk_exceptions = None
-
-# Writes tried before giving up on a provider that keeps changing.
-ATTEMPTS = 10
 
 
 class ProviderTraitsModule(ShardModule):
@@ -122,9 +112,8 @@ class ProviderTraitsModule(ShardModule):
         provider = find_resource_provider(self.conn, name)
         if provider is None:
             self.fail_json(msg=f"resource provider {name} not found in placement")
-        uuid = provider["uuid"]
 
-        missing = self._missing_traits(wanted)
+        missing = missing_traits(self.conn, wanted)
         if present and missing:
             self.fail_json(
                 msg=f"trait(s) not defined in placement: {', '.join(missing)} "
@@ -133,51 +122,24 @@ class ProviderTraitsModule(ShardModule):
         if not present:
             wanted = [t for t in wanted if t not in missing]
 
-        state = {"changed": False}
-
-        def apply():
-            current = placement(self.conn, "get", f"/resource_providers/{uuid}/traits")
-            generation = current["resource_provider_generation"]
-            have = set(current["traits"])
-            want = have | set(wanted) if present else have - set(wanted)
-            state.update(traits=sorted(want), generation=generation)
-            if want == have or self.check_mode:
-                state["changed"] = want != have
-                return
-            answer = placement(
-                self.conn,
-                "put",
-                f"/resource_providers/{uuid}/traits",
-                body={"traits": sorted(want), "resource_provider_generation": generation},
-            )
-            state.update(
-                changed=True,
-                traits=sorted(answer["traits"]),
-                generation=answer["resource_provider_generation"],
-            )
-
         try:
-            retry_on_conflict(apply, attempts=ATTEMPTS)
-        except sdk_exceptions.ConflictException as exc:
-            self.fail_json(
-                msg=f"cannot update traits of resource provider {provider['name']}: it kept "
-                f"changing during {ATTEMPTS} attempts ({api_error(exc)})"
+            state = change_provider_traits(
+                self.conn,
+                provider,
+                add=wanted if present else (),
+                remove=() if present else wanted,
+                check_mode=self.check_mode,
             )
-        except sdk_exceptions.NotFoundException:
-            self.fail_json(msg=f"resource provider {name} disappeared from placement")
+        except ProviderTraitsError as exc:
+            self.fail_json(msg=str(exc))
 
         self.exit_json(
             changed=state["changed"],
             traits=state["traits"],
-            provider=dict(uuid=uuid, name=provider["name"], generation=state["generation"]),
+            provider=dict(
+                uuid=provider["uuid"], name=provider["name"], generation=state["generation"]
+            ),
         )
-
-    def _missing_traits(self, wanted):
-        if not wanted:
-            return []
-        query = quote("in:" + ",".join(wanted), safe=":,")
-        known = set(placement(self.conn, "get", f"/traits?name={query}")["traits"])
-        return [t for t in wanted if t not in known]
 
 
 def main():

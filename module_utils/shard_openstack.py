@@ -279,3 +279,67 @@ def retry_on_conflict(func, attempts=10, interval=0.2):
             if attempt == attempts - 1:
                 raise
             time.sleep(interval)
+
+
+# -- provider traits (shard_provider_traits, shard_compute_label) ----------
+
+# Writes of a provider's traits tried before giving up on a provider that keeps changing.
+PROVIDER_TRAITS_ATTEMPTS = 10
+
+
+class ProviderTraitsError(Exception):
+    """A provider's traits could not be written; the message is one line for fail_json."""
+
+
+def missing_traits(conn, names):
+    """The traits among I(names) that placement does not know, in their order."""
+    if not names:
+        return []
+    query = quote("in:" + ",".join(names), safe=":,")
+    known = set(placement(conn, "get", f"/traits?name={query}")["traits"])
+    return [t for t in names if t not in known]
+
+
+def change_provider_traits(
+    conn, provider, add=(), remove=(), check_mode=False, attempts=PROVIDER_TRAITS_ATTEMPTS
+):
+    """Add and remove traits of a resource provider (a dict), keeping its other traits.
+
+    Writes the whole list with the generation read with it; when nova-compute
+    updated the provider meanwhile placement answers 409, and the traits are
+    read again and written again (retry_on_conflict). In check mode nothing is
+    written. Returns dict(changed, traits (sorted, as they are or would be),
+    generation); raises ProviderTraitsError when the provider kept changing or
+    went away.
+    """
+    uuid, name = provider["uuid"], provider["name"]
+    state = {"changed": False}
+
+    def apply():
+        current = placement(conn, "get", f"/resource_providers/{uuid}/traits")
+        generation = current["resource_provider_generation"]
+        have = set(current["traits"])
+        want = (have | set(add)) - set(remove)
+        state.update(changed=want != have, traits=sorted(want), generation=generation)
+        if want == have or check_mode:
+            return
+        answer = placement(
+            conn,
+            "put",
+            f"/resource_providers/{uuid}/traits",
+            body={"traits": sorted(want), "resource_provider_generation": generation},
+        )
+        state.update(
+            traits=sorted(answer["traits"]), generation=answer["resource_provider_generation"]
+        )
+
+    try:
+        retry_on_conflict(apply, attempts=attempts)
+    except openstack.exceptions.ConflictException as exc:
+        raise ProviderTraitsError(
+            f"cannot update traits of resource provider {name}: it kept changing during "
+            f"{attempts} attempts ({api_error(exc)})"
+        ) from exc
+    except openstack.exceptions.NotFoundException as exc:
+        raise ProviderTraitsError(f"resource provider {name} disappeared from placement") from exc
+    return state
