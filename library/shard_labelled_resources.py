@@ -129,11 +129,11 @@ import time
 from urllib.parse import quote
 
 from ansible.module_utils.shard_openstack import (
-    LABEL_RE,
     TRAIT_PREFIX,
     ShardModule,
     api_error,
     created_of_description,
+    is_label,
     label_of_description,
     label_of_metadata,
     label_of_server,
@@ -222,7 +222,7 @@ class LabelledResourcesModule(ShardModule):
 
     def _match(self, candidate):
         """Whether candidate is a label and one of those asked for."""
-        return bool(candidate) and bool(LABEL_RE.match(candidate)) and self.wanted(candidate)
+        return is_label(candidate) and self.wanted(candidate)
 
     # -- kinds -----------------------------------------------------------
 

@@ -14,6 +14,22 @@ from urllib.parse import quote
 
 from ansible.module_utils.basic import AnsibleModule
 
+# The run's names (label, trait, description) live in shard_labels; re-exported
+# here so that a module imports its helpers from one place.
+from ansible.module_utils.shard_labels import (  # noqa: F401
+    LABEL_DESCRIPTION_PREFIX,
+    LABEL_METADATA_KEY,
+    TRAIT_PREFIX,
+    created_of_description,
+    description_for,
+    is_label,
+    label_error,
+    label_of_description,
+    label_of_metadata,
+    label_of_trait,
+    trait_for,
+)
+
 try:
     import openstack
 
@@ -32,46 +48,9 @@ CONNECTION_ARGS = dict(
     timeout=dict(type="int", default=180),
 )
 
-# The label shard-jobs puts on what a run creates: shard-<hex>, derived from
-# the Zuul build id. A stricter form than any name a person would pick.
-LABEL_RE = re.compile(r"^shard-[0-9a-f]{8,32}$")
-# Where the label is kept on each kind of resource.
-LABEL_METADATA_KEY = "shard_label"
-LABEL_DESCRIPTION_PREFIX = "shard-jobs label="
-TRAIT_PREFIX = "CUSTOM_SHARD_"
-
 # Placement: trait routes need 1.6; openstacksdk has no provider trait calls.
 PLACEMENT_MICROVERSION = "1.6"
 UUID_RE = re.compile(r"^[0-9a-f]{8}(-?[0-9a-f]{4}){3}-?[0-9a-f]{12}$", re.IGNORECASE)
-
-
-def label_error(label, option="label"):
-    """Why I(label) is not a shard label, or None when it is one."""
-    if isinstance(label, str) and LABEL_RE.match(label):
-        return None
-    return (
-        f"{option} {label!r} is not a shard label: expected 'shard-' followed by "
-        "8 to 32 lowercase hex digits"
-    )
-
-
-def trait_for(label):
-    """CUSTOM_SHARD_<HEX>: the placement trait of a label."""
-    return "CUSTOM_" + label.upper().replace("-", "_")
-
-
-def label_of_trait(name):
-    """The label of a CUSTOM_SHARD_<HEX> trait (the inverse of trait_for), or None."""
-    if not name or not name.startswith(TRAIT_PREFIX):
-        return None
-    label = "shard-" + name[len(TRAIT_PREFIX) :].lower()
-    return label if LABEL_RE.match(label) and trait_for(label) == name else None
-
-
-def label_of_metadata(metadata):
-    """The label in a metadata or properties dict (key shard_label), or None."""
-    label = (metadata or {}).get(LABEL_METADATA_KEY)
-    return label if isinstance(label, str) and LABEL_RE.match(label) else None
 
 
 def label_of_server(server):
@@ -80,7 +59,7 @@ def label_of_server(server):
     if label:
         return label, "metadata:" + LABEL_METADATA_KEY
     for tag in server.get("tags") or []:
-        if LABEL_RE.match(tag):
+        if is_label(tag):
             return tag, "tag"
     return None, None
 
@@ -92,40 +71,13 @@ def server_has_label(server, label):
     )
 
 
-def label_of_description(description):
-    """The label recorded in a description ('shard-jobs label=shard-abc ...'), or None."""
-    if not description or not description.startswith(LABEL_DESCRIPTION_PREFIX):
-        return None
-    label = description[len(LABEL_DESCRIPTION_PREFIX) :].split()[0]
-    return label if LABEL_RE.match(label) else None
-
-
-def description_for(label, extra=""):
-    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    text = f"{LABEL_DESCRIPTION_PREFIX}{label} created={created}"
-    return f"{text} {extra}".strip()
-
-
-def created_of_description(description):
-    """The creation time recorded in a description, as epoch seconds, or None."""
-    match = re.search(r"created=(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)", description or "")
-    if not match:
-        return None
-    return _parse_iso(match.group(1))
-
-
-def _parse_iso(text):
-    import calendar
-
-    text = text.replace("Z", "").split(".")[0]
-    return calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%S"))
-
-
 def parse_timestamp(text):
     """An OpenStack API timestamp ('2026-11-25T13:20:01Z' or with offset) as epoch seconds."""
+    import calendar
+
     if not text:
         return None
-    return _parse_iso(text[:19])
+    return calendar.timegm(time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S"))
 
 
 class ShardModule:

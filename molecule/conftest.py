@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from shard_jobs.rules import labels
+
 STATE_FILE = "shard-molecule.yml"
 
 
@@ -30,7 +32,7 @@ def build(state) -> str:
 @pytest.fixture(scope="session")
 def label(build) -> str:
     """The name of everything the build creates (roles/shard/vars/main.yaml)."""
-    return f"shard-{build[:12]}"
+    return labels.label_for(build)
 
 
 @pytest.fixture(scope="session")

@@ -27,6 +27,7 @@ import uuid
 from pathlib import Path
 
 from shard_jobs import paths
+from shard_jobs.rules import labels
 
 VARIANTS = ("from-scratch", "shard", "floor")
 JOB = "shard-nova-compute"
@@ -317,7 +318,7 @@ def new_build() -> str:
 
 def start_shard_job(workdir: Path, build: str):
     """./shard run shard-nova-compute as a process, with a build id known in advance."""
-    log = open(workdir / f"shard-{build[:12]}.out", "w+")  # noqa: SIM115 (closed in finish)
+    log = open(workdir / f"{labels.label_for(build)}.out", "w+")  # noqa: SIM115 (closed in finish)
     proc = subprocess.Popen(
         [SHARD, "run", JOB, "--json", "--build", build],
         stdout=log,
@@ -329,7 +330,7 @@ def start_shard_job(workdir: Path, build: str):
 
 
 def label_of(build: str) -> str:
-    return "shard-" + build[:12]
+    return labels.label_for(build)
 
 
 def wait_jobs(jobs: list[dict]):

@@ -31,6 +31,7 @@ import openstack
 import yaml
 
 from shard_jobs import paths
+from shard_jobs.rules import labels
 
 TEMPLATE = (
     paths.ROLES / "shard" / "profiles" / "nova-compute" / "templates" / "nova-compute.conf.j2"
@@ -55,14 +56,14 @@ def wait_for(what, probe, timeout, interval=POLL):
         time.sleep(interval)
 
 
-def render_config(secret: dict, label: str, state: Path) -> str:
+def render_config(secret: dict, build: str, state: Path) -> str:
     """nova-compute.conf as the nova-compute profile renders it for a shard."""
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     template = env.from_string(TEMPLATE.read_text())
     return template.render(
         ansible_managed="written by shard_jobs.bench_floor",
-        _shard_host=label,
-        shard_build_id=label,
+        _shard_host=labels.label_for(build),
+        shard_build_id=build,
         _shard_cloud=secret,
         _shard_options={"compute_driver": DRIVER},
         _shard_state=str(state),
@@ -73,8 +74,9 @@ class Floor:
     def __init__(self, secret: dict, venv: Path, workdir: Path, timeout: int):
         self.secret = secret
         self.venv = venv
-        self.label = "shard-" + uuid.uuid4().hex[:12]
-        self.trait = "CUSTOM_" + self.label.upper().replace("-", "_")
+        self.build = uuid.uuid4().hex
+        self.label = labels.label_for(self.build)
+        self.trait = labels.trait_for(self.label)
         self.workdir = workdir / self.label
         self.timeout = timeout
         self.steps = {}
@@ -97,7 +99,7 @@ class Floor:
         conf = self.workdir / "nova-compute.conf"
         fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
-            f.write(render_config(self.secret, self.label, state))
+            f.write(render_config(self.secret, self.build, state))
         with open(self.workdir / "nova-compute.log", "wb") as log:
             self.proc = subprocess.Popen(
                 [str(self.venv / "bin" / "nova-compute"), "--config-file", str(conf)],

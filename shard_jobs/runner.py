@@ -32,6 +32,7 @@ from pathlib import Path
 import yaml
 
 from shard_jobs import ansible, ara_records, cloud, collection_requirements, paths, zuul_config
+from shard_jobs.rules import labels
 
 CANONICAL_HOST = "opendev.org"
 NODE_PYTHON = os.environ.get("SHARD_NODE_PYTHON", "/usr/bin/python3")
@@ -43,8 +44,6 @@ class RunError(Exception):
     """Bad input: one line, non-zero exit, nothing created."""
 
 
-# A Zuul build id is a uuid4's hex; shard names are derived from its first 12.
-BUILD_RE = re.compile(r"^[0-9a-f]{12,64}$")
 PROFILE_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
@@ -266,11 +265,9 @@ class LocalRun:
         except zuul_config.ConfigError as exc:
             raise RunError(str(exc)) from None
         self.build = args.build or uuid.uuid4().hex
-        if not BUILD_RE.match(self.build):
-            raise RunError(
-                f"invalid build id {self.build[:40]!r}: shard names are derived from it;"
-                " expected 12 to 64 lowercase hexadecimal digits, as a Zuul build uuid"
-            )
+        error = labels.build_id_error(self.build)
+        if error:
+            raise RunError(error)
         self.dir = paths.RUNS_DIR / self.build
         self.work = self.dir / "work"
         self.src_root = self.work / "src"

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import leftovers, run_job
 
+from shard_jobs.rules import labels
+
 CASES = {
     "glance": (
         "shard-glance-api",
@@ -39,7 +41,7 @@ def test_a_new_migration_is_refused_before_anything_runs(service, request, tmp_p
 
     status, summary, stderr = run_job(job, "--src", f"{project}={tree}", timeout=900)
     assert summary, stderr
-    label = "shard-" + summary["build"][:12]
+    label = labels.label_for(summary["build"])
     try:
         # A failure, not a retry: the change is the reason.
         assert status == 1 and summary["result"] == "FAILURE", stderr

@@ -7,13 +7,14 @@ import yaml
 from conftest import leftovers, run_job
 
 from shard_jobs import cloud
+from shard_jobs.rules import labels
 
 
 def test_changed_glance_runs_beside_the_clouds_and_leaves_nothing(patched_glance, admin_conn):
     tree, marker = patched_glance
     status, summary, stderr = run_job("shard-glance-api", "--src", f"openstack/glance={tree}")
     assert summary, stderr
-    label = "shard-" + summary["build"][:12]
+    label = labels.label_for(summary["build"])
     try:
         assert status == 0 and summary["result"] == "SUCCESS", stderr
         logs = Path(summary["logs"]) / "shard"

@@ -5,6 +5,8 @@ from pathlib import Path
 
 from conftest import leftovers, run_job
 
+from shard_jobs.rules import labels
+
 
 def efficiency_report(summary) -> dict:
     """The report in the run's logs: report.json, and report.html beside it."""
@@ -61,7 +63,7 @@ def test_failing_exercise_still_tears_down(admin_conn):
     assert status == 1, stderr
     assert summary["result"] == "FAILURE"
     assert summary["teardown"] == "ok"
-    label = "shard-" + summary["build"][:12]
+    label = labels.label_for(summary["build"])
     assert leftovers(admin_conn, label) == {}
     # The shard did get deployed and labelled before the exercise failed.
     assert summary["phases"]["label"]["seconds"] >= 0

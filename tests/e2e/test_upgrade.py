@@ -5,12 +5,14 @@ from pathlib import Path
 
 from conftest import leftovers, run_job
 
+from shard_jobs.rules import labels
+
 
 def test_upgrade_from_the_previous_release(upgrade_cloud, nova_release_tree):
     env, conn = upgrade_cloud
     status, summary, stderr = run_job("shard-nova-compute-upgrade", env=env, timeout=3600)
     assert summary, stderr
-    label = "shard-" + summary["build"][:12]
+    label = labels.label_for(summary["build"])
     try:
         assert status == 0 and summary["result"] == "SUCCESS", stderr
         upgrade = summary["upgrade"]
@@ -69,7 +71,7 @@ def test_upgrade_to_a_candidate_that_fails_to_start(upgrade_cloud, tmp_path, nov
         "shard-nova-compute-upgrade", "--src", f"openstack/nova={tree}", env=env, timeout=3600
     )
     assert summary, stderr
-    label = "shard-" + summary["build"][:12]
+    label = labels.label_for(summary["build"])
     assert status == 1 and summary["result"] == "FAILURE"
     assert "nova-compute did not come back after the upgrade" in stderr
     assert summary["teardown"] == "ok"

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shard_jobs import paths
+from shard_jobs.rules import labels
 
 SHARD = str(paths.REPO / "shard")
 JOB = "shard-nova-compute"
@@ -45,7 +46,7 @@ def new_build() -> str:
 
 
 def label_of(build: str) -> str:
-    return "shard-" + build[:12]
+    return labels.label_for(build)
 
 
 def workspace(build: str) -> Path:

@@ -119,7 +119,7 @@ PRE_RUN_LINES = {
     "missing image": "image no-such-image not found in the target cloud",
     "quota exhausted": "target cloud has no room: the quota of project {project} is exhausted: "
     "instances 0 of 0 servers used, 1 more needed",
-    "illegal build id in the job": "invalid build id shard/../x;y",
+    "illegal build id in the job": "invalid build id 'shard/../x;y'",
 }
 
 

@@ -3,8 +3,8 @@
 import pytest
 import shard_compute_service as module
 
-HOST = "shard-0123abcd"
-LABEL = "shard-0123abcd"
+HOST = "shard-0123abcd4567"
+LABEL = "shard-0123abcd4567"
 
 
 def present(**kwargs):
@@ -164,14 +164,25 @@ def test_present_check_mode_no_change_when_already_member(cloud, run_module):
     assert result["mapped"] is True
 
 
-@pytest.mark.parametrize("label", ["shard-XYZ", "shard-123", "build-0123abcd", "shard-0123abcd "])
+@pytest.mark.parametrize(
+    "label",
+    [
+        "shard-XYZ",
+        "shard-123",
+        "build-0123abcd4567",
+        "shard-0123abcd4567 ",
+        "shard-0123abcd4567\n",
+        "shard-0123abcd",  # 8 digits: not what the jobs generate
+        "shard-0123abcd4567ab",
+    ],
+)
 def test_invalid_label_fails_clearly(cloud, run_module, label):
     result = run_module(module, present(aggregate=LABEL, label=label))
 
     assert result["failed"] is True
     assert result["msg"] == (
         f"label {label!r} is not a shard label: expected 'shard-' followed by "
-        "8 to 32 lowercase hex digits"
+        "12 lowercase hex digits"
     )
     assert cloud.calls == []
 
@@ -223,7 +234,7 @@ def test_absent_does_not_force_down_a_down_service(cloud, run_module):
 def test_absent_deletes_every_record_of_the_host_and_no_other(cloud, run_module):
     cloud.add_service(HOST, state="down")
     cloud.add_service(HOST, state="down")
-    other = cloud.add_service("shard-ffff0000", state="down")
+    other = cloud.add_service("shard-ffff00001111", state="down")
     conductor = cloud.add_service(HOST, binary="nova-conductor")
 
     result = run_module(module, dict(host=HOST, state="absent"))
@@ -233,7 +244,7 @@ def test_absent_deletes_every_record_of_the_host_and_no_other(cloud, run_module)
 
 
 def test_absent_is_a_no_op_when_nothing_exists(cloud, run_module):
-    cloud.add_compute("shard-ffff0000")
+    cloud.add_compute("shard-ffff00001111")
 
     result = run_module(module, dict(host=HOST, state="absent"))
 

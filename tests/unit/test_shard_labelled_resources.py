@@ -5,8 +5,8 @@ import shard_labelled_resources as module
 from fake_cloud import http_error
 from openstack import exceptions
 
-LABEL = "shard-0123abcd"
-OTHER = "shard-ffff0000"
+LABEL = "shard-0123abcd4567"
+OTHER = "shard-ffff00001111"
 KINDS = [
     "servers",
     "flavors",
@@ -35,18 +35,18 @@ def populated(cloud):
     c.ids["flavor"] = c.add_flavor(
         f"{LABEL}-flavor",
         description=f"shard-jobs label={LABEL} created=2026-11-25T13:20:01Z",
-        extra_specs={"trait:CUSTOM_SHARD_0123ABCD": "required"},
+        extra_specs={"trait:CUSTOM_SHARD_0123ABCD4567": "required"},
         is_public=False,
     ).id
     c.add_flavor(f"{OTHER}-flavor", description=f"shard-jobs label={OTHER}")
     c.add_flavor(f"{LABEL}-decoy")  # decoy: no description
     c.add_flavor("m1.small", description=f"like {LABEL} but not labelled")  # decoy
     # traits
-    c.traits.update({"CUSTOM_SHARD_0123ABCD", "CUSTOM_SHARD_FFFF0000", "CUSTOM_SHARD_XYZ"})
-    c.traits.add("CUSTOM_SHARD_0123ABCD_EXTRA")  # decoy: not the trait of a label
+    c.traits.update({"CUSTOM_SHARD_0123ABCD4567", "CUSTOM_SHARD_FFFF00001111", "CUSTOM_SHARD_XYZ"})
+    c.traits.add("CUSTOM_SHARD_0123ABCD4567_EXTRA")  # decoy: not the trait of a label
     # compute services and providers
     c.add_compute(LABEL)
-    c.providers[c.provider_named(LABEL)["uuid"]]["traits"].add("CUSTOM_SHARD_0123ABCD")
+    c.providers[c.provider_named(LABEL)["uuid"]]["traits"].add("CUSTOM_SHARD_0123ABCD4567")
     c.provider_named(LABEL)["allocations"] = {"srv-1": {}, "srv-2": {}}
     c.add_compute(OTHER)
     c.add_compute(f"{LABEL}-extra")  # decoy: host name is not a label
@@ -78,7 +78,7 @@ def test_one_label_finds_exactly_its_resources(populated, run_module):
         [populated.ids["server_md"], populated.ids["server_tag"]]
     )
     assert names(result, "flavors") == [f"{LABEL}-flavor"]
-    assert names(result, "traits") == ["CUSTOM_SHARD_0123ABCD"]
+    assert names(result, "traits") == ["CUSTOM_SHARD_0123ABCD4567"]
     assert names(result, "compute_services") == [LABEL]
     assert names(result, "resource_providers") == [LABEL]
     assert names(result, "aggregates") == [LABEL]
@@ -102,13 +102,13 @@ def test_entries_say_where_the_label_was_read_and_when_created(populated, run_mo
     (flavor,) = resources["flavors"]
     assert flavor["source"] == "description"
     assert flavor["created"] == 1795612801
-    assert flavor["extra_specs"] == {"trait:CUSTOM_SHARD_0123ABCD": "required"}
+    assert flavor["extra_specs"] == {"trait:CUSTOM_SHARD_0123ABCD4567": "required"}
     assert flavor["is_public"] is False
 
     (trait,) = resources["traits"]
     assert trait == dict(
-        id="CUSTOM_SHARD_0123ABCD",
-        name="CUSTOM_SHARD_0123ABCD",
+        id="CUSTOM_SHARD_0123ABCD4567",
+        name="CUSTOM_SHARD_0123ABCD4567",
         label=LABEL,
         source="name",
         created=None,
@@ -136,7 +136,7 @@ def test_pattern_finds_every_run(populated, run_module):
 
     assert result["labels"] == [LABEL, OTHER]
     assert names(result, "compute_services") == [LABEL, OTHER]
-    assert names(result, "traits") == ["CUSTOM_SHARD_0123ABCD", "CUSTOM_SHARD_FFFF0000"]
+    assert names(result, "traits") == ["CUSTOM_SHARD_0123ABCD4567", "CUSTOM_SHARD_FFFF00001111"]
     assert names(result, "flavors") == [f"{LABEL}-flavor", f"{OTHER}-flavor"]
     assert len(result["resources"]["servers"]) == 3
     assert result["count"] == 9 + 6
@@ -153,7 +153,9 @@ def test_decoys_alone_are_not_found(cloud, run_module):
     cloud.add_server("x", metadata={"shard_label": "not-a-label"}, tags=["shard-123"])
     cloud.add_flavor(f"{LABEL}-flavor")
     cloud.add_flavor("f", description="shard-jobs label=shard-NOTHEX")
-    cloud.traits.update({"CUSTOM_SHARD_XYZ", "CUSTOM_SHARD_0123ABCD_EXTRA", "CUSTOM_SHARD_0123"})
+    cloud.traits.update(
+        {"CUSTOM_SHARD_XYZ", "CUSTOM_SHARD_0123ABCD4567_EXTRA", "CUSTOM_SHARD_0123"}
+    )
     cloud.add_compute(f"{LABEL}.example.com")
     cloud.add_aggregate(LABEL)
     cloud.add_image(LABEL)
@@ -219,8 +221,8 @@ def test_one_of_label_and_pattern_is_required(cloud, run_module):
 
 
 def test_invalid_label_and_pattern_fail_clearly(cloud, run_module):
-    result = run_module(module, dict(label="shard-0123ABCD"))
-    assert result["msg"].startswith("label 'shard-0123ABCD' is not a shard label")
+    result = run_module(module, dict(label="shard-0123ABCD4567"))
+    assert result["msg"].startswith("label 'shard-0123ABCD4567' is not a shard label")
 
     result = run_module(module, dict(label_pattern="shard-("))
     assert result["msg"].startswith("label_pattern is not a valid regular expression:")

@@ -2,8 +2,8 @@
 
 import shard_provider_traits as module
 
-HOST = "shard-0123abcd"
-TRAIT = "CUSTOM_SHARD_0123ABCD"
+HOST = "shard-0123abcd4567"
+TRAIT = "CUSTOM_SHARD_0123ABCD4567"
 
 
 def puts(cloud):

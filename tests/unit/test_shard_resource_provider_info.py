@@ -5,7 +5,7 @@ import shard_resource_provider_info as module
 from ansible.module_utils import shard_openstack
 from fake_cloud import ns, response
 
-HOST = "shard-0123abcd"
+HOST = "shard-0123abcd4567"
 UUID = "4e8e5957-649f-477b-9e5b-f1f75b21c03c"
 OTHER_UUID = "7d5d8e0d-0fd8-4a3c-9f0e-1a4a8f1f3a11"
 SERVER = "0c1b9e5e-d3a4-4fb4-a8b3-3c2d1c57c0a1"
@@ -62,7 +62,7 @@ class FakePlacement:
         self.answers[base + "/traits"] = (
             200,
             {
-                "traits": ["HW_CPU_X86_AVX2", "COMPUTE_NODE", "CUSTOM_SHARD_0123ABCD"],
+                "traits": ["HW_CPU_X86_AVX2", "COMPUTE_NODE", "CUSTOM_SHARD_0123ABCD4567"],
                 "resource_provider_generation": generation,
             },
         )
@@ -88,7 +88,7 @@ def test_reads_a_provider_by_name(placement, run_module):
     assert result["changed"] is False
     assert result["resource_provider"] == {"uuid": UUID, "name": HOST, "generation": 7}
     assert result["inventories"] == INVENTORIES
-    assert result["traits"] == ["COMPUTE_NODE", "CUSTOM_SHARD_0123ABCD", "HW_CPU_X86_AVX2"]
+    assert result["traits"] == ["COMPUTE_NODE", "CUSTOM_SHARD_0123ABCD4567", "HW_CPU_X86_AVX2"]
     assert result["usages"] == {"VCPU": 1, "MEMORY_MB": 64}
     assert result["allocations"] == {}
     assert placement.urls == [
@@ -183,5 +183,5 @@ def test_check_mode_reads_all_the_same(placement, run_module):
     result = run_module(module, dict(provider=HOST, consumers=[SERVER]), check_mode=True)
 
     assert result["changed"] is False
-    assert result["traits"] == ["COMPUTE_NODE", "CUSTOM_SHARD_0123ABCD", "HW_CPU_X86_AVX2"]
+    assert result["traits"] == ["COMPUTE_NODE", "CUSTOM_SHARD_0123ABCD4567", "HW_CPU_X86_AVX2"]
     assert len(placement.calls) == 5

@@ -11,12 +11,14 @@ import uuid
 
 from conftest import leftovers
 
+from shard_jobs.rules import labels
+
 JOB = "shard-nova-compute"
 NOVA = "openstack/nova"
 
 
 def label_of(build: dict) -> str:
-    return "shard-" + build["uuid"].replace("-", "")[:12]
+    return labels.label_for(build["uuid"])
 
 
 def reasons(output: str) -> str:

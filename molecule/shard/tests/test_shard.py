@@ -4,6 +4,8 @@ import json
 
 import pytest
 
+from shard_jobs.rules import labels
+
 
 @pytest.fixture(scope="module")
 def resolved(host, state):
@@ -11,9 +13,9 @@ def resolved(host, state):
 
 
 def test_names_derive_from_the_build(resolved, build, state):
-    label = f"shard-{build[:12]}"
+    label = labels.label_for(build)
     assert resolved["label"] == resolved["host"] == label
-    assert resolved["trait"] == "CUSTOM_SHARD_" + build[:12].upper()
+    assert resolved["trait"] == labels.trait_for(label)
     assert resolved["workspace"] == f"{state['shard_workspace_root']}/{label}"
     assert resolved["venv"] == f"{resolved['workspace']}/venv"
     assert resolved["clouds_yaml"] == f"{resolved['workspace']}/clouds.yaml"
@@ -47,7 +49,7 @@ def refused(host, state):
 
 def test_bad_input_refused(refused):
     assert len(refused) == 2
-    assert refused[0].startswith("invalid build id not-a-build")
+    assert refused[0].startswith("invalid build id 'not-a-build'")
     assert refused[1].startswith("unknown shard profile no-such-profile; known profiles:")
 
 

@@ -1,0 +1,113 @@
+# Copyright shard-jobs contributors
+# SPDX-License-Identifier: Apache-2.0
+"""The names of a shard run: the one home of the label, the trait and the description.
+
+Everything a run creates is named after its Zuul build id and marked with its
+label, so that teardown and the janitor find exactly it. Every consumer uses
+these functions, never a copy of the rule:
+
+- the modules, as ``ansible.module_utils.shard_labels`` (Ansible ships
+  module_utils/ with them to the node);
+- Jinja, through the ``shard_label``, ``shard_trait``, ``shard_build_id_error``
+  and ``shard_description`` filters (roles/shard/filter_plugins/);
+- the CLI, the bench and the tests, as ``shard_jobs.rules.labels``.
+
+Standard library only, and no import of another module_utils file: each of
+those consumers imports it under another name.
+"""
+
+import re
+import time
+
+# A Zuul build id: uuid4().hex, 32 lowercase hexadecimal digits. Nothing
+# else is accepted: the id is rendered into names, paths and comments.
+BUILD_ID_RE = re.compile(r"[0-9a-f]{32}")
+# The label is "shard-" and the build id's first 12 digits: short enough for
+# a host name, long enough that two runs never share it.
+LABEL_HEX_DIGITS = 12
+LABEL_PREFIX = "shard-"
+LABEL_RE = re.compile(f"{LABEL_PREFIX}[0-9a-f]{{{LABEL_HEX_DIGITS}}}")
+# Where the label is kept on each kind of resource.
+LABEL_METADATA_KEY = "shard_label"
+LABEL_DESCRIPTION_PREFIX = "shard-jobs label="
+TRAIT_PREFIX = "CUSTOM_SHARD_"
+# The label, then the end or one space (what description_for writes).
+_DESCRIPTION_RE = re.compile(f"{re.escape(LABEL_DESCRIPTION_PREFIX)}({LABEL_RE.pattern})(?: |$)")
+_CREATED_RE = re.compile(r"created=(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)")
+
+
+def build_id_error(build_id):
+    """Why I(build_id) is not a Zuul build id, or None when it is one."""
+    if isinstance(build_id, str) and BUILD_ID_RE.fullmatch(build_id):
+        return None
+    shown = repr(str(build_id)[:40])
+    return (
+        f"invalid build id {shown}: shard names are derived from it; expected a Zuul "
+        "build id (32 lowercase hexadecimal digits)"
+    )
+
+
+def label_for(build_id):
+    """shard-<12 hex>: the label of a build (ValueError for anything but a build id)."""
+    error = build_id_error(build_id)
+    if error:
+        raise ValueError(error)
+    return LABEL_PREFIX + build_id[:LABEL_HEX_DIGITS]
+
+
+def is_label(text):
+    """Whether I(text) is exactly a label the jobs generate (nothing before or after)."""
+    return isinstance(text, str) and LABEL_RE.fullmatch(text) is not None
+
+
+def label_error(label, option="label"):
+    """Why I(label) is not a shard label, or None when it is one."""
+    if is_label(label):
+        return None
+    return (
+        f"{option} {str(label)[:60]!r} is not a shard label: expected "
+        f"'{LABEL_PREFIX}' followed by {LABEL_HEX_DIGITS} lowercase hex digits"
+    )
+
+
+def trait_for(label):
+    """CUSTOM_SHARD_<HEX>: the placement trait of a label."""
+    return "CUSTOM_" + label.upper().replace("-", "_")
+
+
+def label_of_trait(name):
+    """The label of a CUSTOM_SHARD_<HEX> trait (the inverse of trait_for), or None."""
+    if not isinstance(name, str) or not name.startswith(TRAIT_PREFIX):
+        return None
+    label = LABEL_PREFIX + name[len(TRAIT_PREFIX) :].lower()
+    return label if is_label(label) and trait_for(label) == name else None
+
+
+def label_of_metadata(metadata):
+    """The label in a metadata or properties dict (key shard_label), or None."""
+    label = (metadata or {}).get(LABEL_METADATA_KEY)
+    return label if is_label(label) else None
+
+
+def description_for(label, created=None):
+    """'shard-jobs label=<label> created=<UTC time>': how a flavor records its label."""
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(created))
+    return f"{LABEL_DESCRIPTION_PREFIX}{label} created={stamp}"
+
+
+def label_of_description(description):
+    """The label recorded in a description ('shard-jobs label=shard-abc ...'), or None."""
+    if not isinstance(description, str):
+        return None
+    match = _DESCRIPTION_RE.match(description)
+    return match.group(1) if match else None
+
+
+def created_of_description(description):
+    """The creation time recorded in a description, as epoch seconds, or None."""
+    import calendar
+
+    match = _CREATED_RE.search(description or "")
+    if not match:
+        return None
+    return calendar.timegm(time.strptime(match.group(1), "%Y-%m-%dT%H:%M:%SZ"))

@@ -1,0 +1,58 @@
+# Copyright shard-jobs contributors
+# SPDX-License-Identifier: Apache-2.0
+"""Jinja filters for the run's names, from module_utils/shard_labels.py.
+
+Templates and task files derive the label, the trait and the flavor's
+description with these filters, so that Jinja uses the same functions as the
+modules, the CLI and the tests. A filter plugin runs on the controller (Zuul's
+executor), where Ansible does not put module_utils/ on the import path: this
+plugin adds the repository's module_utils/ (next to roles/, in the checkout
+Zuul prepares) once, and imports the module from there.
+"""
+
+import os
+import sys
+
+from ansible.errors import AnsibleFilterError
+
+_MODULE_UTILS = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))),
+    "module_utils",
+)
+if _MODULE_UTILS not in sys.path:
+    sys.path.append(_MODULE_UTILS)
+
+import shard_labels  # noqa: E402
+
+
+def shard_label(build_id):
+    """shard-<12 hex> of a Zuul build id; an error naming the bad id otherwise."""
+    try:
+        return shard_labels.label_for(build_id)
+    except ValueError as exc:
+        raise AnsibleFilterError(str(exc)) from None
+
+
+def shard_build_id_error(build_id):
+    """Why the value is not a Zuul build id, or '' when it is one."""
+    return shard_labels.build_id_error(build_id) or ""
+
+
+def shard_trait(label):
+    """CUSTOM_SHARD_<HEX> of a label."""
+    return shard_labels.trait_for(label)
+
+
+def shard_description(label):
+    """The description that records a label and its creation time (flavors)."""
+    return shard_labels.description_for(label)
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "shard_label": shard_label,
+            "shard_build_id_error": shard_build_id_error,
+            "shard_trait": shard_trait,
+            "shard_description": shard_description,
+        }

@@ -1,0 +1,127 @@
+"""The run's names (module_utils/shard_labels.py), and every way they are consumed.
+
+The same functions serve the modules (ansible.module_utils.shard_labels), Jinja
+(the shard role's filters) and the CLI (shard_jobs.rules.labels): these tests
+check the rule once and then that Jinja, as Ansible loads the filters, gives
+the same answers.
+"""
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from shard_jobs import paths
+from shard_jobs.rules import labels
+
+BUILD = "0123456789abcdef0123456789abcdef"
+
+
+def test_label_and_trait_of_a_build():
+    assert labels.label_for(BUILD) == "shard-0123456789ab"
+    assert labels.trait_for("shard-0123456789ab") == "CUSTOM_SHARD_0123456789AB"
+    assert labels.label_of_trait("CUSTOM_SHARD_0123456789AB") == "shard-0123456789ab"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "0123456789ab",  # a label's worth, not a build id
+        BUILD.upper(),
+        BUILD + "0",
+        BUILD[:-1],
+        BUILD + "\n",
+        "shard/../x;y",
+        "0123456789ab\nhost = evil",
+        123,
+        None,
+    ],
+)
+def test_only_a_zuul_build_id_is_accepted(bad):
+    error = labels.build_id_error(bad)
+    assert error and error.startswith("invalid build id ") and "\n" not in error
+    with pytest.raises(ValueError):
+        labels.label_for(bad)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "shard-0123456789ab\n",
+        " shard-0123456789ab",
+        "shard-0123456789a",
+        "shard-0123456789abc",
+        "shard-00000001",
+        "shard-0123456789AB",
+        "xshard-0123456789ab",
+    ],
+)
+def test_a_label_is_exactly_what_the_jobs_generate(text):
+    assert not labels.is_label(text)
+    assert labels.label_error(text)
+    assert labels.label_of_metadata({"shard_label": text}) is None
+    assert labels.label_of_description(f"shard-jobs label={text} created=x") is None
+
+
+def test_description_records_label_and_time():
+    text = labels.description_for("shard-0123456789ab", created=1764633600)
+    assert text == "shard-jobs label=shard-0123456789ab created=2025-12-02T00:00:00Z"
+    assert labels.label_of_description(text) == "shard-0123456789ab"
+    assert labels.created_of_description(text) == 1764633600
+    assert labels.label_of_description("shard-jobs label=shard-0123456789ab") == (
+        "shard-0123456789ab"
+    )
+
+
+def _jinja(expression: str, **variables) -> dict:
+    """Evaluate an expression as a play would, with the shard role's filters."""
+    env = dict(
+        os.environ,
+        ANSIBLE_FILTER_PLUGINS=str(paths.ROLES / "shard" / "filter_plugins"),
+        ANSIBLE_LOCALHOST_WARNING="false",
+        ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
+        ANSIBLE_STDOUT_CALLBACK="json",
+        ANSIBLE_LOAD_CALLBACK_PLUGINS="true",
+    )
+    proc = subprocess.run(
+        [
+            paths.bin_path("ansible"),
+            "localhost",
+            "-m",
+            "ansible.builtin.debug",
+            "-a",
+            f"msg={{{{ {expression} }}}}",
+            "-e",
+            json.dumps(variables),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    return json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
+
+
+def _value(expression: str, **variables) -> str:
+    result = _jinja(expression, **variables)
+    assert not result.get("failed"), result
+    return result["msg"]
+
+
+def test_jinja_derives_the_same_names():
+    label = "shard-0123456789ab"
+    assert _value("build | shard_label", build=BUILD) == labels.label_for(BUILD)
+    assert _value("label | shard_trait", label=label) == labels.trait_for(label)
+    assert _value("build | shard_build_id_error", build=BUILD) == ""
+    bad = "shard/../x"
+    assert _value("build | shard_build_id_error", build=bad) == labels.build_id_error(bad)
+    described = _value("label | shard_description", label=label)
+    assert labels.label_of_description(described) == label
+
+
+def test_jinja_refuses_a_bad_build_id_with_the_rule_s_message():
+    result = _jinja("build | shard_label", build="not-a-build")
+    assert result.get("failed") is True
+    assert "invalid build id 'not-a-build'" in result["msg"]
