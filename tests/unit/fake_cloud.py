@@ -583,3 +583,61 @@ class FakeIdentity(_Proxy):
         )
         self.endpoints_.append(endpoint)
         return endpoint
+
+
+# -- shard_compute_label: flavor writes, trait create/delete ---------------
+# Kept apart from the classes above: the calls only shard_compute_label makes.
+
+
+def _create_flavor(self, name, ram, vcpus, disk, description=None, **attrs):
+    self._record(
+        "create_flavor", name=name, ram=ram, vcpus=vcpus, disk=disk, description=description
+    )
+    flavor = self.cloud.add_flavor(name, description=description, is_public=True)
+    flavor.ram, flavor.vcpus, flavor.disk = ram, vcpus, disk
+    return flavor
+
+
+def _delete_flavor(self, flavor, ignore_missing=True):
+    self._record("delete_flavor", flavor.id)
+    if flavor in self.cloud.flavors:
+        self.cloud.flavors.remove(flavor)
+    elif not ignore_missing:
+        raise http_error(404, f"Flavor {flavor.id} could not be found.")
+
+
+def _create_flavor_extra_specs(self, flavor, extra_specs):
+    """POST /flavors/{id}/os-extra_specs: sets these keys; nova answers with them only."""
+    self._record("create_flavor_extra_specs", flavor.id, dict(extra_specs))
+    flavor.extra_specs.update(extra_specs)
+    return ns(**{**vars(flavor), "extra_specs": dict(extra_specs)})
+
+
+FakeCompute.create_flavor = _create_flavor
+FakeCompute.delete_flavor = _delete_flavor
+FakeCompute.create_flavor_extra_specs = _create_flavor_extra_specs
+
+_placement_request = FakePlacement._request
+
+
+def _placement_request_with_trait_writes(self, method, url, json=None, microversion=None):
+    """PUT /traits/{name} (201 created, 204 existed) and DELETE /traits/{name} (409 in use)."""
+    path = [unquote(p) for p in urlsplit(url).path.strip("/").split("/")]
+    if path[0] != "traits" or len(path) != 2 or method not in ("put", "delete"):
+        return _placement_request(self, method, url, json=json, microversion=microversion)
+    self._record(method, url, json=json, microversion=microversion)
+    name, traits = path[1], self.cloud.traits
+    if method == "put":
+        if name in traits:
+            return response(204)
+        traits.add(name)
+        return response(201)
+    if name not in traits:
+        return _placement_error(404, f"No such trait(s): {name}")
+    if any(name in p["traits"] for p in self.cloud.providers.values()):
+        return _placement_error(409, f"The trait {name} is in use by a resource provider.")
+    traits.remove(name)
+    return response(204)
+
+
+FakePlacement._request = _placement_request_with_trait_writes
