@@ -110,194 +110,18 @@ action:
   type: str
 """
 
-import contextlib
-import json
-import os
 import signal
-import socket
-import subprocess
-import time
 
 from ansible.module_utils.basic import AnsibleModule
-
-
-def _start_time(pid):
-    """Process start time in clock ticks since boot, or None if no such process."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    # The command name (field 2) may contain spaces: split after its closing paren.
-    fields = stat[stat.rindex(")") + 2 :].split()
-    if fields[0] == "Z":
-        return None
-    return int(fields[19])
-
-
-def read_record(pidfile):
-    try:
-        with open(pidfile + ".json") as f:
-            record = json.load(f)
-    except (OSError, ValueError):
-        return None
-    if _start_time(record.get("pid")) != record.get("start_time"):
-        return None
-    return record
-
-
-def _listener(host, port):
-    """Return (pid, cmdline) of whoever listens on host:port, as far as /proc tells."""
-    inodes = set()
-    hexport = f"{port:04X}"
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(table) as f:
-                next(f)
-                for line in f:
-                    parts = line.split()
-                    if parts[1].endswith(":" + hexport) and parts[3] == "0A":
-                        inodes.add(parts[9])
-        except OSError:
-            continue
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            for fd in os.listdir(f"/proc/{pid}/fd"):
-                link = os.readlink(f"/proc/{pid}/fd/{fd}")
-                if link.startswith("socket:[") and link[8:-1] in inodes:
-                    with open(f"/proc/{pid}/cmdline", "rb") as f:
-                        cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
-                    return int(pid), cmd
-        except OSError:
-            continue
-    return None, None
-
-
-def port_in_use(host, port):
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return True
-    return False
-
-
-def port_open(host, port):
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-def _log_tail(logfile, lines=15):
-    if not logfile:
-        return ""
-    try:
-        with open(logfile, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - 8192))
-            text = f.read().decode(errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(text.splitlines()[-lines:])
-
-
-def stop(record, sig, timeout):
-    pid = record["pid"]
-    try:
-        os.killpg(pid, sig)
-    except ProcessLookupError:
-        return
-    except PermissionError:
-        os.kill(pid, sig)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if _start_time(pid) != record["start_time"]:
-            return
-        time.sleep(0.1)
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        return
-    while _start_time(pid) == record["start_time"]:
-        time.sleep(0.05)
-
-
-def start(module, params):
-    name, host, port = params["name"], params["host"], params["port"]
-    if port and port_in_use(host, port):
-        pid, cmd = _listener(host, port)
-        holder = f" (pid {pid}: {cmd[:120]})" if pid else ""
-        module.fail_json(
-            msg=f"port {port} on {host} needed by {name} is already in use by another "
-            f"program{holder}"
-        )
-    if module.check_mode:
-        return None
-    for path in (params["pidfile"], params["logfile"]):
-        if path:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-    env = dict(os.environ)
-    env.update({k: str(v) for k, v in params["environment"].items()})
-    log = open(params["logfile"] or os.devnull, "ab")  # noqa: SIM115 - handed to the child
-    try:
-        proc = subprocess.Popen(
-            params["command"],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=params["chdir"],
-            env=env,
-            start_new_session=True,
-            close_fds=True,
-        )
-    except OSError as exc:
-        module.fail_json(msg=f"cannot start {name}: {exc}")
-    finally:
-        log.close()
-    record = {
-        "name": name,
-        "pid": proc.pid,
-        "start_time": _start_time(proc.pid),
-        "fingerprint": params["fingerprint"],
-        "command": params["command"],
-    }
-    tmp = params["pidfile"] + ".json.tmp"
-    with open(tmp, "w") as f:
-        json.dump(record, f)
-    os.replace(tmp, params["pidfile"] + ".json")
-    with open(params["pidfile"], "w") as f:
-        f.write(f"{proc.pid}\n")
-
-    deadline = time.monotonic() + (params["start_timeout"] if port else 0.5)
-    while True:
-        if proc.poll() is not None:
-            module.fail_json(
-                msg=f"{name} exited with status {proc.returncode} while starting; "
-                f"log {params['logfile']}",
-                log_tail=_log_tail(params["logfile"]),
-            )
-        if port and port_open(host, port):
-            break
-        if time.monotonic() >= deadline:
-            if port:
-                stop(record, signal.SIGTERM, 5)
-                module.fail_json(
-                    msg=f"{name} did not accept connections on {host}:{port} within "
-                    f"{params['start_timeout']}s; log {params['logfile']}",
-                    log_tail=_log_tail(params["logfile"]),
-                )
-            break
-        time.sleep(0.1)
-    return record
-
-
-def remove_record(pidfile):
-    for path in (pidfile, pidfile + ".json"):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+from ansible.module_utils.shard_processes import (
+    StartFailed,
+    port_in_use,
+    read_record,
+    remove_record,
+    start,
+    stop,
+    stop_recorded,
+)
 
 
 def main():
@@ -326,14 +150,13 @@ def main():
     sig = getattr(signal, "SIG" + params["stop_signal"])
 
     if state == "stopped":
-        if record is None:
-            if not module.check_mode:
-                remove_record(params["pidfile"])  # a stale record of a dead process
-            module.exit_json(changed=False, pid=None, running=False, action="none")
-        if not module.check_mode:
-            stop(record, sig, params["stop_timeout"])
-            remove_record(params["pidfile"])
-        module.exit_json(changed=True, pid=None, running=False, action="stopped")
+        if module.check_mode:
+            action = "none" if record is None else "stopped"
+            module.exit_json(changed=record is not None, pid=None, running=False, action=action)
+        # Also what a dead leader left in its group; a stale record goes too.
+        stopped = stop_recorded(params["pidfile"], sig, params["stop_timeout"])
+        action = "stopped" if stopped else "none"
+        module.exit_json(changed=stopped, pid=None, running=False, action=action)
 
     if (
         state == "started"
@@ -349,10 +172,27 @@ def main():
             module.exit_json(changed=True, pid=record["pid"], running=True, action=action)
         stop(record, sig, params["stop_timeout"])
         remove_record(params["pidfile"])
-    new = start(module, params)
-    module.exit_json(
-        changed=True, pid=new["pid"] if new else None, running=new is not None, action=action
-    )
+    if module.check_mode:
+        busy = params["port"] and port_in_use(params["host"], params["port"])
+        if busy:
+            module.fail_json(msg=f"port {params['port']} on {params['host']} is already in use")
+        module.exit_json(changed=True, pid=None, running=False, action=action)
+    try:
+        new = start(
+            params["name"],
+            params["command"],
+            params["pidfile"],
+            logfile=params["logfile"],
+            environment=params["environment"],
+            chdir=params["chdir"],
+            port=params["port"],
+            host=params["host"],
+            fingerprint=params["fingerprint"],
+            start_timeout=params["start_timeout"],
+        )
+    except StartFailed as exc:
+        module.fail_json(msg=str(exc), log_tail=exc.log_tail)
+    module.exit_json(changed=True, pid=new["pid"], running=True, action=action)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,6 @@
 """./shard cloud up|status|down|destroy: the embedded cloud."""
 
-import functools
 import hashlib
-import importlib.util
 import json
 import os
 import signal
@@ -15,35 +13,21 @@ from pathlib import Path
 import yaml
 
 from shard_jobs import ansible, paths
+from shard_jobs.rules import cloud_helper as helper
+from shard_jobs.rules import processes as proc
 
 PLAYBOOK = paths.PLAYBOOKS / "embedded-cloud.yaml"
 ROLE = paths.ROLES / "embedded_cloud"
-# The role's helper: stopping, waiting for APIs and finding orphaned workers.
-HELPER = ROLE / "files" / "embedded_cloud.py"
-MODULES = ("shard_process.py", "shard_identity_catalog.py")
+# Code outside the role that shapes the cloud: its modules and shared rules.
+INPUT_CODE = (
+    paths.LIBRARY / "shard_identity_catalog.py",
+    paths.REPO / "module_utils" / "shard_processes.py",
+)
 MANIFEST = "cloud.json"
 CONVERGED = "converged"
 # Role files that do not shape the cloud.
 NOT_INPUTS = {"README.rst"}
 REPAIR_TIMEOUT = 120
-
-
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@functools.cache
-def _process_module():
-    """library/shard_process.py: the pid-file logic the playbook itself uses."""
-    return _load("shard_process", paths.LIBRARY / "shard_process.py")
-
-
-@functools.cache
-def _helper():
-    return _load("embedded_cloud_helper", HELPER)
 
 
 def cloud_vars() -> dict:
@@ -66,7 +50,7 @@ def cloud_vars() -> dict:
 def inputs_fingerprint(extra: dict) -> str:
     """Hash of everything that shapes the cloud: role, playbook, modules, constraints, vars."""
     digest = hashlib.sha256(json.dumps(extra, sort_keys=True).encode())
-    files = [PLAYBOOK, paths.CONSTRAINTS] + [paths.LIBRARY / name for name in MODULES]
+    files = [PLAYBOOK, paths.CONSTRAINTS, *INPUT_CODE]
     files += sorted(p for p in ROLE.rglob("*") if p.is_file() and p.name not in NOT_INPUTS)
     for path in files:
         digest.update(str(path.relative_to(paths.REPO)).encode())
@@ -96,7 +80,6 @@ def _probe(url: str) -> bool:
 
 
 def service_states(manifest: dict) -> list[dict]:
-    proc = _process_module()
     states = []
     for backend in manifest.get("backends", []):
         up = proc.port_open(backend["host"], backend["port"])
@@ -134,14 +117,13 @@ def process_ids(manifest: dict) -> list[int]:
     """The pids of the cloud's processes on this machine: its services (their
     workers are their children) and whoever listens on its backends' ports
     (MariaDB, RabbitMQ). What is down is left out."""
-    proc = _process_module()
     pids = []
     for svc in manifest.get("services", []):
         record = proc.read_record(svc["pidfile"])
         if record is not None:
             pids.append(int(record["pid"]))
     for backend in manifest.get("backends", []):
-        pid, _cmd = proc._listener(backend["host"], backend["port"])
+        pid, _cmd = proc.listener(backend["host"], backend["port"])
         if pid:
             pids.append(pid)
     return pids
@@ -222,17 +204,13 @@ def repair(manifest: dict, states: list[dict]) -> bool:
     broken = [svc for svc in manifest["services"] if state_of.get(svc.get("name")) != "up"]
     if not all(_restartable(svc) for svc in broken):
         return False
-    proc, helper = _process_module(), _helper()
     for svc in broken:
-        record = proc.read_record(svc["pidfile"])
-        if record is not None:  # running, but its API does not answer
-            proc.stop(record, signal.SIGTERM, 30)
-        helper.kill_orphans(helper.raw_record(svc["pidfile"]))  # workers of a killed leader
-        proc.remove_record(svc["pidfile"])
+        # Also one running but not answering, and the workers of a killed leader.
+        proc.stop_recorded(svc["pidfile"], signal.SIGTERM, 30)
     for svc in broken:
         host, port = svc.get("host", "127.0.0.1"), svc.get("port")
-        if port and not helper.wait_port_free(proc, host, port, 5):
-            pid, cmd = proc._listener(host, port)
+        if port and not proc.wait_port_free(host, port, 5):
+            pid, cmd = proc.listener(host, port)
             holder = f" (pid {pid}: {cmd[:100]})" if pid else ""
             raise RepairBlocked(
                 f"port {port} on {host} needed by {svc['name']} is already in use by another "
@@ -241,7 +219,7 @@ def repair(manifest: dict, states: list[dict]) -> bool:
     for svc in broken:  # in start order: keystone first
         try:
             pid = helper.launch(proc, svc, REPAIR_TIMEOUT)
-        except helper.StartFailed as exc:
+        except proc.StartFailed as exc:
             sys.stderr.write(f"cloud up: restarting {svc['name']} failed: {exc}\n")
             return False
         print(f"cloud up: restarted {svc['name']} (pid {pid})", flush=True)
@@ -262,7 +240,7 @@ def _database_refuses(manifest: dict) -> bool:
     except (OSError, ValueError, TypeError, KeyError, yaml.YAMLError):
         return False
     try:
-        return _helper().check_database(spec)["status"] == "denied"
+        return helper.check_database(spec)["status"] == "denied"
     except Exception:  # a check that cannot run decides nothing
         return False
 

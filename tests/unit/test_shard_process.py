@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import shard_process as module
+from ansible.module_utils import shard_processes
 
 SLEEP = ["sleep", "60"]
 
@@ -22,7 +23,7 @@ def free_port():
 
 def alive(pid):
     """Whether pid runs (a zombie does not count)."""
-    return module._start_time(pid) is not None
+    return shard_processes.start_time(pid) is not None
 
 
 def http_server(port):
@@ -44,7 +45,7 @@ def proc(tmp_path, run_module):
 
     yield args
     for path in (tmp_path / "run").glob("*.pid") if (tmp_path / "run").exists() else []:
-        record = module.read_record(str(path))  # None unless that very process still runs
+        record = shard_processes.read_record(str(path))  # None unless that process still runs
         if record and record["pid"] != os.getpid():
             os.killpg(record["pid"], signal.SIGKILL)
 
@@ -196,3 +197,54 @@ def test_command_is_required_to_start(proc, run_module):
 
     assert result["failed"] is True
     assert "command" in result["msg"]
+
+
+def test_stop_waits_for_the_whole_process_group(proc, run_module, tmp_path):
+    """A worker that ignores SIGTERM outlives its leader: stop kills and waits for it too."""
+    marker = tmp_path / "worker.pid"
+    script = (
+        "import os, signal, subprocess, sys, time\n"
+        "worker = subprocess.Popen([sys.executable, '-c', "
+        "'import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)'])\n"
+        f"open({str(marker)!r}, 'w').write(str(worker.pid))\n"
+        "time.sleep(60)\n"
+    )
+    started = run_module(module, proc(command=[sys.executable, "-c", script]))
+    deadline = time.monotonic() + 10
+    while not (marker.exists() and marker.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    worker = int(marker.read_text())
+    assert alive(worker) and alive(started["pid"])
+
+    stopped = run_module(module, proc(state="stopped", stop_timeout=1))
+
+    assert stopped["changed"] is True and stopped["action"] == "stopped"
+    assert not alive(started["pid"])
+    assert not alive(worker)
+
+
+def test_a_dead_leader_s_workers_are_stopped(proc, run_module, tmp_path):
+    """The leader was SIGKILLed (its record is stale); its worker still runs in its group."""
+    marker = tmp_path / "worker.pid"
+    script = (
+        "import subprocess, sys, time\n"
+        "worker = subprocess.Popen(['sleep', '60'])\n"
+        f"open({str(marker)!r}, 'w').write(str(worker.pid))\n"
+        "time.sleep(60)\n"
+    )
+    started = run_module(module, proc(command=[sys.executable, "-c", script]))
+    deadline = time.monotonic() + 10
+    while not (marker.exists() and marker.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    worker = int(marker.read_text())
+    os.kill(started["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while alive(started["pid"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert alive(worker)
+
+    stopped = run_module(module, proc(state="stopped"))
+
+    assert stopped["changed"] is True
+    assert not alive(worker)
+    assert not Path(proc()["pidfile"] + ".json").exists()

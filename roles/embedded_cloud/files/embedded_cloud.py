@@ -19,9 +19,8 @@ It reads a JSON request on standard input (it may hold passwords: never argv) an
 prints one JSON object. Problems come back as {"error": "one line"} with exit status
 0, so that the role reports them with a task of its own (the calling task is no_log).
 
-The pid-file logic is library/shard_process.py's own: its source comes in the
-request (key "process_module") and is loaded here, so that both always agree on
-the pid records. ./shard (shard_jobs/cloud.py) imports this file too.
+The pid-file logic is module_utils/shard_processes.py's, the same the shard_process
+module and ./shard use: its source comes in the request (key "process_module").
 """
 
 import base64
@@ -39,90 +38,21 @@ import urllib.error
 import urllib.request
 
 
-def load_process_module(source, filename="shard_process.py"):
-    """library/shard_process.py as a module, also where Ansible is not installed."""
-    try:
-        import ansible.module_utils.basic  # noqa: F401
-    except ImportError:
-        for name in ("ansible", "ansible.module_utils", "ansible.module_utils.basic"):
-            sys.modules.setdefault(name, types.ModuleType(name))
-        sys.modules["ansible.module_utils.basic"].AnsibleModule = object
-    module = types.ModuleType("shard_process")
+def load_process_module(source, filename="shard_processes.py"):
+    """module_utils/shard_processes.py (standard library only) as a module.
+
+    This script runs with a node's python3 as `python -c`, where no import path
+    leads to module_utils/ (Ansible ships module_utils only with modules): the
+    role passes the module's source in the request. Kept as the one exception to
+    "no code loaded as text" until this helper becomes a module of its own.
+    """
+    module = types.ModuleType("shard_processes")
     module.__file__ = filename
     exec(compile(source, filename, "exec"), module.__dict__)  # noqa: S102
     return module
 
 
 # ------------------------------------------------------------------ processes
-
-
-def _stat_fields(pid):
-    """Fields of /proc/<pid>/stat after the command name, or None."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    return stat[stat.rindex(")") + 2 :].split()
-
-
-def raw_record(pidfile):
-    """The pid record as written, whether or not its process still runs."""
-    try:
-        with open(pidfile + ".json") as f:
-            record = json.load(f)
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) and isinstance(record.get("pid"), int) else None
-
-
-def orphans(record):
-    """Pids left in the process group of a record whose leader is gone.
-
-    shard_process starts each process in a session of its own, so its pid is also its
-    process group id. When the leader dies (SIGKILL, crash) its workers may live on in
-    that group. The kernel does not hand out a pid while a group of that id exists, so
-    members of group <pid> are the leader's when the leader is gone; when the pid runs
-    again (recycled) the old group is gone and nothing is returned.
-    """
-    if not record:
-        return []
-    pgid = record["pid"]
-    leader = _stat_fields(pgid)
-    if leader is not None and leader[0] != "Z":
-        return []
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == pgid:
-            continue
-        fields = _stat_fields(entry)
-        if fields and fields[0] != "Z" and int(fields[2]) == pgid:
-            start = record.get("start_time")
-            if start is None or int(fields[19]) >= start:
-                found.append(int(entry))
-    return found
-
-
-def kill_orphans(record, timeout=5.0):
-    pids = orphans(record)
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + timeout
-    while pids and orphans(record) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return pids
-
-
-def wait_port_free(proc, host, port, timeout=10.0):
-    """Whether host:port is free within timeout. A killed multi-threaded process shows as
-    a zombie before its last thread has let go of its sockets."""
-    deadline = time.monotonic() + timeout
-    while proc.port_in_use(host, port):
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def running_state(proc, spec):
@@ -147,55 +77,38 @@ def stop_all(proc, specs, timeout):
     for t in threads:
         t.join()
     for spec in specs:
-        if kill_orphans(raw_record(spec["pidfile"])) and spec["name"] not in stopped:
+        if proc.kill_orphans(proc.raw_record(spec["pidfile"])) and spec["name"] not in stopped:
             stopped.append(spec["name"])
         proc.remove_record(spec["pidfile"])
     listening = []
     for spec in specs:
-        if spec.get("port") and not wait_port_free(proc, spec["host"], spec["port"], 5):
-            pid, cmd = proc._listener(spec["host"], spec["port"])
+        if spec.get("port") and not proc.wait_port_free(spec["host"], spec["port"], 5):
+            pid, cmd = proc.listener(spec["host"], spec["port"])
             holder = f"pid {pid}: {cmd[:100]}" if pid else "unknown program"
             listening.append(f"{spec['name']} port {spec['port']} ({holder})")
     return stopped, listening
 
 
-class StartFailed(Exception):
-    pass
-
-
-class _Starter:
-    """What shard_process.start() needs of an AnsibleModule."""
-
-    check_mode = False
-
-    def fail_json(self, msg, **_):
-        raise StartFailed(msg)
-
-
 def launch(proc, spec, timeout=120):
     """Start the process of spec (a manifest entry) as the shard_process module would,
     after stopping a running one (another fingerprint, or not answering) and whatever
-    a killed one left in its process group. Returns the new pid; raises StartFailed."""
-    record = proc.read_record(spec["pidfile"])
-    if record is not None:
-        proc.stop(record, signal.SIGTERM, 30)
-    kill_orphans(raw_record(spec["pidfile"]))
-    proc.remove_record(spec["pidfile"])
+    a killed one left in its process group. Returns the new pid; raises
+    proc.StartFailed."""
+    proc.stop_recorded(spec["pidfile"], signal.SIGTERM, 30)
     if spec.get("port"):
-        wait_port_free(proc, spec["host"], spec["port"], 5)
-    params = {
-        "name": spec["name"],
-        "command": spec["command"],
-        "environment": spec.get("environment") or {},
-        "chdir": None,
-        "pidfile": spec["pidfile"],
-        "logfile": spec.get("log"),
-        "port": spec.get("port"),
-        "host": spec.get("host", "127.0.0.1"),
-        "fingerprint": spec["fingerprint"],
-        "start_timeout": timeout,
-    }
-    return proc.start(_Starter(), params)["pid"]
+        proc.wait_port_free(spec["host"], spec["port"], 5)
+    record = proc.start(
+        spec["name"],
+        spec["command"],
+        spec["pidfile"],
+        logfile=spec.get("log"),
+        environment=spec.get("environment") or {},
+        port=spec.get("port"),
+        host=spec.get("host", "127.0.0.1"),
+        fingerprint=spec["fingerprint"],
+        start_timeout=timeout,
+    )
+    return record["pid"]
 
 
 # ------------------------------------------------------------------ files
@@ -354,11 +267,11 @@ def converge(req):
     conflicts = []
     for spec in specs:
         pid, _ = running_state(proc, spec)
-        if pid is None and kill_orphans(raw_record(spec["pidfile"])) and spec.get("port"):
+        if pid is None and proc.kill_orphans(proc.raw_record(spec["pidfile"])) and spec.get("port"):
             # The workers of a killed leader: ours, not another program.
-            wait_port_free(proc, spec["host"], spec["port"], 5)
+            proc.wait_port_free(spec["host"], spec["port"], 5)
         if pid is None and spec.get("port") and proc.port_in_use(spec["host"], spec["port"]):
-            holder_pid, cmd = proc._listener(spec["host"], spec["port"])
+            holder_pid, cmd = proc.listener(spec["host"], spec["port"])
             holder = f" (pid {holder_pid}: {cmd[:100]})" if holder_pid else ""
             conflicts.append(
                 f"port {spec['port']} on {spec['host']} needed by {spec['name']} is already "
@@ -583,7 +496,7 @@ def start(req):
     for spec in todo:
         try:
             pid = launch(proc, spec)
-        except StartFailed as exc:
+        except proc.StartFailed as exc:
             out["error"] = str(exc)
             break
         out["started"].append({"name": spec["name"], "pid": pid})

@@ -1,0 +1,320 @@
+# Copyright shard-jobs contributors
+# SPDX-License-Identifier: Apache-2.0
+"""Service processes tracked by pid records: the one home of the record and its rules.
+
+A service runs in a session of its own (its pid is its process group id), its
+output appended to a log, and its pid file has a JSON sidecar (<pidfile>.json)
+with the pid, the process's start time (so that a recycled pid is never taken
+for it), a fingerprint (what it was started with) and its command.
+
+Used by the shard_process and shard_teardown_cloud modules (as
+ansible.module_utils.shard_processes), by the embedded cloud's helper, and by
+the CLI (shard_jobs.rules.processes). Standard library only, reading /proc:
+it runs with whatever python3 a node has, before any virtualenv exists (the
+embedded cloud's first bring-up), where psutil cannot be assumed.
+"""
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+
+# Seconds between two looks at a process that is stopping.
+STOP_POLL = 0.05
+
+
+class StartFailed(Exception):
+    """A process that could not be started or did not come up: one line saying why."""
+
+    def __init__(self, msg, log_tail=""):
+        super().__init__(msg)
+        self.log_tail = log_tail
+
+
+# ---------------------------------------------------------------- /proc
+
+
+def stat_fields(pid):
+    """Fields of /proc/<pid>/stat after the command name (state first), or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    # The command name (field 2) may contain spaces: split after its closing paren.
+    return stat[stat.rindex(")") + 2 :].split()
+
+
+def start_time(pid):
+    """Process start time in clock ticks since boot, or None if no such live process."""
+    fields = stat_fields(pid)
+    if fields is None or fields[0] == "Z":
+        return None
+    return int(fields[19])
+
+
+def group_members(pgid, since=None):
+    """Live pids of process group pgid (the leader included), started at or after since."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        fields = stat_fields(entry)
+        if not fields or fields[0] == "Z" or int(fields[2]) != pgid:
+            continue
+        if since is None or int(fields[19]) >= since:
+            found.append(int(entry))
+    return found
+
+
+# ---------------------------------------------------------------- records
+
+
+def raw_record(pidfile):
+    """The pid record as written, whether or not its process still runs."""
+    try:
+        with open(pidfile + ".json") as f:
+            record = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and isinstance(record.get("pid"), int) else None
+
+
+def read_record(pidfile):
+    """The pid record of a process that still runs, or None."""
+    record = raw_record(pidfile)
+    if record is None or start_time(record["pid"]) != record.get("start_time"):
+        return None
+    return record
+
+
+def write_record(pidfile, record):
+    tmp = pidfile + ".json.tmp"
+    with open(tmp, "w") as f:
+        json.dump(record, f)
+    os.replace(tmp, pidfile + ".json")
+    with open(pidfile, "w") as f:
+        f.write(f"{record['pid']}\n")
+
+
+def remove_record(pidfile):
+    for path in (pidfile, pidfile + ".json"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+# ---------------------------------------------------------------- ports
+
+
+def listener(host, port):
+    """(pid, command line) of whoever listens on port, as far as /proc tells, or (None, None)."""
+    inodes = set()
+    hexport = f"{port:04X}"
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    parts = line.split()
+                    if parts[1].endswith(":" + hexport) and parts[3] == "0A":
+                        inodes.add(parts[9])
+        except OSError:
+            continue
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if link.startswith("socket:[") and link[8:-1] in inodes:
+                    with open(f"/proc/{pid}/cmdline", "rb") as f:
+                        cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+                    return int(pid), cmd
+        except OSError:
+            continue
+    return None, None
+
+
+def port_in_use(host, port):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def port_open(host, port):
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def wait_port_free(host, port, timeout=10.0):
+    """Whether host:port is free within timeout. A killed multi-threaded process shows as
+    a zombie before its last thread has let go of its sockets."""
+    deadline = time.monotonic() + timeout
+    while port_in_use(host, port):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(STOP_POLL)
+    return True
+
+
+def log_tail(logfile, lines=15):
+    if not logfile:
+        return ""
+    try:
+        with open(logfile, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 8192))
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+# ---------------------------------------------------------------- stop and start
+
+
+def orphans(record):
+    """Pids left in the process group of a record whose leader is gone.
+
+    Each process starts in a session of its own, so its pid is also its process
+    group id; when the leader dies (SIGKILL, a crash) its workers may live on in
+    that group. The kernel does not hand out a pid while a group of that id
+    exists, so members of group <pid> are the leader's when the leader is gone;
+    when the pid runs again (recycled) the old group is gone.
+    """
+    if not record:
+        return []
+    pgid = record["pid"]
+    if start_time(pgid) is not None:
+        return []
+    return group_members(pgid, since=record.get("start_time"))
+
+
+def stop(record, sig=signal.SIGTERM, timeout=30):
+    """Signal a record's whole process group, wait until every member is gone; SIGKILL
+    what is left after timeout. The leader alone is not enough: a worker that outlives
+    it (gunicorn's, a service's helper) would keep ports and files."""
+    pgid = record["pid"]
+    since = record.get("start_time")
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        return
+    except PermissionError:
+        os.kill(pgid, sig)
+    deadline = time.monotonic() + timeout
+    while group_members(pgid, since) and time.monotonic() < deadline:
+        time.sleep(STOP_POLL)
+    if not group_members(pgid, since):
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+    while group_members(pgid, since):
+        time.sleep(STOP_POLL)
+
+
+def kill_orphans(record, timeout=5.0):
+    """SIGKILL what a dead leader left in its group; the pids it found."""
+    pids = orphans(record)
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while pids and orphans(record) and time.monotonic() < deadline:
+        time.sleep(STOP_POLL)
+    return pids
+
+
+def start(
+    name,
+    command,
+    pidfile,
+    logfile=None,
+    environment=None,
+    chdir=None,
+    port=None,
+    host="127.0.0.1",
+    fingerprint=None,
+    start_timeout=120,
+):
+    """Start a process in a session of its own and record it; its record.
+
+    With port: refuses when another program listens there, and waits until the
+    new process accepts connections. A process that exits while starting, or
+    does not answer in time (then stopped), raises StartFailed with its log's end.
+    """
+    if port and port_in_use(host, port):
+        pid, cmd = listener(host, port)
+        holder = f" (pid {pid}: {cmd[:120]})" if pid else ""
+        raise StartFailed(
+            f"port {port} on {host} needed by {name} is already in use by another program{holder}"
+        )
+    for path in (pidfile, logfile):
+        if path:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+    env = dict(os.environ)
+    env.update({k: str(v) for k, v in (environment or {}).items()})
+    log = open(logfile or os.devnull, "ab")  # noqa: SIM115 - handed to the child
+    try:
+        proc = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=chdir,
+            env=env,
+            start_new_session=True,
+            close_fds=True,
+        )
+    except OSError as exc:
+        raise StartFailed(f"cannot start {name}: {exc}") from None
+    finally:
+        log.close()
+    record = {
+        "name": name,
+        "pid": proc.pid,
+        "start_time": start_time(proc.pid),
+        "fingerprint": fingerprint,
+        "command": command,
+    }
+    write_record(pidfile, record)
+
+    deadline = time.monotonic() + (start_timeout if port else 0.5)
+    while True:
+        if proc.poll() is not None:
+            raise StartFailed(
+                f"{name} exited with status {proc.returncode} while starting; log {logfile}",
+                log_tail(logfile),
+            )
+        if port and port_open(host, port):
+            break
+        if time.monotonic() >= deadline:
+            if port:
+                stop(record, signal.SIGTERM, 5)
+                raise StartFailed(
+                    f"{name} did not accept connections on {host}:{port} within "
+                    f"{start_timeout}s; log {logfile}",
+                    log_tail(logfile),
+                )
+            break
+        time.sleep(0.1)
+    return record
+
+
+def stop_recorded(pidfile, sig=signal.SIGTERM, timeout=30):
+    """Stop the process of a pid file (and what a dead one left in its group), remove
+    its record; whether anything was running."""
+    record = read_record(pidfile)
+    if record is not None:
+        stop(record, sig, timeout)
+    left = kill_orphans(raw_record(pidfile))
+    remove_record(pidfile)
+    return record is not None or bool(left)
