@@ -1,11 +1,12 @@
 # Copyright shard-jobs contributors
 # SPDX-License-Identifier: Apache-2.0
-"""Ansible module: a labelled server, booted (optionally on a given compute host) or deleted."""
+"""Ansible module: a labelled server, booted (optionally on a given compute host), driven
+through actions, deleted; or all three in one run."""
 
 DOCUMENTATION = r"""
 ---
 module: shard_server
-short_description: Boot or delete a server that carries a run's label
+short_description: Boot, drive or delete a server that carries a run's label
 description:
   - Boots a server with the run's label in its metadata (C(shard_label)) and
     as a server tag, optionally on a given compute host, and waits until it is
@@ -15,6 +16,14 @@ description:
     I(label); with I(state=present) such a server is returned as it is, with
     I(state=absent) every such server is deleted. A server of the same name
     without the label is never touched.
+  - Once the server is C(ACTIVE), checks that it is on I(expect_host) and
+    drives I(actions) in order, each waited for until the server has the
+    status the action leads to and no task state.
+  - I(state=exercised) does all of it in one run, on one connection; present
+    (boot unless the server exists), the host check, the actions, then absent
+    (delete and wait until gone). It is what a job's exercise is, so it is
+    never a no-op.
+  - Waits poll every half second, with openstacksdk's C(iterate_timeout).
   - Works in the project of the connection.
 options:
   name:
@@ -27,10 +36,14 @@ options:
     required: true
   state:
     description:
-      - C(present) boots the server unless it exists.
+      - C(present) boots the server unless it exists, then drives I(actions).
       - C(absent) deletes it.
+      - C(exercised) is C(present), then C(absent). When a step fails (the
+        boot, the host check, an action) the task fails at once and the server
+        is B(left in place) for the logs to show it; the job's teardown deletes
+        every server that carries the label.
     type: str
-    choices: [present, absent]
+    choices: [present, absent, exercised]
     default: present
   flavor:
     description: Flavor name or id. Required to boot.
@@ -43,6 +56,28 @@ options:
       - Compute host to boot the server on (compute API microversion 2.74,
         admin only). The scheduler still checks that the host fits.
     type: str
+  expect_host:
+    description:
+      - Compute host the server must be on (C(OS-EXT-SRV-ATTR:host), admin
+        only), checked once it is C(ACTIVE) and again after the actions; the
+        task fails otherwise, naming both hosts and the server.
+      - Not with I(state=absent).
+    type: str
+  actions:
+    description:
+      - Actions to drive, in order, once the server is C(ACTIVE). Each waits
+        until the server is C(SHUTOFF) (after C(stop)) or C(ACTIVE) (after
+        C(start), C(reboot_soft), C(reboot_hard)) with no task state; nova sets
+        the task state before it answers, so a reboot is never taken for done
+        before it happened.
+      - Actions are always driven (a task with actions always reports a
+        change); an action nova refuses (a C(start) of a running server, say) fails
+        the task with nova's message.
+      - Not with I(state=absent).
+    type: list
+    elements: str
+    choices: [stop, start, reboot_soft, reboot_hard]
+    default: []
   networks:
     description:
       - C(none) for no network, C(auto) for the one nova allocates, or a list
@@ -59,16 +94,22 @@ options:
     elements: str
     default: []
   wait:
-    description: Wait until the server is C(ACTIVE) (or, with I(state=absent), gone).
+    description:
+      - Wait until the server is C(ACTIVE) (or, with I(state=absent), gone).
+      - I(actions), I(expect_host) and I(state=exercised) need it.
     type: bool
     default: true
   timeout:
-    description: Seconds to wait; also the timeout of each API call.
+    description:
+      - Seconds to wait for each step (the boot, each action, each deletion);
+        also the timeout of each API call.
     type: int
     default: 300
 notes:
   - Connection options (I(cloud), I(region_name), I(interface)) as in the other
     shard-jobs modules; I(cloud) names a clouds.yaml entry or is a dict of one.
+  - Supports check mode; I(state=exercised) then reports a change and does
+    nothing.
 author:
   - shard-jobs contributors
 """
@@ -85,17 +126,40 @@ EXAMPLES = r"""
     networks: none
   register: booted
 
+- name: Stop and start it, checking it is still on the shard
+  shard_server:
+    cloud: my-cloud
+    name: shard-3f2a9c01-server
+    label: shard-3f2a9c01
+    expect_host: shard-3f2a9c01
+    actions: [stop, start]
+
 - name: Delete it
   shard_server:
     cloud: my-cloud
     name: shard-3f2a9c01-server
     label: shard-3f2a9c01
     state: absent
+
+- name: The whole exercise in one task - boot, landing check, life cycle, delete
+  shard_server:
+    cloud: my-cloud
+    name: shard-3f2a9c01-server
+    label: shard-3f2a9c01
+    flavor: shard-3f2a9c01-flavor
+    image: cirros
+    networks: none
+    expect_host: shard-3f2a9c01
+    actions: [stop, start, reboot_soft]
+    state: exercised
+  register: exercised
 """
 
 RETURN = r"""
 server:
-  description: The server (none when I(state=absent), or in check mode before it exists).
+  description:
+    - The server (none when I(state=absent), or in check mode before it exists).
+    - With I(state=exercised), as it was after the last action, before its deletion.
   returned: always
   type: dict
   contains:
@@ -129,7 +193,7 @@ server:
       type: int
 deleted:
   description: Ids of the servers deleted (or in check mode to delete).
-  returned: when I(state=absent)
+  returned: when I(state=absent) or I(state=exercised)
   type: list
   elements: str
 ignored:
@@ -137,6 +201,27 @@ ignored:
   returned: always
   type: list
   elements: str
+steps:
+  description:
+    - What this run did and waited for, in order, with the seconds each took
+      (the call and its wait) - C(boot) when it booted the server, one entry
+      per action, C(delete) when it deleted. Empty in check mode.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    action:
+      description: C(boot), an action of I(actions), or C(delete).
+      type: str
+    seconds:
+      description: Wall seconds of the step, to the hundredth.
+      type: float
+  sample:
+    - {action: boot, seconds: 2.51}
+    - {action: stop, seconds: 1.0}
+    - {action: start, seconds: 0.5}
+    - {action: reboot_soft, seconds: 1.0}
+    - {action: delete, seconds: 1.5}
 """
 
 import re
@@ -156,19 +241,29 @@ try:
 except ImportError:  # pragma: no cover - reported by ShardModule.connect
     sdk_exceptions = sdk_utils = None
 
-POLL_INTERVAL = 2.0
+POLL_INTERVAL = 0.5
 HOST_MICROVERSION = "2.74"
 TAGS_MICROVERSION = "2.52"
+
+# action: (proxy method, its extra arguments, the status the server then settles in)
+ACTIONS = {
+    "stop": ("stop_server", (), "SHUTOFF"),
+    "start": ("start_server", (), "ACTIVE"),
+    "reboot_soft": ("reboot_server", ("SOFT",), "ACTIVE"),
+    "reboot_hard": ("reboot_server", ("HARD",), "ACTIVE"),
+}
 
 
 class ServerModule(ShardModule):
     argument_spec = dict(
         name=dict(type="str", required=True),
         label=dict(type="str", required=True),
-        state=dict(type="str", default="present", choices=["present", "absent"]),
+        state=dict(type="str", default="present", choices=["present", "absent", "exercised"]),
         flavor=dict(type="str"),
         image=dict(type="str"),
         host=dict(type="str"),
+        expect_host=dict(type="str"),
+        actions=dict(type="list", elements="str", choices=list(ACTIONS), default=[]),
         networks=dict(type="raw", default="none"),
         metadata=dict(type="dict", default={}),
         tags=dict(type="list", elements="str", default=[]),
@@ -179,13 +274,24 @@ class ServerModule(ShardModule):
 
     def run(self):
         self.label = self.require_label()
-        self.deadline = time.monotonic() + self.params["timeout"]
+        self._check_options()
         servers, ignored = self._find()
-        self.results["ignored"] = [s.id for s in ignored]
-        if self.params["state"] == "present":
-            self.present(servers)
-        else:
+        self.results.update(ignored=[s.id for s in ignored], steps=[])
+        if self.params["state"] == "absent":
             self.absent(servers)
+        elif self.check_mode:
+            self.predict(servers)
+        else:
+            self.converge(servers)
+
+    def _check_options(self):
+        p = self.params
+        driven = [o for o in ("actions", "expect_host") if p[o]]
+        if p["state"] == "absent" and driven:
+            self.fail_json(msg=f"{' and '.join(driven)} need state present or exercised")
+        if not p["wait"] and (driven or p["state"] == "exercised"):
+            needs = driven + (["state=exercised"] if p["state"] == "exercised" else [])
+            self.fail_json(msg=f"{' and '.join(needs)} need wait=true")
 
     def _find(self):
         """(servers with the name carrying the label, servers with the name without it)."""
@@ -197,31 +303,61 @@ class ServerModule(ShardModule):
         ours = [s for s in found if server_has_label(_as_dict(s), self.label)]
         return ours, [s for s in found if s.id not in {o.id for o in ours}]
 
-    # -- present ---------------------------------------------------------
+    # -- present and exercised -------------------------------------------
 
-    def present(self, servers):
+    def converge(self, servers):
+        """present: the server booted or found, on its host, driven; exercised: then deleted."""
+        actions = self.params["actions"]
+        server, booted = self._ensure(servers)
+        self._check_host(server)
+        for action in actions:
+            server = self._step(action, self._act, server, action)
+        if actions:
+            self._check_host(server)
+        result = dict(changed=booted or bool(actions), server=_server(server))
+        if self.params["state"] == "exercised":
+            doomed = [server] + [s for s in servers if s.id != server.id]
+            self._step("delete", self._delete, doomed)
+            result.update(changed=True, deleted=_ids(doomed))
+        self.exit_json(**result)
+
+    def predict(self, servers):
+        """Check mode: what converge would change, with nothing done."""
+        server = servers[0] if servers else None
+        if server is not None and server.status == "ERROR":
+            self.fail_json(msg=self._error_message(server), server=_server(server))
+        if server is not None and server.status == "ACTIVE":
+            self._check_host(server)
+        exercised = self.params["state"] == "exercised"
+        result = dict(
+            changed=server is None or bool(self.params["actions"]) or exercised,
+            server=_server(server) if server is not None else None,
+        )
+        if exercised:
+            result["deleted"] = _ids(servers)
+        self.exit_json(**result)
+
+    def _ensure(self, servers):
+        """(the server, ACTIVE when waited for; whether this run booted it)."""
         if servers:
             server = servers[0]
             if server.status == "ERROR":
                 self.fail_json(msg=self._error_message(server), server=_server(server))
-            if self.params["wait"] and server.status != "ACTIVE" and not self.check_mode:
+            if self.params["wait"] and server.status != "ACTIVE":
                 server = self._wait_active(server)
-            self.exit_json(changed=False, server=_server(server))
-
+            return server, False
         kwargs = self._boot_args()
-        if self.check_mode:
-            self.exit_json(changed=True, server=None)
+        if not self.params["wait"]:
+            return self.conn.compute.get_server(self._boot(kwargs).id), True
+        return self._step("boot", lambda: self._wait_active(self._boot(kwargs))), True
+
+    def _boot(self, kwargs):
         try:
-            server = self.conn.compute.create_server(**kwargs)
+            return self.conn.compute.create_server(**kwargs)
         except (sdk_exceptions.BadRequestException, sdk_exceptions.ForbiddenException) as exc:
             self.fail_json(
                 msg=f"nova refused to boot server {self.params['name']}: {api_error(exc)}"
             )
-        if self.params["wait"]:
-            server = self._wait_active(server)
-        else:
-            server = self.conn.compute.get_server(server.id)
-        self.exit_json(changed=True, server=_server(server))
 
     def _boot_args(self):
         p = self.params
@@ -271,22 +407,60 @@ class ServerModule(ShardModule):
             msg=f"networks must be 'none', 'auto' or a list of network ids, not {networks!r}"
         )
 
+    def _check_host(self, server):
+        expected = self.params["expect_host"]
+        if expected and server.compute_host != expected:
+            self.fail_json(
+                msg=f"server {server.name} ({server.id}) is on host {server.compute_host}, "
+                f"not on {expected}",
+                server=_server(server),
+            )
+
+    def _act(self, server, action):
+        """Drive one action and wait until the server has settled after it."""
+        method, args, settles_in = ACTIONS[action]
+        try:
+            getattr(self.conn.compute, method)(server.id, *args)
+        except (sdk_exceptions.ConflictException, sdk_exceptions.BadRequestException) as exc:
+            self.fail_json(
+                msg=f"nova refused to {action} server {server.name} ({server.id}): "
+                f"{api_error(exc)}",
+                server=_server(server),
+            )
+        # nova sets the task state (and a reboot's REBOOT/HARD_REBOOT status) before it
+        # answers 202: "no task state" is never the state from before the action.
+        return self._wait_for(
+            server,
+            lambda s: s.status == settles_in and not s.task_state,
+            f"become {settles_in} after {action}",
+        )
+
     def _wait_active(self, server):
+        return self._wait_for(server, lambda s: s.status == "ACTIVE", "become ACTIVE")
+
+    def _wait_for(self, server, settled, goal):
+        """Poll the server until settled(server); fail on ERROR, or after timeout seconds.
+
+        Not conn.compute.wait_for_server: it compares the status only (an action also
+        needs no task state), returns at once when the server passed in already has
+        the status (the one from before a reboot is ACTIVE), and fails on ERROR
+        without nova's fault. So the same helper it is built on, at POLL_INTERVAL.
+        """
         last = server
-        while True:
-            last = self.conn.compute.get_server(server.id)
-            if last.status == "ACTIVE":
-                return last
-            if last.status == "ERROR":
-                self.fail_json(msg=self._error_message(last), server=_server(last))
-            if time.monotonic() >= self.deadline:
-                self.fail_json(
-                    msg=f"server {last.name} ({last.id}) did not become ACTIVE within "
-                    f"{self.params['timeout']}s (status {last.status}, "
-                    f"task state {last.task_state})",
-                    server=_server(last),
-                )
-            time.sleep(POLL_INTERVAL)
+        try:
+            for _ in self._polls():
+                last = self.conn.compute.get_server(server.id)
+                if last.status == "ERROR":
+                    self.fail_json(msg=self._error_message(last), server=_server(last))
+                if settled(last):
+                    return last
+        except sdk_exceptions.ResourceTimeout:
+            self.fail_json(
+                msg=f"server {last.name} ({last.id}) did not {goal} within "
+                f"{self.params['timeout']}s (status {last.status}, "
+                f"task state {last.task_state})",
+                server=_server(last),
+            )
 
     @staticmethod
     def _error_message(server):
@@ -297,37 +471,43 @@ class ServerModule(ShardModule):
     # -- absent ----------------------------------------------------------
 
     def absent(self, servers):
-        deleted = [s.id for s in servers]
-        if self.check_mode or not servers:
-            self.exit_json(changed=bool(deleted), deleted=deleted, server=None)
+        if servers and not self.check_mode:
+            self._step("delete", self._delete, servers)
+        self.exit_json(changed=bool(servers), deleted=_ids(servers), server=None)
+
+    def _delete(self, servers):
         for server in servers:
             self.conn.compute.delete_server(server, ignore_missing=True)
         if self.params["wait"]:
             for server in servers:
                 self._wait_gone(server)
-        self.exit_json(changed=True, deleted=deleted, server=None)
 
     def _wait_gone(self, server):
+        """Poll until the server is gone; ask again, once, if its host died meanwhile.
+
+        Not conn.compute.wait_for_delete: the wait must re-delete in between.
+        """
         redeleted = False
-        while True:
-            try:
-                current = self.conn.compute.get_server(server.id)
-            except sdk_exceptions.NotFoundException:
-                return
-            if current.status == "DELETED":
-                return
-            # A delete cast to a compute that died waits for it forever. Once the
-            # host's service reports down, nova deletes locally: ask again, once.
-            if not redeleted and current.task_state == "deleting" and self._host_down(current):
-                self.conn.compute.delete_server(current, ignore_missing=True)
-                redeleted = True
-            if time.monotonic() >= self.deadline:
-                self.fail_json(
-                    msg=f"server {server.name} ({server.id}) was not deleted within "
-                    f"{self.params['timeout']}s (status {current.status}, task state "
-                    f"{current.task_state}); is its compute host {current.compute_host} running?"
-                )
-            time.sleep(POLL_INTERVAL)
+        current = server
+        try:
+            for _ in self._polls():
+                try:
+                    current = self.conn.compute.get_server(server.id)
+                except sdk_exceptions.NotFoundException:
+                    return
+                if current.status == "DELETED":
+                    return
+                # A delete cast to a compute that died waits for it forever. Once the
+                # host's service reports down, nova deletes locally: ask again, once.
+                if not redeleted and current.task_state == "deleting" and self._host_down(current):
+                    self.conn.compute.delete_server(current, ignore_missing=True)
+                    redeleted = True
+        except sdk_exceptions.ResourceTimeout:
+            self.fail_json(
+                msg=f"server {server.name} ({server.id}) was not deleted within "
+                f"{self.params['timeout']}s (status {current.status}, task state "
+                f"{current.task_state}); is its compute host {current.compute_host} running?"
+            )
 
     def _host_down(self, server):
         """Whether the server's compute service reports down (False when it cannot tell)."""
@@ -340,6 +520,25 @@ class ServerModule(ShardModule):
         except sdk_exceptions.SDKException:
             return False
         return bool(services) and all(s.state == "down" for s in services)
+
+    # -- waiting and timing ----------------------------------------------
+
+    def _polls(self):
+        """openstacksdk's iterate_timeout: a look now, then every POLL_INTERVAL, until timeout."""
+        return sdk_utils.iterate_timeout(self.params["timeout"], "timed out", wait=POLL_INTERVAL)
+
+    def _step(self, action, func, *args):
+        """func(*args), its wall seconds recorded in the result's steps as action."""
+        start = time.monotonic()
+        value = func(*args)
+        self.results["steps"].append(
+            dict(action=action, seconds=round(time.monotonic() - start, 2))
+        )
+        return value
+
+
+def _ids(servers):
+    return list(dict.fromkeys(s.id for s in servers))
 
 
 def _as_dict(server):

@@ -641,3 +641,78 @@ def _placement_request_with_trait_writes(self, method, url, json=None, microvers
 
 
 FakePlacement._request = _placement_request_with_trait_writes
+
+
+# -- shard_server: server actions (stop, start, reboot) ---------------------
+# Kept apart from the classes above: the calls only shard_server's `actions` make.
+# As nova does them: the API refuses (409) a server whose state does not allow
+# the action or that has a task state; else it sets the task state (and with
+# it the status a reboot shows) before it answers 202, and the compute finishes
+# `action_seconds` later on the fake clock, clearing the task state.
+
+MUTATING_PREFIXES += ("stop_", "start_", "reboot_")
+FakeCloud.action_seconds = 1.5  # how long the compute takes over an action
+FakeCloud.action_fault = None  # a fault message: the action ends in ERROR with it
+FakeCloud.reboot_shows_status = True  # False: the status stays ACTIVE while a reboot runs
+
+# action: (statuses it is allowed from, task state, status while it runs, status after)
+_SERVER_ACTIONS = {
+    "stop": (("ACTIVE", "ERROR"), "powering-off", None, "SHUTOFF"),
+    "start": (("SHUTOFF",), "powering-on", None, "ACTIVE"),
+    "reboot SOFT": (("ACTIVE",), "rebooting", "REBOOT", "ACTIVE"),
+    "reboot HARD": (("ACTIVE", "SHUTOFF", "ERROR"), "rebooting_hard", "HARD_REBOOT", "ACTIVE"),
+}
+_VM_STATES = {"ACTIVE": "active", "SHUTOFF": "stopped", "ERROR": "error"}
+
+
+def _begin_server_action(compute, server, action, kind):
+    cloud = compute.cloud
+    server_id = getattr(server, "id", server)
+    server = next((s for s in cloud.servers if s.id == server_id), None)
+    if server is None:
+        raise http_error(404, f"Instance {server_id} could not be found.")
+    allowed, task_state, running, after = _SERVER_ACTIONS[kind]
+    if server.task_state is not None:
+        state = server.task_state
+        raise http_error(
+            409, f"Cannot '{action}' instance {server_id} while it is in task_state {state}"
+        )
+    if server.status not in allowed:
+        vm_state = _VM_STATES.get(server.status, server.status.lower())
+        raise http_error(
+            409, f"Cannot '{action}' instance {server_id} while it is in vm_state {vm_state}"
+        )
+    server.task_state = task_state
+    if running and cloud.reboot_shows_status:
+        server.status = running
+
+    def finish():
+        if server.deleting is not None:
+            return
+        server.task_state = None
+        if cloud.action_fault:
+            server.status, server.fault = "ERROR", {"code": 500, "message": cloud.action_fault}
+        else:
+            server.status = after
+
+    cloud.at(cloud.action_seconds, finish)
+
+
+def _stop_server(self, server):
+    self._record("stop_server", getattr(server, "id", server))
+    _begin_server_action(self, server, "stop", "stop")
+
+
+def _start_server(self, server):
+    self._record("start_server", getattr(server, "id", server))
+    _begin_server_action(self, server, "start", "start")
+
+
+def _reboot_server(self, server, reboot_type):
+    self._record("reboot_server", getattr(server, "id", server), reboot_type)
+    _begin_server_action(self, server, "reboot", f"reboot {reboot_type}")
+
+
+FakeCompute.stop_server = _stop_server
+FakeCompute.start_server = _start_server
+FakeCompute.reboot_server = _reboot_server
