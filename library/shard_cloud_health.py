@@ -57,7 +57,7 @@ checked:
 import socket
 from urllib.parse import urlsplit
 
-from ansible.module_utils.shard_openstack import ShardModule
+from ansible.module_utils.shard_openstack import ShardModule, endpoint_problem, short_error
 
 try:
     from keystoneauth1 import exceptions as ksa_exceptions
@@ -115,34 +115,22 @@ class CloudHealthModule(ShardModule):
         checked.append("identity")
 
         for service_type in self.params["services"]:
-            try:
-                endpoint = self.conn.session.get_endpoint(
-                    service_type=service_type,
-                    interface=self.params["interface"],
-                    region_name=self.params["region_name"] or self.conn.config.get_region_name(),
-                )
-            except Exception:
-                endpoint = None
-            if not endpoint:
-                self.unhealthy(f"{service_type} (no endpoint in the catalog)")
-            try:
-                resp = self.conn.session.get(
-                    endpoint,
-                    authenticated=False,
-                    raise_exc=False,
-                    timeout=self.params["probe_timeout"],
-                )
-            except Exception as exc:
-                self.unhealthy(f"{service_type} at {endpoint} unreachable ({_short(exc)})")
-            if resp.status_code >= 500:
-                self.unhealthy(f"{service_type} at {endpoint} answers HTTP {resp.status_code}")
+            problem = endpoint_problem(
+                self.conn,
+                service_type,
+                self.params["interface"],
+                self.params["region_name"],
+                self.params["probe_timeout"],
+            )
+            if problem:
+                self.unhealthy(problem)
             checked.append(service_type)
 
         if self.params["nova_services"]:
             try:
                 services = list(self.conn.compute.services())
             except Exception as exc:
-                self.unhealthy(f"compute services cannot be listed ({_short(exc)})")
+                self.unhealthy(f"compute services cannot be listed ({short_error(exc)})")
             for binary in self.params["nova_services"]:
                 states = [s.state for s in services if s.binary == binary]
                 if "up" not in states:
@@ -167,7 +155,7 @@ class CloudHealthModule(ShardModule):
             )
         if ksa_exceptions and isinstance(exc, ksa_exceptions.ConnectFailure):
             self.unhealthy(f"identity at {auth_url} unreachable")
-        self.unhealthy(f"identity at {auth_url}: {_short(exc)}")
+        self.unhealthy(f"identity at {auth_url}: {short_error(exc)}")
 
 
 def _keystoneauth_error(exc):
@@ -179,10 +167,6 @@ def _keystoneauth_error(exc):
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
     return None
-
-
-def _short(exc):
-    return " ".join(str(exc).split())[:200]
 
 
 def main():

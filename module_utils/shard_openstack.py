@@ -295,3 +295,33 @@ def change_provider_traits(
     except openstack.exceptions.NotFoundException as exc:
         raise ProviderTraitsError(f"resource provider {name} disappeared from placement") from exc
     return state
+
+
+def endpoint_problem(conn, service_type, interface="public", region_name=None, timeout=10):
+    """Why a service of the catalog does not answer, on one line, or None when it does.
+
+    An unauthenticated GET of its endpoint (its version document): anything but
+    a 5xx answer means the API is up.
+    """
+    try:
+        endpoint = conn.session.get_endpoint(
+            service_type=service_type,
+            interface=interface,
+            region_name=region_name or conn.config.get_region_name(),
+        )
+    except Exception:
+        endpoint = None
+    if not endpoint:
+        return f"{service_type} (no endpoint in the catalog)"
+    try:
+        resp = conn.session.get(endpoint, authenticated=False, raise_exc=False, timeout=timeout)
+    except Exception as exc:
+        return f"{service_type} at {endpoint} unreachable ({short_error(exc)})"
+    if resp.status_code >= 500:
+        return f"{service_type} at {endpoint} answers HTTP {resp.status_code}"
+    return None
+
+
+def short_error(exc):
+    """An exception's text on one line, at most 200 characters."""
+    return " ".join(str(exc).split())[:200]

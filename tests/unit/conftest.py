@@ -81,11 +81,18 @@ def clock(monkeypatch):
     """Replace the ``time`` module seen by module_utils and the cloud modules."""
     fake = FakeClock()
     monkeypatch.setattr(shard_openstack, "time", fake)
+    from ansible.module_utils import shard_resources
+    from openstack import utils as sdk_utils
+
+    monkeypatch.setattr(shard_resources, "time", fake)
+    # openstacksdk's iterate_timeout paces the shared waits.
+    monkeypatch.setattr(sdk_utils, "time", fake)
     for name in (
         "shard_compute_service",
         "shard_server",
         "shard_provider_traits",
         "shard_labelled_resources",
+        "shard_teardown_cloud",
     ):
         module = __import__(name)
         if hasattr(module, "time"):

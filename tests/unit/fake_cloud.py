@@ -716,3 +716,90 @@ def _reboot_server(self, server, reboot_type):
 FakeCompute.stop_server = _stop_server
 FakeCompute.start_server = _start_server
 FakeCompute.reboot_server = _reboot_server
+
+
+# -- shard_teardown_cloud: deletes by id, aggregates, the APIs' health -------
+# Kept apart from the classes above: the calls only the teardown module makes.
+# openstacksdk's proxies take an id or a resource: so do these.
+
+
+def _resolve(items, value):
+    wanted = getattr(value, "id", value)
+    return next((item for item in items if item.id == wanted), None)
+
+
+_delete_server_object = FakeCompute.delete_server
+_delete_flavor_object = FakeCompute.delete_flavor
+
+
+def _delete_server_by_id(self, server, ignore_missing=True):
+    found = _resolve(self.cloud.servers, server)
+    if found is None:
+        self._record("delete_server", getattr(server, "id", server))
+        return None
+    return _delete_server_object(self, found, ignore_missing)
+
+
+def _delete_flavor_by_id(self, flavor, ignore_missing=True):
+    found = _resolve(self.cloud.flavors, flavor)
+    if found is None:
+        self._record("delete_flavor", getattr(flavor, "id", flavor))
+        return None
+    return _delete_flavor_object(self, found, ignore_missing)
+
+
+def _remove_host_from_aggregate(self, aggregate, host):
+    self._record("remove_host_from_aggregate", aggregate.id, host)
+    aggregate.hosts.remove(host)
+
+
+def _delete_aggregate(self, aggregate, ignore_missing=True):
+    found = _resolve(self.cloud.aggregates, aggregate)
+    self._record("delete_aggregate", getattr(aggregate, "id", aggregate))
+    if found is not None:
+        if found.hosts:
+            raise http_error(400, "Cannot remove aggregate with hosts.")
+        self.cloud.aggregates.remove(found)
+
+
+def _delete_image(self, image, ignore_missing=True):
+    found = _resolve(self.cloud.images, image)
+    self._record("delete_image", getattr(image, "id", image))
+    if found is not None:
+        self.cloud.images.remove(found)
+
+
+FakeCompute.delete_server = _delete_server_by_id
+FakeCompute.delete_flavor = _delete_flavor_by_id
+FakeCompute.remove_host_from_aggregate = _remove_host_from_aggregate
+FakeCompute.delete_aggregate = _delete_aggregate
+FakeImage.delete_image = _delete_image
+
+
+class FakeSession:
+    """conn.session as the health waits use it: endpoints from a catalog, plain GETs."""
+
+    def __init__(self, cloud):
+        self.cloud = cloud
+        # service type -> HTTP status its endpoint answers (a missing type: no endpoint)
+        self.status = {"compute": 200, "placement": 200, "image": 200, "network": 200}
+
+    def get_endpoint(self, service_type, interface=None, region_name=None):
+        if service_type not in self.status:
+            return None
+        return f"http://cloud.example/{service_type}"
+
+    def get(self, url, authenticated=True, raise_exc=True, timeout=None):
+        self.cloud.record("session.get", url)
+        return response(self.status[url.rsplit("/", 1)[1]])
+
+
+def _session(cloud):
+    if "_session" not in vars(cloud):
+        cloud._session = FakeSession(cloud)
+    return cloud._session
+
+
+FakeCloud.session = property(_session)
+FakeCloud.authorize = lambda self: "token"
+FakeCloud.config = property(lambda self: ns(get_region_name=lambda: "RegionOne"))

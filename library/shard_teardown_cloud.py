@@ -1,0 +1,235 @@
+# Copyright shard-jobs contributors
+# SPDX-License-Identifier: Apache-2.0
+"""Ansible module: a run's whole teardown in the cloud, in one process and one connection."""
+
+DOCUMENTATION = r"""
+---
+module: shard_teardown_cloud
+short_description: Delete what carries a run's label, in order, then check that nothing is left
+description:
+  - The cloud side of a shard run's teardown as one step - wait until the APIs
+    it needs answer, find what carries I(label), delete it kind by kind in
+    I(order) (stopping the shard's service process where the order says so),
+    then look again and fail when anything labelled is left.
+  - Only the label decides what is deleted (see shard_labelled_resources for
+    where each kind keeps it). Deletes of one kind are issued together and
+    then waited for (servers).
+  - Idempotent - a second run finds nothing, stops nothing and reports no change.
+  - In check mode it finds and reports what it would delete; nothing is
+    stopped or deleted.
+options:
+  label:
+    description: The run's label (C(shard-) and 12 lowercase hex digits).
+    type: str
+    required: true
+  order:
+    description:
+      - Kinds of resources to delete, in this order, and C(service_process)
+        where the shard's service must be stopped (after its servers, before
+        its compute service record, which it would otherwise re-create).
+    type: list
+    elements: str
+    required: true
+  service:
+    description:
+      - The shard's service process, for the C(service_process) step - its
+        C(pidfile), and C(stop_timeout) seconds before SIGKILL (default 30).
+    type: dict
+  wait_for:
+    description:
+      - Service types whose API must answer before anything is searched or
+        deleted (an API being restarted delays teardown instead of leaving
+        the run's resources), waited for up to I(timeout) seconds.
+    type: list
+    elements: str
+    default: []
+  leak_check:
+    description: Look again at the end and fail when anything still carries I(label).
+    type: bool
+    default: true
+notes:
+  - Connection options (I(cloud), I(region_name), I(interface), I(timeout)) as
+    in the other shard-jobs modules; I(timeout) also bounds each wait.
+  - Needs the rights teardown needs - deleting compute services, resource
+    providers and traits is admin-only by default.
+author:
+  - shard-jobs contributors
+"""
+
+EXAMPLES = r"""
+- name: Tear a nova-compute shard down
+  shard_teardown_cloud:
+    cloud: target
+    label: shard-3f2a9c01b7d4
+    order: [servers, service_process, compute_services, resource_providers,
+            aggregates, flavors, traits]
+    service:
+      pidfile: /home/zuul/.shard-jobs/builds/shard-3f2a9c01b7d4/run/nova-compute.pid
+      stop_timeout: 30
+    wait_for: [compute, placement]
+"""
+
+RETURN = r"""
+found:
+  description:
+    - Kind -> what carried the label before teardown (as shard_labelled_resources lists it).
+  returned: always
+  type: dict
+deleted:
+  description: What was deleted (or in check mode would be), as C(kind:id) strings.
+  returned: always
+  type: list
+  elements: str
+stopped:
+  description: Whether the service process was running and was stopped.
+  returned: always
+  type: bool
+left:
+  description: Kind -> what still carries the label afterwards (empty without I(leak_check)).
+  returned: always
+  type: dict
+steps:
+  description: Each step with its seconds, in the order run.
+  returned: always
+  type: list
+  elements: dict
+"""
+
+import signal
+import time
+
+from ansible.module_utils.shard_openstack import ShardModule, endpoint_problem, short_error
+from ansible.module_utils.shard_processes import stop_recorded
+from ansible.module_utils.shard_resources import (
+    KINDS,
+    TeardownError,
+    delete_kind,
+    find,
+    wait_for,
+)
+
+SERVICE_PROCESS = "service_process"
+
+
+class TeardownCloudModule(ShardModule):
+    argument_spec = dict(
+        label=dict(type="str", required=True),
+        order=dict(type="list", elements="str", required=True),
+        service=dict(type="dict"),
+        wait_for=dict(type="list", elements="str", default=[]),
+        leak_check=dict(type="bool", default=True),
+    )
+    module_kwargs = dict(supports_check_mode=True)
+
+    def run(self):
+        self.label = self.require_label()
+        order = self.params["order"]
+        unknown = [k for k in order if k not in KINDS and k != SERVICE_PROCESS]
+        if unknown:
+            self.fail_json(msg=f"unknown kinds in order: {', '.join(unknown)}")
+        if SERVICE_PROCESS in order and not (self.params["service"] or {}).get("pidfile"):
+            self.fail_json(msg="order has service_process: service.pidfile is required")
+        self.deadline_for = lambda: time.monotonic() + self.params["timeout"]
+        self.steps, self.deleted, self.stopped = [], [], False
+        self.found, self.left = {}, {}
+        kinds = [k for k in order if k != SERVICE_PROCESS]
+
+        try:
+            self._step("wait for the APIs", self._wait_for_apis)
+            self.found = self._step("find", lambda: self._find(kinds))
+            for kind in order:
+                if kind == SERVICE_PROCESS:
+                    self._step(kind, self._stop_service)
+                elif self.found.get(kind):
+                    self._step(kind, lambda kind=kind: self._delete(kind))
+            if self.params["leak_check"] and not self.check_mode:
+                self.left = self._step("leak check", lambda: self._find(kinds))
+        except TeardownError as exc:
+            # Whatever failed, the service must not outlive the run.
+            if SERVICE_PROCESS in order and not self.check_mode:
+                self._stop_service()
+            self.fail_json(msg=str(exc), **self._report())
+        count = sum(len(v) for v in self.left.values())
+        if count:
+            kinds_left = ", ".join(k for k, v in self.left.items() if v)
+            self.fail_json(
+                msg=f"leak: {count} resource(s) still carry label {self.label}: {kinds_left}",
+                **self._report(),
+            )
+        self.exit_json(changed=bool(self.deleted) or self.stopped, **self._report())
+
+    def _report(self):
+        return dict(
+            found=self.found,
+            deleted=self.deleted,
+            stopped=self.stopped,
+            left=self.left,
+            steps=self.steps,
+        )
+
+    def _step(self, name, action):
+        start = time.monotonic()
+        try:
+            return action()
+        finally:
+            self.steps.append({"step": name, "seconds": round(time.monotonic() - start, 2)})
+
+    def _wait_for_apis(self):
+        services = self.params["wait_for"]
+        if not services:
+            return
+        problems = []
+
+        def answering():
+            problems[:] = []
+            try:
+                self.conn.authorize()
+            except Exception as exc:  # keystoneauth errors, wrapped by openstacksdk
+                problems.append(f"identity: {short_error(exc)}")
+                return False
+            for service_type in services:
+                problem = endpoint_problem(
+                    self.conn, service_type, self.params["interface"], self.params["region_name"]
+                )
+                if problem:
+                    problems.append(problem)
+            return not problems
+
+        wait_for(
+            answering,
+            self.deadline_for(),
+            lambda: f"the cloud's APIs did not answer within {self.params['timeout']}s: "
+            + "; ".join(problems),
+            interval=1.0,
+        )
+
+    def _find(self, kinds):
+        resources, unsearched = find(self.conn, kinds, lambda label: label == self.label)
+        if unsearched:
+            # A kind teardown must delete but cannot see: never report it clean.
+            details = "; ".join(f"{k}: {why}" for k, why in unsearched.items())
+            raise TeardownError(f"cannot search the cloud for label {self.label}: {details}")
+        return resources
+
+    def _stop_service(self):
+        service = self.params["service"]
+        if self.check_mode:
+            return
+        timeout = int(service.get("stop_timeout") or 30)
+        if stop_recorded(service["pidfile"], signal.SIGTERM, timeout):
+            self.stopped = True
+
+    def _delete(self, kind):
+        entries = self.found[kind]
+        if self.check_mode:
+            self.deleted += [f"{kind[:-1]}:{e['id']}" for e in entries]
+            return
+        self.deleted += delete_kind(self.conn, kind, entries, self.deadline_for())
+
+
+def main():
+    TeardownCloudModule()()
+
+
+if __name__ == "__main__":
+    main()

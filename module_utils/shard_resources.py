@@ -1,0 +1,502 @@
+# Copyright shard-jobs contributors
+# SPDX-License-Identifier: Apache-2.0
+"""What carries a shard label in a cloud, and how each kind of it is deleted.
+
+The one home of both, for the modules that find (shard_labelled_resources,
+the janitor), delete one kind (the absent states of shard_server and
+shard_compute_service) or tear a whole run down in one connection
+(shard_teardown_cloud). Every function takes an openstacksdk connection.
+"""
+
+import time
+from urllib.parse import quote
+
+from ansible.module_utils.shard_openstack import (
+    TRAIT_PREFIX,
+    api_error,
+    created_of_description,
+    find_resource_provider,
+    is_label,
+    label_of_description,
+    label_of_metadata,
+    label_of_server,
+    label_of_trait,
+    parse_timestamp,
+    placement,
+    provider_allocations,
+)
+
+try:
+    from keystoneauth1 import exceptions as ksa_exceptions
+    from openstack import exceptions as sdk_exceptions
+    from openstack import utils as sdk_utils
+
+    # A service missing from the catalog: its kinds are skipped.
+    NO_SERVICE = (
+        sdk_exceptions.EndpointNotFound,
+        sdk_exceptions.ServiceDisabledException,
+        sdk_exceptions.ServiceDiscoveryException,
+        ksa_exceptions.EndpointNotFound,
+    )
+except ImportError:  # pragma: no cover - reported by ShardModule.connect
+    NO_SERVICE = ()
+    sdk_exceptions = sdk_utils = None
+
+# Every kind of resource a run may label, in the order a janitor deletes them:
+# servers while their compute still runs, then the compute's records, then
+# what only named the shard.
+KINDS = [
+    "servers",
+    "flavors",
+    "traits",
+    "compute_services",
+    "resource_providers",
+    "aggregates",
+    "images",
+]
+# Placement microversion that filters providers by required trait.
+REQUIRED_TRAIT_MICROVERSION = "1.18"
+# Seconds between two looks at something being deleted.
+POLL_INTERVAL = 0.5
+# Deleting a compute service deletes its resource provider: seconds to let it.
+PROVIDER_GRACE = 10
+
+
+class TeardownError(Exception):
+    """A deletion that cannot be done or did not finish: one line saying which and why."""
+
+
+def entry(id, name, label, source, created, **fields):
+    """One found resource: what every kind reports, plus the fields of its kind."""
+    found = dict(id=id, name=name, label=label, source=source, created=created)
+    found.update(fields)
+    return found
+
+
+# ---------------------------------------------------------------- finding
+
+
+def find(conn, kinds, wanted):
+    """({kind: [entry]}, {kind: why unsearched}) of what carries a wanted label.
+
+    wanted(label) decides among valid labels; a kind whose service is not in
+    the catalog is reported as unsearched, not as empty.
+    """
+
+    def match(candidate):
+        return is_label(candidate) and wanted(candidate)
+
+    resources, unsearched = {}, {}
+    for kind in KINDS:
+        if kind not in kinds:
+            continue
+        try:
+            resources[kind] = FINDERS[kind](conn, match)
+        except NO_SERVICE as exc:
+            resources[kind] = []
+            unsearched[kind] = api_error(exc)
+    return resources, unsearched
+
+
+def find_servers(conn, match):
+    found = []
+    for server in conn.compute.servers(details=True, all_projects=True):
+        label, source = label_of_server({"metadata": server.metadata or {}, "tags": server.tags})
+        if not match(label):
+            # A server may carry a matching tag besides another metadata label.
+            tags = [t for t in server.tags or [] if match(t)]
+            if not tags:
+                continue
+            label, source = tags[0], "tag"
+        found.append(
+            entry(
+                server.id,
+                server.name,
+                label,
+                source,
+                parse_timestamp(server.created_at),
+                status=server.status,
+                project_id=server.project_id,
+                compute_host=server.compute_host,
+            )
+        )
+    return found
+
+
+def find_flavors(conn, match):
+    found = []
+    # is_public=None lists public and private flavors (admin).
+    for flavor in conn.compute.flavors(details=True, is_public="None"):
+        label = label_of_description(flavor.description)
+        if not match(label):
+            continue
+        found.append(
+            entry(
+                flavor.id,
+                flavor.name,
+                label,
+                "description",
+                created_of_description(flavor.description),
+                description=flavor.description,
+                extra_specs=dict(flavor.extra_specs or {}),
+                is_public=flavor.is_public,
+            )
+        )
+    return found
+
+
+def find_traits(conn, match):
+    found = []
+    query = quote("startswith:" + TRAIT_PREFIX, safe=":")
+    for name in placement(conn, "get", f"/traits?name={query}")["traits"]:
+        label = label_of_trait(name)
+        if not match(label):
+            continue
+        providers = placement(
+            conn,
+            "get",
+            f"/resource_providers?required={quote(name)}",
+            microversion=REQUIRED_TRAIT_MICROVERSION,
+        )["resource_providers"]
+        found.append(
+            entry(name, name, label, "name", None, providers=sorted(p["name"] for p in providers))
+        )
+    return found
+
+
+def find_compute_services(conn, match):
+    found = []
+    for service in conn.compute.services():
+        if not match(service.host):
+            continue
+        found.append(
+            entry(
+                service.id,
+                service.host,
+                service.host,
+                "host",
+                None,
+                host=service.host,
+                binary=service.binary,
+                state=service.state,
+                status=service.status,
+                forced_down=bool(service.is_forced_down),
+            )
+        )
+    return found
+
+
+def find_resource_providers(conn, match):
+    found = []
+    for provider in placement(conn, "get", "/resource_providers")["resource_providers"]:
+        if not match(provider["name"]):
+            continue
+        allocations = provider_allocations(conn, provider["uuid"])
+        found.append(
+            entry(
+                provider["uuid"],
+                provider["name"],
+                provider["name"],
+                "name",
+                None,
+                uuid=provider["uuid"],
+                generation=provider["generation"],
+                allocations=len(allocations),
+            )
+        )
+    return found
+
+
+def find_aggregates(conn, match):
+    found = []
+    for aggregate in conn.compute.aggregates():
+        label = label_of_metadata(aggregate.metadata)
+        if not match(label):
+            continue
+        found.append(
+            entry(
+                aggregate.id,
+                aggregate.name,
+                label,
+                "metadata:shard_label",
+                parse_timestamp(aggregate.created_at),
+                hosts=list(aggregate.hosts or []),
+                metadata=dict(aggregate.metadata or {}),
+            )
+        )
+    return found
+
+
+def find_images(conn, match):
+    found, seen = [], set()
+    # Hidden images (os_hidden) are only listed when asked for.
+    images = list(conn.image.images()) + list(conn.image.images(is_hidden=True))
+    for image in images:
+        if image.id in seen:
+            continue
+        seen.add(image.id)
+        label = label_of_metadata(dict(image.properties or {}))
+        if not match(label):
+            continue
+        found.append(
+            entry(
+                image.id,
+                image.name,
+                label,
+                "property:shard_label",
+                parse_timestamp(image.created_at),
+                status=image.status,
+                visibility=image.visibility,
+                owner=image.owner,
+            )
+        )
+    return found
+
+
+FINDERS = {
+    "servers": find_servers,
+    "flavors": find_flavors,
+    "traits": find_traits,
+    "compute_services": find_compute_services,
+    "resource_providers": find_resource_providers,
+    "aggregates": find_aggregates,
+    "images": find_images,
+}
+
+
+def expired_labels(resources, older_than, now):
+    """Labels whose run is over and older than older_than seconds, with why.
+
+    A label's age is that of its newest dated resource (servers, flavors,
+    aggregates and images record when they were created). A label whose
+    compute service still reports up belongs to a running shard and is never
+    expired; one with nothing dated and no live service is debris of a run
+    that died (a trait, a provider or a service record left behind).
+    """
+    by_label = {}
+    for found in resources.values():
+        for item in found:
+            by_label.setdefault(item["label"], []).append(item)
+    expired = {}
+    for label, entries in by_label.items():
+        live = any(
+            e.get("state") == "up" and not e.get("forced_down")
+            for e in resources.get("compute_services", [])
+            if e["label"] == label
+        )
+        dates = [e["created"] for e in entries if e.get("created")]
+        newest = max(dates) if dates else None
+        if live:
+            continue
+        if newest is None:
+            expired[label] = {"newest": None, "reason": "nothing dated and no live service"}
+        elif now - newest >= older_than:
+            age = int(now - newest)
+            expired[label] = {"newest": newest, "reason": f"newest resource {age}s old"}
+    return expired
+
+
+# ---------------------------------------------------------------- deleting
+
+
+def wait_for(check, deadline, on_timeout, interval=POLL_INTERVAL):
+    """check() until it returns something truthy (returned); TeardownError(on_timeout()) at
+    the deadline. openstacksdk's iterate_timeout paces it; its own message is replaced by
+    ours, which says what was waited for."""
+    remaining = max(deadline - time.monotonic(), interval)
+    try:
+        for _ in sdk_utils.iterate_timeout(remaining, "", wait=interval):
+            value = check()
+            if value:
+                return value
+    except sdk_exceptions.ResourceTimeout:
+        raise TeardownError(on_timeout()) from None
+
+
+def delete_servers(conn, servers, deadline):
+    """Delete servers and wait until they are gone: every delete first, then the waits."""
+    for server in servers:
+        conn.compute.delete_server(server["id"], ignore_missing=True)
+    for server in servers:
+        wait_server_gone(conn, server["id"], server["name"], deadline)
+    return [s["id"] for s in servers]
+
+
+def wait_server_gone(conn, server_id, name, deadline):
+    redeleted = []
+
+    def gone():
+        try:
+            current = conn.compute.get_server(server_id)
+        except sdk_exceptions.NotFoundException:
+            return True
+        if current.status == "DELETED":
+            return True
+        # A delete cast to a compute that died waits for it forever. Once the
+        # host's service reports down, nova deletes locally: ask again, once.
+        if not redeleted and current.task_state == "deleting" and host_down(conn, current):
+            conn.compute.delete_server(current, ignore_missing=True)
+            redeleted.append(True)
+        gone.last = current
+        return False
+
+    gone.last = None
+
+    def why():
+        last = gone.last
+        state = f"status {last.status}, task state {last.task_state}" if last else "unknown"
+        host = last.compute_host if last else None
+        return (
+            f"server {name} ({server_id}) was not deleted in time ({state}); "
+            f"is its compute host {host} running?"
+        )
+
+    wait_for(gone, deadline, why)
+
+
+def host_down(conn, server):
+    """Whether the server's compute service reports down (False when it cannot tell)."""
+    if not server.compute_host:
+        return False
+    try:
+        services = list(conn.compute.services(host=server.compute_host, binary="nova-compute"))
+    except sdk_exceptions.SDKException:
+        return False
+    return bool(services) and all(s.state == "down" for s in services)
+
+
+def servers_on_host(conn, host):
+    """Servers of every project hosted on a compute host."""
+    # The host filter is an admin one; nova's 409 on the delete still tells without it.
+    return [
+        s
+        for s in conn.compute.servers(all_projects=True, compute_host=host)
+        if s.compute_host == host
+    ]
+
+
+def delete_compute_service(conn, host, binary, deadline, check_mode=False):
+    """Delete a host's compute service record, then its resource provider; what was deleted.
+
+    Refuses (TeardownError) while servers live on the host. A service that
+    still reports up is forced down first, so that nova does not wait for it.
+    """
+    is_compute = binary == "nova-compute"
+    deleted = []
+    services = [
+        s
+        for s in conn.compute.services(host=host, binary=binary)
+        if s.host == host and s.binary == binary
+    ]
+    if services and is_compute:
+        servers = servers_on_host(conn, host)
+        if servers:
+            names = ", ".join(sorted(f"{s.name} ({s.id})" for s in servers)[:5])
+            raise TeardownError(
+                f"cannot delete compute service of host {host}: {len(servers)} server(s) "
+                f"still on it ({names}); delete or migrate them first"
+            )
+    for service in services:
+        deleted.append(f"service:{service.id}")
+        if check_mode:
+            continue
+        if service.state == "up" and not service.is_forced_down:
+            conn.compute.update_service_forced_down(
+                service, host=service.host, binary=service.binary, forced=True
+            )
+        try:
+            conn.compute.delete_service(service, ignore_missing=True)
+        except sdk_exceptions.ConflictException as exc:
+            raise TeardownError(
+                f"cannot delete compute service of host {host}: {api_error(exc)}"
+            ) from None
+    if is_compute and not (services and check_mode):
+        # (In check mode deleting the services would take the provider with them.)
+        grace = min(deadline, time.monotonic() + PROVIDER_GRACE) if services else None
+        deleted += delete_resource_provider(conn, host, check_mode, wait_until=grace)
+    return deleted
+
+
+def delete_resource_provider(conn, name, check_mode=False, wait_until=None):
+    """Delete a resource provider without allocations; with wait_until, first give the
+    cloud until then to delete it itself (a compute service's deletion does)."""
+    provider = find_resource_provider(conn, name)
+    while provider and wait_until and time.monotonic() < wait_until:
+        time.sleep(POLL_INTERVAL)
+        provider = find_resource_provider(conn, name)
+    if not provider:
+        return []
+    allocations = provider_allocations(conn, provider["uuid"])
+    if allocations:
+        consumers = ", ".join(sorted(allocations)[:5])
+        raise TeardownError(
+            f"resource provider {name} ({provider['uuid']}) still has allocations of "
+            f"{len(allocations)} consumer(s) ({consumers}); delete or migrate them first"
+        )
+    if not check_mode:
+        try:
+            placement(conn, "delete", f"/resource_providers/{provider['uuid']}")
+        except sdk_exceptions.NotFoundException:
+            pass  # went meanwhile
+        except sdk_exceptions.ConflictException as exc:
+            raise TeardownError(
+                f"cannot delete resource provider {name} ({provider['uuid']}): {api_error(exc)}"
+            ) from None
+    return [f"resource_provider:{provider['uuid']}"]
+
+
+def delete_aggregate(conn, aggregate_id):
+    """Remove an aggregate's hosts, then the aggregate."""
+    try:
+        aggregate = conn.compute.get_aggregate(aggregate_id)
+    except sdk_exceptions.NotFoundException:
+        return []
+    for host in aggregate.hosts or []:
+        conn.compute.remove_host_from_aggregate(aggregate, host)
+    conn.compute.delete_aggregate(aggregate, ignore_missing=True)
+    return [f"aggregate:{aggregate_id}"]
+
+
+def delete_flavor(conn, flavor_id):
+    conn.compute.delete_flavor(flavor_id, ignore_missing=True)
+    return [f"flavor:{flavor_id}"]
+
+
+def delete_trait(conn, name):
+    try:
+        placement(conn, "delete", f"/traits/{quote(name)}")
+    except sdk_exceptions.NotFoundException:
+        pass
+    except sdk_exceptions.ConflictException as exc:
+        raise TeardownError(f"cannot delete trait {name}: {api_error(exc)}") from None
+    return [f"trait:{name}"]
+
+
+def delete_image(conn, image_id):
+    conn.image.delete_image(image_id, ignore_missing=True)
+    return [f"image:{image_id}"]
+
+
+def delete_kind(conn, kind, entries, deadline):
+    """Delete the found entries of one kind; the list of what was deleted."""
+    if kind == "servers":
+        return [f"server:{i}" for i in delete_servers(conn, entries, deadline)]
+    deleted = []
+    for item in entries:
+        if kind == "compute_services":
+            deleted += delete_compute_service(
+                conn, item["host"], item.get("binary") or "nova-compute", deadline
+            )
+        elif kind == "resource_providers":
+            deleted += delete_resource_provider(conn, item["name"])
+        elif kind == "aggregates":
+            deleted += delete_aggregate(conn, item["id"])
+        elif kind == "flavors":
+            deleted += delete_flavor(conn, item["id"])
+        elif kind == "traits":
+            deleted += delete_trait(conn, item["name"])
+        elif kind == "images":
+            deleted += delete_image(conn, item["id"])
+        else:
+            raise TeardownError(f"unknown kind of resource {kind!r}")
+    return deleted

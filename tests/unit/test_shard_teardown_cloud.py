@@ -1,0 +1,195 @@
+"""shard_teardown_cloud: a run's whole teardown in one module run, against the fake cloud."""
+
+import signal
+
+import pytest
+import shard_teardown_cloud as module
+from ansible.module_utils import shard_processes
+
+LABEL = "shard-0123abcd4567"
+OTHER = "shard-ffff00001111"
+TRAIT = "CUSTOM_SHARD_0123ABCD4567"
+ORDER = [
+    "servers",
+    "service_process",
+    "compute_services",
+    "resource_providers",
+    "aggregates",
+    "flavors",
+    "traits",
+]
+
+
+def shard(cloud, label):
+    """What a nova-compute shard run leaves in the cloud: every kind, one each."""
+    trait = "CUSTOM_" + label.upper().replace("-", "_")
+    cloud.add_compute(label)
+    cloud.traits.add(trait)
+    cloud.provider_named(label)["traits"].add(trait)
+    cloud.add_aggregate(label, hosts=[label], metadata={"shard_label": label})
+    cloud.add_flavor(
+        f"{label}-flavor",
+        description=f"shard-jobs label={label} created=2026-11-25T13:00:00Z",
+        extra_specs={f"trait:{trait}": "required"},
+    )
+    cloud.add_server(f"{label}-server", metadata={"shard_label": label}, host=label)
+
+
+@pytest.fixture
+def args(tmp_path):
+    def make(**kw):
+        values = dict(
+            cloud="target",
+            label=LABEL,
+            order=ORDER,
+            service={"pidfile": str(tmp_path / "nova-compute.pid"), "stop_timeout": 5},
+        )
+        values.update(kw)
+        return values
+
+    return make
+
+
+def labelled(cloud, label):
+    return {
+        "servers": [s.name for s in cloud.servers if s.metadata.get("shard_label") == label],
+        "services": [s.host for s in cloud.services if s.host == label],
+        "providers": [p["name"] for p in cloud.providers.values() if p["name"] == label],
+        "aggregates": [a.name for a in cloud.aggregates if a.metadata.get("shard_label") == label],
+        "flavors": [f.name for f in cloud.flavors if (f.description or "").find(label) >= 0],
+        "traits": [t for t in cloud.traits if t == "CUSTOM_" + label.upper().replace("-", "_")],
+    }
+
+
+def test_deletes_every_kind_in_order_and_finds_nothing_left(cloud, run_module, args):
+    shard(cloud, LABEL)
+
+    result = run_module(module, args())
+
+    assert result.get("failed") is not True, result
+    assert result["changed"] is True
+    assert all(not v for v in labelled(cloud, LABEL).values()), labelled(cloud, LABEL)
+    assert result["left"] == {kind: [] for kind in ORDER if kind != "service_process"}
+    steps = [s["step"] for s in result["steps"]]
+    assert steps == ["wait for the APIs", "find", *ORDER, "leak check"]
+    # The server went before its compute service, the service before its aggregate.
+    mutations = [c[0] for c in cloud.mutations]
+    assert mutations.index("compute.delete_server") < mutations.index("compute.delete_service")
+    assert mutations.index("compute.delete_service") < mutations.index("compute.delete_aggregate")
+    assert result["stopped"] is False  # no process ran
+
+
+def test_a_second_run_changes_nothing(cloud, run_module, args):
+    shard(cloud, LABEL)
+    run_module(module, args())
+    cloud.calls.clear()
+
+    again = run_module(module, args())
+
+    assert again["changed"] is False
+    assert again["deleted"] == []
+    assert cloud.mutations == []
+
+
+def test_only_this_label_is_touched(cloud, run_module, args):
+    shard(cloud, LABEL)
+    shard(cloud, OTHER)
+    cloud.add_server("shard-0123abcd4567-lookalike", metadata={"shard_label": "shard-0123abcd"})
+
+    run_module(module, args())
+
+    assert all(labelled(cloud, OTHER).values()), labelled(cloud, OTHER)
+    assert any(s.name == "shard-0123abcd4567-lookalike" for s in cloud.servers)
+
+
+def test_check_mode_finds_and_deletes_nothing(cloud, run_module, args):
+    shard(cloud, LABEL)
+
+    result = run_module(module, args(), check_mode=True)
+
+    assert result["changed"] is True
+    assert cloud.mutations == []
+    assert all(labelled(cloud, LABEL).values())
+    assert any(d.startswith("server:") for d in result["deleted"])
+
+
+def test_a_leak_fails_naming_the_kind(cloud, run_module, args, monkeypatch):
+    shard(cloud, LABEL)
+    # A flavor delete that the cloud accepts but does not carry out.
+    monkeypatch.setattr(type(cloud.compute), "delete_flavor", lambda self, *a, **k: None)
+
+    result = run_module(module, args())
+
+    assert result["failed"] is True
+    assert result["msg"] == f"leak: 1 resource(s) still carry label {LABEL}: flavors"
+    assert [f["name"] for f in result["left"]["flavors"]] == [f"{LABEL}-flavor"]
+
+
+def test_the_service_process_is_stopped_in_its_place(cloud, run_module, args, tmp_path):
+    shard(cloud, LABEL)
+    pidfile = str(tmp_path / "nova-compute.pid")
+    record = shard_processes.start("nova-compute", ["sleep", "60"], pidfile)
+    try:
+        result = run_module(module, args())
+    finally:
+        if shard_processes.read_record(pidfile):
+            shard_processes.stop(record, signal.SIGKILL, 5)
+
+    assert result["stopped"] is True
+    assert shard_processes.read_record(pidfile) is None
+    assert shard_processes.start_time(record["pid"]) is None
+
+
+def test_a_deletion_that_fails_still_stops_the_service(cloud, run_module, args, tmp_path):
+    shard(cloud, LABEL)
+    # A server nova cannot delete (its host keeps it): the compute service cannot go.
+    cloud.delete_polls = 10**6
+    pidfile = str(tmp_path / "nova-compute.pid")
+    record = shard_processes.start("nova-compute", ["sleep", "60"], pidfile)
+
+    result = run_module(module, args(timeout=5))
+
+    assert result["failed"] is True
+    assert result["msg"].startswith(f"server {LABEL}-server (")
+    assert "was not deleted in time" in result["msg"]
+    assert shard_processes.start_time(record["pid"]) is None
+
+
+def test_an_api_that_does_not_answer_is_waited_for_then_named(cloud, run_module, args):
+    shard(cloud, LABEL)
+    cloud.session.status["placement"] = 503
+
+    result = run_module(module, args(wait_for=["compute", "placement"], timeout=10))
+
+    assert result["failed"] is True
+    assert result["msg"] == (
+        "the cloud's APIs did not answer within 10s: placement at "
+        "http://cloud.example/placement answers HTTP 503"
+    )
+    assert cloud.mutations == []  # nothing deleted while the cloud was not whole
+
+
+def test_an_api_back_in_time_lets_teardown_run(cloud, run_module, args):
+    shard(cloud, LABEL)
+    cloud.session.status["placement"] = 503
+    cloud.at(3, lambda: cloud.session.status.update(placement=200))
+
+    result = run_module(module, args(wait_for=["compute", "placement"], timeout=30))
+
+    assert result.get("failed") is not True, result
+    assert all(not v for v in labelled(cloud, LABEL).values())
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"order": ["servers", "volumes"]}, "unknown kinds in order: volumes"),
+        ({"service": None}, "order has service_process: service.pidfile is required"),
+        ({"label": "shard-0123abcd"}, "label 'shard-0123abcd' is not a shard label"),
+    ],
+)
+def test_bad_input_is_one_line(cloud, run_module, args, options, message):
+    result = run_module(module, args(**options))
+    assert result["failed"] is True
+    assert result["msg"].startswith(message)
+    assert cloud.mutations == []
