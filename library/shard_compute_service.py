@@ -168,8 +168,9 @@ try:
 except ImportError:  # pragma: no cover - reported by ShardModule.connect
     sdk_exceptions = None
 
-# Seconds between two looks while waiting; nova's scheduler maps hosts every 2 s.
-POLL_INTERVAL = 1.0
+# Seconds between two looks while waiting (the scheduler maps hosts every 2 s;
+# the service and its provider appear sooner).
+POLL_INTERVAL = 0.5
 # GET /os-hosts/{host} exists up to 2.42.
 OS_HOSTS_MICROVERSION = "2.1"
 # Seconds a resource provider may linger after its service record went.
