@@ -95,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="job variable (YAML value); repeatable",
+        help="job variable, as ansible-playbook -e takes it: KEY=VALUE is a string, "
+        "KEY={yaml} or KEY=[yaml] a mapping or list, @FILE a YAML file of variables; repeatable",
     )
     p.add_argument("--build", help="build id (default: a new random one)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")

@@ -154,6 +154,40 @@ def _source_git(args: list[str], source: Path, **kwargs) -> subprocess.Completed
             ) from None
 
 
+VAR_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def parse_extra_var(item: str) -> dict:
+    """One -e of ./shard run, by ansible-playbook's rule: KEY=VALUE is a string;
+    a VALUE that starts with { or [ is YAML (a mapping or a list); @FILE is a
+    YAML file of variables. Nothing else is converted: 0123 stays "0123"."""
+    if item.startswith("@"):
+        path = Path(item[1:]).expanduser()
+        try:
+            data = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            reason = str(exc).splitlines()[0]
+            raise RunError(
+                f"bad -e {item!r}: cannot read a YAML file of variables: {reason}"
+            ) from None
+        if not isinstance(data, dict):
+            raise RunError(f"bad -e {item!r}: the file must hold a mapping of variables")
+        return data
+    key, sep, value = item.partition("=")
+    if not sep or not VAR_NAME_RE.fullmatch(key):
+        raise RunError(f"bad -e {item[:60]!r}: expected KEY=VALUE, KEY={{yaml}} or @FILE")
+    if value.lstrip().startswith(("{", "[")):
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            reason = " ".join(str(exc).split())[:120]
+            raise RunError(f"bad -e {key}: its value is not valid YAML: {reason}") from None
+        if not isinstance(parsed, (dict, list)):
+            raise RunError(f"bad -e {key}: a value in braces or brackets must be a mapping or list")
+        return {key: parsed}
+    return {key: value}
+
+
 def prepare_repo(source: Path, dest: Path):
     """Like Zuul's merger: a git repo with the change (here: the tree's state) checked out."""
     source = source.expanduser().resolve()
@@ -279,12 +313,9 @@ class LocalRun:
 
     # -- preparation
     def extra_job_vars(self) -> dict:
-        out = {}
+        out = dict(getattr(self.args, "variables", None) or {})
         for item in self.args.var:
-            key, sep, value = item.partition("=")
-            if not sep or not key:
-                raise RunError(f"bad -e {item!r}: expected KEY=VALUE")
-            out[key] = yaml.safe_load(value)
+            out.update(parse_extra_var(item))
         return out
 
     def sources(self) -> dict:
@@ -775,12 +806,14 @@ def janitor_main(args) -> int:
         src=[],
         cloud=args.cloud,
         secret_file=args.secret_file,
-        var=[
-            f"shard_janitor_older_than={args.older_than}",
-            f"shard_janitor_dry_run={'true' if args.dry_run else 'false'}",
-            f"shard_janitor_label_pattern={args.label_pattern}",
-            f"shard_janitor_report={report}",
-        ],
+        var=[],
+        # Typed values, not -e text: the pattern stays the string it is.
+        variables={
+            "shard_janitor_older_than": args.older_than,
+            "shard_janitor_dry_run": bool(args.dry_run),
+            "shard_janitor_label_pattern": args.label_pattern,
+            "shard_janitor_report": str(report),
+        },
         build=build,
         json=False,
         quiet=True,
