@@ -61,3 +61,21 @@ def test_a_new_migration_is_refused_before_anything_runs(service, request, tmp_p
         assert summary["teardown"] == "ok"
     finally:
         assert leftovers(admin_conn, label) == {}
+
+
+def test_a_change_that_does_not_install_fails_without_retry(tmp_path, nova_release_tree):
+    """The build of the change is the change's: a broken setup.cfg is a FAILURE, not RETRY."""
+    tree = tmp_path / "nova"
+    shutil.copytree(nova_release_tree, tree, symlinks=True)
+    setup_cfg = tree / "setup.cfg"
+    setup_cfg.write_text(setup_cfg.read_text() + "\n[metadata\nbroken = (shard-jobs e2e)\n")
+
+    status, summary, stderr = run_job(
+        "shard-nova-compute", "--src", f"openstack/nova={tree}", timeout=900
+    )
+    assert summary, stderr
+    assert status == 1 and summary["result"] == "FAILURE", stderr
+    output = (Path(summary["logs"]) / "job-output.txt").read_text()
+    assert "the change does not install (openstack/nova from " in output
+    assert [p["phase"] for p in summary["playbooks"]] == ["pre-run", "post-run", "post-run"]
+    assert not set(summary["phases"]) & {"deploy", "label", "exercise"}
