@@ -275,3 +275,19 @@ def test_broken_configuration_is_reported(zuul_python, tmp_path):
     assert "shard-no-such-parent" in text, f"undefined parent not reported:\n{text}"
     lines = sorted(e["line"] for e in result["errors"])
     assert lines == [2, 6], f"errors not located at their stanzas:\n{text}"
+
+
+def test_shard_jobs_skip_changes_they_cannot_test(layout):
+    """docs, release notes, API reference, translations and the project's own unit and
+    functional tests never reach a shard: Zuul's matchers skip such changes."""
+    (base,) = layout["jobs"]["shard-base"]
+    skipped = {"docs only", "release note", "api reference", "translations"}
+    skipped |= {"unit tests only", "functional tests only"}
+    for change, runs in base["runs_for"].items():
+        assert runs == (change not in skipped), f"shard-base runs for {change}: {runs}"
+
+
+def test_post_run_has_time_for_teardown_s_worst_case(layout):
+    """Two waits of shard_wait_timeout (the APIs, the servers' deletion) and the stop."""
+    (base,) = layout["jobs"]["shard-base"]
+    assert base["post_timeout"] and base["post_timeout"] >= 2 * 300 + 30 + 60, base

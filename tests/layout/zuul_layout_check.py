@@ -23,6 +23,7 @@ import json
 import logging
 import shutil
 import sys
+import types
 from importlib.metadata import version
 from pathlib import Path
 
@@ -112,6 +113,29 @@ def _playbooks(contexts) -> list:
     return [pb.path for pb in contexts or ()]
 
 
+# Representative changes (their files), for which the layout reports whether
+# each job would run: Zuul's own file matchers decide.
+SAMPLE_CHANGES = {
+    "docs only": ["doc/source/admin/index.rst", "README.rst"],
+    "release note": ["releasenotes/notes/fix-1234-0123456789abcdef.yaml"],
+    "api reference": ["api-ref/source/servers.inc"],
+    "translations": ["nova/locale/de/LC_MESSAGES/nova.po"],
+    "unit tests only": ["nova/tests/unit/compute/test_compute.py"],
+    "functional tests only": ["nova/tests/functional/test_servers.py"],
+    "code": ["nova/compute/manager.py", "nova/tests/unit/compute/test_compute.py"],
+    "requirements": ["requirements.txt"],
+    "migration": ["nova/db/main/migrations/versions/0123456789ab_new.py"],
+}
+
+
+def _runs_for(job) -> dict:
+    runs = {}
+    for name, files in SAMPLE_CHANGES.items():
+        change = types.SimpleNamespace(files=files)
+        runs[name] = bool(job.changeMatchesFiles(change))
+    return runs
+
+
 def _job(job, default_parent: str) -> dict:
     ctx = job.source_context
     # None: a base job (parent: null); no parent attribute: the tenant's default parent.
@@ -136,6 +160,9 @@ def _job(job, default_parent: str) -> dict:
         "vars": sorted((job.variables or {}).keys()),
         "nodeset": getattr(job.nodeset, "name", job.nodeset) if job.nodeset else None,
         "secrets": [getattr(s, "name", str(s)) for s in (job.secrets or ())],
+        "timeout": job.timeout,
+        "post_timeout": job.post_timeout,
+        "runs_for": _runs_for(job),
     }
 
 
