@@ -159,9 +159,8 @@ from ansible.module_utils.shard_openstack import (
     ShardModule,
     api_error,
     find_resource_provider,
-    placement,
-    provider_allocations,
 )
+from ansible.module_utils.shard_resources import TeardownError, delete_compute_service
 
 try:
     from openstack import exceptions as sdk_exceptions
@@ -173,8 +172,6 @@ except ImportError:  # pragma: no cover - reported by ShardModule.connect
 POLL_INTERVAL = 0.5
 # GET /os-hosts/{host} exists up to 2.42.
 OS_HOSTS_MICROVERSION = "2.1"
-# Seconds a resource provider may linger after its service record went.
-PROVIDER_GRACE = 10
 
 
 class ComputeServiceModule(ShardModule):
@@ -353,76 +350,17 @@ class ComputeServiceModule(ShardModule):
     # -- absent ----------------------------------------------------------
 
     def absent(self):
-        host = self.params["host"]
-        deleted = []
-        services = self._services()
-
-        if services:
-            self._refuse_if_instances()
-        for service in services:
-            deleted.append(f"service:{service.id}")
-            if self.check_mode:
-                continue
-            if service.state == "up" and not service.is_forced_down:
-                self.conn.compute.update_service_forced_down(
-                    service, host=service.host, binary=service.binary, forced=True
-                )
-            try:
-                self.conn.compute.delete_service(service, ignore_missing=True)
-            except sdk_exceptions.ConflictException as exc:
-                self.fail_json(
-                    msg=f"cannot delete compute service of host {host}: {api_error(exc)}"
-                )
-
-        provider = None
-        if self.is_compute and not (services and self.check_mode):
-            # (In check mode deleting the services would take the provider with them.)
-            provider = find_resource_provider(self.conn, host)
-            if provider and services:
-                # Deleting the service deletes its provider; give it a moment.
-                grace = time.monotonic() + min(PROVIDER_GRACE, self.params["timeout"])
-                while provider and time.monotonic() < grace:
-                    time.sleep(POLL_INTERVAL)
-                    provider = find_resource_provider(self.conn, host)
-        if provider:
-            allocations = provider_allocations(self.conn, provider["uuid"])
-            if allocations:
-                consumers = ", ".join(sorted(allocations)[:5])
-                self.fail_json(
-                    msg=f"resource provider {host} ({provider['uuid']}) still has allocations of "
-                    f"{len(allocations)} consumer(s) ({consumers}); delete or migrate them first"
-                )
-            deleted.append(f"resource_provider:{provider['uuid']}")
-            if not self.check_mode:
-                try:
-                    placement(self.conn, "delete", f"/resource_providers/{provider['uuid']}")
-                except sdk_exceptions.NotFoundException:
-                    pass  # went meanwhile
-                except sdk_exceptions.ConflictException as exc:
-                    self.fail_json(
-                        msg=f"cannot delete resource provider {host} ({provider['uuid']}): "
-                        f"{api_error(exc)}"
-                    )
-
-        self.exit_json(changed=bool(deleted), deleted=deleted, mapped=False)
-
-    def _refuse_if_instances(self):
-        """Fail before changing anything when servers still live on the host."""
-        if not self.is_compute:
-            return
-        host = self.params["host"]
-        # The host filter is an admin one; without it nova's 409 still tells.
-        servers = [
-            s
-            for s in self.conn.compute.servers(all_projects=True, compute_host=host)
-            if s.compute_host == host
-        ]
-        if servers:
-            names = ", ".join(sorted(f"{s.name} ({s.id})" for s in servers)[:5])
-            self.fail_json(
-                msg=f"cannot delete compute service of host {host}: {len(servers)} server(s) "
-                f"still on it ({names}); delete or migrate them first"
+        try:
+            deleted = delete_compute_service(
+                self.conn,
+                self.params["host"],
+                self.params["binary"],
+                self.deadline,
+                check_mode=self.check_mode,
             )
+        except TeardownError as exc:
+            self.fail_json(msg=str(exc))
+        self.exit_json(changed=bool(deleted), deleted=deleted, mapped=False)
 
 
 def _service(service):

@@ -42,9 +42,10 @@ except ImportError:  # pragma: no cover - reported by ShardModule.connect
     NO_SERVICE = ()
     sdk_exceptions = sdk_utils = None
 
-# Every kind of resource a run may label, in the order a janitor deletes them:
-# servers while their compute still runs, then the compute's records, then
-# what only named the shard.
+# Every kind of resource a run may label, in the order they are listed. Not
+# an order to delete them in: a trait must go after the providers that have
+# it (placement refuses, 409) and servers before their compute; the callers
+# give theirs (a profile's teardown_order, shard_janitor_order).
 KINDS = [
     "servers",
     "flavors",
@@ -323,6 +324,11 @@ def delete_servers(conn, servers, deadline):
 
 
 def wait_server_gone(conn, server_id, name, deadline):
+    """Poll until the server is gone; ask again, once, if its host died meanwhile.
+
+    Not openstacksdk's wait_for_delete: the wait must re-delete in between.
+    """
+    seconds = max(0, round(deadline - time.monotonic()))
     redeleted = []
 
     def gone():
@@ -347,7 +353,7 @@ def wait_server_gone(conn, server_id, name, deadline):
         state = f"status {last.status}, task state {last.task_state}" if last else "unknown"
         host = last.compute_host if last else None
         return (
-            f"server {name} ({server_id}) was not deleted in time ({state}); "
+            f"server {name} ({server_id}) was not deleted within {seconds}s ({state}); "
             f"is its compute host {host} running?"
         )
 

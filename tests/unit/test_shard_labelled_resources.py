@@ -206,6 +206,28 @@ def test_a_missing_service_is_reported_not_fatal(populated, run_module, monkeypa
     assert result["count"] == 7
 
 
+def test_older_than_keeps_only_runs_that_are_over(cloud, clock, run_module):
+    # Both runs' newest resource is 4 h old; only OTHER's compute still reports up.
+    created = 1795612801  # 2026-11-25T13:20:01Z
+    clock.now = created + 4 * 3600
+    for label in (LABEL, OTHER):
+        cloud.add_flavor(
+            f"{label}-flavor", description=f"shard-jobs label={label} created=2026-11-25T13:20:01Z"
+        )
+    cloud.add_service(LABEL, state="down")
+    cloud.add_compute(OTHER)
+
+    result = run_module(module, dict(label_pattern="^shard-", older_than=3 * 3600))
+
+    assert result["expired"] == {LABEL: {"newest": created, "reason": "newest resource 14400s old"}}
+    assert result["labels"] == [LABEL]
+    assert names(result, "flavors") == [f"{LABEL}-flavor"]
+    assert names(result, "compute_services") == [LABEL]
+    assert result["count"] == 2
+    # Younger than the limit: nothing is expired.
+    assert run_module(module, dict(label_pattern="^shard-", older_than=5 * 3600))["count"] == 0
+
+
 def test_label_and_pattern_are_exclusive(cloud, run_module):
     result = run_module(module, dict(label=LABEL, label_pattern="^shard-"))
 
