@@ -234,6 +234,7 @@ from ansible.module_utils.shard_openstack import (
     parse_timestamp,
     server_has_label,
 )
+from ansible.module_utils.shard_resources import TeardownError, wait_server_gone
 
 try:
     from openstack import exceptions as sdk_exceptions
@@ -483,43 +484,12 @@ class ServerModule(ShardModule):
                 self._wait_gone(server)
 
     def _wait_gone(self, server):
-        """Poll until the server is gone; ask again, once, if its host died meanwhile.
-
-        Not conn.compute.wait_for_delete: the wait must re-delete in between.
-        """
-        redeleted = False
-        current = server
         try:
-            for _ in self._polls():
-                try:
-                    current = self.conn.compute.get_server(server.id)
-                except sdk_exceptions.NotFoundException:
-                    return
-                if current.status == "DELETED":
-                    return
-                # A delete cast to a compute that died waits for it forever. Once the
-                # host's service reports down, nova deletes locally: ask again, once.
-                if not redeleted and current.task_state == "deleting" and self._host_down(current):
-                    self.conn.compute.delete_server(current, ignore_missing=True)
-                    redeleted = True
-        except sdk_exceptions.ResourceTimeout:
-            self.fail_json(
-                msg=f"server {server.name} ({server.id}) was not deleted within "
-                f"{self.params['timeout']}s (status {current.status}, task state "
-                f"{current.task_state}); is its compute host {current.compute_host} running?"
+            wait_server_gone(
+                self.conn, server.id, server.name, time.monotonic() + self.params["timeout"]
             )
-
-    def _host_down(self, server):
-        """Whether the server's compute service reports down (False when it cannot tell)."""
-        if not server.compute_host:
-            return False
-        try:
-            services = list(
-                self.conn.compute.services(host=server.compute_host, binary="nova-compute")
-            )
-        except sdk_exceptions.SDKException:
-            return False
-        return bool(services) and all(s.state == "down" for s in services)
+        except TeardownError as exc:
+            self.fail_json(msg=str(exc))
 
     # -- waiting and timing ----------------------------------------------
 
