@@ -324,6 +324,11 @@ def delete_servers(conn, servers, deadline):
 
 
 def wait_server_gone(conn, server_id, name, deadline):
+    """Poll until the server is gone; ask again, once, if its host died meanwhile.
+
+    Not openstacksdk's wait_for_delete: the wait must re-delete in between.
+    """
+    seconds = max(0, round(deadline - time.monotonic()))
     redeleted = []
 
     def gone():
@@ -348,7 +353,7 @@ def wait_server_gone(conn, server_id, name, deadline):
         state = f"status {last.status}, task state {last.task_state}" if last else "unknown"
         host = last.compute_host if last else None
         return (
-            f"server {name} ({server_id}) was not deleted in time ({state}); "
+            f"server {name} ({server_id}) was not deleted within {seconds}s ({state}); "
             f"is its compute host {host} running?"
         )
 
