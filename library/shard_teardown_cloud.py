@@ -198,8 +198,10 @@ class TeardownCloudModule(ShardModule):
         wait_for(
             answering,
             self.deadline_for(),
-            lambda: f"the cloud's APIs did not answer within {self.params['timeout']}s: "
-            + "; ".join(problems),
+            lambda: (
+                f"the cloud's APIs did not answer within {self.params['timeout']}s: "
+                + "; ".join(problems)
+            ),
             interval=1.0,
         )
 

@@ -275,7 +275,7 @@ def target_secret(args) -> dict:
 
 
 def report_env(args) -> dict:
-    """What the efficiency report (roles/shard/files/shard_report.py) measures
+    """What the efficiency report (the shard_report module) measures
     beyond the code under test: this program's process tree (the harness), and
     the embedded cloud's processes when the job runs against it."""
     env = {"SHARD_RUN_PID": str(os.getpid())}

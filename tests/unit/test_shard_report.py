@@ -1,25 +1,23 @@
-"""roles/shard/files/shard_report.py: CPU snapshots, phases, resources, the report files.
+"""The shard_report module and module_utils/shard_phases.py: CPU snapshots, phases,
+resources, the report files.
 
-Snapshots are checked on a fake /proc; the commands (sample, report, finish) run
-for real on this machine's /proc, in a temporary workspace.
+Snapshots are checked on a fake /proc; the commands (sample, report, finish,
+reached) run for real on this machine's /proc, in a temporary workspace.
 """
 
-import importlib.util
 import json
 import os
+import types
 
 import pytest
-from conftest import REPO
-
-SCRIPT = REPO / "roles" / "shard" / "files" / "shard_report.py"
+import shard_report
+from ansible.module_utils import shard_phases
 
 
 @pytest.fixture(scope="module")
 def sr():
-    spec = importlib.util.spec_from_file_location("shard_report", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The sampler and the event arithmetic (shard_phases), and the report (shard_report)."""
+    return types.SimpleNamespace(**{**vars(shard_phases), **vars(shard_report)})
 
 
 def _stat_line(pid, comm, ppid, utime, stime, cutime=0, cstime=0, start=1000):
@@ -209,15 +207,15 @@ def test_html_escapes_and_draws(sr):
 
 
 @pytest.fixture
-def cmd(sr, capsys):
-    """cmd("sample", workspace=ws, phase="x", event="start") -> the command's JSON output."""
+def cmd(run_module):
+    """cmd("sample", workspace=ws, phase="x", event="start") -> the module's result, less
+    Ansible's bookkeeping (invocation)."""
 
     def run(command, **options):
-        argv = [command]
-        for key, value in options.items():
-            argv += ["--" + key, str(value)]
-        assert sr.main(argv) == 0
-        return json.loads(capsys.readouterr().out)
+        args = {k: str(v) if isinstance(v, os.PathLike) else v for k, v in options.items()}
+        result = run_module(shard_report, dict(args, command=command))
+        assert not result.get("failed"), result
+        return {k: v for k, v in result.items() if k != "invocation"}
 
     return run
 
@@ -239,13 +237,16 @@ def test_commands_end_to_end(cmd, tmp_path, monkeypatch):
         "report",
         workspace=ws,
         out=out,
-        verdict="SUCCESS",
+        success=True,
         job="shard-nova-compute",
         build="0123456789ab" * 2,
     )
-    assert done == {"written": True, "verdict": "SUCCESS"}
+    assert done == {"changed": False, "written": True, "verdict": "SUCCESS"}
     report = json.loads((out / "report.json").read_text())
     assert [p["name"] for p in report["phases"]][-1] == "collect-logs"
+    times = json.loads((out / "phases.json").read_text())
+    assert list(times) == ["preflight", "build", "deploy", "label", "exercise", "collect-logs"]
+    assert all(t["seconds"] >= 0 for t in times.values())
     assert all(p["seconds"] is not None for p in report["phases"])
     assert report["teardown"]["state"] == "pending" and report["label"] == ws.name
     assert report["cpu"]["groups"]["harness"]["seconds"] is not None
@@ -254,8 +255,8 @@ def test_commands_end_to_end(cmd, tmp_path, monkeypatch):
 
     cmd("sample", workspace=ws, phase="teardown", event="start")
     teardown = {"found": {"servers": [], "flavors": [{"id": "f", "name": "n"}]}, "left": {}}
-    done = cmd("finish", workspace=ws, out=out, teardown=json.dumps(dict(teardown, error=None)))
-    assert done == {"written": True, "verdict": "SUCCESS"}
+    done = cmd("finish", workspace=ws, out=out, teardown=dict(teardown, error=None))
+    assert done == {"changed": False, "written": True, "verdict": "SUCCESS"}
     report = json.loads((out / "report.json").read_text())
     assert report["phases"][-1]["name"] == "teardown" and report["phases"][-1]["seconds"] >= 0
     assert report["teardown"] == {"state": "ok", "error": None}
@@ -265,7 +266,7 @@ def test_commands_end_to_end(cmd, tmp_path, monkeypatch):
     assert oct((out / "report.html").stat().st_mode & 0o777) == "0o600"
 
     # A teardown that failed makes it a post failure.
-    done = cmd("finish", workspace=ws, out=out, teardown=json.dumps(dict(teardown, error="leak")))
+    done = cmd("finish", workspace=ws, out=out, teardown=dict(teardown, error="leak"))
     assert done["verdict"] == "POST_FAILURE"
     assert "Teardown error: leak" in (out / "report.html").read_text()
 
@@ -273,15 +274,44 @@ def test_commands_end_to_end(cmd, tmp_path, monkeypatch):
 def test_finish_without_collected_logs(cmd, tmp_path):
     ws, out = tmp_path / "shard-0123456789ab", tmp_path / "ws" / "zuul-logs"
     # Nothing recorded at all: nothing to write.
-    done = cmd("finish", workspace=ws, out=out, teardown="{}", verdict="FAILURE")
+    done = cmd("finish", workspace=ws, out=out, teardown={}, success=False)
     assert done["written"] is False
     # A cancelled build: phases recorded, logs never collected.
     cmd("sample", workspace=ws, phase="deploy", event="start")
-    done = cmd("finish", workspace=ws, out=out, teardown="{}", verdict="FAILURE")
-    assert done == {"written": True, "verdict": "FAILURE"}
+    done = cmd("finish", workspace=ws, out=out, teardown={}, success=False)
+    assert done == {"changed": False, "written": True, "verdict": "FAILURE"}
     report = json.loads((out / "report.json").read_text())
     assert [p["name"] for p in report["phases"]] == ["deploy"]
     assert report["phases"][0]["end"] is None
-    # Without --verdict, finish does not invent a report.
+    # Without the job's result (outside Zuul's post-run), the verdict says so.
     (out / "report.json").unlink()
-    assert cmd("finish", workspace=ws, out=out, teardown="{}")["written"] is False
+    assert cmd("finish", workspace=ws, out=out, teardown={})["verdict"] == "UNKNOWN"
+
+
+def test_reached_reads_the_started_phases_even_from_a_cut_line(cmd, tmp_path):
+    ws = tmp_path / "shard-0123456789ab"
+    assert cmd("reached", workspace=ws) == {"changed": False, "recorded": False, "reached": []}
+    cmd("sample", workspace=ws, phase="preflight", event="start")
+    cmd("sample", workspace=ws, phase="preflight", event="end")
+    assert cmd("reached", workspace=ws)["reached"] == ["preflight"]
+    # A run killed while it wrote the deploy start: half a line, still a start.
+    with open(ws / "phases.jsonl", "a") as f:
+        f.write('{"phase": "deploy", "event": "start", "time": 17')
+    assert cmd("reached", workspace=ws) == {
+        "changed": False,
+        "recorded": True,
+        "reached": ["preflight", "deploy"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("success", "will_retry", "verdict"),
+    [
+        (None, False, "UNKNOWN"),
+        (True, False, "SUCCESS"),
+        (False, True, "RETRY"),
+        (False, False, "FAILURE"),
+    ],
+)
+def test_verdict_from_zuul_s_post_run_variables(success, will_retry, verdict):
+    assert shard_report.verdict_of({"success": success, "will_retry": will_retry}) == verdict

@@ -21,19 +21,5 @@ if [ -d "$ws/etc" ]; then
             "$conf" > "$out/etc/$(basename "$conf")"
     done
 fi
-# phases.jsonl (start/end events) -> phases.json: seconds per phase.
-if [ -f "$ws/phases.jsonl" ]; then
-    python3 - "$ws/phases.jsonl" > "$out/phases.json" <<'PY'
-import json, sys
-phases = {}
-for line in open(sys.argv[1]):
-    if line.strip():
-        event = json.loads(line)
-        phases.setdefault(event["phase"], {})[event["event"]] = event["time"]
-for name, times in phases.items():
-    if "start" in times and "end" in times:
-        times["seconds"] = round(times["end"] - times["start"], 2)
-print(json.dumps(phases, indent=2))
-PY
-fi
+# phases.json (seconds per phase) comes with the efficiency report (shard_report).
 chmod -R go-rwx "$out"

@@ -1,43 +1,130 @@
-#!/usr/bin/env python3
 # Copyright shard-jobs contributors
 # SPDX-License-Identifier: Apache-2.0
-"""The efficiency report of a shard build: phase timeline, CPU per process group,
-what the run created and deleted, the verdict. Runs on the node with its own
-python3 (standard library only).
+"""Ansible module: a shard build's phase events and its efficiency report."""
 
-    shard_report.py sample --workspace WS --phase NAME --event start|end|mark
-        Appends a phase event with a CPU snapshot to WS/phases.jsonl.
-    shard_report.py report --workspace WS --out DIR --verdict RESULT [--job J --build B]
-        Ends the collect-logs phase (an event with a snapshot) and writes
-        DIR/report.json and DIR/report.html.
-    shard_report.py finish --workspace WS --out DIR --teardown JSON [--verdict V ...]
-        After teardown: adds what it found, deleted and left (DIR/teardown.json),
-        the end of the teardown phase, and the verdict the teardown makes;
-        rewrites the report (or writes one, with --verdict, when the logs were
-        never collected: a cancelled build runs only its cleanup playbook).
-
-A CPU snapshot (all counters cumulative, in CPU-seconds):
-  machine   /proc/stat: busy time of every CPU of the machine since boot;
-  code      per service process of the build (the pid files in WS/run/, and
-            their descendants): utime+stime of the process, plus that of its
-            children once they exited;
-  harness   the job's own process tree, when the program that runs the
-            playbooks on this machine names itself in SHARD_RUN_PID (./shard
-            run does; under Zuul Ansible runs on the executor, not here);
-  cloud     the target cloud's processes, when they run on this machine and
-            SHARD_RUN_CLOUD_PIDS names them (./shard run with the embedded cloud).
+DOCUMENTATION = r"""
+---
+module: shard_report
+short_description: Record a phase event of a shard build, or write its efficiency report
+description:
+  - C(sample) appends a phase event, with a snapshot of the node's CPU
+    counters, to the build's phases.jsonl (module_utils/shard_phases.py has
+    the record and the sampler).
+  - C(report) ends the collect-logs phase and writes report.json and
+    report.html (phase timeline, CPU per process group, what the run
+    created, the verdict) and phases.json (seconds per phase) into I(out).
+  - C(finish), after teardown, adds what teardown found, deleted and left
+    (teardown.json), the end of the teardown phase and the verdict it makes,
+    and rewrites the report (or writes one from the phases, with I(verdict),
+    when the logs were never collected, as after a cancelled build).
+  - C(reached) reads which phases the build started (read-only).
+  - A timing record and the job's logs, not a change to the node - it always
+    reports C(changed=false), so that a converged role stays idempotent.
+options:
+  command:
+    description: What to do.
+    type: str
+    required: true
+    choices: [sample, report, finish, reached]
+  workspace:
+    description: The build's workspace (phases.jsonl, result.json, run/ with the pid files).
+    type: path
+    required: true
+  phase:
+    description: The phase of a C(sample) event.
+    type: str
+  event:
+    description: The kind of a C(sample) event.
+    type: str
+    choices: [start, end, mark]
+  out:
+    description: Where C(report) and C(finish) write report.json, report.html, teardown.json.
+    type: path
+  success:
+    description:
+      - Whether the job succeeded so far (Zuul's C(zuul_success) in post-run);
+        unset when not known. With I(will_retry) it makes the verdict, for
+        C(report), and for C(finish) only when there is no report yet (the
+        logs were never collected).
+    type: bool
+  will_retry:
+    description: Whether Zuul will retry the build (C(zuul_will_retry)).
+    type: bool
+    default: false
+  job:
+    description: The job's name, for the report.
+    type: str
+    default: ""
+  build:
+    description: The build id, for the report.
+    type: str
+    default: ""
+  teardown:
+    description: What teardown found, deleted and left, and its error (C(finish)).
+    type: dict
+author:
+  - shard-jobs contributors
 """
 
-import argparse
-import glob
+EXAMPLES = r"""
+- name: Record the start of the deploy phase
+  shard_report:
+    command: sample
+    workspace: /home/zuul/.shard-jobs/builds/shard-3f2a9c01b7d4
+    phase: deploy
+    event: start
+
+- name: Write the efficiency report
+  shard_report:
+    command: report
+    workspace: /home/zuul/.shard-jobs/builds/shard-3f2a9c01b7d4
+    out: /home/zuul/.shard-jobs/builds/shard-3f2a9c01b7d4/zuul-logs
+    verdict: SUCCESS
+"""
+
+RETURN = r"""
+written:
+  description: Whether a report was written (C(report), C(finish)).
+  returned: when I(command) is report or finish
+  type: bool
+verdict:
+  description: The verdict the report carries.
+  returned: when a report was written
+  type: str
+recorded:
+  description: Whether the build has a phase record (C(reached)).
+  returned: when I(command) is reached
+  type: bool
+reached:
+  description: The phases the build started, in order (C(reached)).
+  returned: when I(command) is reached
+  type: list
+  elements: str
+why:
+  description: Why no report was written.
+  returned: when no report was written
+  type: str
+"""
+
 import html
 import json
 import os
-import sys
 import time
 
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.shard_phases import (
+    PHASES_FILE,
+    append_event,
+    cpu_between,
+    phase_times,
+    phases_of,
+    reached,
+    read_events,
+    record,
+    snapshot,
+)
+
 SCHEMA = 1
-CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 GROUPS = ("code_under_test", "target_cloud", "harness", "other")
 GROUP_TITLES = {
     "code_under_test": "code under test",
@@ -51,225 +138,6 @@ COLOURS = {
     "harness": "#ef6c00",
     "other": "#9e9e9e",
 }
-
-
-# ------------------------------------------------------------------ /proc
-
-
-def read_procs(proc="/proc"):
-    """pid -> (ppid, starttime, own ticks, children ticks) of every process."""
-    out = {}
-    for entry in os.listdir(proc):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"{proc}/{entry}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        # state ppid ... utime(14) stime cutime cstime ... starttime(22), from field 3
-        out[int(entry)] = (
-            int(fields[1]),
-            int(fields[19]),
-            int(fields[11]) + int(fields[12]),
-            int(fields[13]) + int(fields[14]),
-        )
-    return out
-
-
-def machine_seconds(proc="/proc"):
-    """(busy, total) CPU-seconds of the whole machine since boot."""
-    with open(f"{proc}/stat") as f:
-        values = [int(v) for v in f.readline().split()[1:]]
-    values += [0] * (8 - len(values))
-    user, nice, system, idle, iowait, irq, softirq, steal = values[:8]
-    busy = user + nice + system + irq + softirq + steal
-    return busy / CLK_TCK, (busy + idle + iowait) / CLK_TCK
-
-
-def descendants(procs, roots):
-    """The roots (those alive) and every live process below them."""
-    children = {}
-    for pid, (ppid, *_rest) in procs.items():
-        children.setdefault(ppid, []).append(pid)
-    seen, todo = set(), [pid for pid in roots if pid in procs]
-    while todo:
-        pid = todo.pop()
-        if pid in seen:
-            continue
-        seen.add(pid)
-        todo.extend(children.get(pid, []))
-    return seen
-
-
-def tree_seconds(procs, pids):
-    """CPU of these processes and of their children that exited (not double counted
-    as long as `pids` is closed under descendants)."""
-    return sum(procs[p][2] + procs[p][3] for p in pids if p in procs) / CLK_TCK
-
-
-def service_roots(workspace, procs):
-    """{pid: "pid:starttime"} of the build's service processes (pid files in run/)."""
-    roots = {}
-    for path in sorted(glob.glob(os.path.join(workspace, "run", "*.pid.json"))):
-        try:
-            with open(path) as f:
-                record = json.load(f)
-            pid = int(record["pid"])
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-        if pid in procs and procs[pid][1] == record.get("start_time"):
-            roots[pid] = f"{pid}:{procs[pid][1]}"
-    return roots
-
-
-def _pids(value):
-    return [int(p) for p in (value or "").replace(",", " ").split() if p.isdigit()]
-
-
-def snapshot(workspace, environ=None, proc="/proc"):
-    """Cumulative CPU counters now (see the module's docstring)."""
-    environ = os.environ if environ is None else environ
-    procs = read_procs(proc)
-    busy, total = machine_seconds(proc)
-    code = {}
-    code_pids = set()
-    for pid, key in service_roots(workspace, procs).items():
-        tree = descendants(procs, [pid])
-        code_pids |= tree
-        code[key] = round(tree_seconds(procs, tree), 2)
-    snap = {
-        "machine": round(busy, 2),
-        "machine_total": round(total, 2),
-        "ncpu": os.cpu_count() or 1,
-        "code": code,
-    }
-    try:
-        with open(f"{proc}/loadavg") as f:
-            snap["load1"] = float(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        pass
-    run_pid = _pids(environ.get("SHARD_RUN_PID"))
-    if run_pid:
-        tree = descendants(procs, run_pid) - code_pids
-        snap["harness"] = round(tree_seconds(procs, tree), 2)
-    cloud_pids = _pids(environ.get("SHARD_RUN_CLOUD_PIDS"))
-    if cloud_pids:
-        tree = descendants(procs, cloud_pids) - code_pids
-        snap["cloud"] = round(tree_seconds(procs, tree), 2)
-    return snap
-
-
-# ------------------------------------------------------------------ events
-
-
-def read_events(path):
-    events = []
-    try:
-        with open(path) as f:
-            for line in f:
-                line = line.strip()
-                if not line:
-                    continue
-                try:
-                    event = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(event, dict) and "phase" in event and "time" in event:
-                    events.append(event)
-    except OSError:
-        pass
-    return sorted(events, key=lambda e: e["time"])
-
-
-def append_event(path, phase, event, cpu, when=None):
-    """One line per event, keys in this order (phase, event, time, cpu): the
-    line reads as it did before CPU snapshots were added."""
-    record = {"phase": phase, "event": event, "time": when or time.time(), "cpu": cpu}
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    with os.fdopen(fd, "a") as f:
-        f.write(json.dumps(record) + "\n")
-    return record
-
-
-# ------------------------------------------------------------------ arithmetic
-
-
-def _code_between(first, last):
-    """CPU of the service processes between two snapshots: what each process used
-    after `first` (all of it when it started later), at the last time it was seen."""
-    total = 0.0
-    for key, value in last.items():
-        total += max(0.0, value - first.get(key, 0.0))
-    return total
-
-
-def _latest_code(samples):
-    """Per service process, its counter the last time a sample saw it."""
-    seen = {}
-    for sample in samples:
-        seen.update(sample.get("code") or {})
-    return seen
-
-
-def cpu_between(samples):
-    """Per-group CPU-seconds between the first and the last of these samples.
-    A group that was not measured is None. `other` is the machine's busy time
-    minus the measured groups (never below zero)."""
-    if len(samples) < 2:
-        return None
-    first, last = samples[0], samples[-1]
-    machine = max(0.0, last["machine"] - first["machine"])
-    out = {
-        "machine": round(machine, 2),
-        "code_under_test": round(_code_between(first.get("code") or {}, _latest_code(samples)), 2),
-    }
-    for key, group in (("cloud", "target_cloud"), ("harness", "harness")):
-        if key in first and key in last:
-            out[group] = round(max(0.0, last[key] - first[key]), 2)
-        else:
-            out[group] = None
-    measured = sum(out[g] or 0.0 for g in ("code_under_test", "target_cloud", "harness"))
-    out["other"] = round(max(0.0, machine - measured), 2)
-    return out
-
-
-def phases_of(events, t0):
-    """[{name, start, end, seconds, cpu}] in order of start; start/end relative to t0.
-
-    A phase may run more than once (the upgrade job builds twice): each start
-    opens a new entry, named "<phase> (2)" and so on, which the next end of
-    that phase closes. A start that no end followed stays open (end None)."""
-    entries, open_by_name, runs = [], {}, {}
-
-    def close(entry, end_index, end_event):
-        entry["end"] = round(end_event["time"] - t0, 2)
-        entry["seconds"] = round(end_event["time"] - entry["_start"]["time"], 2)
-        if entry["_start"].get("cpu") and end_event.get("cpu"):
-            samples = [e["cpu"] for e in events[entry["_index"] : end_index + 1] if e.get("cpu")]
-            entry["cpu"] = cpu_between(samples)
-
-    for index, event in enumerate(events):
-        kind, name = event.get("event"), event["phase"]
-        if kind == "start":
-            runs[name] = runs.get(name, 0) + 1
-            entry = {
-                "name": name if runs[name] == 1 else f"{name} ({runs[name]})",
-                "start": round(event["time"] - t0, 2),
-                "end": None,
-                "seconds": None,
-                "cpu": None,
-                "_start": event,
-                "_index": index,
-            }
-            entries.append(entry)
-            open_by_name[name] = entry
-        elif kind == "end" and name in open_by_name:
-            close(open_by_name.pop(name), index, event)
-    for entry in entries:
-        del entry["_start"], entry["_index"]
-    return entries
 
 
 COVERS = {
@@ -684,55 +552,52 @@ def _stamp():
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def cmd_sample(args):
-    os.makedirs(args.workspace, mode=0o700, exist_ok=True)
-    append_event(
-        os.path.join(args.workspace, "phases.jsonl"),
-        args.phase,
-        args.event,
-        snapshot(args.workspace),
-    )
-    return {"changed": False}
+def cmd_sample(p):
+    record(p["workspace"], p["phase"], p["event"])
+    return {}
 
 
-def cmd_report(args):
-    phases_file = os.path.join(args.workspace, "phases.jsonl")
-    if not os.path.isdir(args.workspace):
+def cmd_report(p):
+    phases_file = os.path.join(p["workspace"], PHASES_FILE)
+    if not os.path.isdir(p["workspace"]):
         return {"written": False, "why": "no workspace"}
-    append_event(phases_file, "collect-logs", "end", snapshot(args.workspace))
+    append_event(phases_file, "collect-logs", "end", snapshot(p["workspace"]))
+    events = read_events(phases_file)
+    os.makedirs(p["out"], mode=0o700, exist_ok=True)
+    _write(os.path.join(p["out"], "phases.json"), json.dumps(phase_times(events), indent=2) + "\n")
     report = build_report(
-        read_events(phases_file),
-        verdict=args.verdict,
-        job=args.job,
-        build=args.build,
-        label=os.path.basename(os.path.normpath(args.workspace)),
-        exercise=_load(os.path.join(args.workspace, "result.json"), {}),
-        upgrade=_load(os.path.join(args.workspace, "upgrade.json")),
+        events,
+        verdict=p["verdict"],
+        job=p["job"],
+        build=p["build"],
+        label=os.path.basename(os.path.normpath(p["workspace"])),
+        exercise=_load(os.path.join(p["workspace"], "result.json"), {}),
+        upgrade=_load(os.path.join(p["workspace"], "upgrade.json")),
         generated=[_stamp()],
     )
-    write_report(args.out, report)
+    write_report(p["out"], report)
     return {"written": True, "verdict": report["verdict"]}
 
 
-def cmd_finish(args):
-    previous = _load(os.path.join(args.out, "report.json"))
-    phases_file = os.path.join(args.workspace, "phases.jsonl")
+def cmd_finish(p):
+    previous = _load(os.path.join(p["out"], "report.json"))
+    phases_file = os.path.join(p["workspace"], PHASES_FILE)
     if not isinstance(previous, dict) or previous.get("schema") != SCHEMA:
-        if not args.verdict or not os.path.isfile(phases_file):
+        if not p["verdict"] or not os.path.isfile(phases_file):
             return {"written": False, "why": "no report to finish"}
         # The logs were never collected (a cancelled build): a report of what
         # the phases recorded, with the verdict the cleanup playbook knows.
         previous = {
-            "verdict": args.verdict,
-            "job": args.job,
-            "build": args.build,
-            "label": os.path.basename(os.path.normpath(args.workspace)),
-            "exercise": _load(os.path.join(args.workspace, "result.json"), {}),
-            "upgrade": _load(os.path.join(args.workspace, "upgrade.json")),
+            "verdict": p["verdict"],
+            "job": p["job"],
+            "build": p["build"],
+            "label": os.path.basename(os.path.normpath(p["workspace"])),
+            "exercise": _load(os.path.join(p["workspace"], "result.json"), {}),
+            "upgrade": _load(os.path.join(p["workspace"], "upgrade.json")),
         }
-    teardown = json.loads(args.teardown) if args.teardown else {}
-    if os.path.isdir(args.workspace):
-        append_event(phases_file, "teardown", "end", snapshot(args.workspace))
+    teardown = p["teardown"] or {}
+    if os.path.isdir(p["workspace"]):
+        append_event(phases_file, "teardown", "end", snapshot(p["workspace"]))
         events = read_events(phases_file)
     else:
         events = list(previous.get("events") or [])
@@ -741,11 +606,11 @@ def cmd_finish(args):
                 "phase": "teardown",
                 "event": "end",
                 "time": time.time(),
-                "cpu": snapshot(args.workspace),
+                "cpu": snapshot(p["workspace"]),
             }
         )
-    os.makedirs(args.out, mode=0o700, exist_ok=True)
-    _write(os.path.join(args.out, "teardown.json"), json.dumps(teardown, indent=2) + "\n")
+    os.makedirs(p["out"], mode=0o700, exist_ok=True)
+    _write(os.path.join(p["out"], "teardown.json"), json.dumps(teardown, indent=2) + "\n")
     report = build_report(
         events,
         verdict=final_verdict(previous["verdict"], teardown),
@@ -757,38 +622,57 @@ def cmd_finish(args):
         teardown=teardown,
         generated=(previous.get("generated") or []) + [_stamp()],
     )
-    write_report(args.out, report)
+    write_report(p["out"], report)
     return {"written": True, "verdict": report["verdict"]}
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("sample")
-    p.add_argument("--workspace", required=True)
-    p.add_argument("--phase", required=True)
-    p.add_argument("--event", required=True, choices=["start", "end", "mark"])
-    p.set_defaults(func=cmd_sample)
-    p = sub.add_parser("report")
-    p.add_argument("--workspace", required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--verdict", required=True)
-    p.add_argument("--job", default="")
-    p.add_argument("--build", default="")
-    p.set_defaults(func=cmd_report)
-    p = sub.add_parser("finish")
-    p.add_argument("--workspace", required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--teardown", default="", help="JSON: found, left, error")
-    p.add_argument("--verdict", default="", help="when there is no report yet")
-    p.add_argument("--job", default="")
-    p.add_argument("--build", default="")
-    p.set_defaults(func=cmd_finish)
-    args = parser.parse_args(argv)
-    result = args.func(args)
-    print(json.dumps(result))
-    return 0
+def verdict_of(p):
+    """The job's result as Zuul's post-run variables tell it."""
+    if p["success"] is None:
+        return "UNKNOWN"
+    if p["success"]:
+        return "SUCCESS"
+    return "RETRY" if p["will_retry"] else "FAILURE"
+
+
+def cmd_reached(p):
+    started = reached(os.path.join(p["workspace"], PHASES_FILE))
+    return {"recorded": started is not None, "reached": started or []}
+
+
+COMMANDS = {
+    "sample": cmd_sample,
+    "report": cmd_report,
+    "finish": cmd_finish,
+    "reached": cmd_reached,
+}
+REQUIRED = {"sample": ["phase", "event"], "report": ["out"], "finish": ["out"], "reached": []}
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            command=dict(type="str", required=True, choices=sorted(COMMANDS)),
+            workspace=dict(type="path", required=True),
+            phase=dict(type="str"),
+            event=dict(type="str", choices=["start", "end", "mark"]),
+            out=dict(type="path"),
+            success=dict(type="bool"),
+            will_retry=dict(type="bool", default=False),
+            job=dict(type="str", default=""),
+            build=dict(type="str", default=""),
+            teardown=dict(type="dict"),
+        ),
+        supports_check_mode=True,
+    )
+    params = dict(module.params, verdict=verdict_of(module.params))
+    missing = [k for k in REQUIRED[params["command"]] if not params[k]]
+    if missing:
+        module.fail_json(msg=f"{params['command']} needs {', '.join(missing)}")
+    if module.check_mode:
+        module.exit_json(changed=False)
+    module.exit_json(changed=False, **COMMANDS[params["command"]](params))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
