@@ -71,16 +71,16 @@ EXAMPLES = r"""
 - name: Wait until the cloud sees the shard's compute host
   shard_compute_service:
     cloud: my-cloud
-    host: shard-3f2a9c01
-    aggregate: shard-3f2a9c01
-    label: shard-3f2a9c01
+    host: shard-3f2a9c01b7d4
+    aggregate: shard-3f2a9c01b7d4
+    label: shard-3f2a9c01b7d4
     timeout: 300
   register: compute
 
 - name: After stopping nova-compute, remove it from the cloud
   shard_compute_service:
     cloud: my-cloud
-    host: shard-3f2a9c01
+    host: shard-3f2a9c01b7d4
     state: absent
 """
 

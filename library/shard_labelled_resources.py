@@ -60,7 +60,7 @@ EXAMPLES = r"""
 - name: Find what a run left
   shard_labelled_resources:
     cloud: my-cloud
-    label: shard-3f2a9c01
+    label: shard-3f2a9c01b7d4
   register: found
 
 - name: Janitor - every labelled resource
@@ -95,20 +95,20 @@ resources:
   sample:
     servers:
       - id: 327e48d1-2903-4a17-a8db-fc1da8c9fe2d
-        name: shard-3f2a9c01-server
-        label: shard-3f2a9c01
+        name: shard-3f2a9c01b7d4-server
+        label: shard-3f2a9c01b7d4
         source: metadata:shard_label
         created: 1795615164
         status: ACTIVE
         project_id: bf805a4cbd53468493aeb78f9d6d1927
-        compute_host: shard-3f2a9c01
+        compute_host: shard-3f2a9c01b7d4
     traits:
-      - id: CUSTOM_SHARD_3F2A9C01
-        name: CUSTOM_SHARD_3F2A9C01
-        label: shard-3f2a9c01
+      - id: CUSTOM_SHARD_3F2A9C01B7D4
+        name: CUSTOM_SHARD_3F2A9C01B7D4
+        label: shard-3f2a9c01b7d4
         source: name
         created: null
-        providers: [shard-3f2a9c01]
+        providers: [shard-3f2a9c01b7d4]
 labels:
   description: The labels found, sorted.
   returned: always

@@ -48,19 +48,19 @@ EXAMPLES = r"""
 - name: Create the shard's trait
   openstack.cloud.trait:
     cloud: my-cloud
-    id: CUSTOM_SHARD_3F2A9C01
+    id: CUSTOM_SHARD_3F2A9C01B7D4
 
 - name: Put it on the shard's compute node
   shard_provider_traits:
     cloud: my-cloud
-    provider: shard-3f2a9c01
-    traits: [CUSTOM_SHARD_3F2A9C01]
+    provider: shard-3f2a9c01b7d4
+    traits: [CUSTOM_SHARD_3F2A9C01B7D4]
 
 - name: Take it off again
   shard_provider_traits:
     cloud: my-cloud
-    provider: shard-3f2a9c01
-    traits: [CUSTOM_SHARD_3F2A9C01]
+    provider: shard-3f2a9c01b7d4
+    traits: [CUSTOM_SHARD_3F2A9C01B7D4]
     state: absent
 """
 
@@ -70,7 +70,7 @@ traits:
   returned: always
   type: list
   elements: str
-  sample: [COMPUTE_NODE, CUSTOM_SHARD_3F2A9C01]
+  sample: [COMPUTE_NODE, CUSTOM_SHARD_3F2A9C01B7D4]
 provider:
   description: The resource provider.
   returned: always

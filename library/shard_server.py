@@ -118,38 +118,38 @@ EXAMPLES = r"""
 - name: Boot a server on the shard
   shard_server:
     cloud: my-cloud
-    name: shard-3f2a9c01-server
-    label: shard-3f2a9c01
-    flavor: shard-3f2a9c01-flavor
+    name: shard-3f2a9c01b7d4-server
+    label: shard-3f2a9c01b7d4
+    flavor: shard-3f2a9c01b7d4-flavor
     image: cirros
-    host: shard-3f2a9c01
+    host: shard-3f2a9c01b7d4
     networks: none
   register: booted
 
 - name: Stop and start it, checking it is still on the shard
   shard_server:
     cloud: my-cloud
-    name: shard-3f2a9c01-server
-    label: shard-3f2a9c01
-    expect_host: shard-3f2a9c01
+    name: shard-3f2a9c01b7d4-server
+    label: shard-3f2a9c01b7d4
+    expect_host: shard-3f2a9c01b7d4
     actions: [stop, start]
 
 - name: Delete it
   shard_server:
     cloud: my-cloud
-    name: shard-3f2a9c01-server
-    label: shard-3f2a9c01
+    name: shard-3f2a9c01b7d4-server
+    label: shard-3f2a9c01b7d4
     state: absent
 
 - name: The whole exercise in one task - boot, landing check, life cycle, delete
   shard_server:
     cloud: my-cloud
-    name: shard-3f2a9c01-server
-    label: shard-3f2a9c01
-    flavor: shard-3f2a9c01-flavor
+    name: shard-3f2a9c01b7d4-server
+    label: shard-3f2a9c01b7d4
+    flavor: shard-3f2a9c01b7d4-flavor
     image: cirros
     networks: none
-    expect_host: shard-3f2a9c01
+    expect_host: shard-3f2a9c01b7d4
     actions: [stop, start, reboot_soft]
     state: exercised
   register: exercised

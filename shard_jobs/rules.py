@@ -22,5 +22,6 @@ for _directory in (paths.REPO / "module_utils", paths.ROLES / "embedded_cloud" /
 import embedded_cloud as cloud_helper  # noqa: E402
 import shard_labels as labels  # noqa: E402
 import shard_processes as processes  # noqa: E402
+import shard_secrets as secrets  # noqa: E402
 
-__all__ = ["cloud_helper", "labels", "processes"]
+__all__ = ["cloud_helper", "labels", "processes", "secrets"]

@@ -36,8 +36,9 @@ def test_nothing_readable_by_others(host, logs):
 
 def test_config_secrets_masked(host, logs, state):
     conf = host.file(str(logs / "etc" / "nova-compute.conf")).content_string
-    user = state["shard_cloud"]["transport_url"].split("//")[1].split(":")[0]
-    assert f"transport_url = rabbit://{user}:****@" in conf
+    # The whole user information goes, whatever characters the password holds.
+    host = state["shard_cloud"]["transport_url"].rsplit("@", 1)[1]
+    assert f"transport_url = rabbit://****@{host}" in conf
     assert conf.count("password = ****") == 3  # placement, neutron, service_user
     # What is not secret stays readable.
     assert f"username = {state['shard_cloud']['cloud']['auth']['username']}" in conf

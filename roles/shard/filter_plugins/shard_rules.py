@@ -1,10 +1,12 @@
 # Copyright shard-jobs contributors
 # SPDX-License-Identifier: Apache-2.0
-"""Jinja filters for the run's names, from module_utils/shard_labels.py.
+"""Jinja filters for the shared rules of module_utils/: the run's names
+(shard_labels.py) and the masked copy of the credentials (shard_secrets.py).
 
 Templates and task files derive the label, the trait and the flavor's
-description with these filters, so that Jinja uses the same functions as the
-modules, the CLI and the tests. A filter plugin runs on the controller (Zuul's
+description, and the credentials a logged configuration is rendered with,
+through these filters, so that Jinja uses the same functions as the modules,
+the CLI and the tests. A filter plugin runs on the controller (Zuul's
 executor), where Ansible does not put module_utils/ on the import path: this
 plugin adds the repository's module_utils/ (next to roles/, in the checkout
 Zuul prepares) once, and imports the module from there.
@@ -23,6 +25,7 @@ if _MODULE_UTILS not in sys.path:
     sys.path.append(_MODULE_UTILS)
 
 import shard_labels  # noqa: E402
+import shard_secrets  # noqa: E402
 
 
 def shard_label(build_id):
@@ -48,6 +51,11 @@ def shard_description(label):
     return shard_labels.description_for(label)
 
 
+def shard_masked(credentials):
+    """The credentials with every secret replaced by a marker (see shard_secrets)."""
+    return shard_secrets.masked(credentials)
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -55,4 +63,5 @@ class FilterModule:
             "shard_build_id_error": shard_build_id_error,
             "shard_trait": shard_trait,
             "shard_description": shard_description,
+            "shard_masked": shard_masked,
         }

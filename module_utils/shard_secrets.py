@@ -1,0 +1,65 @@
+# Copyright shard-jobs contributors
+# SPDX-License-Identifier: Apache-2.0
+"""What counts as a secret in a target cloud's credentials, and their masked copy.
+
+A shard's configuration is rendered twice from the same templates: once with
+the credentials (what the service reads) and once with masked() credentials
+(what the job's logs show). No text is post-processed: whatever a template
+does with a value, the logged copy can only hold the marker.
+
+Used by Jinja (the shard role's ``shard_masked`` filter) and by ./shard
+(shard_jobs.rules.secrets). Standard library only, no import of another
+module_utils file.
+"""
+
+import re
+
+MARKER = "****"
+# Key names whose values are secrets: passwords, secrets, tokens, keys,
+# credentials (application credentials' secrets, store keys, ...).
+SECRET_KEY_RE = re.compile(
+    r"(^|[_-])(password|passwd|secret|token|key|credential|passphrase)s?($|[_-])",
+    re.IGNORECASE,
+)
+# scheme://... : a URL whose user information must go (a transport URL may name
+# several hosts, each with its own user and password).
+_URL_RE = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<rest>.*)$", re.DOTALL)
+
+
+def is_secret_key(name):
+    return isinstance(name, str) and SECRET_KEY_RE.search(name) is not None
+
+
+def masked_url(value):
+    """A URL without any user information: everything between the scheme and the
+    last '@' before the path goes, whatever characters a password holds (an
+    unencoded ':', '@', ',' or '/' included). For several hosts only the last
+    host's address stays; the rest was inside the user information's reach."""
+    match = _URL_RE.match(value)
+    if not match or "@" not in match.group("rest"):
+        return value
+    rest = match.group("rest")
+    at = rest.rindex("@")
+    return f"{match.group('scheme')}{MARKER}@{rest[at + 1 :]}"
+
+
+def masked(value, key=None):
+    """A deep copy of value in which every secret is the marker: the values of secret
+    keys, and the user information of every URL."""
+    if is_secret_key(key) and value not in (None, "", {}, []):
+        return MARKER if not isinstance(value, (dict, list)) else _mask_all(value)
+    if isinstance(value, dict):
+        return {k: masked(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [masked(v) for v in value]
+    if isinstance(value, str):
+        return masked_url(value)
+    return value
+
+
+def _mask_all(value):
+    if isinstance(value, dict):
+        return {k: _mask_all(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_all(v) for v in value]
+    return MARKER

@@ -1,0 +1,110 @@
+"""The masked copy of the credentials (module_utils/shard_secrets.py) and its Jinja filter."""
+
+import base64
+import json
+import os
+import subprocess
+from urllib.parse import quote
+
+import pytest
+
+from shard_jobs import paths
+from shard_jobs.rules import secrets
+
+# A password with every character a URL or a regular expression trips on.
+HARD = "p@ss:w/rd,x#1"
+CREDENTIALS = {
+    "cloud": {
+        "auth": {
+            "auth_url": "http://cloud.example:5000/v3",
+            "username": "shard-ci",
+            "password": HARD,
+            "project_name": "shard-ci",
+            "application_credential_secret": "app-" + HARD,
+        },
+        "region_name": "RegionOne",
+    },
+    "transport_url": f"rabbit://nova:{HARD}@h1.example:5672,nova:{HARD}@h2.example:5672/vhost",
+    "glance": {
+        "database_connection": f"mysql+pymysql://glance:{HARD}@db.example/glance",
+        "stores": {
+            "file": {"type": "file", "filesystem_store_datadir": "/srv/images"},
+            "s3": {"type": "s3", "s3_store_access_key": "AKIA" + HARD, "s3_store_secret_key": HARD},
+            "swift": {"type": "swift", "swift_store_key": "sw-" + HARD},
+        },
+    },
+    "versions": {"nova": "34.0.0"},
+}
+
+
+def _forms(secret):
+    return {secret, quote(secret, safe=""), base64.b64encode(secret.encode()).decode()}
+
+
+def _all_secrets():
+    yield HARD
+    yield "app-" + HARD
+    yield "AKIA" + HARD
+    yield "sw-" + HARD
+
+
+def test_no_secret_is_left_in_any_form():
+    text = json.dumps(secrets.masked(CREDENTIALS))
+    for secret in _all_secrets():
+        for form in _forms(secret):
+            assert form not in text, form
+    # Pieces of the password between the URL's delimiters are gone too.
+    pieces = HARD.replace("@", " ").replace(":", " ").replace("/", " ").split()
+    for piece in (p for p in pieces if len(p) >= 4):
+        assert piece not in text, piece
+
+
+def test_what_is_not_secret_stays_readable():
+    masked = secrets.masked(CREDENTIALS)
+    assert masked["cloud"]["auth"]["username"] == "shard-ci"
+    assert masked["cloud"]["auth"]["auth_url"] == "http://cloud.example:5000/v3"
+    assert masked["cloud"]["auth"]["password"] == secrets.MARKER
+    assert masked["transport_url"] == "rabbit://****@h2.example:5672/vhost"
+    assert masked["glance"]["database_connection"] == "mysql+pymysql://****@db.example/glance"
+    assert masked["glance"]["stores"]["file"] == CREDENTIALS["glance"]["stores"]["file"]
+    assert masked["glance"]["stores"]["s3"]["s3_store_secret_key"] == secrets.MARKER
+    assert masked["versions"] == {"nova": "34.0.0"}
+    # The credentials themselves are untouched.
+    assert CREDENTIALS["cloud"]["auth"]["password"] == HARD
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://cloud.example:5000/v3", "rabbit://h1:5672/", "file:///srv/images", "not a url"],
+)
+def test_urls_without_user_information_stay(url):
+    assert secrets.masked(url) == url
+
+
+def test_the_filter_gives_the_same_masked_copy():
+    env = dict(
+        os.environ,
+        ANSIBLE_FILTER_PLUGINS=str(paths.ROLES / "shard" / "filter_plugins"),
+        ANSIBLE_LOCALHOST_WARNING="false",
+        ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
+        ANSIBLE_STDOUT_CALLBACK="json",
+        ANSIBLE_LOAD_CALLBACK_PLUGINS="true",
+    )
+    proc = subprocess.run(
+        [
+            paths.bin_path("ansible"),
+            "localhost",
+            "-m",
+            "ansible.builtin.debug",
+            "-a",
+            "msg={{ credentials | shard_masked }}",
+            "-e",
+            json.dumps({"credentials": CREDENTIALS}),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    result = json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    assert result["msg"] == secrets.masked(CREDENTIALS)
