@@ -6,13 +6,9 @@ check the rule once and then that Jinja, as Ansible loads the filters, gives
 the same answers.
 """
 
-import json
-import os
-import subprocess
-
 import pytest
+from unit_helpers import jinja
 
-from shard_jobs import paths
 from shard_jobs.rules import labels
 
 BUILD = "0123456789abcdef0123456789abcdef"
@@ -75,37 +71,8 @@ def test_description_records_label_and_time():
     )
 
 
-def _jinja(expression: str, **variables) -> dict:
-    """Evaluate an expression as a play would, with the shard role's filters."""
-    env = dict(
-        os.environ,
-        ANSIBLE_FILTER_PLUGINS=str(paths.ROLES / "shard" / "filter_plugins"),
-        ANSIBLE_LOCALHOST_WARNING="false",
-        ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
-        ANSIBLE_STDOUT_CALLBACK="json",
-        ANSIBLE_LOAD_CALLBACK_PLUGINS="true",
-    )
-    proc = subprocess.run(
-        [
-            paths.bin_path("ansible"),
-            "localhost",
-            "-m",
-            "ansible.builtin.debug",
-            "-a",
-            f"msg={{{{ {expression} }}}}",
-            "-e",
-            json.dumps(variables),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
-    return json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
-
-
 def _value(expression: str, **variables) -> str:
-    result = _jinja(expression, **variables)
+    result = jinja(expression, **variables)
     assert not result.get("failed"), result
     return result["msg"]
 
@@ -122,6 +89,6 @@ def test_jinja_derives_the_same_names():
 
 
 def test_jinja_refuses_a_bad_build_id_with_the_rule_s_message():
-    result = _jinja("build | shard_label", build="not-a-build")
+    result = jinja("build | shard_label", build="not-a-build")
     assert result.get("failed") is True
     assert "invalid build id 'not-a-build'" in result["msg"]

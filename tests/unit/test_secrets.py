@@ -2,13 +2,11 @@
 
 import base64
 import json
-import os
-import subprocess
 from urllib.parse import quote
 
 import pytest
+from unit_helpers import jinja
 
-from shard_jobs import paths
 from shard_jobs.rules import secrets
 
 # A password with every character a URL or a regular expression trips on.
@@ -82,29 +80,5 @@ def test_urls_without_user_information_stay(url):
 
 
 def test_the_filter_gives_the_same_masked_copy():
-    env = dict(
-        os.environ,
-        ANSIBLE_FILTER_PLUGINS=str(paths.ROLES / "shard" / "filter_plugins"),
-        ANSIBLE_LOCALHOST_WARNING="false",
-        ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
-        ANSIBLE_STDOUT_CALLBACK="json",
-        ANSIBLE_LOAD_CALLBACK_PLUGINS="true",
-    )
-    proc = subprocess.run(
-        [
-            paths.bin_path("ansible"),
-            "localhost",
-            "-m",
-            "ansible.builtin.debug",
-            "-a",
-            "msg={{ credentials | shard_masked }}",
-            "-e",
-            json.dumps({"credentials": CREDENTIALS}),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
-    result = json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    result = jinja("credentials | shard_masked", credentials=CREDENTIALS)
     assert result["msg"] == secrets.masked(CREDENTIALS)
