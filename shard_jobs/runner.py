@@ -555,12 +555,15 @@ class LocalRun:
             str(paths.REPO / playbook.path),
         ]
         start = time.monotonic()
-        proc = subprocess.Popen(cmd, env=env, cwd=self.work, start_new_session=True)
-        self.current = proc
         try:
+            proc = subprocess.Popen(cmd, env=env, cwd=self.work, start_new_session=True)
+            self.current = proc
             rc = proc.wait()
         finally:
             self.current = None
+            # The credentials live on disk only while a playbook runs (--cleanup
+            # reads them again from where the run got them).
+            secret_file.unlink(missing_ok=True)
         self.playbooks.append(
             {
                 "phase": phase,

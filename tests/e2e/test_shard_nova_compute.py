@@ -1,6 +1,7 @@
 """The shard-nova-compute job end to end, against the embedded cloud."""
 
 import json
+import shutil
 from pathlib import Path
 
 from conftest import leftovers, run_job
@@ -49,6 +50,11 @@ def test_changed_code_runs_as_a_shard_and_leaves_nothing(patched_nova, admin_con
         kinds = {r["kind"] for r in resources["deleted"]}
         assert {"servers", "compute_services", "flavors", "traits"} <= kinds
         assert resources["left"] == [] and len(resources["deleted"]) == len(resources["created"])
+        # No copy of the credentials stays behind the run: not in its private
+        # directory, not in the node's workspace (configs, clouds.yaml).
+        private = Path(summary["logs"]).parent / "private"
+        assert private.is_dir() and not list(private.glob("secrets-*"))
+        assert not list(Path.home().glob(f".shard-jobs/builds/{label}*"))
     finally:
         # Nothing with the build's label remains, whatever happened above.
         assert label and leftovers(admin_conn, label) == {}
@@ -73,3 +79,22 @@ def test_failing_exercise_still_tears_down(admin_conn):
     assert report["verdict"] == "FAILURE" and report["teardown"]["state"] == "ok"
     phases = {p["name"]: p for p in report["phases"]}
     assert phases["exercise"]["end"] is None and phases["teardown"]["seconds"] > 0
+
+
+def test_a_kept_workspace_holds_no_secret(admin_conn):
+    """shard_teardown_workspace false keeps the node's workspace for a look, without
+    what holds the credentials: clouds.yaml and the real configuration."""
+    status, summary, stderr = run_job("shard-nova-compute", "-e", "shard_teardown_workspace=false")
+    label = labels.label_for(summary["build"]) if summary else None
+    workspace = Path.home() / ".shard-jobs" / "builds" / str(label)
+    try:
+        assert status == 0 and summary["result"] == "SUCCESS", stderr
+        assert workspace.is_dir()
+        assert not list(workspace.glob("clouds*.yaml"))
+        assert not (workspace / "etc").exists()
+        # The masked copy stays: it is what the logs show.
+        masked = (workspace / "etc-masked" / "nova-compute.conf").read_text()
+        assert "transport_url = rabbit://****@" in masked
+    finally:
+        shutil.rmtree(workspace, ignore_errors=True)
+        assert label and leftovers(admin_conn, label) == {}
