@@ -34,11 +34,23 @@ options:
     type: str
   older_than:
     description:
-      - Keep only labels whose run is over and older than this many seconds
-        (for a janitor). A label's age is that of its newest dated resource;
-        a label whose compute service still reports up is never kept; one with
-        nothing dated and no live service is kept (debris of a dead run).
-    type: int
+      - Keep only labels whose run is over and older than this (for a
+        janitor) - a duration such as C(3h), C(90m), C(2d). A label's age is
+        that of its newest dated resource; a label whose compute service
+        still reports up is never kept; one with nothing dated and no live
+        service is kept (debris of a dead run).
+      - Below the minimum age (the longest shard job's timeout plus its
+        post-run time) only with I(force).
+      - When every nova-compute of the cloud reports down (a message-bus
+        outage makes live runs look over), the module fails and keeps nothing
+        (unless I(force)).
+    type: str
+  force:
+    description:
+      - Accept an I(older_than) below the minimum age, and a cloud whose
+        computes all report down (tests, on a cloud of their own).
+    type: bool
+    default: false
   kinds:
     description: Kinds of resources to look at.
     type: list
@@ -127,6 +139,7 @@ unsearched:
 import re
 import time
 
+from ansible.module_utils.shard_janitor_rules import age_error, duration_seconds
 from ansible.module_utils.shard_openstack import ShardModule
 from ansible.module_utils.shard_resources import KINDS, expired_labels, find
 
@@ -136,7 +149,8 @@ class LabelledResourcesModule(ShardModule):
         label=dict(type="str"),
         label_pattern=dict(type="str"),
         kinds=dict(type="list", elements="str", choices=KINDS, default=list(KINDS)),
-        older_than=dict(type="int"),
+        older_than=dict(type="str"),
+        force=dict(type="bool", default=False),
     )
     module_kwargs = dict(
         supports_check_mode=True,
@@ -157,11 +171,19 @@ class LabelledResourcesModule(ShardModule):
             """Whether a valid label is one of those asked for."""
             return candidate == label if pattern is None else bool(pattern.search(candidate))
 
+        older_than = self.params["older_than"]
+        if older_than is not None:
+            error = age_error(older_than, self.params["force"])
+            if error:
+                self.fail_json(msg=error)
+
         resources, unsearched = find(self.conn, self.params["kinds"], wanted)
 
         ages = {}
-        if self.params["older_than"] is not None:
-            ages = expired_labels(resources, self.params["older_than"], time.time())
+        if older_than is not None:
+            if not self.params["force"]:
+                self._refuse_when_every_compute_is_down()
+            ages = expired_labels(resources, duration_seconds(older_than), time.time())
             resources = {
                 kind: [r for r in found if r["label"] in ages] for kind, found in resources.items()
             }
@@ -175,6 +197,16 @@ class LabelledResourcesModule(ShardModule):
             unsearched=unsearched,
             expired=ages,
         )
+
+    def _refuse_when_every_compute_is_down(self):
+        """A message-bus outage makes every compute report down at once, and so every
+        live run look over: then nothing is judged expired."""
+        computes = [s for s in self.conn.compute.services() if s.binary == "nova-compute"]
+        if len(computes) > 1 and all(s.state == "down" for s in computes):
+            self.fail_json(
+                msg=f"every nova-compute of the cloud ({len(computes)}) reports down, as in a "
+                "message-bus outage: no run is judged over until they report again"
+            )
 
 
 def main():

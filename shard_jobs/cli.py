@@ -119,6 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--dry-run", action="store_true", help="list, delete nothing")
     p.add_argument(
+        "--force",
+        action="store_true",
+        help="go below the minimum age (110m) and ignore a cloud whose computes all report "
+        "down: only for tests on a cloud of their own",
+    )
+    p.add_argument(
         "--label-pattern",
         default="^shard-",
         metavar="REGEX",

@@ -20,8 +20,9 @@ for _directory in (paths.REPO / "module_utils", paths.ROLES / "embedded_cloud" /
         sys.path.append(str(_directory))
 
 import embedded_cloud as cloud_helper  # noqa: E402
+import shard_janitor_rules as janitor  # noqa: E402
 import shard_labels as labels  # noqa: E402
 import shard_processes as processes  # noqa: E402
 import shard_secrets as secrets  # noqa: E402
 
-__all__ = ["cloud_helper", "labels", "processes", "secrets"]
+__all__ = ["cloud_helper", "janitor", "labels", "processes", "secrets"]

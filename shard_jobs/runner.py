@@ -32,6 +32,7 @@ from pathlib import Path
 import yaml
 
 from shard_jobs import ansible, ara_records, cloud, collection_requirements, paths, zuul_config
+from shard_jobs.rules import janitor as janitor_rules
 from shard_jobs.rules import labels
 
 CANONICAL_HOST = "opendev.org"
@@ -792,10 +793,9 @@ def main(args) -> int:
 
 def janitor_main(args) -> int:
     """./shard janitor: the shard-janitor job, run here, and its report as a table."""
-    if not re.match(r"^[0-9]+[smhd]$", args.older_than):
-        sys.stderr.write(
-            f"janitor: invalid --older-than {args.older_than!r}: a number with s, m, h or d\n"
-        )
+    error = janitor_rules.age_error(args.older_than, getattr(args, "force", False))
+    if error:
+        sys.stderr.write(f"janitor: {error.replace('older-than', '--older-than', 1)}\n")
         return 2
     try:
         re.compile(args.label_pattern)
@@ -813,6 +813,7 @@ def janitor_main(args) -> int:
         # Typed values, not -e text: the pattern stays the string it is.
         variables={
             "shard_janitor_older_than": args.older_than,
+            "shard_janitor_force": bool(getattr(args, "force", False)),
             "shard_janitor_dry_run": bool(args.dry_run),
             "shard_janitor_label_pattern": args.label_pattern,
             "shard_janitor_report": str(report),

@@ -171,7 +171,7 @@ def test_janitor_deletes_what_a_lost_node_left(kills, admin_conn):
 
     wait_for(down, 180, "nova to report the lost shard's compute down", poll=2)
     assert leftovers(admin_conn, run.label)
-    rc, report, stderr = janitor("--older-than", "0s")
+    rc, report, stderr = janitor("--older-than", "0s", "--force")
     assert rc == 0, stderr
     assert run.label in report["labels"]
     assert leftovers(admin_conn, run.label) == {}

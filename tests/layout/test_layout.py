@@ -291,3 +291,19 @@ def test_post_run_has_time_for_teardown_s_worst_case(layout):
     """Two waits of shard_wait_timeout (the APIs, the servers' deletion) and the stop."""
     (base,) = layout["jobs"]["shard-base"]
     assert base["post_timeout"] and base["post_timeout"] >= 2 * 300 + 30 + 60, base
+
+
+def test_the_janitor_never_takes_a_run_that_may_still_run(layout):
+    """The janitor's minimum age (module_utils/shard_janitor_rules.py) is at least every
+    job's timeout plus its post-run time: a run younger than that may still be running."""
+    from shard_jobs.rules import janitor
+
+    post = {}
+    for name, jobs in layout["jobs"].items():
+        for job in jobs:
+            post[name] = job["post_timeout"] or post.get(name)
+    for name, job in variants(layout):
+        if not name.startswith("shard-") or not job["timeout"]:
+            continue
+        post_timeout = job["post_timeout"] or post.get("shard-base") or 0
+        assert job["timeout"] + post_timeout <= janitor.MINIMUM_AGE, (name, job["timeout"])

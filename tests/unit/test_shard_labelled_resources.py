@@ -217,7 +217,7 @@ def test_older_than_keeps_only_runs_that_are_over(cloud, clock, run_module):
     cloud.add_service(LABEL, state="down")
     cloud.add_compute(OTHER)
 
-    result = run_module(module, dict(label_pattern="^shard-", older_than=3 * 3600))
+    result = run_module(module, dict(label_pattern="^shard-", older_than="3h"))
 
     assert result["expired"] == {LABEL: {"newest": created, "reason": "newest resource 14400s old"}}
     assert result["labels"] == [LABEL]
@@ -225,7 +225,7 @@ def test_older_than_keeps_only_runs_that_are_over(cloud, clock, run_module):
     assert names(result, "compute_services") == [LABEL]
     assert result["count"] == 2
     # Younger than the limit: nothing is expired.
-    assert run_module(module, dict(label_pattern="^shard-", older_than=5 * 3600))["count"] == 0
+    assert run_module(module, dict(label_pattern="^shard-", older_than="5h"))["count"] == 0
 
 
 def test_label_and_pattern_are_exclusive(cloud, run_module):
@@ -262,3 +262,44 @@ def test_an_api_error_fails_on_one_line(populated, run_module, monkeypatch):
     assert result["failed"] is True
     assert "\n" not in result["msg"]
     assert "os-services:list" in result["msg"]
+
+
+@pytest.mark.parametrize(
+    ("older_than", "message"),
+    [
+        ("30m", "older-than 30m is below the minimum age of 110m"),
+        ("0s", "older-than 0s is below the minimum age"),
+        ("3 hours", "invalid older-than '3 hours'"),
+        ("10800", "invalid older-than '10800'"),
+    ],
+)
+def test_the_janitor_s_age_is_checked_before_anything(cloud, run_module, older_than, message):
+    result = run_module(module, dict(label_pattern="^shard-", older_than=older_than))
+    assert result["failed"] is True
+    assert result["msg"].startswith(message)
+    assert cloud.calls == []
+
+
+def test_force_goes_below_the_minimum_age(cloud, clock, run_module):
+    clock.now = 1795612801  # 2026-11-25T13:20:01Z
+    cloud.add_flavor("f", description=f"shard-jobs label={LABEL} created=2026-11-25T13:00:00Z")
+    result = run_module(module, dict(label_pattern="^shard-", older_than="0s", force=True))
+    assert result.get("failed") is not True, result
+    assert result["labels"] == [LABEL]
+
+
+def test_every_compute_down_judges_no_run_over(cloud, clock, run_module):
+    """A message-bus outage: every compute reports down, live runs look over."""
+    clock.now = 1795612801 + 4 * 3600
+    cloud.add_service(LABEL, state="down")
+    cloud.add_service("compute-1", state="down")
+    cloud.add_flavor("f", description=f"shard-jobs label={LABEL} created=2026-11-25T13:00:00Z")
+
+    result = run_module(module, dict(label_pattern="^shard-", older_than="3h"))
+
+    assert result["failed"] is True
+    assert result["msg"].startswith("every nova-compute of the cloud (2) reports down")
+    # With one compute up, the dead shard is judged over as usual.
+    cloud.services[1].state = "up"
+    result = run_module(module, dict(label_pattern="^shard-", older_than="3h"))
+    assert result["labels"] == [LABEL]

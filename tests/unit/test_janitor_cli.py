@@ -1,0 +1,44 @@
+"""./shard janitor's age rules, before anything runs (module_utils/shard_janitor_rules.py)."""
+
+import argparse
+
+import pytest
+
+from shard_jobs import runner
+from shard_jobs.rules import janitor
+
+
+def _args(**kw):
+    values = dict(
+        older_than="3h",
+        force=False,
+        dry_run=True,
+        label_pattern="^shard-",
+        cloud=None,
+        secret_file=None,
+        json=False,
+    )
+    values.update(kw)
+    return argparse.Namespace(**values)
+
+
+@pytest.mark.parametrize(
+    ("older_than", "force", "message"),
+    [
+        ("0s", False, "janitor: --older-than 0s is below the minimum age of 110m"),
+        ("109m", False, "janitor: --older-than 109m is below the minimum age"),
+        ("3 h", True, "janitor: invalid --older-than '3 h'"),
+    ],
+)
+def test_refused_in_one_line(capsys, older_than, force, message):
+    assert runner.janitor_main(_args(older_than=older_than, force=force)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1
+
+
+def test_the_minimum_covers_every_job():
+    """The layout tier checks the jobs' timeouts against it; here its arithmetic."""
+    assert janitor.duration_seconds("110m") == janitor.MINIMUM_AGE
+    assert janitor.age_error("110m") is None
+    assert janitor.age_error("0s", force=True) is None
+    assert janitor.duration_seconds("2d") == 2 * 86400
