@@ -1,23 +1,38 @@
-"""./shard bench: what testing a nova change costs, three ways, on this machine.
+"""./shard bench: what testing a change costs, several ways, on this machine.
 
-    from-scratch  destroy a cloud of its own (not the default one), bring it up
-                  from nothing, start a compute from the code under test, exercise
-    shard         ./shard run shard-nova-compute against the running default cloud
-    floor         the same cycle in a plain openstacksdk script (bench_floor.py)
+    from-scratch-fresh         a cloud of its own (not the default one) from
+                               nothing, as devstack on a fresh CI node: a new
+                               services' virtualenv from the package cache,
+                               configure, start; then the floor's cycle on it
+    from-scratch-preinstalled  the same with the services' virtualenv kept
+                               (its packages pre-installed)
+    shard                      ./shard run shard-nova-compute against the
+                               running default cloud
+    floor                      the shard job's work in a plain openstacksdk
+                               script (bench_floor.py): the build of the
+                               change, then the same cycle
+    shard-glance-api           ./shard run shard-glance-api (not by default)
+    shard-nova-compute-upgrade ./shard run shard-nova-compute-upgrade (not by
+                               default)
 
 Each variant runs --repeat times (interleaved, so that the machine's other work
 spreads over all of them); the table shows medians. For each run: wall seconds,
 CPU seconds of every process on the machine (/proc/stat busy time), the peak of
 the machine's memory in use above its level at the start, the OpenStack
-processes the run started, the CPU seconds of the code under test (the
-nova-compute that runs the change) and its share of the machine's CPU. Then the
-scaling of shard jobs run at once, and the harness overhead: where a shard run's
-time goes beyond the floor, per role. Everything goes to a JSON file too.
+processes the run started, the CPU seconds of the code under test (the service
+that runs the change) and its share of the machine's CPU, and the Ansible tasks
+and module processes the run started (from the run's job-output.txt, or the
+cloud's cloud-up.log). A shard run's figures come from the files it leaves in
+its run directory (summary.json, logs/shard/report.json, job-output.txt), never
+from its terminal output. Then the scaling of shard jobs run at once, and the
+harness overhead: where a shard run's time goes beyond the floor, per phase.
+Everything goes to a JSON file too.
 """
 
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -26,12 +41,43 @@ import time
 import uuid
 from pathlib import Path
 
+import yaml
+
 from shard_jobs import paths
 from shard_jobs.rules import labels
 
-VARIANTS = ("from-scratch", "shard", "floor")
-JOB = "shard-nova-compute"
-# The from-scratch variant's own cloud: other ports, databases, vhost and users
+VARIANTS = (
+    "from-scratch-fresh",
+    "from-scratch-preinstalled",
+    "shard",
+    "floor",
+    "shard-glance-api",
+    "shard-nova-compute-upgrade",
+)
+# The other jobs take minutes more per run (the upgrade job two builds and a
+# restart; the glance job its own glance source): run them with --only.
+DEFAULT_VARIANTS = VARIANTS[:4]
+# Names a variant had before.
+RENAMED = {"from-scratch": "from-scratch-preinstalled (or from-scratch-fresh)"}
+# The variants that are ./shard run of a job, and that job.
+SHARD_JOBS = {
+    "shard": "shard-nova-compute",
+    "shard-glance-api": "shard-glance-api",
+    "shard-nova-compute-upgrade": "shard-nova-compute-upgrade",
+}
+JOB = SHARD_JOBS["shard"]
+# The ratios the table prints: the shard run over each of the others.
+RATIOS = (
+    ("shard", "from-scratch-fresh"),
+    ("shard", "from-scratch-preinstalled"),
+    ("shard", "floor"),
+)
+# The floor builds what the shard variant's job builds: this profile's package.
+FLOOR_PROFILE = paths.ROLES / "shard" / "profiles" / "nova-compute" / "profile.yaml"
+# The floor's dependency virtualenvs (one per requirements, constraints and
+# interpreter), kept between benches as the job's build keeps its cache.
+FLOOR_CACHE = paths.HOME / "cache" / "bench-floor"
+# The from-scratch variants' own cloud: other ports, databases, vhost and users
 # than the default cloud (and the test suite's clouds), destroyed at the end.
 # Its ports lie below the kernel's ephemeral range (32768-60999 by default):
 # there, any client connection of the machine may hold one for a while, and the
@@ -270,9 +316,257 @@ def measure(scopes, func) -> dict:
         load1_before=round(load0, 2),
         **sampler.result(),
     )
-    code = result.get("code_cpu_s")
-    result["code_share"] = round(code / result["cpu_s"], 4) if code and result["cpu_s"] else None
+    return with_share(result)
+
+
+def with_share(result: dict) -> dict:
+    """The code under test's share of the machine's CPU in a measured run."""
+    code, cpu = result.get("code_cpu_s"), result.get("cpu_s")
+    result["code_share"] = round(code / cpu, 4) if code and cpu else None
     return result
+
+
+def _json_file(path: Path):
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+# ---------------------------------------------------------------- what a run left
+
+
+# A task's result in job-output.txt (or a cloud's cloud-up.log): the line our
+# callback (shard_progress) writes, followed by the result as indented JSON.
+TASK_RESULT = re.compile(
+    r"^(?P<status>ok|changed|failed|failed \(ignored\)|unreachable|fatal[^:]*): "
+    r"\[(?P<host>[^\]]+)\] (?P<task>.*) \((?P<seconds>\d+(?:\.\d+)?)s\)$"
+)
+
+
+def task_results(log: Path) -> list[dict]:
+    """The task results of a run's log, in order: status, task ("role : name"
+    or a play's "name"), seconds and the result ({} when it does not parse). A
+    skipped task leaves no result there."""
+    try:
+        lines = Path(log).read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    results = []
+    body = None
+    for line in [*lines, None]:
+        m = TASK_RESULT.match(line) if line is not None else None
+        if m or line is None:
+            if results and body is not None:
+                try:
+                    results[-1]["result"] = json.loads("\n".join(body)) if body else {}
+                except ValueError:
+                    results[-1]["result"] = {}
+                if not isinstance(results[-1]["result"], dict):
+                    results[-1]["result"] = {}
+            if m:
+                results.append(
+                    {"status": m["status"], "task": m["task"], "seconds": float(m["seconds"])}
+                )
+                body = []
+        elif body is not None:
+            body.append(line)
+    return results
+
+
+# Actions that run on the controller, in the ansible-playbook process: no
+# module process on the node (include_role and include_tasks, set_fact, assert,
+# fail, debug, include_vars, meta, zuul_return ...).
+CONTROLLER_ACTIONS = frozenset(
+    {
+        "add_host",
+        "assert",
+        "debug",
+        "fail",
+        "group_by",
+        "import_playbook",
+        "import_role",
+        "import_tasks",
+        "include",
+        "include_role",
+        "include_tasks",
+        "include_vars",
+        "meta",
+        "pause",
+        "set_fact",
+        "set_stats",
+        "validate_argument_spec",
+        "zuul_return",
+    }
+)
+STATIC_IMPORTS = frozenset({"import_playbook", "import_role", "import_tasks"})
+# Action plugins that run two modules on the node: stat, then copy (or file
+# when nothing changed). Counted with strace on ansible-core 2.19.
+TWO_MODULES = frozenset({"copy", "template"})
+# Tasks Ansible adds: fact gathering runs the setup module; a role's argument
+# check runs on the controller.
+IMPLICIT_TASKS = ((re.compile(r"Gathering Facts$"), 1), (re.compile(r"Validating arguments "), 0))
+
+
+def action_processes(action: str, args) -> int:
+    """Module processes one run of an action starts on the node (per loop item)."""
+    name = action.rsplit(".", 1)[-1]
+    if name in CONTROLLER_ACTIONS:
+        return 0
+    if name in TWO_MODULES and not (isinstance(args, dict) and args.get("remote_src")):
+        return 2
+    return 1
+
+
+def _name_pattern(name: str) -> re.Pattern:
+    """A task name as a pattern: what {{ ... }} renders to is any text."""
+    parts = re.split(r"\{\{.*?\}\}", name.strip())
+    return re.compile(".*".join(re.escape(part) for part in parts) + "$")
+
+
+class TaskIndex:
+    """Which action each task of the repository runs, found by its name as the
+    log shows it ("role : name", or "name" for a play's own task and an
+    included role's entry): the tasks of roles/ (a role's own, a profile's
+    steps under roles/shard/profiles/, included by any role) and playbooks/."""
+
+    def __init__(self, repo: Path | None = None):
+        from ansible.playbook.task import Task
+
+        self.keywords = set(Task.fattributes) | {"local_action", "block", "rescue", "always"}
+        self.entries = []  # (role or None, name pattern, module processes per item)
+        repo = Path(repo or paths.REPO)
+        for path in sorted(repo.glob("roles/*/*/**/*.y*ml")):
+            parts = path.relative_to(repo / "roles").parts
+            if parts[1] == "tasks" or parts[1] == "handlers":
+                self._add(self._load(path), parts[0])
+            elif parts[1] == "profiles" and "tasks" in parts:
+                self._add(self._load(path), None)
+        for path in sorted(repo.glob("playbooks/**/*.y*ml")):
+            for play in self._load(path):
+                if isinstance(play, dict):
+                    for section in ("pre_tasks", "tasks", "post_tasks", "handlers"):
+                        self._add(play.get(section), None)
+
+    @staticmethod
+    def _load(path: Path) -> list:
+        try:
+            data = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError):
+            return []
+        return data if isinstance(data, list) else []
+
+    def _action(self, task: dict):
+        for key in ("action", "local_action"):
+            if key in task:
+                value = task[key]
+                if isinstance(value, dict):
+                    return str(value.get("module", "")), value
+                return str(value).split()[0] if value else "", {}
+        for key, value in task.items():
+            if key not in self.keywords and not key.startswith("with_"):
+                return key, value
+        return None, None
+
+    def _add(self, tasks, role):
+        for task in tasks or []:
+            if not isinstance(task, dict):
+                continue
+            for section in ("block", "rescue", "always"):
+                self._add(task.get(section), role)
+            if "block" in task or not task.get("name"):
+                continue
+            action, args = self._action(task)
+            # A static import leaves no result: the tasks it imports do.
+            if action and action.rsplit(".", 1)[-1] not in STATIC_IMPORTS:
+                processes = action_processes(action, args)
+                self.entries.append((role, _name_pattern(str(task["name"])), processes))
+
+    def processes(self, task: str) -> int | None:
+        """Module processes per item of a task, by its logged name; None if unknown."""
+        role, sep, name = task.partition(" : ")
+        if not sep:
+            role, name = None, task
+        for pattern, processes in IMPLICIT_TASKS:
+            if pattern.match(name):
+                return processes
+        found = [(r, n) for r, pattern, n in self.entries if pattern.match(name)]
+        for wanted in (role, None):
+            for r, n in found:
+                if r == wanted:
+                    return n
+        return found[0][1] if found else None
+
+
+def result_processes(per_item: int, result: dict) -> int:
+    """Module processes of one task result: per item of a loop (a skipped item
+    none), per attempt of a retried task (until/retries)."""
+    if per_item == 0 or result.get("skipped"):
+        return 0
+    items = result.get("results")
+    if isinstance(items, list):
+        return per_item * sum(
+            int(item.get("attempts") or 1)
+            for item in items
+            if isinstance(item, dict) and not item.get("skipped")
+        )
+    return per_item * int(result.get("attempts") or 1)
+
+
+def ansible_counts(log: Path, index: "TaskIndex | None" = None) -> dict:
+    """The Ansible tasks a run's log shows results of, and the module processes
+    they started. A task the repository no longer has (renamed since the run)
+    counts none and is named in "unknown_tasks": module_processes is then a
+    lower bound."""
+    results = task_results(log)
+    if not results:
+        return {"tasks": None, "module_processes": None}
+    index = index or TaskIndex()
+    processes, unknown = 0, []
+    for r in results:
+        per_item = index.processes(r["task"])
+        if per_item is None:
+            unknown.append(r["task"])
+            continue
+        processes += result_processes(per_item, r.get("result") or {})
+    return {
+        "tasks": len(results),
+        "module_processes": processes,
+        "unknown_tasks": sorted(set(unknown)),
+    }
+
+
+def read_run(build: str, runs_dir: Path | None = None, index: "TaskIndex | None" = None) -> dict:
+    """What ./shard run left in its run directory (<runs>/<build>/): the result
+    (summary.json), the efficiency report's figures (logs/shard/report.json:
+    code under test's CPU, its share as the report measured it, the phases'
+    seconds) and the Ansible counts (logs/job-output.txt)."""
+    logs = Path(runs_dir or paths.RUNS_DIR) / build / "logs"
+    summary = _json_file(logs / "summary.json") or {}
+    report = _json_file(logs / "shard" / "report.json") or {}
+    cpu = report.get("cpu") or {}
+    groups = cpu.get("groups") or {}
+    phases = {}
+    for phase in report.get("phases") or []:
+        if isinstance(phase, dict) and phase.get("seconds") is not None:
+            name = phase.get("name")
+            phases[name] = round(phases.get(name, 0.0) + phase["seconds"], 2)
+    if not phases:  # no report: the phases the summary has
+        for name, phase in (summary.get("phases") or {}).items():
+            if isinstance(phase, dict) and phase.get("seconds") is not None:
+                phases[name] = phase["seconds"]
+    out = {
+        "result": summary.get("result"),
+        "verdict": report.get("verdict"),
+        "code_cpu_s": (groups.get("code_under_test") or {}).get("seconds"),
+        "report_cpu_s": (cpu.get("machine") or {}).get("seconds"),
+        "report_code_share": cpu.get("code_share"),
+        "phases": phases,
+        "playbooks": len(summary.get("playbooks") or []),
+        "report": str(logs / "shard" / "report.html") if report else None,
+    }
+    out.update(ansible_counts(logs / "job-output.txt", index))
+    return out
 
 
 # ---------------------------------------------------------------- the variants
@@ -284,49 +578,22 @@ def _env(extra=None) -> dict:
     return env
 
 
-def _summary_json(stdout: str) -> dict | None:
-    start = stdout.find("{\n")
-    if start < 0:
-        return None
-    try:
-        return json.loads(stdout[start:])
-    except ValueError:
-        return None
-
-
-PROGRESS = re.compile(
-    r"^(?P<phase>pre-run|run|post-run)\s+(?P<role>\S+)\s+(?:ok|changed \(\d+\)|failed.*?)\s+"
-    r"(?P<seconds>\d+(?:\.\d+)?)s$"
-)
-
-
-def role_seconds(stdout: str) -> dict:
-    """Seconds per role from ./shard run's progress lines; a playbook's own tasks
-    (fact gathering) count under its phase's name (pre-run, run, post-run)."""
-    out = {}
-    for line in stdout.splitlines():
-        m = PROGRESS.match(line.rstrip())
-        if m:
-            out[m["role"]] = round(out.get(m["role"], 0.0) + float(m["seconds"]), 2)
-    return out
-
-
 def new_build() -> str:
     """A build id, as Zuul's; the run's label (shard-<12 hex>) is derived from it."""
     return uuid.uuid4().hex
 
 
-def start_shard_job(workdir: Path, build: str):
-    """./shard run shard-nova-compute as a process, with a build id known in advance."""
+def start_shard_job(workdir: Path, build: str, job: str = JOB):
+    """./shard run JOB as a process, with a build id known in advance."""
     log = open(workdir / f"{labels.label_for(build)}.out", "w+")  # noqa: SIM115 (closed in finish)
     proc = subprocess.Popen(
-        [SHARD, "run", JOB, "--json", "--build", build],
+        [SHARD, "run", job, "--json", "--build", build],
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         env=_env(),
     )
-    return {"proc": proc, "build": build, "log": log, "start": time.monotonic()}
+    return {"proc": proc, "build": build, "job": job, "log": log, "start": time.monotonic()}
 
 
 def label_of(build: str) -> str:
@@ -345,48 +612,46 @@ def wait_jobs(jobs: list[dict]):
 
 
 def finish_shard_job(job) -> dict:
+    """Wait until a ./shard run ends: nothing else, as this is measured."""
     wait_jobs([job])
-    rc = job["proc"].returncode
-    wall = job["end"] - job["start"]
-    job["log"].seek(0)
-    stdout = job["log"].read()
     job["log"].close()
-    summary = _summary_json(stdout) or {}
-    report = summary.get("report") or {}
     return {
-        "ok": rc == 0 and summary.get("result") == "SUCCESS",
-        "result": summary.get("result", f"exit {rc}"),
+        "rc": job["proc"].returncode,
+        "job": job["job"],
         "build": job["build"],
-        "job_wall_s": round(wall, 1),
-        "code_cpu_s": (report.get("cpu_seconds") or {}).get("code_under_test"),
-        "report": report.get("html"),
-        "phases": {k: v.get("seconds") for k, v in (summary.get("phases") or {}).items()},
-        "roles": role_seconds(stdout),
+        "job_wall_s": round(job["end"] - job["start"], 1),
         "output": job["log"].name,
     }
 
 
-def run_shard(workdir: Path, build: str) -> dict:
-    return finish_shard_job(start_shard_job(workdir, build))
+def shard_run_result(finished: dict, runs_dir: Path | None = None, index=None) -> dict:
+    """A finished ./shard run's figures, from the files it left (read_run);
+    read after the measured window, as reading them is the bench's work."""
+    run = read_run(finished["build"], runs_dir, index)
+    result = run.pop("result") or f"exit {finished['rc']}"
+    out = {k: v for k, v in finished.items() if k != "rc"}
+    out.update(ok=finished["rc"] == 0 and result == "SUCCESS", result=result, **run)
+    return out
 
 
-def run_floor(secret_file: str, venv: str, workdir: Path) -> dict:
-    proc = subprocess.run(
-        [
-            paths.bin_path("python"),
-            "-m",
-            "shard_jobs.bench_floor",
-            "--secret-file",
-            secret_file,
-            "--venv",
-            venv,
-            "--workdir",
-            str(workdir),
-        ],
-        capture_output=True,
-        text=True,
-        env=_env(),
-    )
+def run_floor(secret_file: str, workdir: Path, venv: str | None = None, build=None) -> dict:
+    """bench_floor.py as a process: with build (floor_build()'s), the change is
+    built first; with venv, nova-compute runs from that virtualenv."""
+    cmd = [
+        paths.bin_path("python"),
+        "-m",
+        "shard_jobs.bench_floor",
+        "--secret-file",
+        secret_file,
+        "--workdir",
+        str(workdir),
+    ]
+    if build:
+        cmd += ["--src", build["src"], "--constraints", build["constraints"]]
+        cmd += ["--cache", build["cache"], "--python", build["python"]]
+    else:
+        cmd += ["--venv", venv]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=_env())
     try:
         out = json.loads(proc.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
@@ -399,6 +664,11 @@ def run_floor(secret_file: str, venv: str, workdir: Path) -> dict:
         "steps": out.get("steps", {}),
         "floor_s": out.get("seconds"),
         "boot_retries": out.get("boot_retries"),
+        "built": out.get("built", False),
+        "deps": out.get("deps"),
+        # No Ansible: plain openstacksdk in one process.
+        "tasks": 0,
+        "module_processes": 0,
     }
 
 
@@ -437,6 +707,17 @@ def median(values):
     return round(statistics.median(values), 4) if values else None
 
 
+COLUMNS = (
+    "wall_s",
+    "cpu_s",
+    "peak_mem_mib",
+    "openstack_processes",
+    "code_cpu_s",
+    "tasks",
+    "module_processes",
+)
+
+
 def summarize(runs: list[dict]) -> dict:
     """Medians (and min, max) of the numeric columns of a variant's runs that
     passed (a failed run stops early: its numbers are not the variant's); of
@@ -444,7 +725,7 @@ def summarize(runs: list[dict]) -> dict:
     passed = [r for r in runs if r.get("ok")]
     out = {"runs": len(runs), "ok": len(passed)}
     counted = passed or runs
-    for key in ("wall_s", "cpu_s", "peak_mem_mib", "openstack_processes", "code_cpu_s"):
+    for key in COLUMNS:
         values = [r.get(key) for r in counted if r.get(key) is not None]
         out[key] = median(values)
         out[key + "_range"] = [min(values), max(values)] if values else None
@@ -453,49 +734,60 @@ def summarize(runs: list[dict]) -> dict:
 
 
 def ratios(summary: dict) -> dict:
+    """The shard run's wall and CPU over each other variant's (RATIOS)."""
+
     def ratio(a, b, key):
         x, y = summary.get(a, {}).get(key), summary.get(b, {}).get(key)
         return round(x / y, 2) if x and y else None
 
-    return {
-        f"{a}/{b}": {key: ratio(a, b, key) for key in ("wall_s", "cpu_s")}
-        for a, b in (("shard", "from-scratch"), ("shard", "floor"))
-    }
+    return {f"{a}/{b}": {key: ratio(a, b, key) for key in ("wall_s", "cpu_s")} for a, b in RATIOS}
+
+
+# A shard run's phases (report.json) that the floor does too, and its step.
+FLOOR_STEPS = {
+    "build": "build",
+    "deploy": "deploy",
+    "label": "label",
+    "exercise": "exercise",
+    "teardown": "teardown",
+}
 
 
 def overhead(shard_runs: list[dict], floor_runs: list[dict]) -> list[dict]:
-    """Per role of the shard run, its median seconds next to the floor's for the
-    same work (deploy, label, exercise, teardown); the rest has no counterpart
-    in the floor: starting playbooks and gathering facts, pre-flight, guard, the
-    build, collecting logs, and ./shard run's own preparation."""
-    floor_step = {
-        "shard_deploy": "deploy",
-        "shard_label": "label",
-        "shard_exercise": "exercise",
-        "shard_teardown": "teardown",
-    }
+    """Per phase of the shard run (its report.json), its median seconds next
+    to the floor's for the same work (build, deploy, label, exercise,
+    teardown); the other phases (pre-flight, guard, collecting logs) have no
+    counterpart in the floor. Outside the phases: the shard run's starting of
+    playbooks, fact gathering and ./shard run's preparation (the source tree
+    as the merger makes it), against the floor's time outside the steps above
+    (its clone of the source, its start)."""
     ok = [r for r in shard_runs if r.get("ok")] or shard_runs
     floor_runs = [r for r in floor_runs if r.get("ok")] or floor_runs
     names = []
     for run in ok:
-        for name in run.get("roles", {}):
+        for name in run.get("phases") or {}:
             if name not in names:
                 names.append(name)
     rows = []
     for name in names:
-        shard_s = median([r["roles"].get(name) for r in ok if r.get("roles")])
-        step = floor_step.get(name)
-        floor_s = median([r["steps"].get(step) for r in floor_runs if step]) if step else 0.0
+        shard_s = median([r["phases"].get(name) for r in ok if r.get("phases")])
+        step = FLOOR_STEPS.get(name)
+        floor_s = median([r["steps"].get(step) for r in floor_runs]) if step else 0.0
         rows.append({"step": name, "shard_s": shard_s, "floor_s": floor_s or 0.0})
-    roles_total = sum(r["shard_s"] or 0 for r in rows)
+    phases_total = sum(r["shard_s"] or 0 for r in rows)
     wall = median([r.get("job_wall_s") for r in ok])
     if wall is not None:
         rows.append(
             {
-                "step": "outside the roles",
-                "shard_s": round(wall - roles_total, 2),
+                "step": "outside the phases",
+                "shard_s": round(wall - phases_total, 2),
                 "floor_s": median(
-                    [r["floor_s"] - sum(r["steps"].values()) for r in floor_runs if r["floor_s"]]
+                    [
+                        r["floor_s"]
+                        - sum(v for k, v in r["steps"].items() if k in FLOOR_STEPS.values())
+                        for r in floor_runs
+                        if r.get("floor_s")
+                    ]
                 )
                 or 0.0,
             }
@@ -547,7 +839,9 @@ def render(result: dict) -> str:
                 _fmt(s["peak_mem_mib"], ".0f"),
                 _fmt(s["openstack_processes"], ".0f"),
                 _fmt(s["code_cpu_s"]),
-                _fmt(s["code_share"] * 100 if s["code_share"] is not None else None, ".1f") + "%",
+                _fmt(s["code_share"] * 100, ".1f") + "%" if s["code_share"] is not None else "-",
+                _fmt(s.get("tasks"), ".0f"),
+                _fmt(s.get("module_processes"), ".0f"),
                 f"{s['ok']}/{s['runs']}",
             ]
         )
@@ -561,6 +855,8 @@ def render(result: dict) -> str:
                 "OpenStack procs",
                 "code CPU s",
                 "code share",
+                "tasks",
+                "module procs",
                 "ok",
             ],
             rows,
@@ -601,8 +897,8 @@ def render(result: dict) -> str:
         rows.append(["total", "", "", _fmt(sum(total))])
         out += [
             "",
-            "harness overhead: a shard run's roles against the floor (medians)",
-            format_table(["role", "shard s", "floor s", "beyond floor s"], rows),
+            "harness overhead: a shard run's phases against the floor (medians)",
+            format_table(["phase", "shard s", "floor s", "beyond floor s"], rows),
         ]
     if result.get("slowest_tasks"):
         out += ["", "slowest tasks of the last shard run:"]
@@ -612,22 +908,9 @@ def render(result: dict) -> str:
     return "\n".join(out)
 
 
-TASK_LINE = re.compile(
-    r"^(?:ok|changed|failed|fatal)[^:]*: \[[^\]]+\] (?P<task>.*) \((?P<s>[\d.]+)s\)$"
-)
-
-
 def slowest_tasks(job_output: Path, count=8) -> list[dict]:
     """The slowest tasks of a run's job-output.txt."""
-    try:
-        lines = job_output.read_text().splitlines()
-    except OSError:
-        return []
-    tasks = []
-    for line in lines:
-        m = TASK_LINE.match(line)
-        if m:
-            tasks.append({"task": m["task"], "seconds": float(m["s"])})
+    tasks = [{"task": r["task"], "seconds": r["seconds"]} for r in task_results(job_output)]
     return sorted(tasks, key=lambda t: -t["seconds"])[:count]
 
 
@@ -680,45 +963,115 @@ class Bench:
         }
         self.default_manifest = None
         self.bench_cloud_up = False
+        self._floor_build = None
 
     def log(self, msg):
         print(f"bench: {msg}", file=self.progress, flush=True)
 
     # -- variants
-    def shard(self, n) -> dict:
+    def variant(self, name: str, n: int) -> dict:
+        if name in SHARD_JOBS:
+            return self.shard(n, SHARD_JOBS[name])
+        if name == "floor":
+            return self.floor(n)
+        return self.from_scratch(n, fresh=name == "from-scratch-fresh")
+
+    def shard(self, n, job=JOB) -> dict:
         build = new_build()
-        return measure([label_of(build)], lambda _sampler: run_shard(self.dir, build))
+        out = measure(
+            [label_of(build)],
+            lambda _sampler: finish_shard_job(start_shard_job(self.dir, build, job)),
+        )
+        finished = {k: out.pop(k) for k in ("rc", "job", "build", "job_wall_s", "output")}
+        out.update(shard_run_result(finished))
+        return with_share(out)
+
+    def floor_build(self) -> dict:
+        """Untimed, once: what the floor builds (the source release the shard
+        job builds by default, fetched as ./shard run fetches it) and its
+        dependency virtualenv (made once, as the job's build cache is)."""
+        if self._floor_build is None:
+            from shard_jobs import bench_floor, runner
+
+            package = yaml.safe_load(FLOOR_PROFILE.read_text())["package"]
+            # The interpreter the job's build uses: python3 on ./shard run's PATH.
+            python = paths.bin_path("python3")
+            try:
+                version = runner.LocalRun.pinned_version(package)
+                src = runner.release_source(package, version)
+                deps = bench_floor.prepare_deps(
+                    src, paths.CONSTRAINTS, FLOOR_CACHE, python, self.log
+                )
+            except (runner.RunError, bench_floor.FloorError) as exc:
+                raise BenchError(f"the floor's build: {exc}") from None
+            self._floor_build = {
+                "package": package,
+                "version": version,
+                "src": str(src),
+                "constraints": str(paths.CONSTRAINTS),
+                "cache": str(FLOOR_CACHE),
+                "python": python,
+                "deps": str(deps),
+            }
+            self.result["floor_build"] = self._floor_build
+        return self._floor_build
 
     def floor(self, n) -> dict:
         manifest = self.default_manifest
+        build = self.floor_build()
         workdir = self.dir / f"floor-{n}"
-        return measure(
+        out = measure(
             [str(workdir)],
-            lambda _sampler: run_floor(manifest["secret_file"], manifest["venv"], workdir),
+            lambda _sampler: run_floor(manifest["secret_file"], workdir, build=build),
         )
+        # Untimed: the build's source tree and virtualenv (its log stays).
+        for name in ("src", "venv"):
+            for path in workdir.glob(f"*/{name}"):
+                shutil.rmtree(path, ignore_errors=True)
+        return out
 
-    def from_scratch(self, n) -> dict:
+    def from_scratch(self, n, fresh: bool) -> dict:
+        variant = "from-scratch-fresh" if fresh else "from-scratch-preinstalled"
+        workdir = self.dir / f"{variant}-{n}"
+        # The cloud's logs of this run (cloud-up.log: its Ansible tasks).
+        env = dict(BENCH_CLOUD, SHARD_CLOUD_LOG_DIR=str(workdir / "cloud-logs"))
+        scopes = [BENCH_CLOUD["SHARD_CLOUD_DIR"], str(workdir)]
+        if fresh:
+            # A services' virtualenv that was never there, as on a fresh node:
+            # cloud up installs every service into it from the package cache.
+            venv = workdir / "services-venv"
+            env["SHARD_CLOUD_VENV"] = str(venv)
+            scopes.append(str(venv))
         # Untimed: a cloud that was never there (its own, never the default one).
         self.bench_cloud_up = True
         try:
-            destroy_s = run_cloud("destroy", BENCH_CLOUD)
+            destroy_s = run_cloud("destroy", env)
         except BenchError as exc:
             return {"ok": False, "error": str(exc), "wall_s": 0.0, "cpu_s": 0.0}
-        workdir = self.dir / f"from-scratch-{n}"
 
         def work(sampler):
             try:
-                up_s = run_cloud("up", BENCH_CLOUD)
+                up_s = run_cloud("up", env)
             except BenchError as exc:
                 return {"ok": False, "error": str(exc)}
             manifest = cloud_manifest(BENCH_CLOUD["SHARD_CLOUD_DIR"])
             sampler.adopt(service_pids(manifest))
-            floor = run_floor(manifest["secret_file"], manifest["venv"], workdir)
+            floor = run_floor(manifest["secret_file"], workdir, venv=manifest["venv"])
             floor["steps"] = dict(floor["steps"], cloud_up=up_s)
             return floor
 
-        out = measure([BENCH_CLOUD["SHARD_CLOUD_DIR"], str(workdir)], work)
+        out = measure(scopes, work)
         out["destroy_before_s"] = destroy_s
+        # The Ansible of the run is that of cloud up (the floor's cycle has none).
+        out.update(ansible_counts(workdir / "cloud-logs" / "cloud-up.log"))
+        if fresh:
+            # Untimed: the cloud that runs from that virtualenv goes, then the virtualenv.
+            try:
+                out["destroy_after_s"] = run_cloud("destroy", env)
+            except BenchError as exc:
+                self.log(str(exc))
+            shutil.rmtree(venv, ignore_errors=True)
+            Path(f"{venv}.lock").unlink(missing_ok=True)
         return out
 
     def scale(self, jobs: int) -> dict:
@@ -730,7 +1083,8 @@ class Bench:
             return {"jobs_runs": [finish_shard_job(job) for job in started]}
 
         out = measure([label_of(build) for build in builds], work)
-        runs = out.pop("jobs_runs")
+        index = TaskIndex()
+        runs = [shard_run_result(job, index=index) for job in out.pop("jobs_runs")]
         return {
             "jobs": jobs,
             "wall_s": out["wall_s"],
@@ -744,9 +1098,12 @@ class Bench:
 
     # -- the whole
     def run(self) -> dict:
-        if any(v in self.variants for v in ("shard", "floor")) or self.scaling:
+        if any(v in self.variants for v in ("floor", *SHARD_JOBS)) or self.scaling:
             self.log("the default cloud: ./shard cloud up")
-            if subprocess.run([SHARD, "cloud", "up"], env=_env()).returncode != 0:
+            # Its lines are progress too: on stderr with --json.
+            self.progress.flush()
+            up = subprocess.run([SHARD, "cloud", "up"], env=_env(), stdout=self.progress)
+            if up.returncode != 0:
                 raise BenchError("the default cloud did not come up")
             from shard_jobs import cloud
 
@@ -755,7 +1112,7 @@ class Bench:
             for n in range(1, self.repeat + 1):
                 for variant in self.variants:
                     self.log(f"{variant} {n}/{self.repeat} ...")
-                    run = getattr(self, variant.replace("-", "_"))(n)
+                    run = self.variant(variant, n)
                     self.runs[variant].append(run)
                     why = run.get("error") or run.get("result")
                     state = "ok" if run.get("ok") else f"FAILED ({why})"
@@ -822,20 +1179,50 @@ def notes(result: dict) -> list[str]:
     out = [
         "CPU s and peak mem are machine-wide (/proc/stat, /proc/meminfo): whatever else runs "
         "on the machine at the same time is in them",
-        "code CPU s is the nova-compute running the code under test (from its start until it "
-        "is stopped); code share is that over CPU s",
+        "code CPU s is the service running the code under test (nova-compute; glance-api for "
+        "shard-glance-api) from its start until it is stopped, from the run's report.json for "
+        "the shard variants; code share is that over CPU s",
+        "tasks and module procs: the Ansible task results in the run's job-output.txt (for "
+        "from-scratch: cloud up's cloud-up.log), and the module processes they started on the "
+        "node (one per module run, per loop item and retry; copy and template two; none for "
+        "what runs in ansible-playbook itself: set_fact, include_*, assert ...; checked "
+        "against strace on ansible-core 2.19)",
     ]
-    if "from-scratch" in ran:
+    if "from-scratch-fresh" in ran:
         out.append(
-            "from-scratch: a cloud of its own brought up from nothing (the services' virtualenv "
-            "and package caches kept, as for every variant), then the floor's cycle on it; the "
-            "destroy before it is not timed"
+            "from-scratch-fresh: as devstack on a fresh CI node, a cloud of its own from "
+            "nothing with a new services' virtualenv installed from the package cache, then "
+            "the floor's cycle on it (nova-compute from that virtualenv); the destroy before "
+            "it, and the removal of that virtualenv after it, are not timed"
         )
-    if "floor" in ran or "from-scratch" in ran:
+    if "from-scratch-preinstalled" in ran:
         out.append(
-            "floor: bench_floor.py, nova-compute from the cloud's virtualenv (the release the "
-            "shard job tests by default, no build), the shard job's exercise (boot on the "
-            "shard's trait, stop, start, reboot, delete)"
+            "from-scratch-preinstalled: the same, the services' virtualenv kept (its packages "
+            "pre-installed)"
+        )
+    if "floor" in ran:
+        build = result.get("floor_build") or {}
+        what = f"{build['package']} {build['version']}" if build else "the source release"
+        out.append(
+            f"floor: bench_floor.py, the shard job's work without Ansible: the build of "
+            f"{what} (a clone of the source, then, timed as the step build, pip install "
+            "--no-deps -e into a virtualenv layered on a cached dependency virtualenv, as "
+            "roles/shard_build does), nova-compute from that build, the exercise (boot on "
+            "the shard's trait, stop, start, reboot, delete) and teardown"
+        )
+    unknown = sorted(
+        {
+            t
+            for runs in result.get("runs", {}).values()
+            for r in runs
+            for t in r.get("unknown_tasks") or []
+        }
+    )
+    if unknown:
+        out.append(
+            f"module procs is a lower bound: {len(unknown)} task(s) of the runs are not in "
+            "the repository's roles and playbooks as they are now (renamed since?), "
+            f"e.g. {unknown[0]!r}"
         )
     loads = [r.get("load1_before") for runs in result.get("runs", {}).values() for r in runs]
     loads = [v for v in loads if v is not None]
@@ -859,17 +1246,26 @@ def parse_scaling(text: str) -> list[int]:
     return values
 
 
+def parse_only(text: str | None) -> list[str]:
+    """--only: variant names, comma-separated (default DEFAULT_VARIANTS)."""
+    if text is None:
+        return list(DEFAULT_VARIANTS)
+    only = [v.strip() for v in text.split(",") if v.strip()]
+    for name in only:
+        if name in RENAMED:
+            raise BenchError(f"bad --only {name}: now {RENAMED[name]}")
+    unknown = [v for v in only if v not in VARIANTS]
+    if unknown or not only:
+        raise BenchError(f"bad --only {','.join(unknown)}: choose among {', '.join(VARIANTS)}")
+    return only
+
+
 def main(args) -> int:
     try:
         args.scaling = parse_scaling(args.scaling)
-        args.only = [v.strip() for v in args.only.split(",") if v.strip()]
-        unknown = [v for v in args.only if v not in VARIANTS]
-        if unknown or args.repeat < 1:
-            raise BenchError(
-                f"bad --only {','.join(unknown)}: choose among {', '.join(VARIANTS)}"
-                if unknown
-                else "--repeat must be at least 1"
-            )
+        args.only = parse_only(args.only)
+        if args.repeat < 1:
+            raise BenchError("--repeat must be at least 1")
         bench = Bench(args)
         result = bench.run()
     except BenchError as exc:

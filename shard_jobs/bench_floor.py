@@ -1,15 +1,30 @@
 """The floor of `./shard bench`: the shard cycle's bare minimum, plain openstacksdk, no Ansible.
 
+    python -m shard_jobs.bench_floor --secret-file FILE --src DIR --constraints FILE
+                                     --cache DIR [--python PY] [--workdir DIR]
     python -m shard_jobs.bench_floor --secret-file FILE --venv DIR [--workdir DIR]
 
-Starts a nova-compute (fake driver, configured by the nova-compute profile's own
-template) from DIR/bin, waits until the cloud sees it (service up, resource
-provider, host mapped to a cell: added to an aggregate), puts a trait of its own
-on its resource provider, creates a flavor requiring that trait, boots a server
-with it, checks that it landed on the new compute, drives it as the shard job's
-exercise does (stop, start, soft reboot), deletes it, stops nova-compute and
-removes its service, resource provider, aggregate, flavor and trait. Everything
-carries a shard label (shard-<12 hex>), so a janitor finds what a crash left.
+With --src it first builds the change as the shard job's build does
+(roles/shard_build, a source build). The step "source": a clone of the source
+tree of its own, as Zuul's merger prepares one. The step "build": the
+dependency virtualenv looked up in the cache DIR (one per requirements,
+constraints and interpreter; made there when missing, as the job's build makes
+its cache: python -m venv, pip, setuptools, pbr and requirements.txt under the
+constraints; ./shard bench makes it before it measures), a virtualenv layered
+on it (a .pth file), and the project installed into that from the clone with
+pip install --no-deps --no-build-isolation -e. With --venv it builds nothing
+and runs what DIR has installed (the from-scratch variants: the cloud's own
+services' virtualenv).
+
+Then it starts a nova-compute (fake driver, configured by the nova-compute
+profile's own template) from the build's bin/ (or DIR/bin), waits until the
+cloud sees it (service up, resource provider, host mapped to a cell: added to
+an aggregate), puts a trait of its own on its resource provider, creates a
+flavor requiring that trait, boots a server with it, checks that it landed on
+the new compute, drives it as the shard job's exercise does (stop, start, soft
+reboot), deletes it, stops nova-compute and removes its service, resource
+provider, aggregate, flavor and trait. Everything carries a shard label
+(shard-<12 hex>), so a janitor finds what a crash left.
 
 Prints one JSON object: seconds per step, the code under test's CPU seconds
 (nova-compute and its children, from wait4), its pid, and the label.
@@ -17,8 +32,11 @@ Prints one JSON object: seconds per step, the code under test's CPU seconds
 
 import argparse
 import contextlib
+import fcntl
+import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -38,6 +56,17 @@ TEMPLATE = (
 )
 DRIVER = "fake.FakeDriverWithoutFakeNodes"
 POLL = 0.5
+# What the job's build installs with the project's requirements for a source
+# build (roles/shard_build/tasks/source.yaml; the nova-compute profile adds nothing).
+BUILD_PACKAGES = ("setuptools", "pbr")
+# pbr would walk the whole git history for these files (as in the job's build).
+PBR_ENV = {
+    "SKIP_GENERATE_AUTHORS": "1",
+    "SKIP_WRITE_GIT_CHANGELOG": "1",
+    "SKIP_GENERATE_RENO": "1",
+    "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+}
+STAMP = ".bench-stamp"
 
 
 class FloorError(Exception):
@@ -56,6 +85,80 @@ def wait_for(what, probe, timeout, interval=POLL):
         time.sleep(interval)
 
 
+def _run(cmd, what, env=None, cwd=None) -> str:
+    proc = subprocess.run(
+        [str(c) for c in cmd],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, **(env or {})),
+        cwd=cwd,
+    )
+    if proc.returncode != 0:
+        tail = " / ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
+        raise FloorError(f"{what} failed (exit {proc.returncode}): {tail}")
+    return proc.stdout
+
+
+def site_packages(python) -> str:
+    """The site-packages directory of a virtualenv's interpreter."""
+    code = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    return _run([python, "-c", code], f"asking {python} for its site-packages").strip()
+
+
+def deps_key(python, requirements: Path, constraints: Path) -> str:
+    """Hash of what the dependency virtualenv is made of."""
+    digest = hashlib.sha256(_run([python, "-c", "import sys; print(sys.version)"], python).encode())
+    for package in BUILD_PACKAGES:
+        digest.update(b"pkg:" + package.encode())
+    for path in (requirements, constraints):
+        digest.update(b"file:" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def prepare_deps(src: Path, constraints: Path, cache: Path, python, log=None) -> Path:
+    """The floor's dependency virtualenv for the project in src: made once per
+    requirements, constraints and interpreter (under cache, locked: concurrent
+    benches share it), as the job's build makes its dependency cache."""
+    requirements = Path(src) / "requirements.txt"
+    if not requirements.is_file():
+        raise FloorError(f"{src} has no requirements.txt")
+    path = Path(cache) / f"deps-{deps_key(python, requirements, constraints)}"
+    if (path / STAMP).exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{path}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (path / STAMP).exists():
+            return path
+        if log:
+            log(f"making the floor's dependency virtualenv (once): {path}")
+        shutil.rmtree(path, ignore_errors=True)
+        _run([python, "-m", "venv", path], "creating the dependency virtualenv")
+        pip = [path / "bin" / "python", "-m", "pip", "install", "-q", "-c", constraints]
+        _run([*pip, "pip"], "upgrading pip", env=PBR_ENV)
+        _run(
+            [*pip, *BUILD_PACKAGES, "-r", requirements], "installing the dependencies", env=PBR_ENV
+        )
+        (path / STAMP).write_text(json.dumps({"built": time.time()}) + "\n")
+    return path
+
+
+def build(src: Path, deps: Path, venv: Path, python):
+    """The change's build as the job's does it: a virtualenv without pip that
+    sees the dependency virtualenv's packages (a .pth file), and the project
+    installed into it from its source tree, editable, without dependencies."""
+    _run([python, "-m", "venv", "--without-pip", venv], "creating the build's virtualenv")
+    below = site_packages(Path(deps) / "bin" / "python")
+    own = site_packages(Path(venv) / "bin" / "python")
+    Path(own, "_shard_layer.pth").write_text(below + "\n")
+    _run(
+        [Path(venv) / "bin" / "python", "-m", "pip", "install", "-q"]
+        + ["--no-deps", "--no-build-isolation", "-e", src],
+        f"installing {src} (editable)",
+        env=PBR_ENV,
+    )
+
+
 def render_config(secret: dict, build: str, state: Path) -> str:
     """nova-compute.conf as the nova-compute profile renders it for a shard."""
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
@@ -71,9 +174,27 @@ def render_config(secret: dict, build: str, state: Path) -> str:
 
 
 class Floor:
-    def __init__(self, secret: dict, venv: Path, workdir: Path, timeout: int):
+    """The cycle. With src, the change is built first (the steps "source" and
+    "build") and nova-compute runs from the build; else from venv."""
+
+    def __init__(
+        self,
+        secret: dict,
+        venv: Path | None,
+        workdir: Path,
+        timeout: int,
+        src: Path | None = None,
+        constraints: Path | None = None,
+        cache: Path | None = None,
+        python: str = "python3",
+    ):
         self.secret = secret
         self.venv = venv
+        self.src = src
+        self.constraints = constraints
+        self.cache = cache
+        self.python = python
+        self.deps = None
         self.build = uuid.uuid4().hex
         self.label = labels.label_for(self.build)
         self.trait = labels.trait_for(self.label)
@@ -91,6 +212,18 @@ class Floor:
             return func()
         finally:
             self.steps[name] = round(self.steps.get(name, 0.0) + time.monotonic() - start, 2)
+
+    # -- build
+    def source(self):
+        """The source tree as Zuul's merger prepares it: a clone of its own."""
+        tree = self.workdir / "src"
+        _run(["git", "clone", "-q", "--no-hardlinks", self.src, tree], "cloning the source")
+        return tree
+
+    def build_change(self, tree: Path):
+        self.deps = prepare_deps(tree, self.constraints, self.cache, self.python)
+        self.venv = self.workdir / "venv"
+        build(tree, self.deps, self.venv, self.python)
 
     # -- deploy
     def start(self):
@@ -259,6 +392,9 @@ class Floor:
         self.workdir.mkdir(parents=True)
         result = {"label": self.label, "ok": False}
         try:
+            if self.src is not None:
+                tree = self.step("source", self.source)
+                self.step("build", lambda: self.build_change(tree))
             self.step("deploy", self.start)
             result["pid"] = self.proc.pid
             self.step("deploy", self.registered)
@@ -278,19 +414,41 @@ class Floor:
         result["boot_retries"] = self.boot_retries
         result["code_cpu"] = self.code_cpu
         result["log"] = str(self.workdir / "nova-compute.log")
+        result["built"] = self.src is not None
+        result["deps"] = str(self.deps) if self.deps else None
         return result
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--secret-file", required=True, help="the cloud's handout (YAML)")
-    parser.add_argument("--venv", required=True, help="a virtualenv with nova installed")
+    parser.add_argument("--venv", help="run nova-compute from this virtualenv, build nothing")
+    parser.add_argument("--src", help="build this source tree of nova first")
+    parser.add_argument("--constraints", help="pins of the build's dependencies (with --src)")
+    parser.add_argument("--cache", help="where dependency virtualenvs are kept (with --src)")
+    parser.add_argument(
+        "--python", default="python3", help="the interpreter the build's virtualenvs are made with"
+    )
     parser.add_argument("--workdir", default=str(paths.HOME / "bench" / "floor"))
     parser.add_argument("--timeout", type=int, default=300)
     args = parser.parse_args(argv)
+    if bool(args.src) == bool(args.venv) or (args.src and not (args.constraints and args.cache)):
+        parser.error(
+            "give --src, --constraints and --cache (build the change), or --venv (build nothing)"
+        )
     secret = yaml.safe_load(Path(args.secret_file).read_text())
     start = time.monotonic()
-    result = Floor(secret, Path(args.venv), Path(args.workdir), args.timeout).run()
+    floor = Floor(
+        secret,
+        Path(args.venv) if args.venv else None,
+        Path(args.workdir),
+        args.timeout,
+        src=Path(args.src) if args.src else None,
+        constraints=Path(args.constraints) if args.constraints else None,
+        cache=Path(args.cache) if args.cache else None,
+        python=args.python,
+    )
+    result = floor.run()
     result["seconds"] = round(time.monotonic() - start, 2)
     print(json.dumps(result))
     return 0 if result["ok"] else 1

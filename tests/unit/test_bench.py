@@ -1,10 +1,12 @@
 """./shard bench without running anything: statistics, tables, parsing, process counting."""
 
 import json
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from shard_jobs import bench
+from shard_jobs import bench, bench_floor
 
 
 def test_format_table_aligns_columns():
@@ -48,58 +50,370 @@ def test_summarize_takes_medians_of_the_runs_that_passed():
 def test_ratios():
     summary = {
         "shard": {"wall_s": 60.0, "cpu_s": 100.0},
-        "from-scratch": {"wall_s": 120.0, "cpu_s": 400.0},
+        "from-scratch-fresh": {"wall_s": 240.0, "cpu_s": 500.0},
+        "from-scratch-preinstalled": {"wall_s": 120.0, "cpu_s": 400.0},
         "floor": {"wall_s": 15.0, "cpu_s": None},
     }
     assert bench.ratios(summary) == {
-        "shard/from-scratch": {"wall_s": 0.5, "cpu_s": 0.25},
+        "shard/from-scratch-fresh": {"wall_s": 0.25, "cpu_s": 0.2},
+        "shard/from-scratch-preinstalled": {"wall_s": 0.5, "cpu_s": 0.25},
         "shard/floor": {"wall_s": 4.0, "cpu_s": None},
-    }
-
-
-PROGRESS = """cloud up: 7 services running, nothing to change (0.2s)
-pre-run  pre-run                  ok                1.1s
-pre-run  shard_preflight          changed (3)       3.8s
-pre-run  shard_build              failed (rc 2)    29.3s
-run      shard                    ok                0.5s
-run      shard_deploy             changed (6)       9.0s
-post-run shard                    ok                0.4s
-post-run shard_teardown           changed (6)      23.1s
-
-shard-nova-compute build 9057f0a44084: SUCCESS
-  pre-run   playbooks/shard/pre-run.yaml         ok                  35.7s
-"""
-
-
-def test_role_seconds_from_progress_lines():
-    assert bench.role_seconds(PROGRESS) == {
-        "pre-run": 1.1,
-        "shard_preflight": 3.8,
-        "shard_build": 29.3,
-        "shard": 0.9,
-        "shard_deploy": 9.0,
-        "shard_teardown": 23.1,
     }
 
 
 def test_overhead_against_the_floor():
     shard = [
-        {"ok": True, "job_wall_s": 50.0, "roles": {"shard_build": 5.0, "shard_deploy": 8.0}},
-        {"ok": True, "job_wall_s": 70.0, "roles": {"shard_build": 7.0, "shard_deploy": 10.0}},
-        {"ok": False, "job_wall_s": 500.0, "roles": {"shard_build": 99.0}},
+        {"ok": True, "job_wall_s": 50.0, "phases": {"build": 5.0, "deploy": 8.0, "guard": 1.0}},
+        {"ok": True, "job_wall_s": 70.0, "phases": {"build": 7.0, "deploy": 10.0, "guard": 1.0}},
+        {"ok": False, "job_wall_s": 500.0, "phases": {"build": 99.0}},
     ]
-    floor = [{"floor_s": 10.0, "steps": {"deploy": 4.0, "teardown": 5.0}}]
+    # The floor's clone of the source is no phase of the shard run: outside.
+    floor = [{"floor_s": 12.0, "steps": {"source": 1.5, "build": 2.0, "deploy": 4.0}}]
     rows = {r["step"]: r for r in bench.overhead(shard, floor)}
-    assert rows["shard_build"] == {
-        "step": "shard_build",
-        "shard_s": 6.0,
-        "floor_s": 0.0,
-        "beyond_floor_s": 6.0,
+    assert rows["build"] == {"step": "build", "shard_s": 6.0, "floor_s": 2.0, "beyond_floor_s": 4.0}
+    assert rows["deploy"]["floor_s"] == 4.0 and rows["deploy"]["beyond_floor_s"] == 5.0
+    # No counterpart in the floor.
+    assert rows["guard"]["floor_s"] == 0.0 and rows["guard"]["beyond_floor_s"] == 1.0
+    # Wall time in no phase (ansible-playbook starts, ./shard run's preparation).
+    assert rows["outside the phases"]["shard_s"] == 60.0 - 6.0 - 9.0 - 1.0
+    assert rows["outside the phases"]["floor_s"] == 12.0 - 2.0 - 4.0
+
+
+# A repository of tasks, as TaskIndex reads one.
+ROLE_TASKS = """
+- name: Record the start of the phase
+  ansible.builtin.include_role:
+    name: shard
+- name: Render the configuration
+  ansible.builtin.import_tasks: render.yaml
+- name: Say which {{ what }} it is
+  ansible.builtin.set_fact:
+    x: 1
+- name: Check it
+  ansible.builtin.assert:
+    that: [true]
+- name: Render the configuration
+  ansible.builtin.template:
+    src: a.j2
+    dest: /x
+- name: Copy on the node
+  ansible.builtin.copy:
+    src: /a
+    dest: /b
+    remote_src: true
+- name: Wait for it
+  shard_wait:
+    x: 1
+  register: waited
+  until: waited is success
+  retries: 5
+- block:
+    - name: Start every service
+      ansible.builtin.command: "start {{ item }}"
+      loop: [a, b, c]
+  rescue:
+    - name: Fail with the reason
+      ansible.builtin.fail:
+        msg: no
+"""
+PROFILE_TASKS = """
+- name: Boot a server on the shard
+  shard_server:
+    name: x
+"""
+PLAYBOOK = """
+- hosts: all
+  tasks:
+    - name: Build the "from" version
+      ansible.builtin.include_role:
+        name: shard_build
+    - name: Record the last good
+      ansible.builtin.copy:
+        content: x
+        dest: /y
+"""
+
+
+def _repo(tmp_path) -> Path:
+    repo = tmp_path / "repo"
+    (repo / "roles" / "shard_deploy" / "tasks").mkdir(parents=True)
+    (repo / "roles" / "shard_deploy" / "tasks" / "main.yaml").write_text(ROLE_TASKS)
+    profile = repo / "roles" / "shard" / "profiles" / "nova-compute"
+    (profile / "tasks").mkdir(parents=True)
+    (profile / "tasks" / "exercise.yaml").write_text(PROFILE_TASKS)
+    # A profile's data is no task list.
+    (profile / "profile.yaml").write_text("- name: Not a task\n  shard_server: {}\n")
+    (repo / "playbooks").mkdir()
+    (repo / "playbooks" / "run.yaml").write_text(PLAYBOOK)
+    return repo
+
+
+def _result(status, task, result, seconds=0.5):
+    return f"{status}: [controller] {task} ({seconds}s)\n" + json.dumps(result, indent=2) + "\n"
+
+
+# job-output.txt as our callback writes it; the module processes of each result.
+JOB_OUTPUT = "".join(
+    [
+        _result("ok", "Gathering Facts", {"ansible_facts": {}}),  # setup: 1
+        _result("ok", "shard_deploy : Validating arguments against arg spec 'main' - x", {}),  # 0
+        _result("ok", "Record the start of the phase", {"include": "x"}),  # 0
+        _result("ok", "shard_deploy : Say which nova-compute it is", {"ansible_facts": {}}),  # 0
+        _result("ok", "shard_deploy : Check it", {"msg": "All assertions passed"}),  # 0
+        _result("changed", "shard_deploy : Render the configuration", {"changed": True}),  # 2
+        _result("changed", "shard_deploy : Copy on the node", {"changed": True}),  # 1
+        _result("ok", "shard_deploy : Wait for it", {"attempts": 3}),  # 3
+        _result(  # a loop: two items ran (a skipped one did not), one of them twice
+            "changed",
+            "shard_deploy : Start every service",
+            {"results": [{"attempts": 2}, {"skipped": True}, {"censored": "x"}]},
+        ),  # 3
+        _result("failed", "shard_deploy : Fail with the reason", {"msg": "no"}),  # 0
+        _result("changed", "shard_label : Boot a server on the shard", {"changed": True}),  # 1
+        _result("ok", 'Build the "from" version', {}),  # 0
+        _result("changed", "Record the last good", {"changed": True}),  # 2
+        _result("ok", "shard_deploy : Something the tree no longer has", {}),  # unknown: 0
+        "failed (ignored): [controller] shard_deploy : Check it (0.0s)\nnot json\n",  # 0
+    ]
+)
+JOB_OUTPUT_PROCESSES = 1 + 2 + 1 + 3 + 3 + 1 + 2
+
+
+def test_task_results_reads_each_result(tmp_path):
+    log = tmp_path / "job-output.txt"
+    log.write_text(JOB_OUTPUT)
+    results = bench.task_results(log)
+    assert len(results) == 15
+    assert results[0] == {
+        "status": "ok",
+        "task": "Gathering Facts",
+        "seconds": 0.5,
+        "result": {"ansible_facts": {}},
     }
-    assert rows["shard_deploy"]["floor_s"] == 4.0 and rows["shard_deploy"]["beyond_floor_s"] == 5.0
-    # Wall time not in any role (ansible-playbook starts, ./shard run's preparation).
-    assert rows["outside the roles"]["shard_s"] == 60.0 - 6.0 - 9.0
-    assert rows["outside the roles"]["floor_s"] == 1.0
+    assert results[8]["result"]["results"][1] == {"skipped": True}
+    assert results[-1]["status"] == "failed (ignored)" and results[-1]["result"] == {}
+    assert bench.task_results(tmp_path / "missing") == []
+
+
+def test_task_index_knows_what_each_task_runs(tmp_path):
+    index = bench.TaskIndex(_repo(tmp_path))
+    # The template task, not the static import of the same name (no result of its own).
+    assert index.processes("shard_deploy : Render the configuration") == 2
+    assert index.processes("shard_deploy : Copy on the node") == 1
+    assert index.processes("shard_deploy : Say which glance-api it is") == 0
+    assert index.processes("shard_deploy : Start every service") == 1
+    assert index.processes("shard_deploy : Fail with the reason") == 0
+    # A profile's step, included by a life-cycle role; a play's own tasks.
+    assert index.processes("shard_exercise : Boot a server on the shard") == 1
+    assert index.processes("Record the last good") == 2
+    assert index.processes('Build the "from" version') == 0
+    assert index.processes("Gathering Facts") == 1
+    assert index.processes("shard : Validating arguments against arg spec 'main' - y") == 0
+    assert index.processes("shard_deploy : Not a task") is None
+
+
+def test_a_task_name_means_one_thing_in_this_repository():
+    # Counting goes by name: two tasks of one role with the same name must
+    # start as many module processes (or be told apart by their names).
+    index = bench.TaskIndex()
+    meanings = {}
+    for role, pattern, processes in index.entries:
+        meanings.setdefault((role, pattern.pattern), set()).add(processes)
+    assert len(meanings) > 50
+    assert {k: v for k, v in meanings.items() if len(v) > 1} == {}
+
+
+def test_read_run_from_its_run_directory(tmp_path):
+    build = "0123456789abcdef0123456789abcdef"
+    logs = tmp_path / "runs" / build / "logs"
+    (logs / "shard").mkdir(parents=True)
+    (logs / "job-output.txt").write_text(JOB_OUTPUT)
+    (logs / "summary.json").write_text(
+        json.dumps(
+            {
+                "result": "SUCCESS",
+                "playbooks": [{"rc": 0}, {"rc": 0}, {"rc": 0}],
+                "phases": {"deploy": {"seconds": 99.0}},
+            }
+        )
+    )
+    (logs / "shard" / "report.json").write_text(
+        json.dumps(
+            {
+                "verdict": "SUCCESS",
+                "phases": [
+                    {"name": "build", "seconds": 3.0},
+                    {"name": "deploy", "seconds": 8.0},
+                    {"name": "build", "seconds": 2.5},  # the upgrade job builds twice
+                    {"name": "collect-logs", "seconds": None},  # never ended
+                ],
+                "cpu": {
+                    "groups": {"code_under_test": {"seconds": 2.2}, "harness": {"seconds": 30}},
+                    "machine": {"seconds": 44.0},
+                    "code_share": 0.05,
+                },
+            }
+        )
+    )
+    run = bench.read_run(build, tmp_path / "runs", bench.TaskIndex(_repo(tmp_path)))
+    assert run["result"] == "SUCCESS" and run["verdict"] == "SUCCESS"
+    assert run["code_cpu_s"] == 2.2 and run["report_code_share"] == 0.05
+    assert run["report_cpu_s"] == 44.0
+    # The report's phases, not the summary's (written before teardown).
+    assert run["phases"] == {"build": 5.5, "deploy": 8.0}
+    assert run["playbooks"] == 3
+    assert run["tasks"] == 15
+    assert run["module_processes"] == JOB_OUTPUT_PROCESSES
+    assert run["unknown_tasks"] == ["shard_deploy : Something the tree no longer has"]
+    # A run that left nothing (it failed before writing anything).
+    empty = bench.read_run("f" * 32, tmp_path / "runs")
+    assert empty["result"] is None and empty["tasks"] is None and empty["phases"] == {}
+
+
+def test_a_shard_variant_reads_the_files_not_the_terminal(tmp_path):
+    build = "0123456789abcdef0123456789abcdef"
+    logs = tmp_path / "runs" / build / "logs"
+    logs.mkdir(parents=True)
+    (logs / "summary.json").write_text(json.dumps({"result": "FAILURE"}))
+    (tmp_path / "terminal.out").write_text('{\n  "result": "SUCCESS"\n}\n')
+    finished = {
+        "rc": 0,
+        "job": "shard-glance-api",
+        "build": build,
+        "job_wall_s": 9.0,
+        "output": str(tmp_path / "terminal.out"),
+    }
+    run = bench.shard_run_result(finished, tmp_path / "runs")
+    # Whatever the exit status and the terminal say: the run's own summary.
+    assert run["ok"] is False and run["result"] == "FAILURE" and "rc" not in run
+    assert run["job"] == "shard-glance-api" and run["job_wall_s"] == 9.0
+    finished = dict(finished, rc=2, build="e" * 32)
+    assert bench.shard_run_result(finished, tmp_path / "runs")["result"] == "exit 2"
+
+
+def test_parse_only():
+    assert bench.parse_only(None) == [
+        "from-scratch-fresh",
+        "from-scratch-preinstalled",
+        "shard",
+        "floor",
+    ]
+    assert bench.parse_only("shard, shard-glance-api") == ["shard", "shard-glance-api"]
+    with pytest.raises(bench.BenchError, match="now from-scratch-preinstalled"):
+        bench.parse_only("from-scratch")
+    for bad in ("shard,nope", ""):
+        with pytest.raises(bench.BenchError, match="choose among"):
+            bench.parse_only(bad)
+
+
+# ---------------------------------------------------------------- the floor's build
+
+
+class _Commands:
+    """bench_floor's commands, recorded instead of run."""
+
+    def __init__(self, monkeypatch, tmp_path, fail=None):
+        self.calls = []
+        self.tmp = tmp_path
+        self.fail = fail
+        monkeypatch.setattr(bench_floor, "_run", self.run)
+
+    def run(self, cmd, what, env=None, cwd=None):
+        cmd = [str(c) for c in cmd]
+        self.calls.append((cmd, env))
+        if self.fail and self.fail in what:
+            raise bench_floor.FloorError(f"{what} failed (exit 1): boom")
+        if cmd[1:3] == ["-m", "venv"]:
+            Path(cmd[-1]).mkdir(parents=True)
+        if cmd[1:2] == ["-c"] and "sys.version" in cmd[2]:
+            return "3.11.7 (main)\n"
+        if cmd[1:2] == ["-c"] and "purelib" in cmd[2]:
+            site = self.tmp / "site" / Path(cmd[0]).parent.parent.name
+            site.mkdir(parents=True, exist_ok=True)
+            return f"{site}\n"
+        return ""
+
+
+def test_floor_build_is_the_jobs_build(monkeypatch, tmp_path):
+    commands = _Commands(monkeypatch, tmp_path)
+    bench_floor.build(tmp_path / "src", tmp_path / "deps", tmp_path / "venv", "/py/python3")
+    cmds = [c for c, _env in commands.calls]
+    # A virtualenv without pip, layered on the dependencies (the job's .pth)...
+    assert cmds[0] == ["/py/python3", "-m", "venv", "--without-pip", str(tmp_path / "venv")]
+    pth = tmp_path / "site" / "venv" / "_shard_layer.pth"
+    assert pth.read_text() == f"{tmp_path / 'site' / 'deps'}\n"
+    # ... and the project from its source, editable, without dependencies.
+    install, env = commands.calls[-1]
+    assert install == [
+        str(tmp_path / "venv" / "bin" / "python"),
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "--no-deps",
+        "--no-build-isolation",
+        "-e",
+        str(tmp_path / "src"),
+    ]
+    assert env["SKIP_GENERATE_AUTHORS"] == "1" and env["SKIP_WRITE_GIT_CHANGELOG"] == "1"
+
+
+def test_floor_deps_made_once_per_requirements(monkeypatch, tmp_path):
+    commands = _Commands(monkeypatch, tmp_path)
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "requirements.txt").write_text("oslo.config\n")
+    constraints = tmp_path / "constraints.txt"
+    constraints.write_text("oslo.config==9.0.0\n")
+    cache = tmp_path / "cache"
+    deps = bench_floor.prepare_deps(src, constraints, cache, "/py/python3")
+    assert deps.parent == cache and (deps / bench_floor.STAMP).exists()
+    made = [c for c, _env in commands.calls if "-m" in c]
+    pip = [str(deps / "bin" / "python"), "-m", "pip", "install", "-q", "-c", str(constraints)]
+    assert made == [
+        ["/py/python3", "-m", "venv", str(deps)],
+        [*pip, "pip"],
+        [*pip, "setuptools", "pbr", "-r", str(src / "requirements.txt")],
+    ]
+    # Made: the next build finds it (only the interpreter's version is asked).
+    commands.calls.clear()
+    assert bench_floor.prepare_deps(src, constraints, cache, "/py/python3") == deps
+    assert all("sys.version" in c[2] for c, _env in commands.calls)
+    # Other requirements: another one.
+    (src / "requirements.txt").write_text("oslo.config\nrequests\n")
+    assert bench_floor.prepare_deps(src, constraints, cache, "/py/python3") != deps
+
+
+def test_floor_times_the_build_as_a_step(monkeypatch, tmp_path):
+    commands = _Commands(monkeypatch, tmp_path)
+    monkeypatch.setattr(bench_floor.openstack, "connect", lambda **_kw: object())
+    monkeypatch.setattr(bench_floor, "prepare_deps", lambda *a, **kw: tmp_path / "deps")
+    done = []
+    for name in ("registered", "label_it", "exercise", "stop", "remove"):
+        monkeypatch.setattr(
+            bench_floor.Floor, name, lambda self, name=name: done.append(name) or self.label
+        )
+
+    def start(self):
+        done.append("start")
+        self.proc = SimpleNamespace(pid=4242)
+
+    monkeypatch.setattr(bench_floor.Floor, "start", start)
+    secret = {"cloud": {}}
+    floor = bench_floor.Floor(secret, None, tmp_path / "w", 10, src=tmp_path / "nova")
+    result = floor.run()
+    assert result["ok"] and result["built"]
+    assert list(result["steps"]) == ["source", "build", "deploy", "label", "exercise", "teardown"]
+    # nova-compute runs from the build, built from the floor's own clone.
+    assert floor.venv == tmp_path / "w" / floor.label / "venv"
+    clone = [c for c, _env in commands.calls if c[:2] == ["git", "clone"]]
+    assert clone[0][-2:] == [str(tmp_path / "nova"), str(tmp_path / "w" / floor.label / "src")]
+    assert done == ["start", "registered", "label_it", "exercise", "stop", "remove"]
+    # A failed build: no deploy, and teardown still runs.
+    commands.fail, done[:] = "installing", []
+    result = bench_floor.Floor(secret, None, tmp_path / "w", 10, src=tmp_path / "nova").run()
+    assert not result["ok"] and "boom" in result["error"]
+    assert "deploy" not in result["steps"] and done == ["stop", "remove"]
 
 
 @pytest.mark.parametrize(
@@ -205,42 +519,93 @@ def test_slowest_tasks(tmp_path):
 
 def test_render_a_whole_result():
     runs = {
-        "from-scratch": [_run(120, 300, code=2.0)],
-        "shard": [_run(60, 100, code=2.0, job_wall_s=58, roles={"shard_deploy": 8.0})],
-        "floor": [_run(15, 30, code=2.0, floor_s=14, steps={"deploy": 4.0})],
+        "from-scratch-fresh": [_run(240, 500, code=2.0, tasks=120, module_processes=60)],
+        "from-scratch-preinstalled": [_run(120, 300, code=2.0, tasks=110, module_processes=50)],
+        "shard": [
+            _run(60, 100, code=2.0, job_wall_s=58, phases={"deploy": 8.0}, tasks=151),
+            _run(62, 104, code=2.0, job_wall_s=60, phases={"deploy": 8.0}, tasks=149),
+        ],
+        "floor": [_run(15, 30, code=2.0, floor_s=14, steps={"deploy": 4.0}, tasks=0)],
+        # Measured the same way; no ratio.
+        "shard-glance-api": [_run(50, 80, code=4.0, tasks=90, module_processes=40)],
     }
+    runs["shard"][0]["module_processes"] = 106
+    runs["shard"][1]["module_processes"] = 104
+    runs["floor"][0]["module_processes"] = 0
     result = {
         "started": "20260101T000000Z",
         "machine": {"cpus": 2, "cpu_model": "Test CPU", "mem_gib": 24, "os": "Debian"},
-        "repeat": 1,
+        "repeat": 2,
         "variants": list(runs),
         "runs": runs,
         "summary": {v: bench.summarize(r) for v, r in runs.items()},
         "scaling": [{"jobs": 2, "wall_s": 90.0, "job_wall_s": 85.0, "cpu_s": 180.0, "failures": 0}],
+        "floor_build": {"package": "nova", "version": "34.0.0"},
     }
     result["ratios"] = bench.ratios(result["summary"])
     result["overhead"] = bench.overhead(runs["shard"], runs["floor"])
     result["notes"] = bench.notes(result)
     text = bench.render(result)
-    assert "2 CPUs (Test CPU), 24 GiB, Debian; repeat 1, medians" in text
+    assert "2 CPUs (Test CPU), 24 GiB, Debian; repeat 2, medians" in text
     lines = text.splitlines()
-    shard = next(line for line in lines[1:] if line.split()[:1] == ["shard"])
-    assert shard.split() == ["shard", "60.0", "100.0", "100", "1", "2.0", "2.0%", "1/1"]
-    assert next(line for line in lines if line.startswith("shard/from-scratch")).split() == [
-        "shard/from-scratch",
-        "0.50",
-        "0.33",
+    header = lines[1].split("  ")
+    assert [h.strip() for h in header if h.strip()][-3:] == ["tasks", "module procs", "ok"]
+
+    def row(name):
+        return next(line for line in lines[1:] if line.split()[:1] == [name]).split()
+
+    # Medians of two runs: 150 tasks, 105 module processes.
+    assert row("shard") == [
+        "shard",
+        "61.0",
+        "102.0",
+        "100",
+        "1",
+        "2.0",
+        "2.0%",
+        "150",
+        "105",
+        "2/2",
     ]
-    assert next(line for line in lines if line.startswith("2 ")).split() == [
-        "2",
-        "90.0",
-        "85.0",
-        "180.0",
-        "90.0",
-        "0",
+    assert row("floor")[-3:] == ["0", "0", "1/1"]
+    assert row("from-scratch-fresh")[-3:] == ["120", "60", "1/1"]
+    assert row("shard-glance-api")[:3] == ["shard-glance-api", "50.0", "80.0"]
+    assert row("shard/from-scratch-fresh") == ["shard/from-scratch-fresh", "0.25", "0.20"]
+    assert row("shard/from-scratch-preinstalled") == [
+        "shard/from-scratch-preinstalled",
+        "0.51",
+        "0.34",
     ]
-    assert any(line.split()[:4] == ["shard_deploy", "8.0", "4.0", "4.0"] for line in lines)
+    assert row("shard/floor") == ["shard/floor", "4.07", "3.40"]
+    assert not any(line.startswith("shard-glance-api/") for line in lines)
+    assert row("2") == ["2", "90.0", "85.0", "180.0", "90.0", "0"]
+    assert row("deploy") == ["deploy", "8.0", "4.0", "4.0"]
+    assert any("floor: bench_floor.py" in line and "nova 34.0.0" in line for line in lines)
     json.dumps(result)  # what is written as JSON
+
+
+def test_render_without_counts_says_so():
+    runs = {"shard": [_run(60, 100, code=None)]}
+    result = {
+        "started": "x",
+        "machine": {"cpus": 2, "cpu_model": "C", "mem_gib": 1, "os": "D"},
+        "repeat": 1,
+        "variants": ["shard"],
+        "runs": runs,
+        "summary": {"shard": bench.summarize(runs["shard"])},
+    }
+    result["ratios"] = bench.ratios(result["summary"])
+    lines = bench.render(result).splitlines()[1:]
+    shard = next(line for line in lines if line.startswith("shard "))
+    # No code CPU, no share, no counts: dashes, not "-%" or 0.
+    assert shard.split()[5:] == ["-", "-", "-", "-", "1/1"]
+    assert not any("lower bound" in line for line in lines)
+    # A task the tree no longer has: the count is a lower bound, and says so.
+    runs["shard"][0].update(tasks=3, module_processes=1, unknown_tasks=["shard : Old name"])
+    result["summary"] = {"shard": bench.summarize(runs["shard"])}
+    result["notes"] = bench.notes(result)
+    text = bench.render(result)
+    assert "module procs is a lower bound: 1 task(s)" in text and "'shard : Old name'" in text
 
 
 def test_wait_jobs_notes_when_each_ended():
