@@ -230,19 +230,27 @@ def repair(manifest: dict, states: list[dict]) -> bool:
     return all(s["state"] == "up" for s in service_states(manifest))
 
 
-def _database_refuses(manifest: dict) -> bool:
-    """Whether MariaDB refuses the cloud's stored password (the services' pooled
-    connections hide that until they reconnect). False when it cannot tell."""
+def _database_problem(manifest: dict) -> str | None:
+    """Why the cloud's databases are not as its last converge left them: MariaDB refuses
+    the stored password, or databases are missing (dropped behind the state directory's
+    back). The services' pooled connections hide both until they reconnect; restarting
+    them would not help. None when all is well or when it cannot tell."""
     database = manifest.get("database")
     try:
         secrets = yaml.safe_load((paths.CLOUD_DIR / "secrets.yaml").read_text())
         spec = dict(database, password=secrets["db"])
     except (OSError, ValueError, TypeError, KeyError, yaml.YAMLError):
-        return False
+        return None
     try:
-        return helper.check_database(spec)["status"] == "denied"
+        found = helper.check_database(spec)
     except Exception:  # a check that cannot run decides nothing
-        return False
+        return None
+    if found["status"] == "denied":
+        return "MariaDB refuses the stored password"
+    missing = sorted(set(database.get("names") or []) - set(found.get("databases") or []))
+    if found["status"] == "ok" and missing:
+        return f"databases missing: {', '.join(missing)}"
+    return None
 
 
 def up() -> int:
@@ -253,8 +261,9 @@ def up() -> int:
     if manifest is not None and _stamp() == fingerprint:
         states = service_states(manifest)
         n = len(manifest["services"])
-        if _database_refuses(manifest):
-            print("cloud up: MariaDB refuses the stored password; converging", flush=True)
+        problem = _database_problem(manifest)
+        if problem:
+            print(f"cloud up: {problem}; converging", flush=True)
         elif all(s["state"] == "up" for s in states):
             elapsed = time.monotonic() - start
             print(f"cloud up: {n} services running, nothing to change ({elapsed:.1f}s)")

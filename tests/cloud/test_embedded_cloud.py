@@ -411,6 +411,30 @@ def test_down_stops_everything_and_up_brings_back_the_same_cloud(iso):
     assert iso.connect().image.find_image("shard-tiny", ignore_missing=False).id == image.id
 
 
+def test_databases_dropped_behind_its_back_are_made_again(iso):
+    """MariaDB lost the cloud's databases and user (a server reset, another tool's
+    cleanup) while the state directory still records the migrations: up creates them
+    again and migrates them, instead of starting services on empty databases."""
+    assert iso.shard("down").rc == 0
+    for name in DATABASES:
+        mysql(f"DROP DATABASE IF EXISTS `{DB_PREFIX}{name}`")
+    mysql(f"DROP USER IF EXISTS '{DB_USER}'@'%'")
+    assert any(p.name.startswith("dbsync-") for p in (iso.dir / "lib" / "stamps").iterdir())
+
+    result = iso.shard("up")
+
+    assert result.rc == 0, result
+    # Seen before anything is restarted: restarting services would not help.
+    assert "cloud up: MariaDB refuses the stored password; converging" in result.stdout, result
+    assert "restarted" not in result.stdout, result
+    assert cloud_databases() == sorted(DB_PREFIX + name for name in DATABASES)
+    rc, status = iso.status()
+    assert rc == 0 and status["healthy"], status
+    conn = iso.connect()
+    assert isinstance(list(conn.compute.flavors()), list)  # nova_api has its tables
+    assert [i.status for i in conn.image.images() if i.name == "shard-tiny"] == ["active"]
+
+
 def test_destroy_removes_databases_vhost_and_state(iso):
     pids = {s["pid"] for s in iso.services().values()}
     result = iso.shard("destroy")

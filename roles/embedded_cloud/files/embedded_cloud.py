@@ -192,7 +192,10 @@ def check_database(spec):
         )
     except pymysql.err.OperationalError as exc:
         code = exc.args[0] if exc.args else None
-        return {"status": "denied" if code == 1045 else "unknown", "reason": str(exc)}
+        # 1045: wrong password; 1698: no such user (as MariaDB answers for a
+        # user dropped behind the cloud's back).
+        denied = code in (1045, 1698)
+        return {"status": "denied" if denied else "unknown", "reason": str(exc)}
     try:
         with conn.cursor() as cur:
             cur.execute("SHOW DATABASES")
@@ -377,7 +380,7 @@ def wait_for_apis(proc, specs, timeout):
     while pending:
         for spec in list(pending):
             if spec.get("pidfile") and proc.read_record(spec["pidfile"]) is None:
-                tail = proc._log_tail(spec.get("log"), lines=1)
+                tail = proc.log_tail(spec.get("log"), lines=1)
                 return (
                     f"{spec['name']} exited while starting: {tail.strip()} (log {spec.get('log')})"
                 )
