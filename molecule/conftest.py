@@ -37,7 +37,7 @@ def label(build) -> str:
 
 @pytest.fixture(scope="session")
 def trait(label) -> str:
-    return "CUSTOM_" + label.upper().replace("-", "_")
+    return labels.trait_for(label)
 
 
 @pytest.fixture(scope="session")
