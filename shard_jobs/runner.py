@@ -519,6 +519,7 @@ class LocalRun:
         return cfg
 
     def run_playbook(self, phase: str, index: int, playbook, extra: dict) -> int:
+        self.in_cleanup = playbook.cleanup
         values = dict(self.secret_values)
         for s in zuul_config.secrets_for(self.job, playbook):
             values.setdefault(s["name"], {})
@@ -576,8 +577,24 @@ class LocalRun:
         return rc
 
     def cancel(self, signum, frame):
-        """Like a Zuul abort: stop the running playbook; cleanup playbooks still run."""
+        """Like a Zuul abort: stop the running playbook; cleanup playbooks still run.
+
+        A cleanup playbook is not stopped by the first interrupt: it is what
+        removes the run's resources. A second one stops it, and says how to
+        finish the cleanup later."""
+        if getattr(self, "in_cleanup", False) and not getattr(self, "cleanup_warned", False):
+            self.cleanup_warned = True
+            sys.stderr.write(
+                "run: cleaning up the run's resources; interrupt again to stop (then finish "
+                f"with ./shard run {self.job.name} --cleanup --build {self.build})\n"
+            )
+            return
         self.cancelled = True
+        if getattr(self, "in_cleanup", False):
+            sys.stderr.write(
+                "run: cleanup stopped; the run's resources may remain: finish with "
+                f"./shard run {self.job.name} --cleanup --build {self.build}\n"
+            )
         if getattr(self, "current", None) is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.current.pid, signal.SIGTERM)
