@@ -795,6 +795,10 @@ def main(args) -> int:
         return 2
     result = run.execute()
     summary = run.summary(result)
+    # As Zuul's executor removes a build's work directory: the prepared sources
+    # (a copy of each project) are not kept; the logs are. --cleanup --build
+    # prepares them again.
+    shutil.rmtree(run.src_root, ignore_errors=True)
     if getattr(args, "ara", False):
         index, why = ara_records.generate(run.log_root, run.private)
         summary["ara_report"] = str(index) if index else f"not generated: {why}"
