@@ -177,3 +177,27 @@ def test_refused_by_the_runner(args, message, admin_conn):
     # Refused before anything was written, here or in the cloud.
     assert not run_dir(build).exists()
     assert_clean(admin_conn, build)
+
+
+def test_a_glance_shard_never_listens_wider_than_allowed(admin_conn):
+    """A job variable asking the unreviewed glance-api to listen on every address (or
+    worse, a shell expression) is refused in pre-run, in one line, before the build."""
+    build = new_build()
+    proc = shard(
+        "run",
+        "shard-glance-api",
+        "--json",
+        "--build",
+        build,
+        "-e",
+        "shard_profile_options={bind_host: '0.0.0.0$(touch /tmp/shard-injected)'}",
+        timeout=900,
+    )
+    lines = stderr_lines(proc)
+    assert proc.returncode == 1, proc.stderr
+    assert len(lines) == 1, proc.stderr
+    assert "bind_host 0.0.0.0$(touch /tmp/shard-injected) is not allowed" in lines[0], lines[0]
+    summary = summary_of(proc.stdout)
+    assert "build" not in summary["phases"]
+    assert not Path("/tmp/shard-injected").exists()
+    assert_clean(admin_conn, build)
