@@ -201,3 +201,29 @@ def test_a_glance_shard_never_listens_wider_than_allowed(admin_conn):
     assert "build" not in summary["phases"]
     assert not Path("/tmp/shard-injected").exists()
     assert_clean(admin_conn, build)
+
+
+def test_a_teardown_that_cannot_reach_the_cloud_fails(tmp_path, handout, admin_conn):
+    """Fail closed: a cleanup without usable credentials (the handout lost its cloud
+    entry) cannot know what the run left, and says so instead of reporting ok."""
+    broken = copy.deepcopy(handout)
+    del broken["cloud"]
+    build = new_build()
+    proc = shard(
+        "run",
+        JOB,
+        "--json",
+        "--cleanup",
+        "--build",
+        build,
+        "--secret-file",
+        secret_file(tmp_path, "no-cloud", broken),
+        timeout=600,
+    )
+    summary = summary_of(proc.stdout)
+    assert proc.returncode == 1, proc.stderr
+    assert summary["result"] == "POST_FAILURE", proc.stderr
+    assert "teardown cannot delete what the run may have created in the cloud: no usable " in (
+        proc.stderr
+    )
+    assert_clean(admin_conn, build)
