@@ -99,8 +99,10 @@ BENCH_CLOUD = {
     "SHARD_CLOUD_VAR_RABBIT_USER": "shard_bench",
     "SHARD_CLOUD_VAR_NAME": "shard-bench",
 }
-# The shard and floor variants use the default cloud, whatever SHARD_CLOUD_* says.
-DEFAULT_CLOUD_DIR = paths.HOME / "cloud"
+# The shard and floor variants use the default cloud: the one ./shard cloud up
+# manages in this environment (SHARD_CLOUD_DIR and SHARD_CLOUD_VAR_* included,
+# as CI sets them for a cloud of its own names).
+DEFAULT_CLOUD_DIR = paths.CLOUD_DIR
 SAMPLE_INTERVAL = 0.5
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 SHARD = str(paths.REPO / "shard")
@@ -573,8 +575,12 @@ def read_run(build: str, runs_dir: Path | None = None, index: "TaskIndex | None"
 
 
 def _env(extra=None) -> dict:
+    """The environment of a command: this one for the default cloud; for the bench's
+    own cloud (extra), nothing of the default cloud's SHARD_CLOUD_* settings."""
+    if extra is None:
+        return dict(os.environ)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHARD_CLOUD_")}
-    env.update(extra or {})
+    env.update(extra)
     return env
 
 
