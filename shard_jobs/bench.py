@@ -29,6 +29,7 @@ harness overhead: where a shard run's time goes beyond the floor, per phase.
 Everything goes to a JSON file too.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -1273,7 +1274,11 @@ def main(args) -> int:
         if args.repeat < 1:
             raise BenchError("--repeat must be at least 1")
         bench = Bench(args)
-        result = bench.run()
+        # --json: whatever prints progress in this process (the source release's
+        # fetch, for one) goes to standard error with the bench's own lines.
+        progress = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
+        with progress:
+            result = bench.run()
     except BenchError as exc:
         sys.stderr.write(f"bench: {exc}\n")
         return 2

@@ -3,7 +3,8 @@
 The parser imports nothing outside the standard library (each command imports
 its module when it runs), so that help answers on a fresh clone before the
 tool virtualenv exists. --json means one thing everywhere: the command's
-result as JSON on standard output, progress on standard error.
+result, alone, as JSON on standard output (no progress lines there; a
+failure's line still goes to standard error).
 """
 
 import argparse

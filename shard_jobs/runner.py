@@ -16,6 +16,7 @@ or --cloud/--secret-file instead of being decrypted.
 import argparse
 import contextlib
 import fcntl
+import io
 import json
 import os
 import re
@@ -768,7 +769,42 @@ def list_jobs(as_json: bool = False) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def result_only(enabled: bool):
+    """--json: standard output holds the result alone. Progress lines (this program's
+    and the playbooks') are not written; failure lines still go to standard error."""
+    if not enabled:
+        yield
+        return
+    previous = os.environ.get("SHARD_PROGRESS_QUIET")
+    os.environ["SHARD_PROGRESS_QUIET"] = "1"
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        if previous is None:
+            os.environ.pop("SHARD_PROGRESS_QUIET", None)
+        else:
+            os.environ["SHARD_PROGRESS_QUIET"] = previous
+
+
 def main(args) -> int:
+    with result_only(bool(getattr(args, "json", False))):
+        outcome = _run_job(args)
+    if isinstance(outcome, int):
+        return outcome
+    summary, result = outcome
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print_summary(summary)
+    if getattr(args, "cleanup", False):
+        return 0 if result == "ABORTED" else 1  # the cleanup itself succeeded
+    return 0 if result == "SUCCESS" else 1
+
+
+def _run_job(args):
+    """Prepare and run the job: (summary, result), or an exit status for bad input."""
     if getattr(args, "cleanup", False) and not args.build:
         sys.stderr.write("run: --cleanup needs the --build of the run to clean up\n")
         return 2
@@ -803,13 +839,7 @@ def main(args) -> int:
         index, why = ara_records.generate(run.log_root, run.private)
         summary["ara_report"] = str(index) if index else f"not generated: {why}"
     (run.log_root / "summary.json").write_text(json.dumps(summary, indent=2))
-    if args.json:
-        print(json.dumps(summary, indent=2))
-    else:
-        print_summary(summary)
-    if getattr(args, "cleanup", False):
-        return 0 if result == "ABORTED" else 1  # the cleanup itself succeeded
-    return 0 if result == "SUCCESS" else 1
+    return summary, result
 
 
 def janitor_main(args) -> int:
@@ -843,13 +873,14 @@ def janitor_main(args) -> int:
         json=False,
         quiet=True,
     )
-    try:
-        run = LocalRun(job_args)
-        run.prepare()
-    except (RunError, zuul_config.ConfigError) as exc:
-        sys.stderr.write(f"janitor: {exc}\n")
-        return 2
-    result = run.execute()
+    with result_only(args.json):
+        try:
+            run = LocalRun(job_args)
+            run.prepare()
+        except (RunError, zuul_config.ConfigError) as exc:
+            sys.stderr.write(f"janitor: {exc}\n")
+            return 2
+        result = run.execute()
     try:
         data = json.loads(report.read_text())
     except (OSError, ValueError):

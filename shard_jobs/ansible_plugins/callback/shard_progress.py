@@ -33,6 +33,8 @@ def _first_line(text):
     return ""
 
 
+# No progress lines (the failure line on standard error stays): ./shard ... --json.
+QUIET = os.environ.get("SHARD_PROGRESS_QUIET") == "1"
 # Seconds a task may run before its name is printed.
 ANNOUNCE_AFTER = float(os.environ.get("SHARD_PROGRESS_ANNOUNCE_AFTER", "5"))
 
@@ -82,6 +84,8 @@ class CallbackModule(CallbackBase):
         return name or task.get_name()
 
     def _write(self, line):
+        if QUIET:  # --json: standard output is the result alone
+            return
         with self.out:
             sys.stdout.write(line)
             sys.stdout.flush()
