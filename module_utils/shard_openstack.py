@@ -324,4 +324,4 @@ def endpoint_problem(conn, service_type, interface="public", region_name=None, t
 
 def short_error(exc):
     """An exception's text on one line, at most 200 characters."""
-    return " ".join(str(exc).split())[:200]
+    return _one_line(exc)[:200]
