@@ -199,6 +199,14 @@ def test_command_is_required_to_start(proc, run_module):
     assert "command" in result["msg"]
 
 
+def _worker_pid(marker):
+    """The pid a started service wrote for its worker, once it has."""
+    deadline = time.monotonic() + 10
+    while not (marker.exists() and marker.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return int(marker.read_text())
+
+
 def test_stop_waits_for_the_whole_process_group(proc, run_module, tmp_path):
     """A worker that ignores SIGTERM outlives its leader: stop kills and waits for it too."""
     marker = tmp_path / "worker.pid"
@@ -210,10 +218,7 @@ def test_stop_waits_for_the_whole_process_group(proc, run_module, tmp_path):
         "time.sleep(60)\n"
     )
     started = run_module(module, proc(command=[sys.executable, "-c", script]))
-    deadline = time.monotonic() + 10
-    while not (marker.exists() and marker.read_text()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    worker = int(marker.read_text())
+    worker = _worker_pid(marker)
     assert alive(worker) and alive(started["pid"])
 
     stopped = run_module(module, proc(state="stopped", stop_timeout=1))
@@ -233,10 +238,7 @@ def test_a_dead_leader_s_workers_are_stopped(proc, run_module, tmp_path):
         "time.sleep(60)\n"
     )
     started = run_module(module, proc(command=[sys.executable, "-c", script]))
-    deadline = time.monotonic() + 10
-    while not (marker.exists() and marker.read_text()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    worker = int(marker.read_text())
+    worker = _worker_pid(marker)
     os.kill(started["pid"], signal.SIGKILL)
     deadline = time.monotonic() + 10
     while alive(started["pid"]) and time.monotonic() < deadline:
