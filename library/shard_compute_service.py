@@ -50,13 +50,34 @@ options:
   aggregate:
     description:
       - Name of a host aggregate to add the host to, once it is mapped.
-      - Created with metadata C(shard_label=<label>) when missing (then I(label)
-        is required); an existing aggregate is used as it is.
+      - Created before the wait, when missing (then I(label) is required), with
+        metadata C(shard_label=<label>) and C(trait:CUSTOM_SHARD_<HEX>=required);
+        with nova's C([scheduler] enable_isolated_aggregate_filtering) only
+        servers whose flavor or image requires that trait can land on its hosts.
+        An existing aggregate of that label gets the trait if it lacks it; any
+        other existing aggregate is used as it is.
+      - The host's resource provider joins the aggregate in placement as soon
+        as it appears, before the host is mapped to a cell (nova's own add does
+        that only once it is), so that no server can be scheduled to it before
+        it is isolated; at the end the module checks that placement has it
+        there, which is what the scheduler reads.
       - Only used with I(state=present).
     type: str
   label:
     description: Label of the run (C(shard-<hex>)), recorded on the aggregate it creates.
     type: str
+  pidfile:
+    description:
+      - Pid file of the service's process, as the shard_process module records it.
+      - With I(state=present), the wait fails as soon as that process is gone, or
+        has logged to I(logfile) that its service failed to start (oslo.service
+        then keeps the process running without a service: nova-compute refused
+        with C(ServiceTooOld) by the conductor, for one), with the reason and the
+        end of the log, instead of waiting for I(timeout).
+    type: path
+  logfile:
+    description: Log of the service's process (see I(pidfile)).
+    type: path
 notes:
   - Connection options (I(cloud), I(region_name), I(interface)) as in the other
     shard-jobs modules; I(cloud) names a clouds.yaml entry or is a dict of one.
@@ -75,6 +96,8 @@ EXAMPLES = r"""
     aggregate: shard-3f2a9c01b7d4
     label: shard-3f2a9c01b7d4
     timeout: 300
+    pidfile: /home/zuul/shard/run/nova-compute.pid
+    logfile: /home/zuul/shard/logs/nova-compute.log
   register: compute
 
 - name: After stopping nova-compute, remove it from the cloud
@@ -154,12 +177,15 @@ deleted:
 import time
 from urllib.parse import quote
 
+from ansible.module_utils.shard_labels import LABEL_METADATA_KEY, aggregate_metadata
 from ansible.module_utils.shard_openstack import (
-    LABEL_METADATA_KEY,
     ShardModule,
     api_error,
     find_resource_provider,
+    placement,
+    retry_on_conflict,
 )
+from ansible.module_utils.shard_processes import log_tail, read_record, start_failure
 from ansible.module_utils.shard_resources import TeardownError, delete_compute_service
 
 try:
@@ -172,6 +198,8 @@ except ImportError:  # pragma: no cover - reported by ShardModule.connect
 POLL_INTERVAL = 0.5
 # GET /os-hosts/{host} exists up to 2.42.
 OS_HOSTS_MICROVERSION = "2.1"
+# A provider's aggregates with its generation (PUT needs it from 1.19 on).
+PLACEMENT_AGGREGATES_MICROVERSION = "1.19"
 
 
 class ComputeServiceModule(ShardModule):
@@ -182,8 +210,10 @@ class ComputeServiceModule(ShardModule):
         timeout=dict(type="int", default=300),
         aggregate=dict(type="str"),
         label=dict(type="str"),
+        pidfile=dict(type="path"),
+        logfile=dict(type="path"),
     )
-    module_kwargs = dict(supports_check_mode=True)
+    module_kwargs = dict(supports_check_mode=True, required_together=[("pidfile", "logfile")])
 
     def run(self):
         self.require_label()
@@ -191,6 +221,11 @@ class ComputeServiceModule(ShardModule):
         if self.params["aggregate"] and not self.is_compute:
             self.fail_json(msg="aggregate only applies to binary nova-compute")
         self.deadline = time.monotonic() + self.params["timeout"]
+        self.process = None
+        if self.params["pidfile"] and self.params["state"] == "present":
+            self.process = read_record(self.params["pidfile"])
+            if self.process is None:
+                self._fail_process("is not running")
         if self.params["state"] == "present":
             self.present()
         else:
@@ -212,9 +247,30 @@ class ComputeServiceModule(ShardModule):
                 return aggregate
         return None
 
+    def _fail_process(self, what):
+        name, logfile = self.params["binary"], self.params["logfile"]
+        self.fail_json(
+            msg=f"{name} {what}, before the cloud saw it; the end of its log is in log_tail",
+            log_tail=log_tail(logfile, 20),
+        )
+
+    def _check_process(self):
+        """Fail at once when the service's process is gone or its service failed to start."""
+        if self.process is None:
+            return
+        failure = start_failure(self.params["logfile"], self.process["pid"])
+        if failure:
+            self._fail_process(f"failed to start its service: {failure}")
+        if read_record(self.params["pidfile"]) is None:
+            self._fail_process("exited after it was started")
+
     def _wait(self, check, on_timeout):
-        """check() until it returns something truthy; at the deadline fail with on_timeout()."""
+        """check() until it returns something truthy; at the deadline fail with on_timeout().
+
+        Also fails as soon as the service's process (pidfile) is gone or failed.
+        """
         while True:
+            self._check_process()
             value = check()
             if value:
                 return value
@@ -247,6 +303,20 @@ class ComputeServiceModule(ShardModule):
                 result["changed"] = aggregate is None or host not in (aggregate.hosts or [])
             self.exit_json(**result)
 
+        # The shard's aggregate first, isolating (module_utils/shard_labels.py
+        # aggregate_metadata): its provider joins it in placement as soon as it
+        # appears, before the host is mapped and so before any server can be
+        # scheduled to it.
+        aggregate = None
+        if name:
+            aggregate = self._find_aggregate(name)
+            if aggregate is None:
+                self._check_can_create(name)
+                aggregate = self._create_aggregate(name)
+                result["changed"] = True
+            elif self._isolate(aggregate):
+                result["changed"] = True
+
         seen = {}
 
         def service_up():
@@ -274,6 +344,8 @@ class ComputeServiceModule(ShardModule):
                 ),
             )
             result["resource_provider"] = _provider(provider)
+            if aggregate is not None and self._join_in_placement(provider, aggregate):
+                result["changed"] = True
             self._wait(
                 self._host_mapped,
                 lambda: (
@@ -285,16 +357,13 @@ class ComputeServiceModule(ShardModule):
             )
             result["mapped"] = True
 
-        if name:
-            aggregate = self._find_aggregate(name)
-            if aggregate is None:
-                self._check_can_create(name)
-                aggregate = self._create_aggregate(name)
-                result["changed"] = True
+        if aggregate is not None:
             if host not in (aggregate.hosts or []):
                 aggregate = self._add_host(aggregate)
                 result["changed"] = True
             result["aggregate"] = _aggregate(aggregate)
+            if self.is_compute:
+                self._check_in_placement(provider, aggregate)
 
         self.exit_json(**result)
 
@@ -328,8 +397,62 @@ class ComputeServiceModule(ShardModule):
                 raise
             return aggregate
         return self.conn.compute.set_aggregate_metadata(
-            aggregate, {LABEL_METADATA_KEY: self.params["label"]}
+            aggregate, aggregate_metadata(self.params["label"])
         )
+
+    def _isolate(self, aggregate):
+        """Add the isolating trait to an aggregate of this label that lacks it (an older run's)."""
+        label = self.params["label"]
+        wanted = aggregate_metadata(label) if label else {}
+        metadata = dict(aggregate.metadata or {})
+        if metadata.get(LABEL_METADATA_KEY) != label or wanted.items() <= metadata.items():
+            return False
+        self.conn.compute.set_aggregate_metadata(aggregate, wanted)
+        aggregate.metadata = {**metadata, **wanted}
+        return True
+
+    def _placement_aggregates(self, provider):
+        return placement(
+            self.conn,
+            "get",
+            f"/resource_providers/{provider['uuid']}/aggregates",
+            microversion=PLACEMENT_AGGREGATES_MICROVERSION,
+        )
+
+    def _join_in_placement(self, provider, aggregate):
+        """Put the provider in the aggregate in placement (nova's add_host does it only once
+        the host is mapped). Whether that changed anything."""
+        if not aggregate.uuid:
+            return False
+
+        def join():
+            found = self._placement_aggregates(provider)
+            if aggregate.uuid in found["aggregates"]:
+                return False
+            placement(
+                self.conn,
+                "put",
+                f"/resource_providers/{provider['uuid']}/aggregates",
+                body={
+                    "aggregates": found["aggregates"] + [aggregate.uuid],
+                    "resource_provider_generation": found["resource_provider_generation"],
+                },
+                microversion=PLACEMENT_AGGREGATES_MICROVERSION,
+            )
+            return True
+
+        return retry_on_conflict(join)
+
+    def _check_in_placement(self, provider, aggregate):
+        """The scheduler isolates the provider only if placement has it in the aggregate."""
+        if (
+            aggregate.uuid
+            and aggregate.uuid not in self._placement_aggregates(provider)["aggregates"]
+        ):
+            self.fail_json(
+                msg=f"resource provider {provider['name']} is not in aggregate {aggregate.name} "
+                f"({aggregate.uuid}) in placement, so the scheduler cannot isolate it"
+            )
 
     def _add_host(self, aggregate):
         host = self.params["host"]

@@ -83,6 +83,16 @@ def label_of_trait(name):
     return label if is_label(label) and trait_for(label) == name else None
 
 
+def aggregate_metadata(label):
+    """The metadata of a shard's host aggregate: its label, and the trait that isolates it.
+
+    With nova's [scheduler] enable_isolated_aggregate_filtering, an aggregate
+    whose metadata has trait:<TRAIT>=required takes only servers whose flavor
+    or image requires that trait: nobody else's servers land on the shard.
+    """
+    return {LABEL_METADATA_KEY: label, f"trait:{trait_for(label)}": "required"}
+
+
 def label_of_metadata(metadata):
     """The label in a metadata or properties dict (key shard_label), or None."""
     label = (metadata or {}).get(LABEL_METADATA_KEY)

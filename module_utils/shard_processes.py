@@ -17,6 +17,7 @@ embedded cloud's first bring-up), where psutil cannot be assumed.
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -176,6 +177,56 @@ def log_tail(logfile, lines=15):
     except OSError:
         return ""
     return "\n".join(text.splitlines()[-lines:])
+
+
+# oslo.log's default line: "<date> <time> <pid> <LEVEL> <logger> <message>"; a
+# traceback is logged one line at a time with the same prefix.
+# The message may start with the request context in brackets ("[-]",
+# "[None req-... - - - - - -]"), and an exception's summary may follow it
+# (": <exception>").
+_OSLO_LOG_LINE_RE = re.compile(r"^\S+ \S+ (\d+) ([A-Z]+) (\S+) ?(?:\[[^\]]*\] )?(.*)$")
+# oslo.service's logger, and its messages when a service's start() raised (the
+# eventlet backend's, the threading backend's).
+_OSLO_SERVICE_LOGGER = "oslo_service.service"
+_START_FAILED = ("Error starting thread.", "Error starting service thread.")
+
+
+def start_failure(logfile, pid):
+    """Why the OpenStack service of pid failed to start, from its log, or None.
+
+    oslo.service logs "Error starting thread." and the traceback when a
+    service's start() raises, then ends only that green thread: the process
+    keeps running without its service (nova-compute refused by the conductor
+    with ServiceTooOld, for one). A CRITICAL line is oslo.log's last word on
+    an exception that ends the process. The answer is the exception's line
+    (the traceback's last), or the CRITICAL message.
+    """
+    try:
+        with open(logfile, "rb") as f:
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return None
+    failed, exception = False, None
+    for line in text.splitlines():
+        match = _OSLO_LOG_LINE_RE.match(line)
+        if not match or int(match.group(1)) != pid:
+            continue
+        level, logger, message = match.group(2, 3, 4)
+        if level == "CRITICAL":
+            return message.strip()
+        if logger == _OSLO_SERVICE_LOGGER and message.startswith(_START_FAILED):
+            failed, exception = True, None
+        elif (
+            failed
+            and level == "ERROR"
+            and logger == _OSLO_SERVICE_LOGGER
+            and message[:1].strip()
+            and not message.startswith("Traceback")
+        ):
+            exception = message.strip()
+    if failed:
+        return exception or "the service failed to start"
+    return None
 
 
 # ---------------------------------------------------------------- stop and start

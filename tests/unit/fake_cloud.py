@@ -135,6 +135,7 @@ class FakeCloud:
             generation=generation,
             traits=set(traits),
             allocations=dict(allocations or {}),
+            aggregates=[],
         )
         return uuid
 
@@ -149,8 +150,10 @@ class FakeCloud:
             self.mapped_hosts.add(host)
 
     def add_aggregate(self, name, hosts=(), metadata=None, created_at="2026-11-25T13:00:00.000000"):
+        number = next(self._ids)
         aggregate = ns(
-            id=next(self._ids),
+            id=number,
+            uuid=f"{number:08x}-aaaa-4000-8000-000000000000",
             name=name,
             hosts=list(hosts),
             metadata=dict(metadata or {}),
@@ -316,6 +319,11 @@ class FakeCompute(_Proxy):
         if host in aggregate.hosts:
             raise http_error(409, f"Aggregate {aggregate.id} already has host {host}.")
         aggregate.hosts.append(host)
+        # nova mirrors the membership to placement.
+        provider = self.cloud.provider_named(host)
+        if provider is not None and aggregate.uuid not in provider["aggregates"]:
+            provider["aggregates"].append(aggregate.uuid)
+            provider["generation"] += 1
         return aggregate
 
     # servers
@@ -451,6 +459,14 @@ class FakePlacement(_Proxy):
                     "resource_provider_generation": provider["generation"],
                 },
             )
+        if path[2] == "aggregates" and method == "get":
+            return response(200, _aggregates_body(provider))
+        if path[2] == "aggregates" and method == "put":
+            if json["resource_provider_generation"] != provider["generation"]:
+                return _placement_error(409, "resource provider generation conflict")
+            provider["aggregates"] = list(json["aggregates"])
+            provider["generation"] += 1
+            return response(200, _aggregates_body(provider))
         if path[2] == "traits" and method == "get":
             return response(200, _traits_body(provider))
         if path[2] == "traits" and method == "put":
@@ -484,6 +500,13 @@ class FakePlacement(_Proxy):
 
 def _rp(provider):
     return {k: provider[k] for k in ("uuid", "name", "generation")}
+
+
+def _aggregates_body(provider):
+    return {
+        "aggregates": list(provider["aggregates"]),
+        "resource_provider_generation": provider["generation"],
+    }
 
 
 def _traits_body(provider):

@@ -1,7 +1,12 @@
 """shard_compute_service: waiting for a compute host, proving its mapping, removing it."""
 
+import os
+import subprocess
+
 import pytest
 import shard_compute_service as module
+
+from shard_jobs.rules import processes
 
 HOST = "shard-0123abcd4567"
 LABEL = "shard-0123abcd4567"
@@ -31,13 +36,65 @@ def test_present_waits_for_service_provider_and_mapping(cloud, clock, run_module
     assert result["resource_provider"]["name"] == HOST
     assert result["aggregate"]["name"] == LABEL and result["aggregate"]["hosts"] == [HOST]
     aggregate = cloud.aggregates[0]
-    assert aggregate.metadata == {"shard_label": LABEL}
+    # Isolating: only flavors or images requiring the shard's trait land there.
+    assert aggregate.metadata == {
+        "shard_label": LABEL,
+        "trait:CUSTOM_SHARD_0123ABCD4567": "required",
+    }
+    # The provider joined the aggregate in placement before the host was mapped.
+    puts = [c for c in cloud.called("placement.put") if c[1][0].endswith("/aggregates")]
+    assert len(puts) == 1 and puts[0][2]["json"]["aggregates"] == [aggregate.uuid]
+    assert cloud.provider_named(HOST)["aggregates"] == [aggregate.uuid]
     # GET /os-hosts/{host} answered 404 until the host was mapped; only then the add.
     probes = cloud.called("compute.get")
     assert len(probes) > 1
     assert all(c[1] == (f"/os-hosts/{HOST}",) and c[2]["microversion"] == "2.1" for c in probes)
     assert len(cloud.called("compute.add_host_to_aggregate")) == 1
     assert 7 <= clock.now - 1000 < 10
+
+
+def test_present_isolates_the_provider_before_its_host_is_mapped(cloud, clock, run_module):
+    # The host is mapped at 7 s; placement must have the provider in the
+    # (isolating) aggregate by then.
+    seen_at_mapping = {}
+    cloud.at(3, lambda: cloud.add_service(HOST))
+    cloud.at(4, lambda: cloud.add_provider(HOST))
+
+    def map_host():
+        seen_at_mapping["aggregates"] = list(cloud.provider_named(HOST)["aggregates"])
+        cloud.mapped_hosts.add(HOST)
+
+    cloud.at(7, map_host)
+
+    run_module(module, present(aggregate=LABEL, label=LABEL))
+
+    assert seen_at_mapping["aggregates"] == [cloud.aggregates[0].uuid]
+
+
+def test_present_adds_the_isolating_trait_to_an_older_aggregate_of_the_label(cloud, run_module):
+    cloud.add_compute(HOST)
+    cloud.add_aggregate(LABEL, metadata={"shard_label": LABEL})
+
+    result = run_module(module, present(aggregate=LABEL, label=LABEL))
+
+    assert result["changed"] is True
+    assert cloud.aggregates[0].metadata["trait:CUSTOM_SHARD_0123ABCD4567"] == "required"
+
+
+def test_present_fails_when_placement_does_not_have_the_provider_in_the_aggregate(
+    cloud, run_module, monkeypatch
+):
+    cloud.add_compute(HOST)
+    aggregate = cloud.add_aggregate(LABEL, metadata={"shard_label": LABEL}, hosts=[HOST])
+    # nova has the host in the aggregate, placement does not: the scheduler could
+    # not isolate it. (The join before mapping is skipped: an aggregate without uuid.)
+    monkeypatch.setattr(module.ComputeServiceModule, "_join_in_placement", lambda *a: False)
+
+    result = run_module(module, present(aggregate=LABEL, label=LABEL))
+
+    assert result["failed"] is True
+
+    assert f"not in aggregate {LABEL} ({aggregate.uuid}) in placement" in result["msg"]
 
 
 def test_present_second_run_is_a_no_op(cloud, run_module):
@@ -116,8 +173,10 @@ def test_present_times_out_clearly_when_the_host_is_never_mapped(cloud, run_modu
         f"host {HOST} was not mapped to a cell within 10s (GET /os-hosts/{HOST} still answers "
         "404); does nova-scheduler discover hosts"
     )
-    # Nothing was created for a host that cannot take servers.
-    assert cloud.mutations == []
+    # The isolating aggregate came first (teardown removes it by its label);
+    # the host that cannot take servers was not added to it in nova.
+    assert [a.metadata["shard_label"] for a in cloud.aggregates] == [LABEL]
+    assert not cloud.called("compute.add_host_to_aggregate")
 
 
 def test_present_says_which_policy_the_mapping_check_needs(cloud, run_module):
@@ -339,3 +398,74 @@ def test_connection_uses_the_cloud_and_timeout(cloud, run_module):
 
     assert cloud.connect_kwargs["cloud"] == "my-cloud"
     assert cloud.connect_kwargs["api_timeout"] == 42
+
+
+# -- the service's process, watched while waiting ----------------------------
+
+START_FAILED_LOG = """\
+2026-12-02 12:00:00.100 {pid} INFO nova.service [-] Starting compute node (version 31.0.0)
+2026-12-02 12:00:00.200 {pid} ERROR oslo_service.service [-] Error starting thread.: \
+nova.exception.ServiceTooOld: This service is older (v71) than the minimum (v72) version
+2026-12-02 12:00:00.200 {pid} ERROR oslo_service.service Traceback (most recent call last):
+2026-12-02 12:00:00.200 {pid} ERROR oslo_service.service   File "nova/service.py", line 1
+2026-12-02 12:00:00.200 {pid} ERROR oslo_service.service     self.service_ref = create()
+2026-12-02 12:00:00.200 {pid} ERROR oslo_service.service nova.exception.ServiceTooOld: \
+This service is older (v71) than the minimum (v72) version of the rest of the deployment.
+2026-12-02 12:00:00.200 {pid} ERROR oslo_service.service
+"""
+
+
+def process_files(tmp_path, pid, log=""):
+    pidfile = tmp_path / "nova-compute.pid"
+    logfile = tmp_path / "nova-compute.log"
+    processes.write_record(str(pidfile), {"pid": pid, "start_time": processes.start_time(pid) or 1})
+    logfile.write_text(log)
+    return dict(pidfile=str(pidfile), logfile=str(logfile))
+
+
+def test_present_fails_at_once_when_the_service_failed_to_start(cloud, clock, run_module, tmp_path):
+    files = process_files(tmp_path, os.getpid(), START_FAILED_LOG.format(pid=os.getpid()))
+
+    result = run_module(module, present(timeout=300, **files))
+
+    assert result["failed"] is True
+    assert result["msg"] == (
+        "nova-compute failed to start its service: nova.exception.ServiceTooOld: This service "
+        "is older (v71) than the minimum (v72) version of the rest of the deployment., before "
+        "the cloud saw it; the end of its log is in log_tail"
+    )
+    assert "Error starting thread" in result["log_tail"]
+    assert clock.now - 1000 < 1  # not the 300 s wait
+
+
+def test_present_ignores_another_process_s_failure_in_the_log(cloud, clock, run_module, tmp_path):
+    # The log is appended to: an earlier process's failure is not this one's.
+    files = process_files(tmp_path, os.getpid(), START_FAILED_LOG.format(pid=1))
+    cloud.at(3, lambda: cloud.add_compute(HOST))
+
+    result = run_module(module, present(**files))
+
+    assert result["changed"] is False and result["mapped"] is True
+
+
+def test_present_fails_at_once_when_the_process_exits(cloud, clock, run_module, tmp_path):
+    child = subprocess.Popen(["sleep", "30"])
+    files = process_files(tmp_path, child.pid, "a line\n")
+    cloud.at(2, lambda: (child.kill(), child.wait()))
+
+    result = run_module(module, present(timeout=300, **files))
+
+    assert result["failed"] is True
+    assert result["msg"].startswith("nova-compute exited after it was started, before the cloud")
+    assert result["log_tail"] == "a line"
+    assert 2 <= clock.now - 1000 < 3
+
+
+def test_present_fails_when_the_process_is_not_running(cloud, run_module, tmp_path):
+    files = process_files(tmp_path, os.getpid())
+    (tmp_path / "nova-compute.pid.json").unlink()
+
+    result = run_module(module, present(**files))
+
+    assert result["failed"] is True
+    assert result["msg"].startswith("nova-compute is not running")
