@@ -71,7 +71,7 @@ options:
       - Pid file of the service's process, as the shard_process module records it.
       - With I(state=present), the wait fails as soon as that process is gone, or
         has logged to I(logfile) that its service failed to start (oslo.service
-        then keeps the process running without a service: nova-compute refused
+        then keeps the process running without a service; nova-compute refused
         with C(ServiceTooOld) by the conductor, for one), with the reason and the
         end of the log, instead of waiting for I(timeout).
     type: path
