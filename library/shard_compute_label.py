@@ -9,7 +9,8 @@ short_description: Make a nova-compute shard targetable by a flavor that require
 description:
   - The label step of the C(nova-compute) profile in one connection. With
     I(state=present) it makes sure that
-  - (1) the flavor C(<label>-flavor) exists with the size of I(flavor) and a
+  - (1) the flavor C(<label>-flavor) exists with the size of I(flavor), private
+    to the account's project (no other project can boot it), and a
     description C(shard-jobs label=<label> created=<UTC time>), which is how
     teardown and the janitor find and date it; an existing flavor keeps its
     description, so its creation time survives a re-run; one of another size
@@ -22,6 +23,13 @@ description:
     provider generation read with it; when nova-compute updated the provider
     meanwhile placement answers 409, and the module reads again and retries.
   - Only this shard can then take servers of that flavor.
+  - With I(probe_image), (5) proves that the cloud isolates the shard; a
+    server of a flavor without the trait (C(<label>-probe), private), asked
+    for on the shard's host (microversion 2.74), must not be placed (nova
+    answers C(No valid host)); it and its flavor are deleted at once. A cloud
+    whose scheduler does not filter isolated aggregates (nova's
+    C([scheduler] enable_isolated_aggregate_filtering)) would let any
+    tenant's server land on the shard, and the task fails, saying so.
   - The flavor comes first, so that a janitor finding the trait of a dead run
     can date it by the flavor.
   - With I(state=absent), the reverse, only for what carries this label. The
@@ -59,6 +67,16 @@ options:
         description: Root disk in GiB.
         type: int
         default: 0
+  probe_image:
+    description:
+      - Name or id of an image to boot the isolation probe with (see above); no
+        probe when empty. Only used with I(state=present).
+    type: str
+    default: ""
+  timeout:
+    description: Seconds to wait for the probe to be placed or refused, and deleted.
+    type: int
+    default: 120
   state:
     description:
       - C(present) creates what is missing and sets what differs (see above).
@@ -160,8 +178,10 @@ provider:
 """
 
 import contextlib
+import time
 from urllib.parse import quote
 
+from ansible.module_utils.shard_labels import LABEL_METADATA_KEY
 from ansible.module_utils.shard_openstack import (
     ProviderTraitsError,
     ShardModule,
@@ -173,6 +193,12 @@ from ansible.module_utils.shard_openstack import (
     placement,
     trait_for,
 )
+from ansible.module_utils.shard_resources import wait_server_gone
+
+# Seconds between two looks at the probe.
+POLL_INTERVAL = 0.5
+# The fault of a server the scheduler found no host for.
+NO_VALID_HOST = "No valid host"
 
 try:
     from openstack import exceptions as sdk_exceptions
@@ -193,6 +219,8 @@ class ComputeLabelModule(ShardModule):
             ),
         ),
         state=dict(type="str", default="present", choices=["present", "absent"]),
+        probe_image=dict(type="str", default=""),
+        timeout=dict(type="int", default=120),
     )
     module_kwargs = dict(supports_check_mode=True, required_if=[("state", "present", ["flavor"])])
 
@@ -233,20 +261,92 @@ class ComputeLabelModule(ShardModule):
             if not self.check_mode:
                 placement(self.conn, "put", "/traits/" + quote(self.trait, safe=""))
         traits = self._change_traits(provider, add=[self.trait])
+        probe = None
+        if self.params["probe_image"] and not self.check_mode:
+            probe = self._probe_isolation(provider["name"])
 
         self.exit_json(
             changed=self.changed,
             flavor=flavor,
             trait=self.trait,
             provider=dict(uuid=provider["uuid"], name=provider["name"], traits=traits),
+            probe=probe,
         )
+
+    def _probe_isolation(self, host):
+        """A server of a flavor without the trait, asked for on the shard: nova must refuse it."""
+        deadline = time.monotonic() + self.params["timeout"]
+        image = self.conn.image.find_image(self.params["probe_image"], ignore_missing=True)
+        if image is None:
+            self.fail_json(
+                msg=f"image {self.params['probe_image']} for the isolation probe not found"
+            )
+        size = self.params["flavor"]
+        name = f"{self.label}-probe"
+        flavor = self.conn.compute.find_flavor(name, ignore_missing=True)
+        if flavor is None:
+            flavor = self._private_flavor(name, (size["ram"], size["vcpus"], size["disk"]))
+        # A requested host (microversion 2.74; openstacksdk negotiates up to
+        # 2.100) goes through the scheduler's filters, unlike a forced one.
+        server = self.conn.compute.create_server(
+            name=name,
+            flavor_id=flavor.id,
+            image_id=image.id,
+            networks="none",
+            host=host,
+            metadata={LABEL_METADATA_KEY: self.label},
+        )
+        try:
+            while True:
+                server = self.conn.compute.get_server(server.id)
+                if server.status in ("ERROR", "ACTIVE") or server.compute_host:
+                    break
+                if time.monotonic() >= deadline:
+                    self.fail_json(
+                        msg=f"the isolation probe {name} was neither placed nor refused "
+                        f"within {self.params['timeout']}s (status {server.status})"
+                    )
+                time.sleep(POLL_INTERVAL)
+        finally:
+            self.conn.compute.delete_server(server.id, ignore_missing=True)
+            wait_server_gone(self.conn, server.id, name, deadline + 60)
+            self.conn.compute.delete_flavor(flavor.id, ignore_missing=True)
+        fault = (server.fault or {}).get("message", "") if server.status == "ERROR" else ""
+        if server.compute_host:
+            self.fail_json(
+                msg=f"this cloud does not isolate shards: a server whose flavor does not require "
+                f"{self.trait} was placed on the shard {server.compute_host}; its operator enables "
+                "nova's [scheduler] enable_isolated_aggregate_filtering"
+            )
+        if NO_VALID_HOST not in fault:
+            self.fail_json(
+                msg=f"the isolation probe failed for another reason than isolation: {fault}"
+            )
+        return dict(refused=True, fault=fault)
+
+    def _private_flavor(self, name, size, description=None):
+        """A flavor only the account's project can use."""
+        ram, vcpus, disk = size
+        flavor = self.conn.compute.create_flavor(
+            name=name,
+            ram=ram,
+            vcpus=vcpus,
+            disk=disk,
+            is_public=False,
+            description=description or description_for(self.label),
+        )
+        self.conn.compute.flavor_add_tenant_access(flavor, self.conn.current_project_id)
+        return flavor
 
     def _present_flavor(self, flavor):
         """The flavor as a dict, with the wanted size and extra spec (created or fixed if need)."""
         size = self.params["flavor"]
         wanted = (size["ram"], size["vcpus"], size["disk"])
-        if flavor is not None and (flavor.ram, flavor.vcpus, flavor.disk) != wanted:
-            # Flavors cannot be resized: create it again, keeping the creation time.
+        if flavor is not None and (
+            (flavor.ram, flavor.vcpus, flavor.disk) != wanted or flavor.is_public
+        ):
+            # Flavors cannot be resized nor made private: create it again,
+            # keeping the creation time.
             description = flavor.description
             self.changed = True
             if self.check_mode:
@@ -270,10 +370,7 @@ class ComputeLabelModule(ShardModule):
         return _flavor(flavor.id, flavor.name, flavor.description, wanted, specs)
 
     def _create_flavor(self, size, description):
-        ram, vcpus, disk = size
-        return self.conn.compute.create_flavor(
-            name=self.flavor_name, ram=ram, vcpus=vcpus, disk=disk, description=description
-        )
+        return self._private_flavor(self.flavor_name, size, description)
 
     # -- absent ----------------------------------------------------------
 

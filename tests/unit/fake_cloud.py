@@ -83,6 +83,10 @@ class FakeCloud:
         self.connect_kwargs = kwargs
         return self
 
+    @property
+    def current_project_id(self):
+        return OWN_PROJECT
+
     # -- bookkeeping -----------------------------------------------------
 
     def record(self, call, /, *args, **kwargs):
@@ -612,13 +616,25 @@ class FakeIdentity(_Proxy):
 # Kept apart from the classes above: the calls only shard_compute_label makes.
 
 
-def _create_flavor(self, name, ram, vcpus, disk, description=None, **attrs):
+def _create_flavor(self, name, ram, vcpus, disk, description=None, is_public=True, **attrs):
     self._record(
-        "create_flavor", name=name, ram=ram, vcpus=vcpus, disk=disk, description=description
+        "create_flavor",
+        name=name,
+        ram=ram,
+        vcpus=vcpus,
+        disk=disk,
+        description=description,
+        is_public=is_public,
     )
-    flavor = self.cloud.add_flavor(name, description=description, is_public=True)
+    flavor = self.cloud.add_flavor(name, description=description, is_public=is_public)
     flavor.ram, flavor.vcpus, flavor.disk = ram, vcpus, disk
+    flavor.projects = []
     return flavor
+
+
+def _flavor_add_tenant_access(self, flavor, tenant):
+    self._record("flavor_add_tenant_access", flavor.id, tenant)
+    flavor.projects.append(tenant)
 
 
 def _delete_flavor(self, flavor, ignore_missing=True):
@@ -637,6 +653,7 @@ def _create_flavor_extra_specs(self, flavor, extra_specs):
 
 
 FakeCompute.create_flavor = _create_flavor
+FakeCompute.flavor_add_tenant_access = _flavor_add_tenant_access
 FakeCompute.delete_flavor = _delete_flavor
 FakeCompute.create_flavor_extra_specs = _create_flavor_extra_specs
 

@@ -3,6 +3,7 @@
 import re
 
 import shard_compute_label as module
+from fake_cloud import OWN_PROJECT
 
 LABEL = "shard-0123456789ab"
 HOST = LABEL
@@ -28,7 +29,10 @@ def labelled(cloud, label=LABEL, trait=TRAIT, description=OLD_DESCRIPTION):
     cloud.traits.add(trait)
     uuid = cloud.add_provider(label, traits={"COMPUTE_NODE", trait}, generation=3)
     flavor = cloud.add_flavor(
-        f"{label}-flavor", description=description, extra_specs={f"trait:{trait}": "required"}
+        f"{label}-flavor",
+        description=description,
+        extra_specs={f"trait:{trait}": "required"},
+        is_public=False,
     )
     flavor.ram, flavor.vcpus, flavor.disk = 128, 1, 0
     return uuid, flavor
@@ -263,3 +267,80 @@ def test_absent_in_check_mode_changes_nothing(cloud, run_module):
     assert cloud.mutations == []
     assert result["provider"]["traits"] == ["COMPUTE_NODE"]
     assert flavor in cloud.flavors and TRAIT in cloud.traits
+
+
+# -- private flavors, and the isolation probe --------------------------------
+
+
+def test_the_flavor_is_private_to_the_jobs_project(cloud, run_module):
+    cloud.add_provider(HOST, traits={"COMPUTE_NODE"})
+
+    run_module(module, ARGS)
+
+    flavor = flavor_named(cloud, FLAVOR)
+    assert flavor.is_public is False and flavor.projects == [OWN_PROJECT]
+
+
+def test_a_public_flavor_of_an_older_run_is_made_private_keeping_its_description(cloud, run_module):
+    uuid, flavor = labelled(cloud)
+    flavor.is_public = True
+
+    result = run_module(module, ARGS)
+
+    assert result["changed"] is True
+    again = flavor_named(cloud, FLAVOR)
+    assert again is not flavor and again.is_public is False
+    assert again.description == OLD_DESCRIPTION
+
+
+PROBE_ARGS = dict(ARGS, probe_image="cirros")
+
+
+def test_the_probe_proves_isolation_and_leaves_nothing(cloud, run_module):
+    cloud.add_provider(HOST, traits={"COMPUTE_NODE"})
+    cloud.mapped_hosts.add(HOST)
+    cloud.add_image("cirros")
+    cloud.boot_result = "ERROR"  # the scheduler refuses: no valid host
+
+    result = run_module(module, PROBE_ARGS)
+
+    assert result["probe"]["refused"] is True
+    (create,) = cloud.called("compute.create_server")
+    assert create[2]["host"] == HOST and create[2]["name"] == f"{LABEL}-probe"
+    probe_flavor = create[2]["flavor_id"]
+    # Not the shard's flavor: no trait, so the shard must not take it.
+    assert probe_flavor != flavor_named(cloud, FLAVOR).id
+    assert cloud.servers == []
+    assert [f.name for f in cloud.flavors] == [FLAVOR]
+
+
+def test_the_probe_fails_the_task_on_a_cloud_that_does_not_isolate(cloud, run_module):
+    cloud.add_provider(HOST, traits={"COMPUTE_NODE"})
+    cloud.mapped_hosts.add(HOST)
+    cloud.add_image("cirros")
+    cloud.boot_result = "ACTIVE"  # placed on the shard
+
+    result = run_module(module, PROBE_ARGS)
+
+    assert result["failed"] is True
+    assert result["msg"].startswith(
+        f"this cloud does not isolate shards: a server whose flavor does not require {TRAIT} "
+        f"was placed on the shard {HOST}"
+    )
+    assert cloud.servers == []
+    assert [f.name for f in cloud.flavors] == [FLAVOR]
+
+
+def test_the_probe_says_when_it_failed_for_another_reason(cloud, run_module):
+    cloud.add_provider(HOST, traits={"COMPUTE_NODE"})
+    cloud.mapped_hosts.add(HOST)
+    cloud.add_image("cirros")
+    cloud.boot_result = "ERROR"
+    cloud.boot_fault = "Image cirros is not active."
+
+    result = run_module(module, PROBE_ARGS)
+
+    assert result["failed"] is True
+    assert result["msg"] == (
+        "the isolation probe failed for another reason than isolation: Image cirros is not active."
+    )
