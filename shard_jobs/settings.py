@@ -2,7 +2,7 @@
 built once from the parsed command line, and the error bad input raises."""
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import yaml
@@ -10,6 +10,13 @@ import yaml
 
 class RunError(Exception):
     """Bad input: one line, non-zero exit, nothing created."""
+
+
+def _from_args(cls, args, **given):
+    """cls from argparse's parsed arguments: each field not GIVEN from the argument of
+    its name (an argument missing is an error here, not a default)."""
+    values = {f.name: getattr(args, f.name) for f in fields(cls) if f.name not in given}
+    return cls(**values, **given)
 
 
 @dataclass(frozen=True)
@@ -32,17 +39,7 @@ class RunSettings:
 
     @classmethod
     def from_args(cls, args) -> "RunSettings":
-        return cls(
-            job=args.job,
-            src=tuple(args.src),
-            extra_vars=tuple(args.var),
-            cloud=args.cloud,
-            secret_file=args.secret_file,
-            build=args.build,
-            json=args.json,
-            ara=args.ara,
-            cleanup=args.cleanup,
-        )
+        return _from_args(cls, args, src=tuple(args.src), extra_vars=tuple(args.var), variables={})
 
     @property
     def embedded_cloud(self) -> bool:
@@ -64,15 +61,7 @@ class JanitorSettings:
 
     @classmethod
     def from_args(cls, args) -> "JanitorSettings":
-        return cls(
-            older_than=args.older_than,
-            force=args.force,
-            dry_run=args.dry_run,
-            label_pattern=args.label_pattern,
-            cloud=args.cloud,
-            secret_file=args.secret_file,
-            json=args.json,
-        )
+        return _from_args(cls, args)
 
     def job_settings(self, build: str, report: Path) -> RunSettings:
         """The run of the shard-janitor job these settings ask for."""
