@@ -1,4 +1,4 @@
-"""./shard run JOB: run a job of zuul.d/ on this machine the way Zuul's executor runs it.
+"""The local executor (./shard run, ./shard janitor): a job of zuul.d/ run here as Zuul runs it.
 
 What Zuul does and this does too: freeze the job (inheritance, playbooks,
 vars, secrets), prepare the projects' git repositories under work/src, build
