@@ -33,6 +33,7 @@ from shard_jobs.rules import labels
 from shard_jobs.settings import RunError, RunSettings, parse_extra_var
 from shard_jobs.sources import (
     CANONICAL_HOST,
+    local_trees,
     pinned_version,
     prepare_repo,
     project_entry,
@@ -44,6 +45,8 @@ PROGRESS = Path(__file__).resolve().parent / "ansible_plugins" / "callback"
 ACTIONS = Path(__file__).resolve().parent / "ansible_plugins" / "action"
 
 PROFILE_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+# What zuul.project and each zuul.items[].project hold of the item's project entry.
+ITEM_PROJECT_KEYS = ("name", "short_name", "canonical_hostname", "canonical_name", "src_dir")
 
 
 def report_env(settings: RunSettings) -> dict:
@@ -80,8 +83,11 @@ class LocalRun:
         self.log_root = self.dir / "logs"
         self.private = self.dir / "private"  # secrets, inventory: never collected
         self.playbooks = []
-        self.status = None
         self.cancelled = False
+        self.in_cleanup = False  # a cleanup playbook runs: the first interrupt spares it
+        self.cleanup_warned = False
+        self.current = None  # the running ansible-playbook
+        self.report_env = {}
 
     # -- preparation
     def extra_job_vars(self) -> dict:
@@ -91,19 +97,9 @@ class LocalRun:
         return out
 
     def sources(self) -> dict:
-        wanted = {}
-        for item in self.settings.src:
-            name, sep, path = item.partition("=")
-            if not sep or "/" not in name:
-                raise RunError(
-                    f"bad --src {item!r}: expected PROJECT=PATH, e.g. openstack/nova=~/nova"
-                )
-            wanted[name] = Path(path)
-            # Before anything is written: a missing tree leaves nothing behind.
-            if not wanted[name].expanduser().is_dir():
-                raise RunError(
-                    f"missing source tree: {wanted[name].expanduser()} is not a directory"
-                )
+        """Each project's source: its --src tree, else (the project the profile
+        builds) its source release; a RunError for a project that has neither."""
+        wanted = local_trees(self.settings.src)
         projects = list(self.job.required_projects)
         for name in wanted:
             if name not in projects:
@@ -152,23 +148,11 @@ class LocalRun:
             "branch": "master",
             "override_checkout": None,
             "change_url": f"local:{short}",
-            "project": {
-                k: item[k]
-                for k in ("name", "short_name", "canonical_hostname", "canonical_name", "src_dir")
-            },
+            "project": {k: item[k] for k in ITEM_PROJECT_KEYS},
             "projects": {p["canonical_name"]: p for p in projects.values()},
             "items": [
                 {
-                    "project": {
-                        k: item[k]
-                        for k in (
-                            "name",
-                            "short_name",
-                            "canonical_hostname",
-                            "canonical_name",
-                            "src_dir",
-                        )
-                    },
+                    "project": {k: item[k] for k in ITEM_PROJECT_KEYS},
                     "branch": "master",
                     "change_url": f"local:{short}",
                 }
@@ -300,7 +284,7 @@ class LocalRun:
                 "SHARD_PROGRESS_GROUP": "role",
                 "SHARD_PROGRESS_QUIET_ROLES": "shard",
                 "SHARD_PROGRESS_LOG": str(self.log_root / "job-output.txt"),
-                **getattr(self, "report_env", {}),
+                **self.report_env,
             }
         )
         # The node's own interpreter (inventory), not this tool's virtualenv.
@@ -348,7 +332,7 @@ class LocalRun:
         A cleanup playbook is not stopped by the first interrupt: it is what
         removes the run's resources. A second one stops it, and says how to
         finish the cleanup later."""
-        if getattr(self, "in_cleanup", False) and not getattr(self, "cleanup_warned", False):
+        if self.in_cleanup and not self.cleanup_warned:
             self.cleanup_warned = True
             sys.stderr.write(
                 "run: cleaning up the run's resources; interrupt again to stop (then finish "
@@ -356,12 +340,12 @@ class LocalRun:
             )
             return
         self.cancelled = True
-        if getattr(self, "in_cleanup", False):
+        if self.in_cleanup:
             sys.stderr.write(
                 "run: cleanup stopped; the run's resources may remain: finish with "
                 f"./shard run {self.job.name} --cleanup --build {self.build}\n"
             )
-        if getattr(self, "current", None) is not None:
+        if self.current is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.current.pid, signal.SIGTERM)
 

@@ -41,6 +41,20 @@ def pinned_version(package: str) -> str:
     raise RunError(f"{package} has no pinned version in {paths.CONSTRAINTS}")
 
 
+def local_trees(src_items) -> dict[str, Path]:
+    """--src PROJECT=PATH items: the source tree of each project named."""
+    trees = {}
+    for item in src_items:
+        name, sep, path = item.partition("=")
+        if not sep or "/" not in name:
+            raise RunError(f"bad --src {item!r}: expected PROJECT=PATH, e.g. openstack/nova=~/nova")
+        trees[name] = Path(path)
+        # Before anything is written: a missing tree leaves nothing behind.
+        if not trees[name].expanduser().is_dir():
+            raise RunError(f"missing source tree: {trees[name].expanduser()} is not a directory")
+    return trees
+
+
 def release_source(package: str, version: str) -> Path:
     """The source release of a package (sdist from the package index), as a tagged git repo."""
     dest = paths.HOME / "cache" / "sources" / f"{package}-{version}"

@@ -123,3 +123,11 @@ def test_a_broken_git_tree_is_one_line(tmp_path):
     assert "\n" not in message
     assert message.startswith(f"cannot read the source tree {src} with git clone: ")
     assert "usage:" not in message
+
+
+def test_src_names_a_project_and_an_existing_tree(tmp_path):
+    assert sources.local_trees([f"openstack/nova={tmp_path}"]) == {"openstack/nova": tmp_path}
+    with pytest.raises(sources.RunError, match="^bad --src 'nova=/x': expected PROJECT=PATH"):
+        sources.local_trees(["nova=/x"])
+    with pytest.raises(sources.RunError, match=f"^missing source tree: {tmp_path / 'no'} is not"):
+        sources.local_trees([f"openstack/nova={tmp_path / 'no'}"])
