@@ -15,7 +15,15 @@ CLOUD_KEYS = ("auth", "region_name", "interface", "identity_api_version")
 
 
 def _read(secret_file) -> dict | None:
-    return yaml.safe_load(Path(secret_file).read_text())
+    try:
+        return yaml.safe_load(Path(secret_file).read_text())
+    except OSError as exc:
+        raise RunError(f"cannot read the secret file {secret_file}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        # Only where: YAML's own message quotes the line, which may hold a password.
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise RunError(f"the secret file {secret_file} is not valid YAML{where}") from None
 
 
 def target_secret(settings: RunSettings) -> dict:

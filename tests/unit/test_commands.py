@@ -7,7 +7,7 @@ import subprocess
 import pytest
 from unit_helpers import run_settings
 
-from shard_jobs import cli, commands, output, runner
+from shard_jobs import cli, commands, credentials, output, runner
 from shard_jobs.settings import JanitorSettings, RunSettings
 
 
@@ -103,3 +103,15 @@ def test_the_janitor_report_as_json_and_as_a_table(capsys, tmp_path):
         "janitor: would delete shard-0123: 1 servers (newest resource 4h old)",
         f"janitor: SUCCESS; report {tmp_path / 'janitor.json'}",
     ]
+
+
+def test_a_secret_file_that_cannot_be_read_is_one_line_without_its_content(tmp_path):
+    missing = tmp_path / "missing.yaml"
+    with pytest.raises(credentials.RunError, match=f"^cannot read the secret file {missing}: "):
+        credentials.target_secret(run_settings(secret_file=str(missing)))
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("cloud:\n  auth: {password: s3cret-value\n")
+    with pytest.raises(credentials.RunError) as err:
+        credentials.target_secret(run_settings(secret_file=str(broken)))
+    assert str(err.value).startswith(f"the secret file {broken} is not valid YAML (line ")
+    assert "s3cret" not in str(err.value)
