@@ -998,18 +998,18 @@ class Bench:
         job builds by default, fetched as ./shard run fetches it) and its
         dependency virtualenv (made once, as the job's build cache is)."""
         if self._floor_build is None:
-            from shard_jobs import bench_floor, runner
+            from shard_jobs import bench_floor, settings, sources
 
             package = yaml.safe_load(FLOOR_PROFILE.read_text())["package"]
             # The interpreter the job's build uses: python3 on ./shard run's PATH.
             python = paths.bin_path("python3")
             try:
-                version = runner.LocalRun.pinned_version(package)
-                src = runner.release_source(package, version)
+                version = sources.pinned_version(package)
+                src = sources.release_source(package, version)
                 deps = bench_floor.prepare_deps(
                     src, paths.CONSTRAINTS, FLOOR_CACHE, python, self.log
                 )
-            except (runner.RunError, bench_floor.FloorError) as exc:
+            except (settings.RunError, bench_floor.FloorError) as exc:
                 raise BenchError(f"the floor's build: {exc}") from None
             self._floor_build = {
                 "package": package,

@@ -32,11 +32,8 @@ Prints one JSON object: seconds per step, the code under test's CPU seconds
 
 import argparse
 import contextlib
-import fcntl
-import hashlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -50,6 +47,7 @@ import yaml
 
 from shard_jobs import paths
 from shard_jobs.rules import labels
+from shard_jobs.tool_venv import build_once, fingerprint
 
 TEMPLATE = (
     paths.ROLES / "shard" / "profiles" / "nova-compute" / "templates" / "nova-compute.conf.j2"
@@ -66,7 +64,6 @@ PBR_ENV = {
     "SKIP_GENERATE_RENO": "1",
     "PIP_DISABLE_PIP_VERSION_CHECK": "1",
 }
-STAMP = ".bench-stamp"
 
 
 class FloorError(Exception):
@@ -107,12 +104,8 @@ def site_packages(python) -> str:
 
 def deps_key(python, requirements: Path, constraints: Path) -> str:
     """Hash of what the dependency virtualenv is made of."""
-    digest = hashlib.sha256(_run([python, "-c", "import sys; print(sys.version)"], python).encode())
-    for package in BUILD_PACKAGES:
-        digest.update(b"pkg:" + package.encode())
-    for path in (requirements, constraints):
-        digest.update(b"file:" + path.read_bytes())
-    return digest.hexdigest()[:16]
+    version = _run([python, "-c", "import sys; print(sys.version)"], python)
+    return fingerprint((requirements, constraints), version, BUILD_PACKAGES)[:16]
 
 
 def prepare_deps(src: Path, constraints: Path, cache: Path, python, log=None) -> Path:
@@ -122,25 +115,19 @@ def prepare_deps(src: Path, constraints: Path, cache: Path, python, log=None) ->
     requirements = Path(src) / "requirements.txt"
     if not requirements.is_file():
         raise FloorError(f"{src} has no requirements.txt")
-    path = Path(cache) / f"deps-{deps_key(python, requirements, constraints)}"
-    if (path / STAMP).exists():
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(f"{path}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (path / STAMP).exists():
-            return path
+
+    def make(path: Path) -> None:
         if log:
             log(f"making the floor's dependency virtualenv (once): {path}")
-        shutil.rmtree(path, ignore_errors=True)
         _run([python, "-m", "venv", path], "creating the dependency virtualenv")
         pip = [path / "bin" / "python", "-m", "pip", "install", "-q", "-c", constraints]
         _run([*pip, "pip"], "upgrading pip", env=PBR_ENV)
         _run(
             [*pip, *BUILD_PACKAGES, "-r", requirements], "installing the dependencies", env=PBR_ENV
         )
-        (path / STAMP).write_text(json.dumps({"built": time.time()}) + "\n")
-    return path
+
+    key = deps_key(python, requirements, constraints)
+    return build_once(Path(cache) / f"deps-{key}", key, make)
 
 
 def build(src: Path, deps: Path, venv: Path, python):

@@ -27,20 +27,20 @@ def _cloud(args) -> int:
 
 
 def _run(args) -> int:
-    from shard_jobs import runner
+    from shard_jobs import commands
 
     if args.list:
-        return runner.list_jobs(as_json=args.json)
+        return commands.list_jobs(as_json=args.json)
     if not args.job:
         sys.stderr.write("shard run: name a job (./shard run --list lists them)\n")
         return 2
-    return runner.main(args)
+    return commands.run(args)
 
 
 def _janitor(args) -> int:
-    from shard_jobs import runner
+    from shard_jobs import commands
 
-    return runner.janitor_main(args)
+    return commands.janitor(args)
 
 
 def _bench(args) -> int:

@@ -1,4 +1,4 @@
-"""./shard run JOB: run a job of zuul.d/ on this machine the way Zuul's executor runs it.
+"""The local executor (./shard run, ./shard janitor): a job of zuul.d/ run here as Zuul runs it.
 
 What Zuul does and this does too: freeze the job (inheritance, playbooks,
 vars, secrets), prepare the projects' git repositories under work/src, build
@@ -13,275 +13,48 @@ no-op for absolute paths), and secrets come from the embedded cloud's handout
 or --cloud/--secret-file instead of being decrypted.
 """
 
-import argparse
 import contextlib
-import fcntl
-import io
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tarfile
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
 import yaml
 
-from shard_jobs import ansible, ara_records, cloud, collection_requirements, paths, zuul_config
-from shard_jobs.rules import janitor as janitor_rules
+from shard_jobs import ansible, ara_records, cloud, paths, zuul_config
+from shard_jobs.credentials import target_secret
+from shard_jobs.output import report_summary
 from shard_jobs.rules import labels
+from shard_jobs.settings import RunError, RunSettings, parse_extra_var
+from shard_jobs.sources import (
+    CANONICAL_HOST,
+    local_trees,
+    pinned_version,
+    prepare_repo,
+    project_entry,
+    release_source,
+)
 
-CANONICAL_HOST = "opendev.org"
 NODE_PYTHON = os.environ.get("SHARD_NODE_PYTHON", "/usr/bin/python3")
 PROGRESS = Path(__file__).resolve().parent / "ansible_plugins" / "callback"
 ACTIONS = Path(__file__).resolve().parent / "ansible_plugins" / "action"
 
-
-class RunError(Exception):
-    """Bad input: one line, non-zero exit, nothing created."""
-
-
 PROFILE_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+# What zuul.project and each zuul.items[].project hold of the item's project entry.
+ITEM_PROJECT_KEYS = ("name", "short_name", "canonical_hostname", "canonical_name", "src_dir")
 
 
-# ---------------------------------------------------------------- sources
-
-
-def _git(args, cwd):
-    env = dict(
-        os.environ,
-        GIT_AUTHOR_NAME="shard-jobs",
-        GIT_AUTHOR_EMAIL="shard@localhost",
-        GIT_COMMITTER_NAME="shard-jobs",
-        GIT_COMMITTER_EMAIL="shard@localhost",
-    )
-    return subprocess.run(
-        ["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True
-    ).stdout
-
-
-def release_source(package: str, version: str) -> Path:
-    """The source release of a package (sdist from the package index), as a tagged git repo."""
-    dest = paths.HOME / "cache" / "sources" / f"{package}-{version}"
-    if (dest / ".git").exists():
-        return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    # Runs started together (concurrent jobs) fetch it once, one after the other.
-    with open(dest.parent / f".{package}-{version}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (dest / ".git").exists():
-            return dest
-        return _fetch_release(package, version, dest)
-
-
-def _fetch_release(package: str, version: str, dest: Path) -> Path:
-    download = paths.HOME / "cache" / "sdists"
-    download.mkdir(parents=True, exist_ok=True)
-    print(f"run: fetching the {package} {version} source release (the code under test)", flush=True)
-    start = time.monotonic()
-    # pip's output stays off the terminal (a machine's pip configuration may
-    # warn once per package); its error line is the failure's one line.
-    fetched = subprocess.run(
-        [
-            paths.bin_path("python"),
-            "-m",
-            "pip",
-            "download",
-            "--no-deps",
-            "--no-binary",
-            ":all:",
-            "-d",
-            str(download),
-            f"{package}=={version}",
-        ],
-        capture_output=True,
-        text=True,
-    )
-    if fetched.returncode != 0:
-        errors = [line for line in fetched.stderr.splitlines() if line.startswith("ERROR")]
-        reason = errors[-1] if errors else f"pip download exited {fetched.returncode}"
-        raise RunError(f"fetching the {package} {version} source release failed: {reason}")
-    sdist = next(download.glob(f"{package}-{version}.tar.gz"))
-    tmp = dest.with_suffix(".tmp")
-    subprocess.run(["rm", "-rf", str(tmp)], check=True)
-    tmp.mkdir(parents=True)
-    with tarfile.open(sdist) as tar:
-        tar.extractall(tmp, filter="data")
-    (tmp / f"{package}-{version}").rename(tmp / "src")
-    src = tmp / "src"
-    _git(["init", "-q", "-b", "master"], src)
-    _git(["add", "-A"], src)
-    _git(["commit", "-q", "-m", f"{package} {version} source release"], src)
-    _git(["tag", version], src)
-    src.rename(dest)
-    tmp.rmdir()
-    print(f"run: {package} {version} source release fetched in {time.monotonic() - start:.0f}s")
-    return dest
-
-
-def _source_git(args: list[str], source: Path, **kwargs) -> subprocess.CompletedProcess:
-    """git on the user's tree, as Zuul's merger reads a repository it did not create.
-
-    The tree may belong to another user (a container's bind mount, a CI
-    workspace): git refuses such a repository ("dubious ownership") unless it
-    is a safe.directory of the protected (global or system) configuration.
-    Trust it for this one command only: a global configuration of our own
-    that includes the user's and adds the tree (`-c` would not reach the
-    upload-pack a local clone starts: git clears it from that environment).
-    The user's git configuration is not changed. A failure is one line: git's.
-    """
-    with tempfile.NamedTemporaryFile("w", prefix="shard-git-", suffix=".cfg") as config:
-        user_config = os.environ.get("GIT_CONFIG_GLOBAL") or Path.home() / ".gitconfig"
-        config.write(f'[include]\n\tpath = "{user_config}"\n[safe]\n')
-        # The work tree for commands run in it; its .git for upload-pack (clone).
-        config.write(f'\tdirectory = "{source}"\n\tdirectory = "{source / ".git"}"\n')
-        config.flush()
-        env = dict(os.environ, GIT_CONFIG_GLOBAL=config.name)
-        try:
-            return subprocess.run(
-                ["git", *args], check=True, capture_output=True, env=env, **kwargs
-            )
-        except subprocess.CalledProcessError as exc:
-            err = exc.stderr.decode(errors="replace")
-            lines = [line.strip() for line in err.splitlines() if line.strip()]
-            reason = next((x for x in lines if x.startswith(("fatal:", "error:"))), None)
-            reason = reason or (lines[0] if lines else f"exit status {exc.returncode}")
-            raise RunError(
-                f"cannot read the source tree {source} with git {args[0]}: {reason}"
-            ) from None
-
-
-VAR_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def parse_extra_var(item: str) -> dict:
-    """One -e of ./shard run, by ansible-playbook's rule: KEY=VALUE is a string;
-    a VALUE that starts with { or [ is YAML (a mapping or a list); @FILE is a
-    YAML file of variables. Nothing else is converted: 0123 stays "0123"."""
-    if item.startswith("@"):
-        path = Path(item[1:]).expanduser()
-        try:
-            data = yaml.safe_load(path.read_text())
-        except (OSError, yaml.YAMLError) as exc:
-            reason = str(exc).splitlines()[0]
-            raise RunError(
-                f"bad -e {item!r}: cannot read a YAML file of variables: {reason}"
-            ) from None
-        if not isinstance(data, dict):
-            raise RunError(f"bad -e {item!r}: the file must hold a mapping of variables")
-        return data
-    key, sep, value = item.partition("=")
-    if not sep or not VAR_NAME_RE.fullmatch(key):
-        raise RunError(f"bad -e {item[:60]!r}: expected KEY=VALUE, KEY={{yaml}} or @FILE")
-    if value.lstrip().startswith(("{", "[")):
-        try:
-            parsed = yaml.safe_load(value)
-        except yaml.YAMLError as exc:
-            reason = " ".join(str(exc).split())[:120]
-            raise RunError(f"bad -e {key}: its value is not valid YAML: {reason}") from None
-        if not isinstance(parsed, (dict, list)):
-            raise RunError(f"bad -e {key}: a value in braces or brackets must be a mapping or list")
-        return {key: parsed}
-    return {key: value}
-
-
-def prepare_repo(source: Path, dest: Path):
-    """Like Zuul's merger: a git repo with the change (here: the tree's state) checked out."""
-    source = source.expanduser().resolve()
-    if not source.is_dir():
-        raise RunError(f"missing source tree: {source} is not a directory")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    if (dest / ".git").exists():
-        return  # prepared by an earlier attempt of the same build (--cleanup)
-    if (source / ".git").exists():
-        _source_git(["clone", "-q", "--no-hardlinks", str(source), str(dest)], source)
-        # Uncommitted changes of the tree are part of what is tested: changes to
-        # tracked files, and new files not yet added (not the ignored ones). The
-        # source's own index is left alone.
-        diff = _source_git(["diff", "HEAD", "--binary"], source, cwd=source).stdout
-        if diff:
-            subprocess.run(
-                ["git", "apply", "--index"], cwd=dest, input=diff, check=True, capture_output=True
-            )
-        untracked = _source_git(
-            ["ls-files", "--others", "--exclude-standard", "-z"], source, cwd=source
-        ).stdout.split(b"\0")
-        for rel in filter(None, (os.fsdecode(name) for name in untracked)):
-            target = dest / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source / rel, target, follow_symlinks=False)
-        if _git(["status", "--porcelain"], dest).strip():
-            _git(["add", "-A"], dest)
-            _git(["commit", "-q", "-m", "Local changes under test"], dest)
-    else:
-        # Copied as this user (not cp -a): a copy still owned by the tree's
-        # owner would be a "dubious" repository to the git commands below.
-        shutil.copytree(source, dest, symlinks=True)
-        _git(["init", "-q", "-b", "master"], dest)
-        _git(["add", "-A"], dest)
-        _git(["commit", "-q", "-m", "Source tree under test"], dest)
-
-
-def project_entry(name: str, src_dir: Path, checkout: str = "master") -> dict:
-    commit = _git(["rev-parse", "HEAD"], src_dir).strip()
-    return {
-        "name": name,
-        "short_name": name.rsplit("/", 1)[-1],
-        "canonical_hostname": CANONICAL_HOST,
-        "canonical_name": f"{CANONICAL_HOST}/{name}",
-        "src_dir": str(src_dir),
-        "required": True,
-        "checkout": checkout,
-        "checkout_description": "local run",
-        "commit": commit,
-    }
-
-
-# ---------------------------------------------------------------- target cloud
-
-
-def target_secret(args) -> dict:
-    """The value of the job's shard_cloud secret."""
-    if args.cloud:
-        import openstack.config
-
-        try:
-            region = openstack.config.OpenStackConfig().get_one(cloud=args.cloud)
-        except Exception as exc:
-            raise RunError(f"unknown cloud {args.cloud!r} in clouds.yaml ({exc})") from None
-        entry = dict(region.config)
-        secret = {
-            "cloud_name": args.cloud,
-            "cloud": {
-                k: entry[k]
-                for k in ("auth", "region_name", "interface", "identity_api_version")
-                if k in entry
-            },
-        }
-        if args.secret_file:
-            secret.update(yaml.safe_load(Path(args.secret_file).read_text()) or {})
-        if not secret.get("transport_url"):
-            raise RunError(f"--cloud {args.cloud} needs --secret-file with its transport_url")
-        return secret
-    if args.secret_file:
-        return yaml.safe_load(Path(args.secret_file).read_text())
-    if cloud.up() != 0:
-        raise RunError("the embedded cloud did not come up (see above)")
-    manifest = cloud.load_manifest()
-    return yaml.safe_load(Path(manifest["secret_file"]).read_text())
-
-
-def report_env(args) -> dict:
+def report_env(settings: RunSettings) -> dict:
     """What the efficiency report (the shard_report module) measures
     beyond the code under test: this program's process tree (the harness), and
     the embedded cloud's processes when the job runs against it."""
     env = {"SHARD_RUN_PID": str(os.getpid())}
-    if not args.cloud and not args.secret_file:
+    if settings.embedded_cloud:
         manifest = cloud.load_manifest()
         pids = cloud.process_ids(manifest) if manifest else []
         if pids:
@@ -293,14 +66,14 @@ def report_env(args) -> dict:
 
 
 class LocalRun:
-    def __init__(self, args):
-        self.args = args
+    def __init__(self, settings: RunSettings):
+        self.settings = settings
         self.objects = zuul_config.load(paths.REPO / "zuul.d")
         try:
-            self.job = zuul_config.freeze(self.objects, args.job)
+            self.job = zuul_config.freeze(self.objects, settings.job)
         except zuul_config.ConfigError as exc:
             raise RunError(str(exc)) from None
-        self.build = args.build or uuid.uuid4().hex
+        self.build = settings.build or uuid.uuid4().hex
         error = labels.build_id_error(self.build)
         if error:
             raise RunError(error)
@@ -310,30 +83,23 @@ class LocalRun:
         self.log_root = self.dir / "logs"
         self.private = self.dir / "private"  # secrets, inventory: never collected
         self.playbooks = []
-        self.status = None
         self.cancelled = False
+        self.in_cleanup = False  # a cleanup playbook runs: the first interrupt spares it
+        self.cleanup_warned = False
+        self.current = None  # the running ansible-playbook
+        self.report_env = {}
 
     # -- preparation
     def extra_job_vars(self) -> dict:
-        out = dict(getattr(self.args, "variables", None) or {})
-        for item in self.args.var:
+        out = dict(self.settings.variables)
+        for item in self.settings.extra_vars:
             out.update(parse_extra_var(item))
         return out
 
     def sources(self) -> dict:
-        wanted = {}
-        for item in self.args.src:
-            name, sep, path = item.partition("=")
-            if not sep or "/" not in name:
-                raise RunError(
-                    f"bad --src {item!r}: expected PROJECT=PATH, e.g. openstack/nova=~/nova"
-                )
-            wanted[name] = Path(path)
-            # Before anything is written: a missing tree leaves nothing behind.
-            if not wanted[name].expanduser().is_dir():
-                raise RunError(
-                    f"missing source tree: {wanted[name].expanduser()} is not a directory"
-                )
+        """Each project's source: its --src tree, else (the project the profile
+        builds) its source release; a RunError for a project that has neither."""
+        wanted = local_trees(self.settings.src)
         projects = list(self.job.required_projects)
         for name in wanted:
             if name not in projects:
@@ -344,7 +110,7 @@ class LocalRun:
                 if name != profile_project:
                     raise RunError(f"no source for {name}: pass --src {name}=PATH")
                 package = self.profile_package()
-                wanted[name] = release_source(package, self.pinned_version(package))
+                wanted[name] = release_source(package, pinned_version(package))
         return wanted
 
     def profile_package(self) -> str:
@@ -360,13 +126,8 @@ class LocalRun:
             raise RunError(f"unknown shard profile {str(profile)[:60]!r}; known profiles: {known}")
         return yaml.safe_load(path.read_text())
 
-    @staticmethod
-    def pinned_version(package: str) -> str:
-        for line in paths.CONSTRAINTS.read_text().splitlines():
-            name, sep, version = line.partition("==")
-            if sep and name.strip().lower() == package.lower():
-                return version.strip()
-        raise RunError(f"{package} has no pinned version in {paths.CONSTRAINTS}")
+    # The e2e, molecule and zuul tiers fetch the release a job builds through this name.
+    pinned_version = staticmethod(pinned_version)
 
     def zuul_var(self, projects: dict, item_project: str) -> dict:
         short = self.build[:7]
@@ -387,23 +148,11 @@ class LocalRun:
             "branch": "master",
             "override_checkout": None,
             "change_url": f"local:{short}",
-            "project": {
-                k: item[k]
-                for k in ("name", "short_name", "canonical_hostname", "canonical_name", "src_dir")
-            },
+            "project": {k: item[k] for k in ITEM_PROJECT_KEYS},
             "projects": {p["canonical_name"]: p for p in projects.values()},
             "items": [
                 {
-                    "project": {
-                        k: item[k]
-                        for k in (
-                            "name",
-                            "short_name",
-                            "canonical_hostname",
-                            "canonical_name",
-                            "src_dir",
-                        )
-                    },
+                    "project": {k: item[k] for k in ITEM_PROJECT_KEYS},
                     "branch": "master",
                     "change_url": f"local:{short}",
                 }
@@ -424,8 +173,8 @@ class LocalRun:
         self.job.variables = job_vars
         if "shard_profile" in job_vars and not job_vars.get("shard_profile_dir"):
             self.profile()
-        secret = target_secret(self.args)
-        self.report_env = report_env(self.args)
+        secret = target_secret(self.settings)
+        self.report_env = report_env(self.settings)
         sources = self.sources()
         for d in (self.src_root, self.log_root, self.private):
             d.mkdir(parents=True, exist_ok=True)
@@ -535,12 +284,12 @@ class LocalRun:
                 "SHARD_PROGRESS_GROUP": "role",
                 "SHARD_PROGRESS_QUIET_ROLES": "shard",
                 "SHARD_PROGRESS_LOG": str(self.log_root / "job-output.txt"),
-                **getattr(self, "report_env", {}),
+                **self.report_env,
             }
         )
         # The node's own interpreter (inventory), not this tool's virtualenv.
         env.pop("ANSIBLE_PYTHON_INTERPRETER", None)
-        if getattr(self.args, "ara", False):
+        if self.settings.ara:
             # --ara: ARA's callback records the playbook (see ara_records.py).
             env.update(
                 ara_records.env(
@@ -583,7 +332,7 @@ class LocalRun:
         A cleanup playbook is not stopped by the first interrupt: it is what
         removes the run's resources. A second one stops it, and says how to
         finish the cleanup later."""
-        if getattr(self, "in_cleanup", False) and not getattr(self, "cleanup_warned", False):
+        if self.in_cleanup and not self.cleanup_warned:
             self.cleanup_warned = True
             sys.stderr.write(
                 "run: cleaning up the run's resources; interrupt again to stop (then finish "
@@ -591,12 +340,12 @@ class LocalRun:
             )
             return
         self.cancelled = True
-        if getattr(self, "in_cleanup", False):
+        if self.in_cleanup:
             sys.stderr.write(
                 "run: cleanup stopped; the run's resources may remain: finish with "
                 f"./shard run {self.job.name} --cleanup --build {self.build}\n"
             )
-        if getattr(self, "current", None) is not None:
+        if self.current is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.current.pid, signal.SIGTERM)
 
@@ -613,7 +362,7 @@ class LocalRun:
     def execute(self) -> str:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self.cancel)
-        if getattr(self.args, "cleanup", False):
+        if self.settings.cleanup:
             return self.cleanup_only()
         nesting = {name: i for i, name in enumerate(self.job.chain)}
         pre_failed = False
@@ -684,220 +433,3 @@ class LocalRun:
         cleanup = [p for p in self.playbooks if p["playbook"].endswith("cleanup.yaml")]
         out["teardown"] = "ok" if cleanup and cleanup[-1]["rc"] == 0 else "failed"
         return out
-
-
-def report_summary(logs: Path) -> dict:
-    """The efficiency report's files, verdict and CPU split ({} without one)."""
-    try:
-        report = json.loads((logs / "report.json").read_text())
-    except (OSError, ValueError):
-        return {}
-    cpu = report.get("cpu") or {}
-    return {
-        "html": str(logs / "report.html"),
-        "json": str(logs / "report.json"),
-        "verdict": report.get("verdict"),
-        "teardown": (report.get("teardown") or {}).get("state"),
-        "seconds": report.get("seconds"),
-        "cpu_seconds": {
-            group: value.get("seconds") for group, value in (cpu.get("groups") or {}).items()
-        },
-        "machine_cpu_seconds": (cpu.get("machine") or {}).get("seconds"),
-        "code_share": cpu.get("code_share"),
-    }
-
-
-def print_summary(summary: dict):
-    print(f"\n{summary['job']} build {summary['build'][:12]}: {summary['result']}")
-    for p in summary["playbooks"]:
-        state = "ok" if p["rc"] == 0 else f"failed (rc {p['rc']})"
-        print(f"  {p['phase']:<9} {p['playbook']:<36} {state:<16} {p['seconds']:7.1f}s")
-    if summary["phases"]:
-        print(
-            "  phases: "
-            + ", ".join(
-                f"{name} {t['seconds']}s" for name, t in summary["phases"].items() if "seconds" in t
-            )
-        )
-    exercise = summary["exercise"]
-    if exercise and "landed_on" in exercise:
-        print(f"  shard host {exercise.get('host')}, server landed on {exercise.get('landed_on')}")
-    elif exercise:
-        # A kind of shard without servers says what its exercise did.
-        print(f"  shard {exercise.get('label')}: {exercise.get('summary', 'exercised')}")
-    upgrade = summary["upgrade"]
-    if upgrade:
-        source = upgrade["from"]
-        print(f"  upgraded from {source['version'] or source['ref']} ({source['reason']})")
-        print(
-            f"  to {upgrade['to'].get('version')} {upgrade['to'].get('commit', '')[:12]},"
-            f" downtime {upgrade.get('downtime_seconds')}s"
-        )
-    print(f"  teardown and leak check: {summary['teardown']}")
-    report = summary.get("report") or {}
-    if report:
-        groups = report["cpu_seconds"]
-        split = ", ".join(
-            f"{name.replace('_', ' ')} {groups[name]:.1f}s"
-            for name in ("code_under_test", "target_cloud", "harness", "other")
-            if groups.get(name) is not None
-        )
-        share = report.get("code_share")
-        print(
-            f"  CPU: machine {report['machine_cpu_seconds'] or 0:.1f}s ({split})"
-            + (f", {share * 100:.1f}% in the code under test" if share is not None else "")
-        )
-        print(f"  efficiency report: {report['html']}")
-    print(f"  logs in {summary['logs']}")
-    if "ara_report" in summary:
-        print(f"  ARA report: {summary['ara_report']}")
-
-
-def list_jobs(as_json: bool = False) -> int:
-    """./shard run --list: the jobs of zuul.d/ a run can name, with their first line."""
-    try:
-        jobs = zuul_config.runnable_jobs(zuul_config.load(paths.REPO / "zuul.d"))
-    except (zuul_config.ConfigError, yaml.YAMLError) as exc:
-        sys.stderr.write(f"run: {str(exc).splitlines()[0]}\n")
-        return 2
-    if as_json:
-        print(json.dumps([{"job": name, "description": line} for name, line in jobs], indent=2))
-    else:
-        width = max(len(name) for name, _ in jobs)
-        for name, line in jobs:
-            print(f"{name:<{width}}  {line}")
-    return 0
-
-
-@contextlib.contextmanager
-def result_only(enabled: bool):
-    """--json: standard output holds the result alone. Progress lines (this program's
-    and the playbooks') are not written; failure lines still go to standard error."""
-    if not enabled:
-        yield
-        return
-    previous = os.environ.get("SHARD_PROGRESS_QUIET")
-    os.environ["SHARD_PROGRESS_QUIET"] = "1"
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            yield
-    finally:
-        if previous is None:
-            os.environ.pop("SHARD_PROGRESS_QUIET", None)
-        else:
-            os.environ["SHARD_PROGRESS_QUIET"] = previous
-
-
-def main(args) -> int:
-    with result_only(bool(getattr(args, "json", False))):
-        outcome = _run_job(args)
-    if isinstance(outcome, int):
-        return outcome
-    summary, result = outcome
-    if args.json:
-        print(json.dumps(summary, indent=2))
-    else:
-        print_summary(summary)
-    if getattr(args, "cleanup", False):
-        return 0 if result == "ABORTED" else 1  # the cleanup itself succeeded
-    return 0 if result == "SUCCESS" else 1
-
-
-def _run_job(args):
-    """Prepare and run the job: (summary, result), or an exit status for bad input."""
-    if getattr(args, "cleanup", False) and not args.build:
-        sys.stderr.write("run: --cleanup needs the --build of the run to clean up\n")
-        return 2
-    # The collections the playbooks use (requirements.yml), checked offline
-    # against the installed ansible bundle; Galaxy only when one is missing.
-    problems = collection_requirements.ensure(paths.REPO, paths.bin_path("python"))
-    if problems:
-        sys.stderr.write("".join(f"run: {problem}\n" for problem in problems))
-        return 2
-    try:
-        run = LocalRun(args)
-        run.prepare()
-    except (RunError, zuul_config.ConfigError) as exc:
-        sys.stderr.write(f"run: {exc}\n")
-        return 2
-    except subprocess.CalledProcessError as exc:
-        stderr = exc.stderr or ""
-        if isinstance(stderr, bytes):
-            stderr = stderr.decode(errors="replace")
-        why = stderr.strip().splitlines()[-1:] or [f"exit status {exc.returncode}"]
-        sys.stderr.write(
-            f"run: preparing the run failed: {' '.join(map(str, exc.cmd))}: {why[0]}\n"
-        )
-        return 2
-    result = run.execute()
-    summary = run.summary(result)
-    # As Zuul's executor removes a build's work directory: the prepared sources
-    # (a copy of each project) are not kept; the logs are. --cleanup --build
-    # prepares them again.
-    shutil.rmtree(run.src_root, ignore_errors=True)
-    if getattr(args, "ara", False):
-        index, why = ara_records.generate(run.log_root, run.private)
-        summary["ara_report"] = str(index) if index else f"not generated: {why}"
-    (run.log_root / "summary.json").write_text(json.dumps(summary, indent=2))
-    return summary, result
-
-
-def janitor_main(args) -> int:
-    """./shard janitor: the shard-janitor job, run here, and its report as a table."""
-    error = janitor_rules.age_error(args.older_than, getattr(args, "force", False))
-    if error:
-        sys.stderr.write(f"janitor: {error.replace('older-than', '--older-than', 1)}\n")
-        return 2
-    try:
-        re.compile(args.label_pattern)
-    except re.error as exc:
-        sys.stderr.write(f"janitor: invalid --label-pattern {args.label_pattern!r}: {exc}\n")
-        return 2
-    build = uuid.uuid4().hex
-    report = paths.RUNS_DIR / build / "logs" / "janitor.json"
-    job_args = argparse.Namespace(
-        job="shard-janitor",
-        src=[],
-        cloud=args.cloud,
-        secret_file=args.secret_file,
-        var=[],
-        # Typed values, not -e text: the pattern stays the string it is.
-        variables={
-            "shard_janitor_older_than": args.older_than,
-            "shard_janitor_force": bool(getattr(args, "force", False)),
-            "shard_janitor_dry_run": bool(args.dry_run),
-            "shard_janitor_label_pattern": args.label_pattern,
-            "shard_janitor_report": str(report),
-        },
-        build=build,
-        json=False,
-        quiet=True,
-    )
-    with result_only(args.json):
-        try:
-            run = LocalRun(job_args)
-            run.prepare()
-        except (RunError, zuul_config.ConfigError) as exc:
-            sys.stderr.write(f"janitor: {exc}\n")
-            return 2
-        result = run.execute()
-    try:
-        data = json.loads(report.read_text())
-    except (OSError, ValueError):
-        sys.stderr.write(f"janitor: {result}; no report (see {run.log_root}/job-output.txt)\n")
-        return 1
-    if args.json:
-        print(json.dumps(dict(data, result=result), indent=2))
-        return 0 if result == "SUCCESS" else 1
-    verb = "would delete" if data["dry_run"] else "deleted"
-    if not data["labels"]:
-        print(f"janitor: nothing labelled older than {data['older_than']}")
-    for label, why in sorted(data["labels"].items()):
-        kinds = {
-            kind: len([r for r in found if r["label"] == label])
-            for kind, found in data["resources"].items()
-        }
-        what = ", ".join(f"{n} {kind}" for kind, n in kinds.items() if n)
-        print(f"janitor: {verb} {label}: {what} ({why['reason']})")
-    print(f"janitor: {result}; report {report}")
-    return 0 if result == "SUCCESS" else 1

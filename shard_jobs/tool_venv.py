@@ -1,10 +1,12 @@
-"""Virtualenvs of pinned tools (Zuul for the layout and zuul tiers, Sphinx for the docs).
+"""Virtualenvs made once for what they are made of: a hash of their inputs (the
+interpreter, requirement and constraint files) is stamped inside, and a
+virtualenv is rebuilt from scratch when the hash changes (build_once: the tool
+virtualenvs below, the bench floor's dependency virtualenv).
 
-Each lives in ~/.shard-jobs/venvs/<name> (SHARD_HOME moves ~/.shard-jobs; an environment
-variable per tool moves the virtualenv itself), is built with Debian's /usr/bin/python3
-(another variable overrides it), and is rebuilt from scratch when its requirement files or
-the interpreter change (their hash is stamped inside it). Created on first use, under a
-lock so that concurrent users wait for one builder.
+Tool virtualenvs hold pinned tools (Zuul for the layout and zuul tiers, Sphinx for the
+docs). Each lives in ~/.shard-jobs/venvs/<name> (SHARD_HOME moves ~/.shard-jobs; an
+environment variable per tool moves the virtualenv itself), is built with Debian's
+/usr/bin/python3 (another variable overrides it), and is created on first use.
 """
 
 import fcntl
@@ -12,14 +14,47 @@ import hashlib
 import os
 import shutil
 import subprocess
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from shard_jobs import paths
 
+STAMP = ".shard-stamp"
+
 
 class VenvError(Exception):
     pass
+
+
+def fingerprint(files: Iterable[Path], python_version: str, words: Iterable[str] = ()) -> str:
+    """The hash of what a virtualenv is made of: the contents of its requirement and
+    constraint files, its interpreter's sys.version and words (package names)."""
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.read_bytes())
+    # In this order, so that the tool virtualenvs built before keep their stamps.
+    digest.update(python_version.encode())
+    for word in words:
+        digest.update(word.encode() + b"\0")
+    return digest.hexdigest()
+
+
+def build_once(venv: Path, key: str, make: Callable[[Path], None]) -> Path:
+    """VENV, made from nothing by make(VENV) unless its stamp already holds KEY.
+
+    Under a lock beside it: concurrent users wait for one builder. The stamp is
+    written last, so a build that failed is started again by the next user."""
+    stamp = venv / STAMP
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    with open(venv.parent / f".{venv.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if stamp.is_file() and stamp.read_text().strip() == key:
+            return venv
+        shutil.rmtree(venv, ignore_errors=True)
+        make(venv)
+        stamp.write_text(key + "\n")
+    return venv
 
 
 @dataclass(frozen=True)
@@ -40,54 +75,41 @@ class ToolVenv:
     def base_python(self) -> str:
         return os.environ.get(f"SHARD_{self.name.upper()}_PYTHON") or "/usr/bin/python3"
 
-    @property
-    def stamp_file(self) -> Path:
-        return self.venv / ".shard-stamp"
-
     def wanted_stamp(self) -> str:
-        digest = hashlib.sha256()
-        for path in filter(None, (self.requirements, self.constraints)):
-            digest.update(path.read_bytes())
         version = subprocess.run(
             [self.base_python, "-c", "import sys; print(sys.version)"],
             capture_output=True,
             text=True,
         )
-        digest.update(version.stdout.encode())
-        return digest.hexdigest()
+        return fingerprint(filter(None, (self.requirements, self.constraints)), version.stdout)
 
     def ensure(self, log=print) -> Path:
         """The python of the virtualenv, created or rebuilt when needed."""
-        base, venv = self.base_python, self.venv
+        base = self.base_python
         if not Path(base).exists():
             variable = f"SHARD_{self.name.upper()}_PYTHON"
             raise VenvError(f"{base} not found: set {variable} to a Python 3.11+")
-        venv.parent.mkdir(parents=True, exist_ok=True)
+        venv = build_once(self.venv, self.wanted_stamp(), lambda venv: self._make(venv, log))
+        return venv / "bin" / "python"
+
+    def _make(self, venv: Path, log) -> None:
+        base = self.base_python
+        log(f"creating the {self.name} virtualenv {venv} ({self.about})")
+        probe = subprocess.run([base, "-c", "import ensurepip, venv"], capture_output=True)
+        if probe.returncode != 0:
+            raise VenvError(f"{base} cannot create virtualenvs: apt-get install python3-venv")
+        _run([base, "-m", "venv", str(venv)], "creating the virtualenv")
         python = venv / "bin" / "python"
-        stamp = self.wanted_stamp()
-        with open(venv.parent / f".{venv.name}.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # one builder at a time
-            stamped = self.stamp_file.is_file() and self.stamp_file.read_text().strip()
-            if stamped == stamp and python.exists():
-                return python
-            log(f"creating the {self.name} virtualenv {venv} ({self.about})")
-            shutil.rmtree(venv, ignore_errors=True)
-            probe = subprocess.run([base, "-c", "import ensurepip, venv"], capture_output=True)
-            if probe.returncode != 0:
-                raise VenvError(f"{base} cannot create virtualenvs: apt-get install python3-venv")
-            _run([base, "-m", "venv", str(venv)], "creating the virtualenv")
-            pip = [str(python), "-m", "pip", "--disable-pip-version-check"]
-            install = [*pip, "install", "-q"]
-            if self.no_deps:
-                install.append("--no-deps")
-            if self.constraints:
-                install += ["-c", str(self.constraints)]
-            what = self.requirements.relative_to(paths.REPO)
-            _run([*install, "-r", str(self.requirements)], f"installing {what}")
-            if self.no_deps:
-                _run([*pip, "check"], f"checking {what} is complete")
-            self.stamp_file.write_text(stamp + "\n")
-        return python
+        pip = [str(python), "-m", "pip", "--disable-pip-version-check"]
+        install = [*pip, "install", "-q"]
+        if self.no_deps:
+            install.append("--no-deps")
+        if self.constraints:
+            install += ["-c", str(self.constraints)]
+        what = self.requirements.relative_to(paths.REPO)
+        _run([*install, "-r", str(self.requirements)], f"installing {what}")
+        if self.no_deps:
+            _run([*pip, "check"], f"checking {what} is complete")
 
 
 def _run(cmd: list[str], what: str) -> None:

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from shard_jobs import bench, bench_floor
+from shard_jobs import bench, bench_floor, tool_venv
 
 
 def test_format_table_aligns_columns():
@@ -367,7 +367,7 @@ def test_floor_deps_made_once_per_requirements(monkeypatch, tmp_path):
     constraints.write_text("oslo.config==9.0.0\n")
     cache = tmp_path / "cache"
     deps = bench_floor.prepare_deps(src, constraints, cache, "/py/python3")
-    assert deps.parent == cache and (deps / bench_floor.STAMP).exists()
+    assert deps.parent == cache and (deps / tool_venv.STAMP).exists()
     made = [c for c, _env in commands.calls if "-m" in c]
     pip = [str(deps / "bin" / "python"), "-m", "pip", "install", "-q", "-c", str(constraints)]
     assert made == [

@@ -4,7 +4,7 @@ import argparse
 
 import pytest
 
-from shard_jobs import runner
+from shard_jobs import commands
 from shard_jobs.rules import janitor
 
 
@@ -31,7 +31,7 @@ def _args(**kw):
     ],
 )
 def test_refused_in_one_line(capsys, older_than, force, message):
-    assert runner.janitor_main(_args(older_than=older_than, force=force)) == 2
+    assert commands.janitor(_args(older_than=older_than, force=force)) == 2
     err = capsys.readouterr().err
     assert err.startswith(message) and err.count("\n") == 1
 

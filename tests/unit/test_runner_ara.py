@@ -8,13 +8,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from unit_helpers import run_args
+from unit_helpers import run_settings
 
 from shard_jobs import ansible, ara_records, paths, runner
-
-
-def _args(**kw):
-    return run_args(**kw)
 
 
 @pytest.fixture
@@ -35,8 +31,8 @@ def started(monkeypatch):
     return calls
 
 
-def _run_one_playbook(tmp_path, args):
-    run = runner.LocalRun(args)
+def _run_one_playbook(tmp_path, settings):
+    run = runner.LocalRun(settings)
     run.dir = tmp_path
     run.log_root = tmp_path / "logs"
     run.private = tmp_path / "private"
@@ -49,7 +45,7 @@ def _run_one_playbook(tmp_path, args):
 
 
 def test_ara_env_of_every_playbook(tmp_path, started):
-    run = _run_one_playbook(tmp_path, _args(ara=True))
+    run = _run_one_playbook(tmp_path, run_settings(ara=True))
     [(_, env)] = started
     plugins = env["ANSIBLE_CALLBACK_PLUGINS"].split(":")
     # The progress callback stays (ANSIBLE_CALLBACK_PLUGINS overrides ansible.cfg's list).
@@ -67,7 +63,7 @@ def test_ara_env_of_every_playbook(tmp_path, started):
 
 
 def test_no_ara_without_the_option(tmp_path, started):
-    _run_one_playbook(tmp_path, _args())
+    _run_one_playbook(tmp_path, run_settings())
     [(_, env)] = started
     assert not any(k.startswith("ARA_") for k in env)
     assert "ANSIBLE_CALLBACK_PLUGINS" not in env or "ara" not in env["ANSIBLE_CALLBACK_PLUGINS"]

@@ -2,7 +2,8 @@
 
 import signal
 import subprocess
-import types
+
+from unit_helpers import run_settings
 
 from shard_jobs import runner
 
@@ -10,10 +11,7 @@ BUILD = "0123456789abcdef" * 2
 
 
 def _run(in_cleanup):
-    run = runner.LocalRun.__new__(runner.LocalRun)
-    run.job = types.SimpleNamespace(name="shard-nova-compute")
-    run.build = BUILD
-    run.cancelled = False
+    run = runner.LocalRun(run_settings(build=BUILD))
     run.in_cleanup = in_cleanup
     run.current = subprocess.Popen(["sleep", "30"], start_new_session=True)
     return run

@@ -10,13 +10,13 @@ import json
 import subprocess
 
 import pytest
-from unit_helpers import run_args
+from unit_helpers import run_settings
 
 from shard_jobs import ansible, paths, runner
 
 
 def _run(tmp_path):
-    run = runner.LocalRun(run_args())
+    run = runner.LocalRun(run_settings())
     run.dir = tmp_path
     run.work = tmp_path / "work"
     run.work.mkdir()

@@ -1,38 +1,21 @@
-"""What several unit test modules share: a git identity, ./shard run's arguments, Jinja
+"""What several unit test modules share: a git identity, ./shard run's settings, Jinja
 evaluated as a play would with the shard role's filters."""
 
-import argparse
 import json
 import os
 import subprocess
 
-from shard_jobs import paths
+from shard_jobs import git_identity, paths
+from shard_jobs.settings import RunSettings
 
-# Commits in throw-away repositories, whatever the machine's git configuration.
-GIT_ENV = dict(
-    os.environ,
-    GIT_AUTHOR_NAME="Shard Test",
-    GIT_AUTHOR_EMAIL="shard@example.org",
-    GIT_COMMITTER_NAME="Shard Test",
-    GIT_COMMITTER_EMAIL="shard@example.org",
-    GIT_CONFIG_NOSYSTEM="1",
-)
+# Commits in throw-away repositories, whatever the machine's git configuration
+# (the system one too: it may sign commits or run hooks).
+GIT_ENV = git_identity.environment(GIT_CONFIG_NOSYSTEM="1")
 
 
-def run_args(**kw) -> argparse.Namespace:
-    """`./shard run shard-nova-compute --build <fixed id>`'s arguments, with KW changed."""
-    values = dict(
-        job="shard-nova-compute",
-        build="0123456789abcdef" * 2,
-        src=[],
-        var=[],
-        cloud=None,
-        secret_file=None,
-        json=False,
-        ara=False,
-    )
-    values.update(kw)
-    return argparse.Namespace(**values)
+def run_settings(**kw) -> RunSettings:
+    """`./shard run shard-nova-compute --build <fixed id>`'s settings, with KW changed."""
+    return RunSettings(**{"job": "shard-nova-compute", "build": "0123456789abcdef" * 2, **kw})
 
 
 def jinja(expression: str, **variables) -> dict:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import yaml
 
-from shard_jobs import cloud, paths
+from shard_jobs import cloud, git_identity, paths
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "layout"))
@@ -104,14 +104,7 @@ def run(cmd, **kw):
 
 
 def git(args, cwd, **kw):
-    env = dict(
-        os.environ,
-        GIT_AUTHOR_NAME="shard-test",
-        GIT_AUTHOR_EMAIL="shard-test@localhost",
-        GIT_COMMITTER_NAME="shard-test",
-        GIT_COMMITTER_EMAIL="shard-test@localhost",
-    )
-    return run(["git", *args], cwd=cwd, env=env, **kw).stdout
+    return run(["git", *args], cwd=cwd, env=git_identity.environment(), **kw).stdout
 
 
 # ---------------------------------------------------------------- installs

@@ -2,7 +2,7 @@
 
 import pytest
 
-from shard_jobs import runner
+from shard_jobs import settings
 
 
 @pytest.mark.parametrize(
@@ -21,13 +21,13 @@ from shard_jobs import runner
     ],
 )
 def test_values(item, expected):
-    assert runner.parse_extra_var(item) == expected
+    assert settings.parse_extra_var(item) == expected
 
 
 def test_a_file_of_variables(tmp_path):
     path = tmp_path / "vars.yaml"
     path.write_text("a: 1\nb: [x]\n")
-    assert runner.parse_extra_var(f"@{path}") == {"a": 1, "b": ["x"]}
+    assert settings.parse_extra_var(f"@{path}") == {"a": 1, "b": ["x"]}
 
 
 @pytest.mark.parametrize(
@@ -41,8 +41,8 @@ def test_a_file_of_variables(tmp_path):
     ],
 )
 def test_bad_input_is_one_line(item, message):
-    with pytest.raises(runner.RunError) as err:
-        runner.parse_extra_var(item)
+    with pytest.raises(settings.RunError) as err:
+        settings.parse_extra_var(item)
     assert str(err.value).startswith(message)
     assert "\n" not in str(err.value)
 
@@ -50,5 +50,5 @@ def test_bad_input_is_one_line(item, message):
 def test_a_file_that_is_not_a_mapping(tmp_path):
     path = tmp_path / "list.yaml"
     path.write_text("- a\n")
-    with pytest.raises(runner.RunError, match="must hold a mapping"):
-        runner.parse_extra_var(f"@{path}")
+    with pytest.raises(settings.RunError, match="must hold a mapping"):
+        settings.parse_extra_var(f"@{path}")

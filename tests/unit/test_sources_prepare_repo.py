@@ -9,14 +9,16 @@ import os
 import subprocess
 
 import pytest
+from unit_helpers import GIT_ENV
 
-from shard_jobs import runner
+from shard_jobs import sources
 
 
 def _git(cwd, *args):
     return subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
+        ["git", *args],
         cwd=cwd,
+        env=GIT_ENV,
         check=True,
         capture_output=True,
         text=True,
@@ -45,7 +47,7 @@ def test_uncommitted_changes_and_new_files_are_prepared(tmp_path):
     before = _git(src, "status", "--porcelain")
 
     dest = tmp_path / "work" / "src"
-    runner.prepare_repo(src, dest)
+    sources.prepare_repo(src, dest)
 
     assert (dest / "pkg" / "code.py").read_text() == "new\n"
     assert (dest / "pkg" / "migrations" / "002_new.py").read_text() == "two\n"
@@ -64,7 +66,7 @@ def test_uncommitted_changes_and_new_files_are_prepared(tmp_path):
 def test_a_clean_tree_is_prepared_as_committed(tmp_path):
     src = _source(tmp_path)
     dest = tmp_path / "work" / "src"
-    runner.prepare_repo(src, dest)
+    sources.prepare_repo(src, dest)
     assert _git(dest, "rev-parse", "HEAD") == _git(src, "rev-parse", "HEAD")
     assert _git(dest, "status", "--porcelain") == ""
 
@@ -85,7 +87,7 @@ def test_a_tree_owned_by_another_user_is_prepared(tmp_path):
     assert refused.returncode != 0 and "dubious ownership" in refused.stderr
 
     dest = tmp_path / "work" / "src"
-    runner.prepare_repo(src, dest)
+    sources.prepare_repo(src, dest)
 
     assert (dest / "pkg" / "code.py").read_text() == "new\n"
     assert (dest / "pkg" / "untracked.py").read_text() == "added\n"
@@ -106,7 +108,7 @@ def test_a_plain_tree_owned_by_another_user_is_prepared(tmp_path):
     (src / "code.py").write_text("plain\n")
     _owned_by_another_user(src)
     dest = tmp_path / "work" / "src"
-    runner.prepare_repo(src, dest)
+    sources.prepare_repo(src, dest)
     assert (dest / "code.py").read_text() == "plain\n"
     assert _git(dest, "status", "--porcelain") == ""
 
@@ -115,9 +117,17 @@ def test_a_broken_git_tree_is_one_line(tmp_path):
     src = tmp_path / "broken"
     src.mkdir()
     (src / ".git").write_text("gitdir: /nonexistent/worktree\n")
-    with pytest.raises(runner.RunError) as err:
-        runner.prepare_repo(src, tmp_path / "work" / "src")
+    with pytest.raises(sources.RunError) as err:
+        sources.prepare_repo(src, tmp_path / "work" / "src")
     message = str(err.value)
     assert "\n" not in message
     assert message.startswith(f"cannot read the source tree {src} with git clone: ")
     assert "usage:" not in message
+
+
+def test_src_names_a_project_and_an_existing_tree(tmp_path):
+    assert sources.local_trees([f"openstack/nova={tmp_path}"]) == {"openstack/nova": tmp_path}
+    with pytest.raises(sources.RunError, match="^bad --src 'nova=/x': expected PROJECT=PATH"):
+        sources.local_trees(["nova=/x"])
+    with pytest.raises(sources.RunError, match=f"^missing source tree: {tmp_path / 'no'} is not"):
+        sources.local_trees([f"openstack/nova={tmp_path / 'no'}"])
