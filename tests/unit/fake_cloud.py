@@ -55,6 +55,7 @@ class FakeCloud:
         self.calls = []
         self.events = []
         self.connect_kwargs = None
+        self.current_project_id = OWN_PROJECT
         self._ids = itertools.count(1)
         # compute
         self.services = []
@@ -82,10 +83,6 @@ class FakeCloud:
     def connect(self, **kwargs):
         self.connect_kwargs = kwargs
         return self
-
-    @property
-    def current_project_id(self):
-        return OWN_PROJECT
 
     # -- bookkeeping -----------------------------------------------------
 
