@@ -1,6 +1,7 @@
 """The shard-nova-compute job end to end, against the embedded cloud."""
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -98,3 +99,38 @@ def test_a_kept_workspace_holds_no_secret(admin_conn):
     finally:
         shutil.rmtree(workspace, ignore_errors=True)
         assert label and leftovers(admin_conn, label) == {}
+
+
+def test_a_compute_the_cloud_refuses_fails_deploy_at_once(tmp_path, nova_release_tree, admin_conn):
+    # A nova one service version older than the cloud's: its ordinary compute
+    # (always up) keeps the deployment's minimum at its own version, so the
+    # conductor refuses this compute (ServiceTooOld) and oslo.service leaves
+    # the process running without a service. Deploy must say so at once, not
+    # wait out shard_wait_timeout for a registration that cannot come.
+    tree = tmp_path / "nova"
+    shutil.copytree(nova_release_tree, tree, symlinks=True)
+    service = tree / "nova/objects/service.py"
+    text = service.read_text()
+    current = int(re.search(r"^SERVICE_VERSION = (\d+)$", text, re.M).group(1))
+    service.write_text(
+        text.replace(f"\nSERVICE_VERSION = {current}\n", f"\nSERVICE_VERSION = {current - 1}\n")
+    )
+
+    status, summary, stderr = run_job(
+        "shard-nova-compute", "--src", f"openstack/nova={tree}", "-e", "shard_wait_timeout=900"
+    )
+
+    assert status == 1, stderr
+    assert summary["result"] == "FAILURE" and summary["teardown"] == "ok"
+    output = (Path(summary["logs"]) / "job-output.txt").read_text()
+    # (nova-compute 2026.2 ends with a CRITICAL "Unhandled error: ..._Remote"
+    # line; older ones log oslo.service's "Error starting thread.")
+    assert re.search(
+        r"nova-compute failed to start its service: .*ServiceTooOld\S*: This service is older "
+        rf"\(v{current - 1}\) than the minimum \(v{current}\)",
+        output,
+    )
+    # Failed within a few polls of the refusal, far from the 900 s wait.
+    (run,) = [p for p in summary["playbooks"] if p["playbook"].endswith("/run.yaml")]
+    assert run["seconds"] < 300
+    assert leftovers(admin_conn, labels.label_for(summary["build"])) == {}
