@@ -141,7 +141,7 @@ import time
 
 from ansible.module_utils.shard_janitor_rules import age_error, duration_seconds
 from ansible.module_utils.shard_openstack import ShardModule
-from ansible.module_utils.shard_resources import KINDS, expired_labels, find
+from ansible.module_utils.shard_resources import KINDS, expired_labels, find, split_foreign
 
 
 class LabelledResourcesModule(ShardModule):
@@ -178,6 +178,7 @@ class LabelledResourcesModule(ShardModule):
                 self.fail_json(msg=error)
 
         resources, unsearched = find(self.conn, self.params["kinds"], wanted)
+        resources, foreign = split_foreign(self.conn, resources)
 
         ages = {}
         if older_than is not None:
@@ -196,6 +197,7 @@ class LabelledResourcesModule(ShardModule):
             count=count,
             unsearched=unsearched,
             expired=ages,
+            foreign=foreign,
         )
 
     def _refuse_when_every_compute_is_down(self):

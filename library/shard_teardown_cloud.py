@@ -105,6 +105,7 @@ from ansible.module_utils.shard_resources import (
     TeardownError,
     delete_kind,
     find,
+    split_foreign,
     wait_for,
 )
 
@@ -131,7 +132,7 @@ class TeardownCloudModule(ShardModule):
             self.fail_json(msg="order has service_process: service.pidfile is required")
         self.deadline_for = lambda: time.monotonic() + self.params["timeout"]
         self.steps, self.deleted, self.stopped = [], [], False
-        self.found, self.left = {}, {}
+        self.found, self.left, self.foreign = {}, {}, {}
         kinds = [k for k in order if k != SERVICE_PROCESS]
 
         try:
@@ -164,6 +165,7 @@ class TeardownCloudModule(ShardModule):
             deleted=self.deleted,
             stopped=self.stopped,
             left=self.left,
+            foreign=self.foreign,
             steps=self.steps,
         )
 
@@ -211,6 +213,11 @@ class TeardownCloudModule(ShardModule):
             # A kind teardown must delete but cannot see: never report it clean.
             details = "; ".join(f"{k}: {why}" for k, why in unsearched.items())
             raise TeardownError(f"cannot search the cloud for label {self.label}: {details}")
+        resources, foreign = split_foreign(self.conn, resources)
+        for kind, entries in foreign.items():
+            self.foreign.setdefault(kind, [])
+            known = {e["id"] for e in self.foreign[kind]}
+            self.foreign[kind] += [e for e in entries if e["id"] not in known]
         return resources
 
     def _stop_service(self):

@@ -99,6 +99,27 @@ def find(conn, kinds, wanted):
     return resources, unsearched
 
 
+# Kinds that belong to a project, and the field that names it. Teardown and
+# the janitor act only on the jobs' own project's: any tenant can write a
+# label into a server's metadata or an image's properties (a live build's
+# label is printed in public logs), so another project's labelled resource is
+# reported, never deleted, and never counts for a label's age or a leak.
+PROJECT_FIELDS = {"servers": "project_id", "images": "owner"}
+
+
+def split_foreign(conn, resources):
+    """(own, foreign): the found resources split by whether the connection's project owns them."""
+    project = conn.current_project_id
+    own, foreign = {}, {}
+    for kind, entries in resources.items():
+        field = PROJECT_FIELDS.get(kind)
+        own[kind] = [e for e in entries if field is None or e.get(field) == project]
+        others = [e for e in entries if field is not None and e.get(field) != project]
+        if others:
+            foreign[kind] = others
+    return own, foreign
+
+
 def find_servers(conn, match):
     found = []
     for server in conn.compute.servers(details=True, all_projects=True):

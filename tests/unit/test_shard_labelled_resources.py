@@ -74,9 +74,9 @@ def test_one_label_finds_exactly_its_resources(populated, run_module):
     assert result["labels"] == [LABEL]
     resources = result["resources"]
     assert sorted(resources) == sorted(KINDS)
-    assert sorted(r["id"] for r in resources["servers"]) == sorted(
-        [populated.ids["server_md"], populated.ids["server_tag"]]
-    )
+    # Another project's labelled server is reported apart, never to be deleted.
+    assert [r["id"] for r in resources["servers"]] == [populated.ids["server_tag"]]
+    assert [r["id"] for r in result["foreign"]["servers"]] == [populated.ids["server_md"]]
     assert names(result, "flavors") == [f"{LABEL}-flavor"]
     assert names(result, "traits") == ["CUSTOM_SHARD_0123ABCD4567"]
     assert names(result, "compute_services") == [LABEL]
@@ -85,14 +85,15 @@ def test_one_label_finds_exactly_its_resources(populated, run_module):
     assert sorted(r["id"] for r in resources["images"]) == sorted(
         [populated.ids["image"], populated.ids["image_hidden"]]
     )
-    assert result["count"] == 9
+    assert result["count"] == 8
     assert all(r["label"] == LABEL for found in resources.values() for r in found)
 
 
 def test_entries_say_where_the_label_was_read_and_when_created(populated, run_module):
-    resources = run_module(module, dict(label=LABEL))["resources"]
+    result = run_module(module, dict(label=LABEL))
+    resources = result["resources"]
 
-    by_id = {r["id"]: r for r in resources["servers"]}
+    by_id = {r["id"]: r for r in resources["servers"] + result["foreign"]["servers"]}
     server = by_id[populated.ids["server_md"]]
     assert server["source"] == "metadata:shard_label"
     assert server["created"] == 1795612801  # 2026-11-25T13:20:01Z
@@ -138,8 +139,8 @@ def test_pattern_finds_every_run(populated, run_module):
     assert names(result, "compute_services") == [LABEL, OTHER]
     assert names(result, "traits") == ["CUSTOM_SHARD_0123ABCD4567", "CUSTOM_SHARD_FFFF00001111"]
     assert names(result, "flavors") == [f"{LABEL}-flavor", f"{OTHER}-flavor"]
-    assert len(result["resources"]["servers"]) == 3
-    assert result["count"] == 9 + 6
+    assert len(result["resources"]["servers"]) == 2  # and the other project's, apart
+    assert result["count"] == 8 + 6
 
 
 def test_pattern_narrows(populated, run_module):
@@ -189,7 +190,7 @@ def test_read_only_even_outside_check_mode(populated, run_module):
     result = run_module(module, dict(label_pattern="^shard-"), check_mode=True)
 
     assert result["changed"] is False
-    assert result["count"] == 15
+    assert result["count"] == 14
     assert populated.mutations == []
 
 
@@ -203,7 +204,7 @@ def test_a_missing_service_is_reported_not_fatal(populated, run_module, monkeypa
 
     assert result["resources"]["images"] == []
     assert "images" in result["unsearched"]
-    assert result["count"] == 7
+    assert result["count"] == 6
 
 
 def test_older_than_keeps_only_runs_that_are_over(cloud, clock, run_module):

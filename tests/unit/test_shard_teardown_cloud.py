@@ -102,6 +102,22 @@ def test_only_this_label_is_touched(cloud, run_module, args):
     assert any(s.name == "shard-0123abcd4567-lookalike" for s in cloud.servers)
 
 
+def test_another_project_s_copy_of_the_label_is_reported_never_deleted(cloud, run_module, args):
+    # A tenant copied the live build's label (public in its logs) onto its own server.
+    shard(cloud, LABEL)
+    decoy = cloud.add_server(
+        "tenant-server", metadata={"shard_label": LABEL}, project_id="someone-else"
+    )
+
+    result = run_module(module, args())
+
+    assert result.get("failed") is not True, result.get("msg")
+    assert decoy in cloud.servers
+    assert [e["id"] for e in result["foreign"]["servers"]] == [decoy.id]
+    assert result["left"] == {k: [] for k in result["left"]}
+    assert not any(labelled(cloud, LABEL)[k] for k in ("services", "flavors", "traits"))
+
+
 def test_check_mode_finds_and_deletes_nothing(cloud, run_module, args):
     shard(cloud, LABEL)
 
