@@ -5,8 +5,11 @@ import re
 import shutil
 from pathlib import Path
 
+import pytest
+import yaml
 from conftest import leftovers, run_job
 
+from shard_jobs import cloud
 from shard_jobs.rules import labels
 
 
@@ -101,12 +104,9 @@ def test_a_kept_workspace_holds_no_secret(admin_conn):
         assert label and leftovers(admin_conn, label) == {}
 
 
-def test_a_compute_the_cloud_refuses_fails_deploy_at_once(tmp_path, nova_release_tree, admin_conn):
-    # A nova one service version older than the cloud's: its ordinary compute
-    # (always up) keeps the deployment's minimum at its own version, so the
-    # conductor refuses this compute (ServiceTooOld) and oslo.service leaves
-    # the process running without a service. Deploy must say so at once, not
-    # wait out shard_wait_timeout for a registration that cannot come.
+@pytest.fixture
+def older_nova(tmp_path, nova_release_tree):
+    """(a nova tree one service version older than the cloud's nova, the cloud's version)."""
     tree = tmp_path / "nova"
     shutil.copytree(nova_release_tree, tree, symlinks=True)
     service = tree / "nova/objects/service.py"
@@ -115,10 +115,51 @@ def test_a_compute_the_cloud_refuses_fails_deploy_at_once(tmp_path, nova_release
     service.write_text(
         text.replace(f"\nSERVICE_VERSION = {current}\n", f"\nSERVICE_VERSION = {current - 1}\n")
     )
+    return tree, current
 
-    status, summary, stderr = run_job(
-        "shard-nova-compute", "--src", f"openstack/nova={tree}", "-e", "shard_wait_timeout=900"
-    )
+
+def test_a_change_older_than_the_cloud_accepts_is_refused_before_its_build(older_nova, admin_conn):
+    # The embedded cloud hands out the oldest nova-compute it accepts (its
+    # ordinary compute's service version): the guard refuses in one line.
+    tree, current = older_nova
+
+    status, summary, stderr = run_job("shard-nova-compute", "--src", f"openstack/nova={tree}")
+
+    assert status == 1, stderr
+    assert summary["result"] == "FAILURE"
+    output = (Path(summary["logs"]) / "job-output.txt").read_text()
+    assert (
+        f"this cloud refuses nova-compute older than v{current} (minimum_service_versions in "
+        f"its credentials): the change's nova has service version {current - 1}"
+    ) in output
+    assert "build" not in summary["phases"] and "deploy" not in summary["phases"]
+    assert leftovers(admin_conn, labels.label_for(summary["build"])) == {}
+
+
+def test_a_compute_the_cloud_refuses_fails_deploy_at_once(older_nova, tmp_path, admin_conn):
+    # Credentials that do not state the minimum: the guard cannot tell. The
+    # conductor refuses the compute (ServiceTooOld), its ordinary compute
+    # keeping the deployment's minimum at the cloud's version, and nova-compute
+    # exits or (oslo.service) runs on without a service. Deploy must say so at
+    # once, not wait out shard_wait_timeout for a registration that cannot come.
+    tree, current = older_nova
+    handout = yaml.safe_load(Path(cloud.load_manifest()["secret_file"]).read_text())
+    del handout["minimum_service_versions"]
+    secret_file = tmp_path / "secret.yaml"
+    secret_file.touch(mode=0o600)
+    secret_file.write_text(yaml.safe_dump(handout))
+    try:
+        status, summary, stderr = run_job(
+            "shard-nova-compute",
+            "--src",
+            f"openstack/nova={tree}",
+            "--secret-file",
+            str(secret_file),
+            "-e",
+            "shard_wait_timeout=900",
+        )
+    finally:
+        secret_file.unlink()
 
     assert status == 1, stderr
     assert summary["result"] == "FAILURE" and summary["teardown"] == "ok"
