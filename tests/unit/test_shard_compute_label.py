@@ -296,11 +296,16 @@ def test_a_public_flavor_of_an_older_run_is_made_private_keeping_its_description
 PROBE_ARGS = dict(ARGS, probe_image="cirros")
 
 
-def test_the_probe_proves_isolation_and_leaves_nothing(cloud, run_module):
+def probe_ready(cloud, boot_result):
+    """A mapped shard host, the probe's image, and what the probe server turns into."""
     cloud.add_provider(HOST, traits={"COMPUTE_NODE"})
     cloud.mapped_hosts.add(HOST)
     cloud.add_image("cirros")
-    cloud.boot_result = "ERROR"  # the scheduler refuses: no valid host
+    cloud.boot_result = boot_result
+
+
+def test_the_probe_proves_isolation_and_leaves_nothing(cloud, run_module):
+    probe_ready(cloud, "ERROR")  # the scheduler refuses: no valid host
 
     result = run_module(module, PROBE_ARGS)
 
@@ -315,10 +320,7 @@ def test_the_probe_proves_isolation_and_leaves_nothing(cloud, run_module):
 
 
 def test_the_probe_fails_the_task_on_a_cloud_that_does_not_isolate(cloud, run_module):
-    cloud.add_provider(HOST, traits={"COMPUTE_NODE"})
-    cloud.mapped_hosts.add(HOST)
-    cloud.add_image("cirros")
-    cloud.boot_result = "ACTIVE"  # placed on the shard
+    probe_ready(cloud, "ACTIVE")  # placed on the shard
 
     result = run_module(module, PROBE_ARGS)
 
@@ -332,10 +334,7 @@ def test_the_probe_fails_the_task_on_a_cloud_that_does_not_isolate(cloud, run_mo
 
 
 def test_the_probe_says_when_it_failed_for_another_reason(cloud, run_module):
-    cloud.add_provider(HOST, traits={"COMPUTE_NODE"})
-    cloud.mapped_hosts.add(HOST)
-    cloud.add_image("cirros")
-    cloud.boot_result = "ERROR"
+    probe_ready(cloud, "ERROR")
     cloud.boot_fault = "Image cirros is not active."
 
     result = run_module(module, PROBE_ARGS)
