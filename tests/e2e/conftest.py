@@ -140,7 +140,14 @@ def logs_of():
 # whose conductor has seen no newer compute (the default cloud has). Its ports
 # lie below the kernel's ephemeral range (32768-60999), where no client
 # connection can be holding one.
+# The nova release before the pinned one: the upgrade job's previous-release
+# (test_upgrade asserts that it chose this one). The upgrade cloud's ordinary
+# compute runs it, as a cloud in the middle of its rolling upgrade does, so the
+# cloud accepts the upgrade's "from" compute.
+PREVIOUS_NOVA = "33.0.2"
+
 UPGRADE_CLOUD = {
+    "SHARD_CLOUD_VAR_COMPUTE_NOVA": PREVIOUS_NOVA,
     "SHARD_CLOUD_DIR": "/tmp/shard-jobs-upgrade-cloud",
     "SHARD_CLOUD_VAR_PORTS": json.dumps(
         {

@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from conftest import leftovers, run_job
+from conftest import PREVIOUS_NOVA, leftovers, run_job
 
 from shard_jobs.rules import labels
 
@@ -23,6 +23,7 @@ def test_upgrade_from_the_previous_release(upgrade_cloud, nova_release_tree):
         chosen = upgrade["from"]
         assert chosen["requested"] == "previous-release" and chosen["kind"] == "release"
         assert int(chosen["version"].split(".")[0]) == int(candidate.split(".")[0]) - 1
+        assert chosen["version"] == PREVIOUS_NOVA  # what the cloud's ordinary compute runs
         assert "previous release of nova" in chosen["reason"]
         # Downtime measured; every verification ran.
         assert 0 < upgrade["downtime_seconds"] < 600
