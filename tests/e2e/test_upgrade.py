@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from conftest import PREVIOUS_NOVA, leftovers, run_job
+from conftest import PREVIOUS_NOVA, UPGRADE_CLOUD, leftovers, run_job
 
 from shard_jobs.rules import labels
 
@@ -81,3 +81,28 @@ def test_upgrade_to_a_candidate_that_fails_to_start(upgrade_cloud, tmp_path, nov
     # Both virtualenvs went with the workspace.
     assert not any(Path.home().glob(f".shard-jobs/builds/{label}*"))
     assert leftovers(conn, label) == {}
+
+
+def test_night_after_night_on_one_long_lived_cloud(upgrade_cloud):
+    # A check job, the nightly upgrade, a check job, the upgrade again: the
+    # cloud (its ordinary compute at the previous release, as mid rolling
+    # upgrade) takes both kinds every time, and no cloud service restarts.
+    env, conn = upgrade_cloud
+    run_dir = Path(UPGRADE_CLOUD["SHARD_CLOUD_DIR"]) / "run"
+
+    def cloud_pids():
+        return {p.name: p.read_text().strip() for p in sorted(run_dir.glob("*.pid"))}
+
+    before = cloud_pids()
+    assert "nova-conductor.pid" in before and "nova-compute.pid" in before
+    for job in [
+        "shard-nova-compute",
+        "shard-nova-compute-upgrade",
+        "shard-nova-compute",
+        "shard-nova-compute-upgrade",
+    ]:
+        status, summary, stderr = run_job(job, env=env, timeout=3600)
+        assert summary, stderr
+        assert status == 0 and summary["result"] == "SUCCESS", f"{job}: {stderr[-3000:]}"
+        assert leftovers(conn, labels.label_for(summary["build"])) == {}
+    assert cloud_pids() == before
