@@ -4,7 +4,7 @@ import json
 import shutil
 from pathlib import Path
 
-from conftest import leftovers, run_job
+from job_runs import leftovers, run_job
 
 from shard_jobs.rules import labels
 

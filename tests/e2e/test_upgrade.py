@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from conftest import leftovers, run_job
+from job_runs import leftovers, run_job
 
 from shard_jobs.rules import labels
 
