@@ -107,7 +107,7 @@ options:
             type: str
             required: true
           password:
-            description: Password.
+            description: Its password.
             type: str
             required: true
             no_log: true
@@ -156,11 +156,11 @@ options:
         type: str
         required: true
       host:
-        description: Address.
+        description: Address it should answer on.
         type: str
         required: true
       port:
-        description: Port.
+        description: TCP port it should answer on.
         type: int
         required: true
       manage:
@@ -199,7 +199,7 @@ options:
   database:
     description: The cloud's database account, whose login C(converge) checks.
     type: dict
-    suboptions:
+    suboptions: &login
       host:
         description: Address.
         type: str
@@ -221,23 +221,7 @@ options:
     description: The cloud's RabbitMQ account, whose login to I(vhost) C(converge) checks.
     type: dict
     suboptions:
-      host:
-        description: Address.
-        type: str
-        required: true
-      port:
-        description: Port.
-        type: int
-        required: true
-      user:
-        description: User.
-        type: str
-        required: true
-      password:
-        description: Password.
-        type: str
-        required: true
-        no_log: true
+      <<: *login
       vhost:
         description: Virtual host.
         type: str
