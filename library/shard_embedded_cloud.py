@@ -1,6 +1,12 @@
 # Copyright shard-jobs contributors
 # SPDX-License-Identifier: Apache-2.0
-"""Ansible module: the embedded cloud's work on its host, one call per step of the role."""
+"""Ansible module: the embedded cloud's work on its host, one call per step of the role.
+
+In library/ with the other modules, not in the role's own library/: it imports
+module_utils/ (shard_processes, shard_cloud_services), which Ansible finds only
+next to the playbooks (playbooks/module_utils) or through ANSIBLE_MODULE_UTILS,
+as for every module here; and the lint and unit tiers check every library/ module.
+"""
 
 DOCUMENTATION = r"""
 ---
