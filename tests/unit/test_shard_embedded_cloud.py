@@ -37,7 +37,7 @@ def cloud(tmp_path):
         "step": "converge",
         "services": services,
         "directories": [str(tmp_path / "run"), str(tmp_path / "log")],
-        "files": {str(tmp_path / "etc" / "api.conf"): "[api]\npassword = s3cret-pass\n"},
+        "files": {str(tmp_path / "etc" / "api.conf"): "[api]\npassword = file-secret-1\n"},
         "manifest": {"path": str(tmp_path / "cloud.json"), "data": {"cloud_name": "unit"}},
         "database": login,
         "message_bus": dict(login, vhost="unit"),
@@ -89,7 +89,7 @@ def test_converge_writes_the_state_once_and_check_mode_writes_nothing(cloud, tmp
     assert second["exists"] == {str(tmp_path / "stamps" / "done"): False}
     assert second["database"]["status"] == "unknown"
     # The rendered files hold passwords: never echoed back.
-    assert "s3cret-pass" not in repr(second)
+    assert "file-secret-1" not in repr(second) and "s3cret-pass" not in repr(second)
 
 
 def test_converge_fingerprint_follows_the_inputs(cloud, tmp_path, run_module):
@@ -149,7 +149,12 @@ def test_start_verify_stop(cloud, tmp_path, run_module):
 
 def test_start_and_verify_fail_when_a_process_exits(cloud, tmp_path, run_module):
     services = dict(cloud["services"])
-    services["processes"] = [dict(services["processes"][0], command="false")]
+    # Alive long enough for its start time to be recorded (one that is gone by
+    # then gets a record that shard_processes.read_record takes as running).
+    failing = tmp_path / "failing"
+    failing.write_text("#!/bin/sh\nsleep 0.5\nexit 1\n")
+    failing.chmod(0o755)
+    services["processes"] = [dict(services["processes"][0], command=str(failing))]
     found = run_module(module, dict(cloud["converge"], services=services))["processes"]
     start = {
         "step": "start",
