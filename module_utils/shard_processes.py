@@ -7,9 +7,9 @@ output appended to a log, and its pid file has a JSON sidecar (<pidfile>.json)
 with the pid, the process's start time (so that a recycled pid is never taken
 for it), a fingerprint (what it was started with) and its command.
 
-Used by the shard_process and shard_teardown_cloud modules (as
-ansible.module_utils.shard_processes), by the embedded cloud's helper, and by
-the CLI (shard_jobs.rules.processes). Standard library only, reading /proc:
+Used by the shard_process, shard_teardown_cloud and shard_embedded_cloud
+modules (as ansible.module_utils.shard_processes), and by the CLI
+(shard_jobs.rules.processes). Standard library only, reading /proc:
 it runs with whatever python3 a node has, before any virtualenv exists (the
 embedded cloud's first bring-up), where psutil cannot be assumed.
 """

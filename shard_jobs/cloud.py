@@ -13,14 +13,16 @@ from pathlib import Path
 import yaml
 
 from shard_jobs import ansible, paths
-from shard_jobs.rules import cloud_helper as helper
+from shard_jobs.rules import cloud_services
 from shard_jobs.rules import processes as proc
 
 PLAYBOOK = paths.PLAYBOOKS / "embedded-cloud.yaml"
 ROLE = paths.ROLES / "embedded_cloud"
 # Code outside the role that shapes the cloud: its modules and shared rules.
 INPUT_CODE = (
+    paths.LIBRARY / "shard_embedded_cloud.py",
     paths.LIBRARY / "shard_identity_catalog.py",
+    paths.REPO / "module_utils" / "shard_cloud_services.py",
     paths.REPO / "module_utils" / "shard_processes.py",
 )
 MANIFEST = "cloud.json"
@@ -218,12 +220,12 @@ def repair(manifest: dict, states: list[dict]) -> bool:
             )
     for svc in broken:  # in start order: keystone first
         try:
-            pid = helper.launch(proc, svc, REPAIR_TIMEOUT)
+            pid = cloud_services.launch(svc, REPAIR_TIMEOUT)
         except proc.StartFailed as exc:
             sys.stderr.write(f"cloud up: restarting {svc['name']} failed: {exc}\n")
             return False
         print(f"cloud up: restarted {svc['name']} (pid {pid})", flush=True)
-    error = helper.wait_for_apis(proc, [s for s in broken if s.get("probe")], REPAIR_TIMEOUT)
+    error = cloud_services.wait_for_apis([s for s in broken if s.get("probe")], REPAIR_TIMEOUT)
     if error:
         sys.stderr.write(f"cloud up: {error}\n")
         return False
@@ -242,7 +244,7 @@ def _database_problem(manifest: dict) -> str | None:
     except (OSError, ValueError, TypeError, KeyError, yaml.YAMLError):
         return None
     try:
-        found = helper.check_database(spec)
+        found = cloud_services.check_database(spec)
     except Exception:  # a check that cannot run decides nothing
         return None
     if found["status"] == "denied":

@@ -1,28 +1,24 @@
 """The repository's shared code, for the CLI, the bench and the tests: one declared path.
 
 module_utils/ is where Ansible finds the shared rules for the modules it ships
-to a node; everything outside Ansible imports them from there, through this
-module, under the names below. Only modules of module_utils/ that import no
-other module_utils file are importable this way (the modules' own
-``ansible.module_utils.<name>`` names do not exist outside Ansible).
-
-The embedded cloud's helper (roles/embedded_cloud/files/embedded_cloud.py,
-which the role runs on the cloud's host) is imported the same way, for the
-repairs ./shard cloud up does without Ansible.
+to a node, as modules of the ``ansible.module_utils`` package. Here module_utils/
+joins that package's path the same way, so that every file of it imports under
+the one name it has everywhere (and may import another one, as on a node);
+everything outside Ansible imports them through this module, under the names below.
 """
 
-import sys
+import ansible.module_utils
 
 from shard_jobs import paths
 
-for _directory in (paths.REPO / "module_utils", paths.ROLES / "embedded_cloud" / "files"):
-    if str(_directory) not in sys.path:
-        sys.path.append(str(_directory))
+_MODULE_UTILS = str(paths.REPO / "module_utils")
+if _MODULE_UTILS not in ansible.module_utils.__path__:
+    ansible.module_utils.__path__.append(_MODULE_UTILS)
 
-import embedded_cloud as cloud_helper  # noqa: E402
-import shard_janitor_rules as janitor  # noqa: E402
-import shard_labels as labels  # noqa: E402
-import shard_processes as processes  # noqa: E402
-import shard_secrets as secrets  # noqa: E402
+from ansible.module_utils import shard_cloud_services as cloud_services  # noqa: E402
+from ansible.module_utils import shard_janitor_rules as janitor  # noqa: E402
+from ansible.module_utils import shard_labels as labels  # noqa: E402
+from ansible.module_utils import shard_processes as processes  # noqa: E402
+from ansible.module_utils import shard_secrets as secrets  # noqa: E402
 
-__all__ = ["cloud_helper", "janitor", "labels", "processes", "secrets"]
+__all__ = ["cloud_services", "janitor", "labels", "processes", "secrets"]

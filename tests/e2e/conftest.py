@@ -7,73 +7,17 @@ import subprocess
 import uuid
 from pathlib import Path
 
+import job_runs
 import openstack
 import openstack.config
 import openstack.connection
 import pytest
 import yaml
 
-from shard_jobs import cloud, paths, runner
+from shard_jobs import runner
 
-SHARD = str(paths.REPO / "shard")
-
-
-def run_job(job, *args, timeout=1800, env=None):
-    """`./shard run JOB ARGS --json`: (exit status, summary dict, stderr)."""
-    proc = subprocess.run(
-        [SHARD, "run", job, "--json", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
-    summary = None
-    start = proc.stdout.find("{\n")
-    if start >= 0:
-        summary = json.loads(proc.stdout[start:])
-    return proc.returncode, summary, proc.stderr
-
-
-@pytest.fixture(scope="session")
-def admin_conn():
-    """The operator's view of the embedded cloud, independent of the modules under test."""
-    manifest = cloud.load_manifest()
-    assert manifest, "the embedded cloud is not up"
-    os.environ["OS_CLIENT_CONFIG_FILE"] = manifest["clouds_yaml"]
-    return openstack.connect(cloud=manifest["admin_cloud_name"])
-
-
-def leftovers(conn, label):
-    """Everything in the cloud that still carries a label, read with plain openstacksdk."""
-    trait = "CUSTOM_" + label.upper().replace("-", "_")
-    found = {
-        "servers": [
-            s.id
-            for s in conn.compute.servers(all_projects=True)
-            if (s.metadata or {}).get("shard_label") == label or label in (s.tags or [])
-        ],
-        "compute_services": [s.id for s in conn.compute.services() if s.host == label],
-        "resource_providers": [r.id for r in conn.placement.resource_providers(name=label)],
-        "flavors": [f.id for f in conn.compute.flavors() if label in (f.description or "")],
-        "aggregates": [
-            a.id
-            for a in conn.compute.aggregates()
-            if (a.metadata or {}).get("shard_label") == label
-        ],
-        "traits": [
-            t
-            for t in conn.placement.get("/traits", microversion="1.6").json()["traits"]
-            if t == trait
-        ],
-        # Every project's images (the admin's list), hidden ones listed apart.
-        "images": [
-            i.id
-            for hidden in (False, True)
-            for i in conn.image.images(is_hidden=hidden)
-            if (i.properties or {}).get("shard_label") == label
-        ],
-    }
-    return {k: v for k, v in found.items() if v}
+# The operator's view of the embedded cloud (a fixture).
+admin_conn = job_runs.admin_conn
 
 
 @pytest.fixture(scope="session")
@@ -176,7 +120,7 @@ def upgrade_cloud():
         if not k.startswith("SHARD_CLOUD_") and k != "OS_CLIENT_CONFIG_FILE"
     }
     env.update(UPGRADE_CLOUD)
-    shard = [SHARD, "cloud"]
+    shard = [job_runs.SHARD, "cloud"]
     subprocess.run(shard + ["destroy"], env=env, check=True, capture_output=True, timeout=600)
     try:
         subprocess.run(shard + ["up"], env=env, check=True, capture_output=True, timeout=1800)

@@ -10,7 +10,7 @@ nothing, never how fast: speed goals belong to the benchmark itself.
 import json
 import subprocess
 
-from conftest import SHARD, leftovers
+from job_runs import SHARD, leftovers
 
 
 def test_bench_floor_smoke(tmp_path, admin_conn):

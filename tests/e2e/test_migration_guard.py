@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import leftovers, run_job
+from job_runs import leftovers, run_job
 
 from shard_jobs.rules import labels
 

@@ -4,7 +4,7 @@ import socket
 from pathlib import Path
 
 import yaml
-from conftest import leftovers, run_job
+from job_runs import leftovers, run_job
 
 from shard_jobs import cloud
 from shard_jobs.rules import labels

@@ -3,7 +3,8 @@
 import json
 from pathlib import Path
 
-from conftest import PREVIOUS_NOVA, UPGRADE_CLOUD, leftovers, run_job
+from conftest import PREVIOUS_NOVA, UPGRADE_CLOUD
+from job_runs import leftovers, run_job
 
 from shard_jobs.rules import labels
 

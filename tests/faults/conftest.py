@@ -6,14 +6,14 @@ import os
 import time
 import uuid
 
+import job_runs
 import openstack
 import pytest
-from faults_helpers import e2e
 
 from shard_jobs import cloud, paths
 
-# The operator's view of the embedded cloud (the e2e tier's fixture).
-admin_conn = e2e.admin_conn
+# The operator's view of the embedded cloud (a fixture).
+admin_conn = job_runs.admin_conn
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,5 @@
 """Helpers of the `faults` tier: runs started in the background, killed at a
-phase, cleaned up; the processes a run left; the e2e tier's cloud helpers.
+phase, cleaned up; the processes a run left (job_runs: a run and its leftovers).
 
 Everything here watches a run from the outside, the way an operator would: its
 phase events (the build's ``phases.jsonl`` on the node), its process tree, the
@@ -7,7 +7,6 @@ cloud seen with the operator's credentials.
 """
 
 import contextlib
-import importlib.util
 import json
 import os
 import signal
@@ -17,6 +16,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from job_runs import leftovers
+
 from shard_jobs import paths
 from shard_jobs.rules import labels
 
@@ -25,20 +26,6 @@ JOB = "shard-nova-compute"
 # Where the shard role puts a build's workspace on the node (this machine):
 # shard_workspace_root's default, ansible_user_dir/.shard-jobs/builds.
 WORKSPACES = Path.home() / ".shard-jobs" / "builds"
-
-
-def _load_e2e():
-    """tests/e2e/conftest.py as a module: run_job, leftovers, admin_conn."""
-    path = paths.REPO / "tests" / "e2e" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("e2e_conftest", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-e2e = _load_e2e()
-run_job = e2e.run_job
-leftovers = e2e.leftovers
 
 
 def new_build() -> str:

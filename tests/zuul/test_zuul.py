@@ -9,7 +9,7 @@ openstack/unauthorized (only the template). Tests run in file order and share th
 
 import uuid
 
-from conftest import leftovers
+from job_runs import leftovers
 
 from shard_jobs.rules import labels
 

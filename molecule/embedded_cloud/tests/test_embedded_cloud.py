@@ -8,14 +8,20 @@ import pytest
 import yaml
 from conftest import read_pid
 
-PORTS = {
-    "keystone": 25000,
-    "placement": 28778,
-    "glance": 29292,
-    "neutron": 29696,
-    "nova-api": 28774,
-}
+APIS = ["keystone", "placement", "glance", "neutron", "nova-api"]
 DATABASES = ["keystone", "placement", "glance", "neutron", "nova_api", "nova_cell0", "nova"]
+
+
+@pytest.fixture(scope="module")
+def settings(state) -> dict:
+    """Its name, ports, database prefix and bus user (vars/cloud.yml)."""
+    return state["molecule_cloud"]
+
+
+@pytest.fixture(scope="module")
+def ports(settings) -> dict:
+    """API name (as the manifest names it) -> port."""
+    return {name.replace("_", "-"): port for name, port in settings["ports"].items()}
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +49,7 @@ def molecule_conn(handout):
 def test_every_service_runs_from_the_isolated_state(host, manifest, cloud_dir):
     assert manifest["state_dir"] == str(cloud_dir)
     names = [s["name"] for s in manifest["services"]]
-    assert names == [*PORTS, "nova-conductor", "nova-scheduler"]
+    assert names == [*APIS, "nova-conductor", "nova-scheduler"]
     for service in manifest["services"]:
         pid = read_pid(host, Path(service["pidfile"]))
         assert pid and host.file(f"/proc/{pid}").is_directory, service["name"]
@@ -54,9 +60,11 @@ def test_every_service_runs_from_the_isolated_state(host, manifest, cloud_dir):
         assert out == f"{cloud_dir}/log/{service['name']}.log", service["name"]
 
 
-@pytest.mark.parametrize("service,port", PORTS.items())
-def test_api_listens_on_its_own_port(host, service, port):
-    assert host.socket(f"tcp://127.0.0.1:{port}").is_listening
+def test_apis_listen_on_their_own_ports(host, manifest, ports):
+    assert sorted(ports) == sorted(APIS)
+    assert {s["name"]: s.get("port") for s in manifest["services"] if s.get("port")} == ports
+    for port in ports.values():
+        assert host.socket(f"tcp://127.0.0.1:{port}").is_listening, port
 
 
 def test_configuration_is_private(host, cloud_dir):
@@ -65,26 +73,28 @@ def test_configuration_is_private(host, cloud_dir):
     assert host.file(str(cloud_dir / "clouds.yaml")).mode == 0o600
 
 
-def test_handout(handout):
-    assert handout["cloud_name"] == "shard-molecule"
-    assert handout["cloud"]["auth"]["auth_url"] == "http://127.0.0.1:25000/v3"
-    assert handout["transport_url"].startswith("rabbit://shard_molecule:")
-    assert handout["transport_url"].endswith("@127.0.0.1:5672/shard-molecule")
+def test_handout(handout, settings, ports):
+    assert handout["cloud_name"] == settings["name"]
+    assert handout["cloud"]["auth"]["auth_url"] == f"http://127.0.0.1:{ports['keystone']}/v3"
+    assert handout["transport_url"].startswith(f"rabbit://{settings['rabbit_user']}:")
+    assert handout["transport_url"].endswith(f"@127.0.0.1:5672/{settings['rabbit_vhost']}")
     assert handout["image"] == "shard-tiny"
 
 
-def test_the_handout_reaches_the_isolated_cloud(molecule_conn):
+def test_the_handout_reaches_the_isolated_cloud(molecule_conn, ports):
     endpoints = {e.url.split("/")[2] for e in molecule_conn.identity.endpoints()}
-    assert endpoints == {f"127.0.0.1:{port}" for port in PORTS.values()}
+    assert endpoints == {f"127.0.0.1:{port}" for port in ports.values()}
     assert molecule_conn.image.find_image("shard-tiny", ignore_missing=False).status == "active"
     services = {s.binary: s.state for s in molecule_conn.compute.services()}
     assert services == {"nova-conductor": "up", "nova-scheduler": "up"}
     assert list(molecule_conn.network.networks()) == []
 
 
-def test_databases_of_its_own(host):
-    out = host.check_output("mysql -N -B -e \"SHOW DATABASES LIKE 'molecule\\_%'\"")
-    assert sorted(out.split()) == sorted(f"molecule_{name}" for name in DATABASES)
+def test_databases_of_its_own(host, settings):
+    prefix = settings["db_prefix"]
+    pattern = prefix.replace("_", "\\_")
+    out = host.check_output(f"mysql -N -B -e \"SHOW DATABASES LIKE '{pattern}%'\"")
+    assert sorted(out.split()) == sorted(f"{prefix}{name}" for name in DATABASES)
 
 
 def test_the_default_cloud_is_untouched(host, state):

@@ -1,0 +1,130 @@
+# Copyright shard-jobs contributors
+# SPDX-License-Identifier: Apache-2.0
+"""The embedded cloud's service processes: the rules its module and ./shard cloud share.
+
+A service is an entry of the cloud's manifest (cloud.json): name, command (a
+list), pidfile, log, environment, host, port, probe URL, fingerprint. The
+shard_embedded_cloud module starts, checks and stops them; ./shard cloud up
+restarts the ones that died with the same code (shard_jobs.rules.cloud_services).
+
+Standard library only, but for PyMySQL, imported where it is used: the module
+runs with a node's plain python3 until the services' virtualenv exists.
+"""
+
+import json
+import signal
+import time
+import urllib.error
+import urllib.request
+
+from ansible.module_utils.shard_processes import (
+    log_tail,
+    read_record,
+    start,
+    stop_recorded,
+    wait_port_free,
+)
+
+
+def http(method, url, body=None, headers=None, timeout=30, data=None):
+    """(status, headers, parsed JSON or None); never raises for an HTTP status."""
+    headers = dict(headers or {})
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            status, hdrs, raw = resp.status, resp.headers, resp.read()
+    except urllib.error.HTTPError as exc:
+        status, hdrs, raw = exc.code, exc.headers, exc.read()
+    try:
+        parsed = json.loads(raw) if raw else None
+    except ValueError:
+        parsed = None
+    return status, hdrs, parsed
+
+
+def launch(service, timeout=120):
+    """Start a service after stopping what runs under its pid record (another
+    fingerprint, or not answering) and whatever a killed one left in its process
+    group. Returns the new pid; raises shard_processes.StartFailed."""
+    stop_recorded(service["pidfile"], signal.SIGTERM, 30)
+    if service.get("port"):
+        wait_port_free(service["host"], service["port"], 5)
+    record = start(
+        service["name"],
+        service["command"],
+        service["pidfile"],
+        logfile=service.get("log"),
+        environment=service.get("environment") or {},
+        port=service.get("port"),
+        host=service.get("host", "127.0.0.1"),
+        fingerprint=service["fingerprint"],
+        start_timeout=timeout,
+    )
+    return record["pid"]
+
+
+def wait_for_apis(services, timeout):
+    """Wait until each service's probe URL answers below 400; None, or one line why not.
+
+    A service that exits meanwhile fails at once, with the end of its log.
+    """
+    deadline = time.monotonic() + timeout
+    pending = list(services)
+    while pending:
+        for service in list(pending):
+            if service.get("pidfile") and read_record(service["pidfile"]) is None:
+                tail = log_tail(service.get("log"), lines=1)
+                return (
+                    f"{service['name']} exited while starting: {tail.strip()} "
+                    f"(log {service.get('log')})"
+                )
+            try:
+                status, _, _ = http("GET", service["probe"], timeout=5)
+            except OSError:
+                continue
+            if status < 400:
+                pending.remove(service)
+        if not pending:
+            break
+        if time.monotonic() >= deadline:
+            names = ", ".join(f"{s['name']} at {s['probe']} (log {s.get('log')})" for s in pending)
+            return f"no answer within {timeout}s from {names}"
+        time.sleep(0.2)
+    return None
+
+
+def check_database(database):
+    """Whether the cloud's database user logs in, and the databases it sees.
+
+    {"status": "ok", "databases": [...]}, {"status": "denied"}, or {"status": "unknown"}
+    where PyMySQL is not importable (a python without the services' virtualenv) or
+    the server answers something else.
+    """
+    try:
+        import pymysql
+    except ImportError:
+        return {"status": "unknown", "reason": "PyMySQL is not installed yet"}
+    try:
+        conn = pymysql.connect(
+            host=database["host"],
+            port=int(database["port"]),
+            user=database["user"],
+            password=database["password"],
+            connect_timeout=5,
+        )
+    except pymysql.err.OperationalError as exc:
+        code = exc.args[0] if exc.args else None
+        # 1045: wrong password; 1698: no such user (as MariaDB answers for a
+        # user dropped behind the cloud's back).
+        denied = code in (1045, 1698)
+        return {"status": "denied" if denied else "unknown", "reason": str(exc)}
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SHOW DATABASES")
+            names = sorted(row[0] for row in cur.fetchall())
+    finally:
+        conn.close()
+    return {"status": "ok", "databases": names}

@@ -1,0 +1,75 @@
+"""Shared by the e2e, faults and zuul tiers: a job run through ./shard run, and what
+it left in the embedded cloud, seen by the cloud's operator with plain openstacksdk.
+
+An importable module (pyproject.toml puts tests/support/ on pytest's pythonpath):
+the tiers import it by name, and their conftest.py files import the fixture.
+"""
+
+import json
+import os
+import subprocess
+
+import openstack
+import pytest
+
+from shard_jobs import cloud, paths
+
+SHARD = str(paths.REPO / "shard")
+
+
+def run_job(job, *args, timeout=1800, env=None):
+    """`./shard run JOB ARGS --json`: (exit status, summary dict, stderr)."""
+    proc = subprocess.run(
+        [SHARD, "run", job, "--json", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+    summary = None
+    start = proc.stdout.find("{\n")
+    if start >= 0:
+        summary = json.loads(proc.stdout[start:])
+    return proc.returncode, summary, proc.stderr
+
+
+@pytest.fixture(scope="session")
+def admin_conn():
+    """The operator's view of the embedded cloud, independent of the jobs under test."""
+    manifest = cloud.load_manifest()
+    assert manifest, "the embedded cloud is not up"
+    os.environ["OS_CLIENT_CONFIG_FILE"] = manifest["clouds_yaml"]
+    return openstack.connect(cloud=manifest["admin_cloud_name"])
+
+
+def leftovers(conn, label):
+    """Everything in the cloud that still carries a label, read with plain openstacksdk."""
+    trait = "CUSTOM_" + label.upper().replace("-", "_")
+    found = {
+        "servers": [
+            s.id
+            for s in conn.compute.servers(all_projects=True)
+            if (s.metadata or {}).get("shard_label") == label or label in (s.tags or [])
+        ],
+        "compute_services": [s.id for s in conn.compute.services() if s.host == label],
+        "resource_providers": [r.id for r in conn.placement.resource_providers(name=label)],
+        "flavors": [f.id for f in conn.compute.flavors() if label in (f.description or "")],
+        "aggregates": [
+            a.id
+            for a in conn.compute.aggregates()
+            if (a.metadata or {}).get("shard_label") == label
+        ],
+        "traits": [
+            t
+            for t in conn.placement.get("/traits", microversion="1.6").json()["traits"]
+            if t == trait
+        ],
+        # Every project's images (the admin's list), hidden ones listed apart.
+        "images": [
+            i.id
+            for hidden in (False, True)
+            for i in conn.image.images(is_hidden=hidden)
+            if (i.properties or {}).get("shard_label") == label
+        ],
+    }
+    return {k: v for k, v in found.items() if v}

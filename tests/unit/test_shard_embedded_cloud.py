@@ -1,0 +1,171 @@
+"""shard_embedded_cloud: the embedded cloud's steps, on real files and real processes."""
+
+import os
+import signal
+import socket
+import stat
+import sys
+
+import pytest
+import shard_embedded_cloud as module
+from ansible.module_utils import shard_processes
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def cloud(tmp_path):
+    """Module arguments of a one-process cloud in tmp_path; kills what is left afterwards."""
+    port = free_port()
+    server = f"{sys.executable} -m http.server --bind 127.0.0.1 {port}"
+    services = {
+        "host": "127.0.0.1",
+        "etc_dir": str(tmp_path / "etc"),
+        "run_dir": str(tmp_path / "run"),
+        "log_dir": str(tmp_path / "log"),
+        "processes": [
+            {"name": "api", "command": server, "port": port, "probe": "/", "inputs": ["api.conf"]}
+        ],
+    }
+    closed = free_port()  # nothing listens there: the logins are "unknown"
+    login = {"host": "127.0.0.1", "port": closed, "user": "cloud", "password": "s3cret-pass"}
+    converge = {
+        "step": "converge",
+        "services": services,
+        "directories": [str(tmp_path / "run"), str(tmp_path / "log")],
+        "files": {str(tmp_path / "etc" / "api.conf"): "[api]\npassword = file-secret-1\n"},
+        "manifest": {"path": str(tmp_path / "cloud.json"), "data": {"cloud_name": "unit"}},
+        "database": login,
+        "message_bus": dict(login, vhost="unit"),
+        "stamps_dir": str(tmp_path / "stamps"),
+        "exists": [str(tmp_path / "stamps" / "done")],
+    }
+    yield {"services": services, "converge": converge, "port": port}
+    record = shard_processes.read_record(str(tmp_path / "run" / "api.pid"))
+    if record:
+        os.killpg(record["pid"], signal.SIGKILL)
+
+
+def test_inspect_finds_the_first_python_and_the_passwords(tmp_path, run_module):
+    secrets = tmp_path / "secrets.yaml"
+    missing = str(tmp_path / "venv" / "bin" / "python")
+
+    first = run_module(
+        module, {"step": "inspect", "secrets_file": str(secrets), "pythons": [missing]}
+    )
+    secrets.write_text("db: x\n")
+    again = run_module(
+        module,
+        {"step": "inspect", "secrets_file": str(secrets), "pythons": [missing, sys.executable]},
+    )
+
+    assert first["secrets"] is None and first["python"] == sys.executable
+    assert first["changed"] is False
+    assert again["secrets"] == "db: x\n" and again["python"] == sys.executable
+
+
+def test_converge_writes_the_state_once_and_check_mode_writes_nothing(cloud, tmp_path, run_module):
+    conf = tmp_path / "etc" / "api.conf"
+
+    checked = run_module(module, cloud["converge"], check_mode=True)
+    assert checked["changed"] is True and str(conf) in checked["written"]
+    assert not conf.exists() and not (tmp_path / "cloud.json").exists()
+
+    first = run_module(module, cloud["converge"])
+    second = run_module(module, cloud["converge"])
+
+    assert first["changed"] is True and str(conf) in first["written"]
+    assert stat.S_IMODE(conf.stat().st_mode) == 0o600
+    assert second["changed"] is False and second["written"] == []
+    assert second["processes"]["api"] == {
+        "pid": None,
+        "fingerprint": first["processes"]["api"]["fingerprint"],
+        "current": False,
+    }
+    assert second["exists"] == {str(tmp_path / "stamps" / "done"): False}
+    assert second["database"]["status"] == "unknown"
+    # The rendered files hold passwords: never echoed back.
+    assert "file-secret-1" not in repr(second) and "s3cret-pass" not in repr(second)
+
+
+def test_converge_fingerprint_follows_the_inputs(cloud, tmp_path, run_module):
+    before = run_module(module, cloud["converge"])["processes"]["api"]["fingerprint"]
+    changed = dict(cloud["converge"], files={str(tmp_path / "etc" / "api.conf"): "[api]\n"})
+    after = run_module(module, changed)["processes"]["api"]["fingerprint"]
+    salted = run_module(module, dict(changed, fingerprint_salt="other packages"))
+
+    assert before != after != salted["processes"]["api"]["fingerprint"]
+
+
+def test_converge_refuses_a_port_held_by_another_program(cloud, tmp_path, run_module):
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", cloud["port"]))
+        sock.listen()
+        result = run_module(module, cloud["converge"])
+
+    assert result["failed"] is True
+    assert f"port {cloud['port']} on 127.0.0.1 needed by api is already in use" in result["msg"]
+    assert not (tmp_path / "etc").exists(), "preflight comes before any write"
+
+
+def test_start_verify_stop(cloud, tmp_path, run_module):
+    found = run_module(module, cloud["converge"])["processes"]
+    start = {
+        "step": "start",
+        "services": cloud["services"],
+        "start": ["api"],
+        "fingerprints": {"api": found["api"]["fingerprint"]},
+    }
+
+    planned = run_module(module, start, check_mode=True)
+    assert (
+        planned["changed"] is True
+        and shard_processes.read_record(str(tmp_path / "run" / "api.pid")) is None
+    )
+
+    started = run_module(module, start)
+    verified = run_module(
+        module, {"step": "verify", "services": cloud["services"], "wait": ["api"]}
+    )
+    again = run_module(module, start)
+    converged = run_module(module, cloud["converge"])
+
+    assert started["changed"] is True and started["started"][0]["name"] == "api"
+    assert verified["changed"] is False and "failed" not in verified
+    assert again["changed"] is False and again["started"] == []
+    assert converged["processes"]["api"]["current"] is True
+
+    stop = {"step": "stop", "services": cloud["services"]}
+    assert run_module(module, stop, check_mode=True)["stopped"] == ["api"]
+    stopped = run_module(module, stop)
+    assert stopped["changed"] is True and stopped["stopped"] == ["api"]
+    assert run_module(module, stop)["changed"] is False
+
+
+def test_start_and_verify_fail_when_a_process_exits(cloud, tmp_path, run_module):
+    services = dict(cloud["services"])
+    # Alive long enough for its start time to be recorded (one that is gone by
+    # then gets a record that shard_processes.read_record takes as running).
+    failing = tmp_path / "failing"
+    failing.write_text("#!/bin/sh\nsleep 0.5\nexit 1\n")
+    failing.chmod(0o755)
+    services["processes"] = [dict(services["processes"][0], command=str(failing))]
+    found = run_module(module, dict(cloud["converge"], services=services))["processes"]
+    start = {
+        "step": "start",
+        "services": services,
+        "start": ["api"],
+        "fingerprints": {"api": found["api"]["fingerprint"]},
+    }
+
+    result = run_module(module, start)
+    verified = run_module(module, {"step": "verify", "services": services, "wait": ["api"]})
+
+    assert result["failed"] is True
+    assert "api exited with status 1 while starting" in result["msg"]
+    assert verified["failed"] is True and "api exited while starting" in verified["msg"]
