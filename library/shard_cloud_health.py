@@ -14,8 +14,8 @@ description:
     on its endpoint, that nova's conductor and scheduler are up, and that
     the message bus accepts an AMQP connection.
   - With I(image) and I(room), also what the job's exercise needs of the
-    cloud: the image it boots exists, and the project's compute quota has
-    room for its servers (module_utils/shard_quota.py has the rule). The
+    cloud (the image it boots exists, and the project's compute quota has
+    room for its servers; module_utils/shard_quota.py has the rule). The
     whole pre-flight is then one module run and one connection.
   - "Fails with C(target cloud unhealthy: <what>) naming the first problem,
     or with a message about the credentials when they are the problem."
@@ -40,14 +40,15 @@ options:
   image:
     description:
       - An image (name or id) that must exist in the cloud, visible to the
-        project. "Fails with C(image <name> not found in the target cloud: ...)."
+        project; the module fails with C(image <name> not found in the
+        target cloud) and what to do.
     type: str
   room:
     description:
       - Servers the job boots at once, and each one's cores and RAM (its
-        flavor's); fails with C(target cloud has no room: ...) naming each
-        limit of the project's compute quota that is short. A limit of -1 is
-        unlimited.
+        flavor's). The module fails with C(target cloud has no room) naming
+        each limit of the project's compute quota that is short. A limit of
+        -1 is unlimited.
     type: dict
     suboptions:
       servers:
@@ -91,9 +92,11 @@ checked:
   returned: success
   type: list
   elements: str
-  sample: ["identity", "compute", "placement", "nova-conductor", "message bus", "image cirros", "quota"]
+  sample: ["identity", "compute", "nova-conductor", "message bus", "image cirros", "quota"]
 limits:
-  description: With I(room), each quota limit checked, its maximum (-1 unlimited), what is used and what the job needs.
+  description:
+    - With I(room), each quota limit checked, its maximum (-1 unlimited), what
+      is used and what the job needs.
   returned: when I(room) is given
   type: dict
   sample:

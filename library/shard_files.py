@@ -40,8 +40,8 @@ options:
     description:
       - Files to write, as C(path => content) (text, written as UTF-8). A
         file's directory must exist or be listed in I(directories).
-      - Marked C(no_log) (the content may hold secrets): Ansible masks it in
-        any output.
+      - Marked C(no_log), since the content may hold secrets; Ansible masks
+        it in any output.
     type: dict
     default: {}
   mode:
@@ -63,17 +63,18 @@ EXAMPLES = r"""
 - name: Lay out the workspace, with the configuration rendered on the controller
   shard_files:
     directories:
-      - /home/zuul/.shard-jobs/builds/shard-3f2a9c01b7d4/etc
-      - /home/zuul/.shard-jobs/builds/shard-3f2a9c01b7d4/log
+      - /home/zuul/build/etc
+      - /home/zuul/build/log
+      - /home/zuul/build/pylib
     links:
-      /home/zuul/.shard-jobs/builds/shard-3f2a9c01b7d4/current: /home/zuul/.shard-jobs/builds/shard-3f2a9c01b7d4/venv
+      /home/zuul/build/current: /home/zuul/build/venv
     files:
-      /home/zuul/.shard-jobs/builds/shard-3f2a9c01b7d4/etc/nova-compute.conf: >-
+      /home/zuul/build/etc/nova-compute.conf: >-
         {{ lookup('ansible.builtin.template', 'nova-compute.conf.j2') }}
-      /home/zuul/.shard-jobs/builds/shard-3f2a9c01b7d4/pylib/sitecustomize.py: >-
+      /home/zuul/build/pylib/sitecustomize.py: >-
         {{ lookup('ansible.builtin.file', 'sitecustomize.py', rstrip=false) }}
     modes:
-      /home/zuul/.shard-jobs/builds/shard-3f2a9c01b7d4/pylib/sitecustomize.py: "0644"
+      /home/zuul/build/pylib/sitecustomize.py: "0644"
   no_log: true
   register: layout
 """
@@ -83,9 +84,9 @@ checksums:
   description: SHA-1 of each file's content, by path (as C(stat) reports a file's checksum).
   returned: always
   type: dict
-  sample: {"/home/zuul/.shard-jobs/builds/shard-3f2a9c01b7d4/etc/nova-compute.conf": "0b6f..."}
+  sample: {"/home/zuul/build/etc/nova-compute.conf": "0b6f..."}
 changed_paths:
-  description: The directories, links and files created or changed (or that would be, in check mode).
+  description: The directories, links and files created or changed (or to be, in check mode).
   returned: always
   type: list
   elements: str
