@@ -150,24 +150,21 @@ def _file(path, data, mode, check):
             same = f.read() == data
     except FileNotFoundError:
         st, same = None, False
-    if same:
-        if stat.S_IMODE(st.st_mode) == mode:
-            return False
-        if not check:
-            os.chmod(path, mode)
-        return True
-    if not check:
-        # mkstemp creates the file with mode 0600: never readable by others.
+    if check or (same and stat.S_IMODE(st.st_mode) == mode):
+        return not same or stat.S_IMODE(st.st_mode) != mode
+    if not same:
+        # Written beside the file and renamed into place: a reader never sees
+        # half a file. mkstemp makes it with mode 0600, so that a secret is
+        # never readable by others, not even before the chmod below.
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".shard-files-")
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
-            os.chmod(tmp, mode)
             os.replace(tmp, path)
-        except BaseException:
+        finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-            raise
+    os.chmod(path, mode)
     return True
 
 

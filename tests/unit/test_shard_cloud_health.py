@@ -558,21 +558,10 @@ def test_amqp_probe_accepts_a_connection_start(broker):
 
 def needs_cloud(cloud, images=(), **absolute):
     """The fake cloud, with images and the project's compute limits."""
-    from fake_cloud import ns
+    from fake_cloud import compute_limits, ns
 
     cloud.images = [ns(id=f"i-{name}", name=name, is_hidden=False) for name in images]
-    values = dict(
-        instances=10,
-        instances_used=0,
-        total_cores=20,
-        total_cores_used=0,
-        total_ram=51200,
-        total_ram_used=0,
-    )
-    values.update(absolute)
-    cloud.compute.get_limits = lambda: ns(absolute=ns(**values))
-    cloud.current_project_id = "p-shard-ci"
-    return cloud
+    return compute_limits(cloud, **absolute)
 
 
 NO_SERVICES = dict(services=[], nova_services=[])
