@@ -13,6 +13,10 @@ description:
   - Authenticates, then checks that each required catalog service answers
     on its endpoint, that nova's conductor and scheduler are up, and that
     the message bus accepts an AMQP connection.
+  - With I(image) and I(room), also what the job's exercise needs of the
+    cloud (the image it boots exists, and the project's compute quota has
+    room for its servers; module_utils/shard_quota.py has the rule). The
+    whole pre-flight is then one module run and one connection.
   - "Fails with C(target cloud unhealthy: <what>) naming the first problem,
     or with a message about the credentials when they are the problem."
 options:
@@ -33,6 +37,32 @@ options:
     description: Seconds each probe may take.
     type: int
     default: 10
+  image:
+    description:
+      - An image (name or id) that must exist in the cloud, visible to the
+        project; the module fails with C(image <name> not found in the
+        target cloud) and what to do.
+    type: str
+  room:
+    description:
+      - Servers the job boots at once, and each one's cores and RAM (its
+        flavor's). The module fails with C(target cloud has no room) naming
+        each limit of the project's compute quota that is short. A limit of
+        -1 is unlimited.
+    type: dict
+    suboptions:
+      servers:
+        description: Number of servers.
+        type: int
+        default: 1
+      vcpus:
+        description: Cores of each server.
+        type: int
+        default: 1
+      ram:
+        description: RAM of each server in MB.
+        type: int
+        default: 0
 author:
   - shard-jobs contributors
 """
@@ -43,6 +73,17 @@ EXAMPLES = r"""
     cloud: target
     transport_url: "{{ shard_cloud.transport_url }}"
   no_log: true
+
+- name: Check the target cloud and what the exercise needs of it
+  shard_cloud_health:
+    cloud: target
+    transport_url: "{{ shard_cloud.transport_url }}"
+    image: cirros
+    room:
+      servers: 1
+      vcpus: 1
+      ram: 128
+  no_log: true
 """
 
 RETURN = r"""
@@ -51,18 +92,31 @@ checked:
   returned: success
   type: list
   elements: str
-  sample: ["identity", "compute", "placement", "nova-conductor", "message bus"]
+  sample: ["identity", "compute", "nova-conductor", "message bus", "image cirros", "quota"]
+limits:
+  description:
+    - With I(room), each quota limit checked, its maximum (-1 unlimited), what
+      is used and what the job needs.
+  returned: when I(room) is given
+  type: dict
+  sample:
+    instances: {max: 10, used: 3, needed: 1}
+    cores: {max: 20, used: 3, needed: 1}
+    ram: {max: 51200, used: 384, needed: 128}
 """
 
 import socket
 from urllib.parse import urlsplit
 
 from ansible.module_utils.shard_openstack import ShardModule, endpoint_problem, short_error
+from ansible.module_utils.shard_quota import quota_room
 
 try:
     from keystoneauth1 import exceptions as ksa_exceptions
-except ImportError:  # pragma: no cover - openstacksdk brings it
+    from openstack import exceptions as openstack_exceptions
+except ImportError:  # pragma: no cover - openstacksdk brings them
     ksa_exceptions = None
+    openstack_exceptions = None
 
 # AMQP 0-9-1 protocol header; a broker answers with a Connection.Start frame.
 AMQP_HEADER = b"AMQP\x00\x00\x09\x01"
@@ -99,6 +153,15 @@ class CloudHealthModule(ShardModule):
         ),
         transport_url=dict(type="str", no_log=True),
         probe_timeout=dict(type="int", default=10),
+        image=dict(type="str"),
+        room=dict(
+            type="dict",
+            options=dict(
+                servers=dict(type="int", default=1),
+                vcpus=dict(type="int", default=1),
+                ram=dict(type="int", default=0),
+            ),
+        ),
     )
     module_kwargs = dict(supports_check_mode=True)
 
@@ -142,7 +205,37 @@ class CloudHealthModule(ShardModule):
             if problem:
                 self.unhealthy(problem)
             checked.append("message bus")
-        self.exit_json(changed=False, checked=checked)
+
+        extra = {}
+        image = self.params["image"]
+        if image:
+            if not self.image_exists(image):
+                self.fail_json(
+                    msg=f"image {image} not found in the target cloud: the exercise boots it; "
+                    "name an existing image (image in the credentials, or shard_profile_options "
+                    "{image: ...})"
+                )
+            checked.append(f"image {image}")
+        room = self.params["room"]
+        if room:
+            try:
+                limits, problem = quota_room(self.conn, room["servers"], room["vcpus"], room["ram"])
+            except Exception as exc:
+                self.unhealthy(f"compute limits cannot be read ({short_error(exc)})")
+            if problem:
+                self.fail_json(msg=problem, limits=limits)
+            extra["limits"] = limits
+            checked.append("quota")
+        self.exit_json(changed=False, checked=checked, **extra)
+
+    def image_exists(self, name_or_id):
+        """Whether an image of that name or id is visible to the project."""
+        try:
+            return self.conn.image.find_image(name_or_id, ignore_missing=True) is not None
+        except openstack_exceptions.DuplicateResource:
+            return True  # several images of that name: it exists
+        except Exception as exc:
+            self.unhealthy(f"images cannot be listed ({short_error(exc)})")
 
     def credentials_problem(self, exc, auth_url):
         # Connection.authorize() re-raises keystoneauth's errors as an SDKException

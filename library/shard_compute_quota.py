@@ -59,13 +59,7 @@ limits:
 """
 
 from ansible.module_utils.shard_openstack import ShardModule
-
-# limit name: (attribute of the maximum, attribute of what is used, unit)
-LIMITS = {
-    "instances": ("instances", "instances_used", "servers"),
-    "cores": ("total_cores", "total_cores_used", "cores"),
-    "ram": ("total_ram", "total_ram_used", "MB"),
-}
+from ansible.module_utils.shard_quota import quota_room
 
 
 class ComputeQuotaModule(ShardModule):
@@ -78,36 +72,10 @@ class ComputeQuotaModule(ShardModule):
 
     def run(self):
         p = self.params
-        needed = {
-            "instances": p["servers"],
-            "cores": p["servers"] * p["vcpus"],
-            "ram": p["servers"] * p["ram"],
-        }
-        absolute = self.conn.compute.get_limits().absolute
-        limits, short = {}, []
-        for name, (max_attr, used_attr, unit) in LIMITS.items():
-            maximum = _int(getattr(absolute, max_attr, None))
-            used = _int(getattr(absolute, used_attr, None)) or 0
-            limits[name] = {"max": maximum, "used": used, "needed": needed[name]}
-            if maximum is None or maximum < 0 or not needed[name]:
-                continue
-            if used + needed[name] > maximum:
-                short.append(f"{name} {used} of {maximum} {unit} used, {needed[name]} more needed")
-        if short:
-            project = getattr(self.conn, "current_project_id", None) or "?"
-            self.fail_json(
-                msg=f"target cloud has no room: the quota of project {project} is exhausted: "
-                + "; ".join(short),
-                limits=limits,
-            )
+        limits, problem = quota_room(self.conn, p["servers"], p["vcpus"], p["ram"])
+        if problem:
+            self.fail_json(msg=problem, limits=limits)
         self.exit_json(changed=False, limits=limits)
-
-
-def _int(value):
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def main():

@@ -840,3 +840,19 @@ def _session(cloud):
 FakeCloud.session = property(_session)
 FakeCloud.authorize = lambda self: "token"
 FakeCloud.config = property(lambda self: ns(get_region_name=lambda: "RegionOne"))
+
+
+def compute_limits(cloud, **absolute):
+    """Give the fake cloud the project's compute limits (GET /limits), defaults overridden."""
+    values = dict(
+        instances=10,
+        instances_used=0,
+        total_cores=20,
+        total_cores_used=0,
+        total_ram=51200,
+        total_ram_used=0,
+    )
+    values.update(absolute)
+    cloud.compute.get_limits = lambda: ns(absolute=ns(**values))
+    cloud.current_project_id = "p-shard-ci"
+    return cloud

@@ -551,3 +551,56 @@ def test_amqp_probe_accepts_a_connection_start(broker):
     port, _ = broker(connection_start_frame())
 
     assert module.amqp_probe(f"rabbit://127.0.0.1:{port}", 2) is None
+
+
+# -- what the exercise needs: the image it boots, room in the quota -------------
+
+
+def needs_cloud(cloud, images=(), **absolute):
+    """The fake cloud, with images and the project's compute limits."""
+    from fake_cloud import compute_limits, ns
+
+    cloud.images = [ns(id=f"i-{name}", name=name, is_hidden=False) for name in images]
+    return compute_limits(cloud, **absolute)
+
+
+NO_SERVICES = dict(services=[], nova_services=[])
+AUTH_CONFIG = type("Config", (), {"get_auth_args": staticmethod(lambda: {"auth_url": "http://k"})})
+
+
+def test_the_image_and_the_room_are_checked_in_the_same_run(cloud, run_module, monkeypatch):
+    monkeypatch.setattr(type(cloud), "config", property(lambda self: AUTH_CONFIG))
+    needs_cloud(cloud, images=["cirros"], instances_used=3)
+
+    result = run_module(
+        module, health(image="cirros", room=dict(servers=1, vcpus=1, ram=128), **NO_SERVICES)
+    )
+
+    assert "failed" not in result
+    assert result["checked"] == ["identity", "image cirros", "quota"]
+    assert result["limits"]["instances"] == {"max": 10, "used": 3, "needed": 1}
+    assert cloud.mutations == []
+
+
+def test_a_missing_image_is_named_with_what_to_do(cloud, run_module, monkeypatch):
+    monkeypatch.setattr(type(cloud), "config", property(lambda self: AUTH_CONFIG))
+    needs_cloud(cloud, images=["other"])
+
+    result = run_module(module, health(image="cirros", **NO_SERVICES))
+
+    assert result["failed"] is True
+    assert result["msg"].startswith("image cirros not found in the target cloud: ")
+    assert "shard_profile_options {image: ...}" in result["msg"]
+
+
+def test_no_room_is_the_quota_rule_message(cloud, run_module, monkeypatch):
+    monkeypatch.setattr(type(cloud), "config", property(lambda self: AUTH_CONFIG))
+    needs_cloud(cloud, images=["cirros"], total_cores=2, total_cores_used=2)
+
+    result = run_module(module, health(image="cirros", room=dict(vcpus=1, ram=64), **NO_SERVICES))
+
+    assert result["failed"] is True
+    assert result["msg"] == (
+        "target cloud has no room: the quota of project p-shard-ci is exhausted: "
+        "cores 2 of 2 cores used, 1 more needed"
+    )

@@ -1,22 +1,7 @@
 """shard_compute_quota: room in the project's compute quota, read from nova's limits."""
 
 import shard_compute_quota as module
-from fake_cloud import ns
-
-
-def limits(cloud, **absolute):
-    values = dict(
-        instances=10,
-        instances_used=0,
-        total_cores=20,
-        total_cores_used=0,
-        total_ram=51200,
-        total_ram_used=0,
-    )
-    values.update(absolute)
-    cloud.compute.get_limits = lambda: ns(absolute=ns(**values))
-    cloud.current_project_id = "p-shard-ci"
-    return cloud
+from fake_cloud import compute_limits as limits
 
 
 def test_room_left(cloud, run_module):
