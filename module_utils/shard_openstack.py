@@ -233,7 +233,7 @@ def retry_on_conflict(func, attempts=10, interval=0.2):
             time.sleep(interval)
 
 
-# -- provider traits (shard_provider_traits, shard_compute_label) ----------
+# -- provider traits (shard_compute_label) --------------------------------
 
 # Writes of a provider's traits tried before giving up on a provider that keeps changing.
 PROVIDER_TRAITS_ATTEMPTS = 10

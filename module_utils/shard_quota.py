@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """Whether the project's compute quota leaves room for the servers a job boots.
 
-The one home of the rule, used by shard_compute_quota (the check alone) and
-shard_cloud_health (the whole pre-flight in one module run).
+The one home of the rule, used by shard_cloud_health (the whole pre-flight in
+one module run, the profile's needs).
 """
 
 # limit name: (attribute of the maximum, attribute of what is used, unit)

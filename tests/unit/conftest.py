@@ -90,7 +90,7 @@ def clock(monkeypatch):
     for name in (
         "shard_compute_service",
         "shard_server",
-        "shard_provider_traits",
+        "shard_compute_label",
         "shard_labelled_resources",
         "shard_teardown_cloud",
     ):
