@@ -126,9 +126,6 @@ class LocalRun:
             raise RunError(f"unknown shard profile {str(profile)[:60]!r}; known profiles: {known}")
         return yaml.safe_load(path.read_text())
 
-    # The e2e, molecule and zuul tiers fetch the release a job builds through this name.
-    pinned_version = staticmethod(pinned_version)
-
     def zuul_var(self, projects: dict, item_project: str) -> dict:
         short = self.build[:7]
         item = projects[item_project]

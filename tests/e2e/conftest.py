@@ -14,7 +14,7 @@ import openstack.connection
 import pytest
 import yaml
 
-from shard_jobs import runner
+from shard_jobs import sources
 
 # The operator's view of the embedded cloud (a fixture).
 admin_conn = job_runs.admin_conn
@@ -23,7 +23,7 @@ admin_conn = job_runs.admin_conn
 @pytest.fixture(scope="session")
 def nova_release_tree():
     """The source release the embedded cloud runs (what `./shard run` tests by default)."""
-    return runner.release_source("nova", runner.LocalRun.pinned_version("nova"))
+    return sources.release_source("nova", sources.pinned_version("nova"))
 
 
 def marked_copy(release_tree, tmp_path, module: str, anchor: str, statement: str):
@@ -56,7 +56,7 @@ def patched_nova(tmp_path, nova_release_tree):
 @pytest.fixture(scope="session")
 def glance_release_tree():
     """The glance source release the embedded cloud runs (`./shard run`'s default)."""
-    return runner.release_source("glance", runner.LocalRun.pinned_version("glance"))
+    return sources.release_source("glance", sources.pinned_version("glance"))
 
 
 @pytest.fixture

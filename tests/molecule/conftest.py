@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from shard_jobs import paths, runner
+from shard_jobs import paths, sources
 
 MOLECULE_DIR = paths.REPO / "molecule"
 SCENARIOS = sorted(p.parent.name for p in MOLECULE_DIR.glob("*/molecule.yml"))
@@ -129,7 +129,7 @@ def molecule_runs(request):
     wanted = sorted(set(selected), key=lambda s: (rank.get(s, len(ORDER)), s))
     # The code under test of the shard scenarios: the nova release the embedded
     # cloud runs, as `./shard run` prepares it.
-    runner.release_source("nova", runner.LocalRun.pinned_version("nova"))
+    sources.release_source("nova", sources.pinned_version("nova"))
     before = {s: _temp_dirs(s) for s in wanted}
     pool = ThreadPoolExecutor(max_workers=max(1, WORKERS), thread_name_prefix="molecule")
     futures = {s: pool.submit(run_scenario, s) for s in wanted}

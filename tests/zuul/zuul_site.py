@@ -289,9 +289,9 @@ class Site:
 
         # openstack/nova: the source release the embedded cloud runs, plus a
         # .zuul.yaml that only adds the shard-jobs template.
-        from shard_jobs import runner
+        from shard_jobs import sources
 
-        release = runner.release_source("nova", runner.LocalRun.pinned_version("nova"))
+        release = sources.release_source("nova", sources.pinned_version("nova"))
         nova = src / "nova"
         run(["git", "clone", "-q", str(release), str(nova)])
         git(["checkout", "-q", "-B", "master"], nova)
