@@ -183,6 +183,7 @@ from ansible.module_utils.shard_openstack import (
     api_error,
     find_resource_provider,
     placement,
+    provider_allocations,
     retry_on_conflict,
 )
 from ansible.module_utils.shard_processes import log_tail, read_record, start_failure
@@ -222,7 +223,8 @@ class ComputeServiceModule(ShardModule):
             self.fail_json(msg="aggregate only applies to binary nova-compute")
         self.deadline = time.monotonic() + self.params["timeout"]
         self.process = None
-        if self.params["pidfile"] and self.params["state"] == "present":
+        # (In check mode nothing was started: there is no process to watch.)
+        if self.params["pidfile"] and self.params["state"] == "present" and not self.check_mode:
             self.process = read_record(self.params["pidfile"])
             if self.process is None:
                 self._fail_process("is not running")
@@ -423,7 +425,11 @@ class ComputeServiceModule(ShardModule):
         """Put the provider in the aggregate in placement (nova's add_host does it only once
         the host is mapped). Whether that changed anything."""
         if not aggregate.uuid:
-            return False
+            self.fail_json(
+                msg=f"aggregate {aggregate.name} has no uuid: the cloud's compute API microversion "
+                "is pinned below 2.41 (compute_api_version in its clouds.yaml entry), so the "
+                "shard cannot be isolated in placement"
+            )
 
         def join():
             found = self._placement_aggregates(provider)
@@ -452,6 +458,14 @@ class ComputeServiceModule(ShardModule):
             self.fail_json(
                 msg=f"resource provider {provider['name']} is not in aggregate {aggregate.name} "
                 f"({aggregate.uuid}) in placement, so the scheduler cannot isolate it"
+            )
+        # A scheduler that maps new hosts on its own may have mapped it before
+        # the join: nothing may have landed there meanwhile.
+        taken = sorted(provider_allocations(self.conn, provider["uuid"]))
+        if taken:
+            self.fail_json(
+                msg=f"servers landed on the shard {provider['name']} before it was isolated "
+                f"(consumers {', '.join(taken)}): the cloud's scheduler mapped the host first"
             )
 
     def _add_host(self, aggregate):

@@ -185,9 +185,10 @@ def log_tail(logfile, lines=15):
 # "[None req-... - - - - - -]"), and an exception's summary may follow it
 # (": <exception>").
 _OSLO_LOG_LINE_RE = re.compile(r"^\S+ \S+ (\d+) ([A-Z]+) (\S+) ?(?:\[[^\]]*\] )?(.*)$")
-# oslo.service's logger, and its messages when a service's start() raised (the
-# eventlet backend's, the threading backend's).
-_OSLO_SERVICE_LOGGER = "oslo_service.service"
+# oslo.service's loggers (oslo_service.backend._eventlet.service,
+# oslo_service.backend._threading.service, oslo_service.service before the
+# backends), and their messages when a service's start() raised.
+_OSLO_SERVICE_LOGGERS = "oslo_service."
 _START_FAILED = ("Error starting thread.", "Error starting service thread.")
 
 
@@ -214,12 +215,13 @@ def start_failure(logfile, pid):
         level, logger, message = match.group(2, 3, 4)
         if level == "CRITICAL":
             return message.strip()
-        if logger == _OSLO_SERVICE_LOGGER and message.startswith(_START_FAILED):
+        from_oslo_service = logger.startswith(_OSLO_SERVICE_LOGGERS)
+        if from_oslo_service and message.startswith(_START_FAILED):
             failed, exception = True, None
         elif (
             failed
             and level == "ERROR"
-            and logger == _OSLO_SERVICE_LOGGER
+            and from_oslo_service
             and message[:1].strip()
             and not message.startswith("Traceback")
         ):

@@ -404,14 +404,14 @@ def test_connection_uses_the_cloud_and_timeout(cloud, run_module):
 
 START_FAILED_LOG = """\
 2026-12-02 12:00:00.100 {pid} INFO nova.service [-] Starting compute node (version 31.0.0)
-2026-12-02 12:00:00.200 {pid} ERROR oslo_service.service [-] Error starting thread.: \
+2026-12-02 12:00:00.200 {pid} ERROR oslo_service.backend._eventlet.service [-] Error starting thread.: \
 nova.exception.ServiceTooOld: This service is older (v71) than the minimum (v72) version
-2026-12-02 12:00:00.200 {pid} ERROR oslo_service.service Traceback (most recent call last):
-2026-12-02 12:00:00.200 {pid} ERROR oslo_service.service   File "nova/service.py", line 1
-2026-12-02 12:00:00.200 {pid} ERROR oslo_service.service     self.service_ref = create()
-2026-12-02 12:00:00.200 {pid} ERROR oslo_service.service nova.exception.ServiceTooOld: \
+2026-12-02 12:00:00.200 {pid} ERROR oslo_service.backend._eventlet.service Traceback (most recent call last):
+2026-12-02 12:00:00.200 {pid} ERROR oslo_service.backend._eventlet.service   File "nova/service.py", line 1
+2026-12-02 12:00:00.200 {pid} ERROR oslo_service.backend._eventlet.service     self.service_ref = create()
+2026-12-02 12:00:00.200 {pid} ERROR oslo_service.backend._eventlet.service nova.exception.ServiceTooOld: \
 This service is older (v71) than the minimum (v72) version of the rest of the deployment.
-2026-12-02 12:00:00.200 {pid} ERROR oslo_service.service
+2026-12-02 12:00:00.200 {pid} ERROR oslo_service.backend._eventlet.service
 """
 
 
@@ -469,3 +469,37 @@ def test_present_fails_when_the_process_is_not_running(cloud, run_module, tmp_pa
 
     assert result["failed"] is True
     assert result["msg"].startswith("nova-compute is not running")
+
+
+def test_present_fails_on_servers_that_landed_before_the_isolation(cloud, run_module):
+    # The scheduler mapped the host itself and placed a server before the join.
+    cloud.add_service(HOST)
+    cloud.add_provider(HOST, allocations={"tenant-server-uuid": {"resources": {"VCPU": 1}}})
+    cloud.mapped_hosts.add(HOST)
+
+    result = run_module(module, present(aggregate=LABEL, label=LABEL))
+
+    assert result["failed"] is True
+    assert result["msg"].startswith(
+        f"servers landed on the shard {HOST} before it was isolated (consumers tenant-server-uuid)"
+    )
+
+
+def test_present_fails_at_once_on_a_critical_line(cloud, clock, run_module, tmp_path):
+    # nova-compute 2026.2 (oslo.service's threading backend) ends with CRITICAL.
+    pid = os.getpid()
+    log = (
+        f"2026-12-02 12:22:26.206 {pid} CRITICAL nova [None req-6df3 - - - - - -] Unhandled "
+        "error: nova.exception_Remote.ServiceTooOld_Remote: This service is older (v73) than "
+        "the minimum (v74) version of the rest of the deployment. Unable to continue.\n"
+    )
+    files = process_files(tmp_path, pid, log)
+
+    result = run_module(module, present(timeout=300, **files))
+
+    assert result["failed"] is True
+    assert (
+        "failed to start its service: Unhandled error: nova.exception_Remote.ServiceTooOld_"
+        in (result["msg"])
+    )
+    assert clock.now - 1000 < 1
