@@ -185,6 +185,7 @@ from ansible.module_utils.shard_labels import LABEL_METADATA_KEY
 from ansible.module_utils.shard_openstack import (
     ProviderTraitsError,
     ShardModule,
+    api_error,
     change_provider_traits,
     description_for,
     find_resource_provider,
@@ -193,10 +194,8 @@ from ansible.module_utils.shard_openstack import (
     placement,
     trait_for,
 )
-from ansible.module_utils.shard_resources import wait_server_gone
+from ansible.module_utils.shard_resources import TeardownError, wait_for, wait_server_gone
 
-# Seconds between two looks at the probe.
-POLL_INTERVAL = 0.5
 # The fault of a server the scheduler found no host for.
 NO_VALID_HOST = "No valid host"
 
@@ -286,31 +285,34 @@ class ComputeLabelModule(ShardModule):
         flavor = self.conn.compute.find_flavor(name, ignore_missing=True)
         if flavor is None:
             flavor = self._private_flavor(name, (size["ram"], size["vcpus"], size["disk"]))
-        # A requested host (microversion 2.74; openstacksdk negotiates up to
-        # 2.100) goes through the scheduler's filters, unlike a forced one.
-        server = self.conn.compute.create_server(
-            name=name,
-            flavor_id=flavor.id,
-            image_id=image.id,
-            networks="none",
-            host=host,
-            metadata={LABEL_METADATA_KEY: self.label},
-        )
+        server, problem = None, None
         try:
-            while True:
-                server = self.conn.compute.get_server(server.id)
-                if server.status in ("ERROR", "ACTIVE") or server.compute_host:
-                    break
-                if time.monotonic() >= deadline:
-                    self.fail_json(
-                        msg=f"the isolation probe {name} was neither placed nor refused "
-                        f"within {self.params['timeout']}s (status {server.status})"
-                    )
-                time.sleep(POLL_INTERVAL)
+            # A requested host (microversion 2.74; openstacksdk negotiates up to
+            # 2.100) goes through the scheduler's filters, unlike a forced one.
+            server = self.conn.compute.create_server(
+                name=name,
+                flavor_id=flavor.id,
+                image_id=image.id,
+                networks="none",
+                host=host,
+                metadata={LABEL_METADATA_KEY: self.label},
+            )
+            server = wait_for(
+                lambda: _settled(self.conn.compute.get_server(server.id)),
+                deadline,
+                lambda: (
+                    f"the isolation probe {name} was neither placed nor refused "
+                    f"within {self.params['timeout']}s"
+                ),
+            )
+        except TeardownError as exc:
+            problem = str(exc)
+        except sdk_exceptions.SDKException as exc:
+            problem = f"the isolation probe {name} failed: {api_error(exc)}"
         finally:
-            self.conn.compute.delete_server(server.id, ignore_missing=True)
-            wait_server_gone(self.conn, server.id, name, deadline + 60)
-            self.conn.compute.delete_flavor(flavor.id, ignore_missing=True)
+            left = self._remove_probe(server, flavor, deadline + 60)
+        if problem or left:
+            self.fail_json(msg="; ".join(filter(None, [problem, left])))
         fault = (server.fault or {}).get("message", "") if server.status == "ERROR" else ""
         if server.compute_host:
             self.fail_json(
@@ -323,6 +325,24 @@ class ComputeLabelModule(ShardModule):
                 msg=f"the isolation probe failed for another reason than isolation: {fault}"
             )
         return dict(refused=True, fault=fault)
+
+    def _remove_probe(self, server, flavor, deadline):
+        """Delete the probe's server and flavor, each whatever became of the other; what
+        could not be deleted (teardown finds it by its label), or None."""
+        left = []
+        if server is not None:
+            try:
+                self.conn.compute.delete_server(server.id, ignore_missing=True)
+                wait_server_gone(self.conn, server.id, server.name, deadline)
+            except (TeardownError, sdk_exceptions.SDKException) as exc:
+                left.append(
+                    f"its server: {exc if isinstance(exc, TeardownError) else api_error(exc)}"
+                )
+        try:
+            self.conn.compute.delete_flavor(flavor.id, ignore_missing=True)
+        except sdk_exceptions.SDKException as exc:
+            left.append(f"its flavor: {api_error(exc)}")
+        return f"the isolation probe was not removed ({'; '.join(left)})" if left else None
 
     def _private_flavor(self, name, size, description=None):
         """A flavor only the account's project can use."""
@@ -425,6 +445,11 @@ class ComputeLabelModule(ShardModule):
             self.fail_json(msg=str(exc))
         self.changed = self.changed or state["changed"]
         return state["traits"]
+
+
+def _settled(server):
+    """The probe once nova placed or refused it, else None."""
+    return server if server.status in ("ERROR", "ACTIVE") or server.compute_host else None
 
 
 def _flavor(flavor_id, name, description, size, extra_specs):

@@ -2,6 +2,7 @@
 
 import re
 
+import fake_cloud
 import shard_compute_label as module
 from fake_cloud import OWN_PROJECT
 
@@ -343,3 +344,23 @@ def test_the_probe_says_when_it_failed_for_another_reason(cloud, run_module):
     assert result["msg"] == (
         "the isolation probe failed for another reason than isolation: Image cirros is not active."
     )
+
+
+def test_a_probe_that_cannot_be_created_leaves_no_flavor_and_says_why(
+    cloud, run_module, monkeypatch
+):
+    probe_ready(cloud, "ERROR")
+
+    def refused(**attrs):
+        raise fake_cloud.http_error(
+            403, "Policy doesn't allow compute:servers:create:requested_destination"
+        )
+
+    monkeypatch.setattr(cloud.compute, "create_server", refused)
+
+    result = run_module(module, PROBE_ARGS)
+
+    assert result["failed"] is True
+    assert result["msg"].startswith(f"the isolation probe {LABEL}-probe failed: ")
+    assert "requested_destination" in result["msg"]
+    assert [f.name for f in cloud.flavors] == [FLAVOR]

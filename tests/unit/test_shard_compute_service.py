@@ -402,17 +402,24 @@ def test_connection_uses_the_cloud_and_timeout(cloud, run_module):
 
 # -- the service's process, watched while waiting ----------------------------
 
-START_FAILED_LOG = """\
-2026-12-02 12:00:00.100 {pid} INFO nova.service [-] Starting compute node (version 31.0.0)
-2026-12-02 12:00:00.200 {pid} ERROR oslo_service.backend._eventlet.service [-] Error starting thread.: \
-nova.exception.ServiceTooOld: This service is older (v71) than the minimum (v72) version
-2026-12-02 12:00:00.200 {pid} ERROR oslo_service.backend._eventlet.service Traceback (most recent call last):
-2026-12-02 12:00:00.200 {pid} ERROR oslo_service.backend._eventlet.service   File "nova/service.py", line 1
-2026-12-02 12:00:00.200 {pid} ERROR oslo_service.backend._eventlet.service     self.service_ref = create()
-2026-12-02 12:00:00.200 {pid} ERROR oslo_service.backend._eventlet.service nova.exception.ServiceTooOld: \
-This service is older (v71) than the minimum (v72) version of the rest of the deployment.
-2026-12-02 12:00:00.200 {pid} ERROR oslo_service.backend._eventlet.service
-"""
+# oslo.service's eventlet backend (nova 33) logs this and keeps the process.
+_OSLO = "2026-12-02 12:00:00.200 {pid} ERROR oslo_service.backend._eventlet.service"
+_TOO_OLD = (
+    "nova.exception.ServiceTooOld: This service is older (v71) than the minimum (v72) version "
+    "of the rest of the deployment."
+)
+START_FAILED_LOG = "\n".join(
+    [
+        "2026-12-02 12:00:00.100 {pid} INFO nova.service [-] Starting compute node",
+        f"{_OSLO} [-] Error starting thread.: {_TOO_OLD}",
+        f"{_OSLO} Traceback (most recent call last):",
+        f'{_OSLO}   File "nova/service.py", line 1',
+        f"{_OSLO}     self.service_ref = create()",
+        f"{_OSLO} {_TOO_OLD}",
+        _OSLO,
+        "",
+    ]
+)
 
 
 def process_files(tmp_path, pid, log=""):
