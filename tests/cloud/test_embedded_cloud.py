@@ -38,7 +38,7 @@ from packaging.requirements import Requirement
 from shard_jobs import paths
 
 SERVICES = ["keystone", "placement", "glance", "neutron", "nova-api", "nova-conductor",
-            "nova-scheduler"]  # fmt: skip
+            "nova-scheduler", "nova-compute"]  # fmt: skip
 
 
 def listening(port: int) -> bool:
@@ -153,6 +153,8 @@ def test_every_api_answers_the_ci_user(iso):
     binaries = {(s.binary, s.state, s.status) for s in conn.compute.services()}
     assert ("nova-conductor", "up", "enabled") in binaries
     assert ("nova-scheduler", "up", "enabled") in binaries
+    # The ordinary compute, never a shard, where tenants' servers go.
+    assert ("nova-compute", "up", "enabled") in binaries
 
 
 def test_second_up_changes_nothing_and_is_fast(iso):
@@ -275,11 +277,13 @@ def test_a_fake_compute_joins_and_boots_a_server(iso, secret, tmp_path):
 
         flavor = conn.compute.create_flavor(name=host, ram=64, vcpus=1, disk=0)
         image = conn.image.find_image("shard-tiny", ignore_missing=False)
+        # On this compute, not the cloud's ordinary one: a requested host.
         server = conn.compute.create_server(
             name=host,
             flavor_id=flavor.id,
             image_id=image.id,
             networks="none",
+            host=host,
         )
         try:
             server = conn.compute.wait_for_server(server, wait=120)
