@@ -153,8 +153,14 @@ def test_every_api_answers_the_ci_user(iso):
     binaries = {(s.binary, s.state, s.status) for s in conn.compute.services()}
     assert ("nova-conductor", "up", "enabled") in binaries
     assert ("nova-scheduler", "up", "enabled") in binaries
-    # The ordinary compute, never a shard, where tenants' servers go.
-    assert ("nova-compute", "up", "enabled") in binaries
+    # The ordinary compute, never a shard, where tenants' servers go (it
+    # reports in within seconds of its start).
+    wait_for(
+        lambda: ("nova-compute", "up", "enabled")
+        in {(s.binary, s.state, s.status) for s in conn.compute.services()},
+        60,
+        "the ordinary compute to report up",
+    )
 
 
 def test_second_up_changes_nothing_and_is_fast(iso):
