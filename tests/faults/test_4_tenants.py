@@ -93,12 +93,13 @@ def test_other_tenants_servers_never_land_on_the_shard(admin_conn, tmp_path, oth
             )
             for i in range(BOOTS)
         ]
+        # The shard is there to be chosen while nova schedules them (else the
+        # test would prove nothing): its host still in its aggregate.
+        assert any(run.label in (a.hosts or []) for a in admin_conn.compute.aggregates())
         hosts = []
         for server in servers:
             server = admin_conn.compute.wait_for_server(server, wait=WAIT)
             hosts.append(server.compute_host)
-        # The shard was there to be chosen all along: its host still in its aggregate.
-        assert any(run.label in (a.hosts or []) for a in admin_conn.compute.aggregates())
         assert hosts == [manifest["ordinary_compute"]] * BOOTS, (
             f"the other tenant's servers landed on {hosts}; the shard is {run.label}"
         )
