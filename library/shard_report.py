@@ -10,9 +10,10 @@ description:
   - C(sample) appends a phase event, with a snapshot of the node's CPU
     counters, to the build's phases.jsonl (module_utils/shard_phases.py has
     the record and the sampler).
-  - C(report) ends the collect-logs phase and writes report.json and
-    report.html (phase timeline, CPU per process group, what the run
-    created, the verdict) and phases.json (seconds per phase) into I(out).
+  - C(report) ends the collect-logs phase and writes report.json (phase
+    timeline, CPU per process group, what the run created, the verdict) and
+    phases.json (seconds per phase) into I(out), and returns the report; the
+    shard_report_html filter renders report.html from it on the controller.
   - C(finish), after teardown, adds what teardown found, deleted and left
     (teardown.json), the end of the teardown phase and the verdict it makes,
     and rewrites the report (or writes one from the phases, with I(verdict),
@@ -38,7 +39,7 @@ options:
     type: str
     choices: [start, end, mark]
   out:
-    description: Where C(report) and C(finish) write report.json, report.html, teardown.json.
+    description: Where C(report) and C(finish) write report.json and teardown.json.
     type: path
   success:
     description:
@@ -79,7 +80,14 @@ EXAMPLES = r"""
     command: report
     workspace: /home/zuul/.shard-jobs/builds/shard-3f2a9c01b7d4
     out: /home/zuul/.shard-jobs/builds/shard-3f2a9c01b7d4/zuul-logs
-    verdict: SUCCESS
+    success: true
+  register: report
+
+- name: Write its page beside it, rendered on the controller
+  ansible.builtin.copy:
+    dest: /home/zuul/.shard-jobs/builds/shard-3f2a9c01b7d4/zuul-logs/report.html
+    content: "{{ report.report | shard_report_html }}"
+    mode: "0600"
 """
 
 RETURN = r"""
@@ -91,6 +99,10 @@ verdict:
   description: The verdict the report carries.
   returned: when a report was written
   type: str
+report:
+  description: The report as written to report.json, less its phase events (for report.html).
+  returned: when a report was written
+  type: dict
 recorded:
   description: Whether the build has a phase record (C(reached)).
   returned: when I(command) is reached
@@ -106,7 +118,6 @@ why:
   type: str
 """
 
-import html
 import json
 import os
 import time
@@ -126,18 +137,6 @@ from ansible.module_utils.shard_phases import (
 
 SCHEMA = 1
 GROUPS = ("code_under_test", "target_cloud", "harness", "other")
-GROUP_TITLES = {
-    "code_under_test": "code under test",
-    "target_cloud": "target cloud",
-    "harness": "harness",
-    "other": "rest of the machine",
-}
-COLOURS = {
-    "code_under_test": "#2e7d32",
-    "target_cloud": "#1565c0",
-    "harness": "#ef6c00",
-    "other": "#9e9e9e",
-}
 
 
 COVERS = {
@@ -305,224 +304,6 @@ def final_verdict(verdict, teardown):
     return verdict
 
 
-# ------------------------------------------------------------------ HTML
-
-
-def _fmt(value, unit="s"):
-    if value is None:
-        return "n/a"
-    return f"{value:.1f}{unit}" if isinstance(value, (int, float)) else html.escape(str(value))
-
-
-def render_svg(report, width=760):
-    """The phases on a time axis, one row each, with the CPU mix of each phase."""
-    phases = [p for p in report["phases"]]
-    total = max([report["seconds"]] + [p["end"] or p["start"] for p in phases] + [1.0])
-    row, left, right, top = 26, 110, 64, 28
-    height = top + row * max(1, len(phases)) + 30
-    scale = (width - left - right) / total
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="phase timeline">',
-        "<style>text{font:12px sans-serif;fill:#222}.ax{stroke:#bbb;stroke-width:1}</style>",
-    ]
-    # Axis and ticks.
-    step = next(
-        s for s in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600, 10**9) if total / s <= 10
-    )
-    y_axis = top + row * max(1, len(phases)) + 4
-    tick = 0
-    while tick <= total + 1e-9:
-        x = left + tick * scale
-        out.append(f'<line class="ax" x1="{x:.1f}" y1="{top - 6}" x2="{x:.1f}" y2="{y_axis}"/>')
-        out.append(f'<text x="{x:.1f}" y="{y_axis + 14}" text-anchor="middle">{tick:g}s</text>')
-        tick += step
-    for i, phase in enumerate(phases):
-        y = top + i * row
-        name = html.escape(phase["name"])
-        out.append(f'<text x="{left - 8}" y="{y + 16}" text-anchor="end">{name}</text>')
-        end = phase["end"] if phase["end"] is not None else total
-        x, w = left + phase["start"] * scale, max(1.0, (end - phase["start"]) * scale)
-        cpu = phase.get("cpu") or {}
-        machine = cpu.get("machine") or 0.0
-        title = f"{name}: {_fmt(phase['seconds'])}"
-        if phase["end"] is None:
-            title += " (did not end)"
-        # The bar is split by who used the CPU during the phase.
-        parts = [(g, cpu.get(g) or 0.0) for g in GROUPS] if machine else []
-        out.append(f"<g><title>{html.escape(title)}</title>")
-        if parts:
-            offset = x
-            for group, value in parts:
-                part = w * value / machine
-                if part <= 0:
-                    continue
-                out.append(
-                    f'<rect x="{offset:.1f}" y="{y + 4}" width="{part:.1f}" height="{row - 8}" '
-                    f'fill="{COLOURS[group]}"/>'
-                )
-                offset += part
-            out.append(
-                f'<rect x="{x:.1f}" y="{y + 4}" width="{w:.1f}" height="{row - 8}" '
-                'fill="none" stroke="#333"/>'
-            )
-        else:
-            dash = ' stroke-dasharray="4 2"' if phase["end"] is None else ""
-            out.append(
-                f'<rect x="{x:.1f}" y="{y + 4}" width="{w:.1f}" height="{row - 8}" '
-                f'fill="#cfd8dc" stroke="#333"{dash}/>'
-            )
-        label = _fmt(phase["seconds"]) if phase["seconds"] is not None else "unfinished"
-        out.append(f'<text x="{x + w + 4:.1f}" y="{y + 16}">{label}</text></g>')
-    for mark in report.get("marks", []):
-        x = left + mark["at"] * scale
-        out.append(
-            f'<line x1="{x:.1f}" y1="{top - 10}" x2="{x:.1f}" y2="{y_axis}" stroke="#c62828" '
-            f'stroke-dasharray="3 3"><title>{html.escape(mark["name"])} at {mark["at"]}s'
-            "</title></line>"
-        )
-        out.append(
-            f'<text x="{x:.1f}" y="{top - 12}" text-anchor="middle" fill="#c62828">'
-            f"{html.escape(mark['name'])}</text>"
-        )
-    out.append("</svg>")
-    return "\n".join(out)
-
-
-def _table(headers, rows):
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def render_html(report):
-    esc = html.escape
-    verdict = report["verdict"]
-    colour = "#2e7d32" if verdict == "SUCCESS" else "#c62828"
-    cpu = report["cpu"]
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{esc(report['job'])} {esc(report['build'][:12])}: {esc(verdict)}</title>",
-        "<style>body{font:14px sans-serif;margin:2em;max-width:60em;color:#222}"
-        "table{border-collapse:collapse;margin:.5em 0 1em}"
-        "td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}"
-        "td.n{text-align:right}.verdict{font-weight:bold;color:" + colour + "}"
-        ".key{display:inline-block;width:.9em;height:.9em;margin-right:.3em;vertical-align:middle}"
-        "small{color:#555}</style></head><body>",
-        f"<h1>{esc(report['job'] or 'shard job')} <small>build {esc(report['build'])}</small></h1>",
-        f'<p>Verdict: <span class="verdict">{esc(verdict)}</span>'
-        f" &middot; shard {esc(report['label'])}"
-        f" &middot; {report['seconds']:.1f}s from the first phase to the last record"
-        f" &middot; teardown: {esc(report['teardown']['state'])}</p>",
-    ]
-    if report["teardown"].get("error"):
-        parts.append(f"<p>Teardown error: {esc(str(report['teardown']['error']))}</p>")
-    parts.append("<h2>Timeline</h2>")
-    parts.append(
-        "<p>Each bar is a life-cycle phase on the node; its colours split the CPU the "
-        "machine spent during the phase: "
-        + " ".join(
-            f'<span class="key" style="background:{COLOURS[g]}"></span>{esc(GROUP_TITLES[g])}'
-            for g in GROUPS
-        )
-        + ". Gaps between bars are Ansible between roles and playbooks.</p>"
-    )
-    parts.append(render_svg(report))
-    rows = []
-    for phase in report["phases"]:
-        c = phase.get("cpu") or {}
-        rows.append(
-            [
-                esc(phase["name"]),
-                f'<span class="n">{_fmt(phase["start"])}</span>',
-                _fmt(phase["seconds"]),
-                _fmt(c.get("machine")),
-                _fmt(c.get("code_under_test")),
-                _fmt(c.get("target_cloud")),
-                _fmt(c.get("harness")),
-                _fmt(c.get("other")),
-            ]
-        )
-    parts.append(
-        _table(
-            [
-                "phase",
-                "starts at",
-                "wall",
-                "machine CPU",
-                "code under test",
-                "target cloud",
-                "harness",
-                "rest",
-            ],
-            rows,
-        )
-    )
-    parts.append("<h2>CPU by process group</h2>")
-    if cpu.get("window"):
-        window = cpu["window"]
-        load = cpu.get("load1")
-        load_text = f"; 1-minute load {load['min']}-{load['max']}" if load else ""
-        parts.append(
-            f"<p>From <em>{esc(window['from'])}</em> to <em>{esc(window['to'])}</em> "
-            f"({window['seconds']:.1f}s wall, {cpu.get('ncpu')} CPUs{load_text}). "
-            f"Share of the machine's CPU spent in the code under test: "
-            f"<strong>{_fmt((cpu.get('code_share') or 0) * 100, '%')}</strong>.</p>"
-        )
-        rows = [
-            [
-                f'<span class="key" style="background:{COLOURS[g]}"></span>{esc(GROUP_TITLES[g])}',
-                _fmt(cpu["groups"][g]["seconds"]),
-                esc(cpu["groups"][g]["covers"]),
-            ]
-            for g in GROUPS
-        ]
-        rows.append(["machine", _fmt(cpu["machine"]["seconds"]), esc(cpu["machine"]["covers"])])
-        parts.append(_table(["group", "CPU-seconds", "what the number covers"], rows))
-    else:
-        parts.append("<p>No CPU snapshots were recorded (no phase ran on the node).</p>")
-    parts.append("<h2>Created and deleted</h2>")
-    res = report["resources"]
-    if res["state"] == "pending":
-        parts.append(
-            "<p>Teardown has not run yet: it adds what it found and deleted when it finishes.</p>"
-        )
-    deleted = {(d["kind"], d["id"]) for d in res["deleted"]}
-    left = {(d["kind"], d["id"]) for d in res["left"]}
-    rows = []
-    for item in res["created"]:
-        key = (item["kind"], item["id"])
-        if key in left:
-            fate = '<strong style="color:#c62828">left behind</strong>'
-        elif key in deleted:
-            fate = "deleted by " + esc(item.get("by", "teardown"))
-        else:
-            fate = "unknown"
-        rows.append([esc(item["kind"]), esc(str(item["name"])), fate])
-    for item in res["left"]:
-        if not any((c["kind"], c["id"]) == (item["kind"], item["id"]) for c in res["created"]):
-            rows.append([esc(item["kind"]), esc(str(item["name"])), "left behind"])
-    if rows:
-        parts.append(_table(["kind", "name", "fate"], rows))
-    elif res["state"] != "pending":
-        parts.append("<p>Nothing carrying the build's label was found.</p>")
-    if report.get("upgrade"):
-        up = report["upgrade"]
-        parts.append("<h2>Upgrade</h2>")
-        parts.append(f"<pre>{esc(json.dumps(up, indent=2))}</pre>")
-    if report.get("exercise"):
-        parts.append("<h2>Exercise result</h2>")
-        parts.append(f"<pre>{esc(json.dumps(report['exercise'], indent=2))}</pre>")
-    parts.append(
-        "<p><small>report.json holds the same data, with every phase event and CPU "
-        "snapshot. Generated by shard_report.py at "
-        + esc(", ".join(report.get("generated") or []))
-        + ".</small></p></body></html>"
-    )
-    return "\n".join(parts) + "\n"
-
-
 # ------------------------------------------------------------------ commands
 
 
@@ -543,9 +324,13 @@ def _write(path, text):
 
 
 def write_report(out, report):
+    """report.json, and the result that carries the report to the controller,
+    which renders report.html from it (module_utils/shard_report_page.py says
+    why there): all of it but the events, which the page does not show."""
     os.makedirs(out, mode=0o700, exist_ok=True)
     _write(os.path.join(out, "report.json"), json.dumps(report, indent=2) + "\n")
-    _write(os.path.join(out, "report.html"), render_html(report))
+    page = {k: v for k, v in report.items() if k != "events"}
+    return {"written": True, "verdict": report["verdict"], "report": page}
 
 
 def _stamp():
@@ -575,8 +360,7 @@ def cmd_report(p):
         upgrade=_load(os.path.join(p["workspace"], "upgrade.json")),
         generated=[_stamp()],
     )
-    write_report(p["out"], report)
-    return {"written": True, "verdict": report["verdict"]}
+    return write_report(p["out"], report)
 
 
 def cmd_finish(p):
@@ -622,8 +406,7 @@ def cmd_finish(p):
         teardown=teardown,
         generated=(previous.get("generated") or []) + [_stamp()],
     )
-    write_report(p["out"], report)
-    return {"written": True, "verdict": report["verdict"]}
+    return write_report(p["out"], report)
 
 
 def verdict_of(p):

@@ -1,5 +1,5 @@
 """The shard_report module and module_utils/shard_phases.py: CPU snapshots, phases,
-resources, the report files.
+resources, the report files; module_utils/shard_report_page.py: report.html.
 
 Snapshots are checked on a fake /proc; the commands (sample, report, finish,
 reached) run for real on this machine's /proc, in a temporary workspace.
@@ -11,7 +11,8 @@ import types
 
 import pytest
 import shard_report
-from ansible.module_utils import shard_phases
+from ansible.module_utils import shard_phases, shard_report_page
+from unit_helpers import jinja
 
 
 @pytest.fixture(scope="module")
@@ -197,13 +198,55 @@ def test_html_escapes_and_draws(sr):
         _event("<b>evil</b>", "end", 3, 4, code={"1:1": 2.0}),
     ]
     report = sr.build_report(events, verdict="SUCCESS", job="j<", build="b" * 32, label="shard-x")
-    page = sr.render_html(report)
+    page = shard_report_page.render(report)
+    assert page.startswith("<!DOCTYPE html>") and page.endswith("</html>\n")
     assert "<b>evil</b>" not in page and "&lt;b&gt;evil&lt;/b&gt;" in page
     assert page.count("<svg") == 1 and "</svg>" in page and "</html>" in page
-    assert report["cpu"]["code_share"] == 0.5
+    assert '<span class="verdict">SUCCESS</span>' in page and "<title>j&lt; bbbbbbbbbbbb" in page
+    assert report["cpu"]["code_share"] == 0.5 and "<strong>50.0%</strong>" in page
+    # One bar, split by the CPU groups, in the timeline; one row in the phases' table.
+    assert page.count('fill="#2e7d32"/>') == 1 and page.count("<td>&lt;b&gt;evil") == 1
     # No snapshots at all: still a page.
     empty = sr.build_report([], verdict="FAILURE")
-    assert "No CPU snapshots" in sr.render_html(empty)
+    assert "No CPU snapshots" in shard_report_page.render(empty)
+
+
+HOSTILE = '<script>alert("x")</script>'
+
+
+def test_html_escapes_hostile_names_everywhere(sr):
+    """A process, phase or resource name is data, never markup: with autoescaping
+    off, the template would print each of these as a live <script> element."""
+    events = [
+        _event(HOSTILE, "start", 0, 0, code={}),
+        _event(HOSTILE, "mark", 1),
+        _event(HOSTILE, "end", 3, 4, code={"1:1": 2.0}),
+    ]
+    report = sr.build_report(
+        events,
+        verdict=HOSTILE,
+        job=HOSTILE,
+        build=HOSTILE,
+        label=HOSTILE,
+        exercise={"server": HOSTILE, "landed_on": HOSTILE},
+        upgrade={"from": HOSTILE},
+        teardown={"error": HOSTILE, "found": {"servers": [{"id": HOSTILE, "name": HOSTILE}]}},
+        generated=[HOSTILE],
+    )
+    page = shard_report_page.render(report)
+    assert "<script" not in page
+    assert page.count("&lt;script&gt;") >= 12
+    # The page's own markup is not escaped.
+    assert "<svg" in page and "<title>" in page and "<table>" in page
+
+
+def test_the_filter_renders_the_same_page_on_the_controller(sr):
+    """The roles render the page through the shard role's filter, in Ansible's own
+    templating: the same page, escaped once (not twice, not undone)."""
+    events = [_event(HOSTILE, "start", 0, 0, code={}), _event(HOSTILE, "end", 3, 4, code={})]
+    report = sr.build_report(events, verdict="SUCCESS", job=HOSTILE, label="shard-x")
+    result = jinja("report | shard_report_html", report=report)
+    assert result["msg"] == shard_report_page.render(report)
 
 
 @pytest.fixture
@@ -241,8 +284,11 @@ def test_commands_end_to_end(cmd, tmp_path, monkeypatch):
         job="shard-nova-compute",
         build="0123456789ab" * 2,
     )
+    page = done.pop("report")
     assert done == {"changed": False, "written": True, "verdict": "SUCCESS"}
     report = json.loads((out / "report.json").read_text())
+    # The result carries the report to the controller, less its events.
+    assert page == {k: v for k, v in report.items() if k != "events"}
     assert [p["name"] for p in report["phases"]][-1] == "collect-logs"
     times = json.loads((out / "phases.json").read_text())
     assert list(times) == ["preflight", "build", "deploy", "label", "exercise", "collect-logs"]
@@ -251,11 +297,12 @@ def test_commands_end_to_end(cmd, tmp_path, monkeypatch):
     assert report["teardown"]["state"] == "pending" and report["label"] == ws.name
     assert report["cpu"]["groups"]["harness"]["seconds"] is not None
     assert report["cpu"]["groups"]["target_cloud"]["seconds"] is None
-    assert "Teardown has not run yet" in (out / "report.html").read_text()
+    assert "Teardown has not run yet" in shard_report_page.render(page)
 
     cmd("sample", workspace=ws, phase="teardown", event="start")
     teardown = {"found": {"servers": [], "flavors": [{"id": "f", "name": "n"}]}, "left": {}}
     done = cmd("finish", workspace=ws, out=out, teardown=dict(teardown, error=None))
+    assert done.pop("report")["verdict"] == "SUCCESS"
     assert done == {"changed": False, "written": True, "verdict": "SUCCESS"}
     report = json.loads((out / "report.json").read_text())
     assert report["phases"][-1]["name"] == "teardown" and report["phases"][-1]["seconds"] >= 0
@@ -263,12 +310,12 @@ def test_commands_end_to_end(cmd, tmp_path, monkeypatch):
     assert {c["kind"] for c in report["resources"]["deleted"]} == {"servers", "flavors"}
     assert len(report["generated"]) == 2
     assert json.loads((out / "teardown.json").read_text())["left"] == {}
-    assert oct((out / "report.html").stat().st_mode & 0o777) == "0o600"
+    assert oct((out / "report.json").stat().st_mode & 0o777) == "0o600"
 
     # A teardown that failed makes it a post failure.
     done = cmd("finish", workspace=ws, out=out, teardown=dict(teardown, error="leak"))
     assert done["verdict"] == "POST_FAILURE"
-    assert "Teardown error: leak" in (out / "report.html").read_text()
+    assert "Teardown error: leak" in shard_report_page.render(done["report"])
 
 
 def test_finish_without_collected_logs(cmd, tmp_path):
@@ -279,6 +326,7 @@ def test_finish_without_collected_logs(cmd, tmp_path):
     # A cancelled build: phases recorded, logs never collected.
     cmd("sample", workspace=ws, phase="deploy", event="start")
     done = cmd("finish", workspace=ws, out=out, teardown={}, success=False)
+    assert done.pop("report")["verdict"] == "FAILURE"
     assert done == {"changed": False, "written": True, "verdict": "FAILURE"}
     report = json.loads((out / "report.json").read_text())
     assert [p["name"] for p in report["phases"]] == ["deploy"]

@@ -1,7 +1,8 @@
 # Copyright shard-jobs contributors
 # SPDX-License-Identifier: Apache-2.0
 """Jinja filters for the shared rules of module_utils/: the run's names
-(shard_labels.py) and the masked copy of the credentials (shard_secrets.py).
+(shard_labels.py), the masked copy of the credentials (shard_secrets.py) and
+the efficiency report's page (shard_report_page.py).
 
 Templates and task files derive the label, the trait and the flavor's
 description, and the credentials a logged configuration is rendered with,
@@ -25,6 +26,7 @@ if _MODULE_UTILS not in sys.path:
     sys.path.append(_MODULE_UTILS)
 
 import shard_labels  # noqa: E402
+import shard_report_page  # noqa: E402
 import shard_secrets  # noqa: E402
 
 
@@ -56,6 +58,11 @@ def shard_masked(credentials):
     return shard_secrets.masked(credentials)
 
 
+def shard_report_html(report):
+    """report.html of the report the shard_report module returned."""
+    return shard_report_page.render(report)
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -64,4 +71,5 @@ class FilterModule:
             "shard_trait": shard_trait,
             "shard_description": shard_description,
             "shard_masked": shard_masked,
+            "shard_report_html": shard_report_html,
         }
