@@ -156,8 +156,10 @@ def test_every_api_answers_the_ci_user(iso):
     # The ordinary compute, never a shard, where tenants' servers go (it
     # reports in within seconds of its start).
     wait_for(
-        lambda: ("nova-compute", "up", "enabled")
-        in {(s.binary, s.state, s.status) for s in conn.compute.services()},
+        lambda: (
+            ("nova-compute", "up", "enabled")
+            in {(s.binary, s.state, s.status) for s in conn.compute.services()}
+        ),
         60,
         "the ordinary compute to report up",
     )
