@@ -134,6 +134,12 @@ unsearched:
   description: Kinds that could not be searched (service not in the catalog), with the reason.
   returned: always
   type: dict
+foreign:
+  description:
+    - Kind -> labelled servers and images of other projects than the account's.
+    - Any tenant can write a label; these are reported only, never in I(resources).
+  returned: always
+  type: dict
 """
 
 import re

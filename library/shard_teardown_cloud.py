@@ -88,6 +88,12 @@ left:
   description: Kind -> what still carries the label afterwards (empty without I(leak_check)).
   returned: always
   type: dict
+foreign:
+  description:
+    - Kind -> servers and images of other projects that carry the label (any tenant can
+      write one); never deleted, never a leak.
+  returned: always
+  type: dict
 steps:
   description: Each step with its seconds, in the order run.
   returned: always
