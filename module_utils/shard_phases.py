@@ -29,6 +29,8 @@ import os
 import re
 import time
 
+from ansible.module_utils import shard_processes as processes
+
 PHASES_FILE = "phases.jsonl"
 CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
@@ -38,24 +40,15 @@ CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 def read_procs(proc="/proc"):
     """pid -> (ppid, starttime, own ticks, children ticks) of every process."""
-    out = {}
-    for entry in os.listdir(proc):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"{proc}/{entry}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        # state ppid ... utime(14) stime cutime cstime ... starttime(22), from field 3
-        out[int(entry)] = (
-            int(fields[1]),
-            int(fields[19]),
-            int(fields[11]) + int(fields[12]),
-            int(fields[13]) + int(fields[14]),
+    return {
+        pid: (
+            int(f[processes.PPID]),
+            int(f[processes.STARTTIME]),
+            int(f[processes.UTIME]) + int(f[processes.STIME]),
+            int(f[processes.CUTIME]) + int(f[processes.CSTIME]),
         )
-    return out
+        for pid, f in processes.process_table(proc).items()
+    }
 
 
 def machine_seconds(proc="/proc"):

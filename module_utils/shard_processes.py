@@ -38,10 +38,16 @@ class StartFailed(Exception):
 # ---------------------------------------------------------------- /proc
 
 
-def stat_fields(pid):
-    """Fields of /proc/<pid>/stat after the command name (state first), or None."""
+# /proc/<pid>/stat, the one reader of it (the processes' records here, the
+# phase sampler, the bench, the tests): fields after the command name, state
+# first, so that 0-based index i is the man page's field i + 3.
+STATE, PPID, PGID, UTIME, STIME, CUTIME, CSTIME, STARTTIME = 0, 1, 2, 11, 12, 13, 14, 19
+
+
+def stat_fields(pid, proc="/proc"):
+    """Fields of <proc>/<pid>/stat after the command name (state first), or None."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
+        with open(f"{proc}/{pid}/stat") as f:
             stat = f.read()
     except OSError:
         return None
@@ -49,26 +55,34 @@ def stat_fields(pid):
     return stat[stat.rindex(")") + 2 :].split()
 
 
+def process_table(proc="/proc"):
+    """pid -> stat fields of every process that could be read."""
+    table = {}
+    for entry in os.listdir(proc):
+        if entry.isdigit():
+            fields = stat_fields(entry, proc)
+            if fields:
+                table[int(entry)] = fields
+    return table
+
+
 def start_time(pid):
     """Process start time in clock ticks since boot, or None if no such live process."""
     fields = stat_fields(pid)
-    if fields is None or fields[0] == "Z":
+    if fields is None or fields[STATE] == "Z":
         return None
-    return int(fields[19])
+    return int(fields[STARTTIME])
 
 
 def group_members(pgid, since=None):
     """Live pids of process group pgid (the leader included), started at or after since."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        fields = stat_fields(entry)
-        if not fields or fields[0] == "Z" or int(fields[2]) != pgid:
-            continue
-        if since is None or int(fields[19]) >= since:
-            found.append(int(entry))
-    return found
+    return [
+        pid
+        for pid, fields in process_table().items()
+        if fields[STATE] != "Z"
+        and int(fields[PGID]) == pgid
+        and (since is None or int(fields[STARTTIME]) >= since)
+    ]
 
 
 # ---------------------------------------------------------------- records

@@ -49,10 +49,7 @@ def build_once(venv: Path, key: str, make: Callable[[Path], None]) -> Path:
     venv.parent.mkdir(parents=True, exist_ok=True)
     with open(venv.parent / f".{venv.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        # A stamped virtualenv whose interpreter went away (a Python upgraded
-        # under it) is built again.
-        python = venv / "bin" / "python"
-        if stamp.is_file() and stamp.read_text().strip() == key and python.exists():
+        if stamp.is_file() and stamp.read_text().strip() == key:
             return venv
         shutil.rmtree(venv, ignore_errors=True)
         make(venv)
