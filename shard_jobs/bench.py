@@ -45,7 +45,7 @@ from pathlib import Path
 import yaml
 
 from shard_jobs import paths
-from shard_jobs.rules import labels
+from shard_jobs.rules import labels, phases, processes
 
 VARIANTS = (
     "from-scratch-fresh",
@@ -105,7 +105,6 @@ BENCH_CLOUD = {
 # as CI sets them for a cloud of its own names).
 DEFAULT_CLOUD_DIR = paths.CLOUD_DIR
 SAMPLE_INTERVAL = 0.5
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 SHARD = str(paths.REPO / "shard")
 
 
@@ -117,12 +116,8 @@ class BenchError(Exception):
 
 
 def machine_busy(proc="/proc") -> float:
-    """CPU-seconds all the machine's CPUs spent busy since boot (/proc/stat)."""
-    with open(f"{proc}/stat") as f:
-        values = [int(v) for v in f.readline().split()[1:]]
-    values += [0] * (8 - len(values))
-    user, nice, system, _idle, _iowait, irq, softirq, steal = values[:8]
-    return (user + nice + system + irq + softirq + steal) / CLK_TCK
+    """CPU-seconds all the machine's CPUs spent busy since boot (the phase sampler's rule)."""
+    return phases.machine_seconds(proc)[0]
 
 
 def memory_used(proc="/proc") -> int:
@@ -197,12 +192,8 @@ class Sampler:
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def _stats(self):
-        for entry in os.listdir(self.proc):
-            if entry.isdigit():
-                stat = _read(f"{self.proc}/{entry}/stat")
-                if stat:
-                    fields = stat[stat.rindex(")") + 2 :].split()
-                    yield int(entry), int(fields[19]), int(fields[1])
+        for pid, fields in processes.process_table(self.proc).items():
+            yield pid, int(fields[processes.STARTTIME]), int(fields[processes.PPID])
 
     def _descends(self, pid, parents):
         for _ in range(64):
@@ -490,9 +481,9 @@ class TaskIndex:
         role, sep, name = task.partition(" : ")
         if not sep:
             role, name = None, task
-        for pattern, processes in IMPLICIT_TASKS:
+        for pattern, count in IMPLICIT_TASKS:
             if pattern.match(name):
-                return processes
+                return count
         found = [(r, n) for r, pattern, n in self.entries if pattern.match(name)]
         for wanted in (role, None):
             for r, n in found:

@@ -18,7 +18,8 @@ if _MODULE_UTILS not in ansible.module_utils.__path__:
 from ansible.module_utils import shard_cloud_services as cloud_services  # noqa: E402
 from ansible.module_utils import shard_janitor_rules as janitor  # noqa: E402
 from ansible.module_utils import shard_labels as labels  # noqa: E402
+from ansible.module_utils import shard_phases as phases  # noqa: E402
 from ansible.module_utils import shard_processes as processes  # noqa: E402
 from ansible.module_utils import shard_secrets as secrets  # noqa: E402
 
-__all__ = ["cloud_services", "janitor", "labels", "processes", "secrets"]
+__all__ = ["cloud_services", "janitor", "labels", "phases", "processes", "secrets"]

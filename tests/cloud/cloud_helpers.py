@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from shard_jobs import paths
+from shard_jobs.rules import processes
 
 # SHARD_TEST_CLI runs another command line in place of this repository's ./shard
 # (a checkout without its own virtualenv, for instance).
@@ -163,18 +164,7 @@ def rabbitmqctl(*args: str) -> list[str]:
 
 def group_members(pgids: set[int]) -> list[int]:
     """Processes whose process group is one of pgids (a service and its workers)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if fields[0] != "Z" and int(fields[2]) in pgids:
-            found.append(int(entry))
-    return found
+    return sorted(pid for pgid in pgids for pid in processes.group_members(pgid))
 
 
 def stop_process(proc: subprocess.Popen, timeout: float = 20) -> None:

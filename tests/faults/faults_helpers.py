@@ -19,7 +19,7 @@ from pathlib import Path
 from job_runs import leftovers
 
 from shard_jobs import paths
-from shard_jobs.rules import labels
+from shard_jobs.rules import labels, processes
 
 SHARD = str(paths.REPO / "shard")
 JOB = "shard-nova-compute"
@@ -74,11 +74,10 @@ def _read(path: str) -> bytes:
 
 def _stat(pid: int) -> tuple[int, int] | None:
     """(ppid, pgid) of a process, or None when it is gone."""
-    raw = _read(f"/proc/{pid}/stat").decode(errors="replace")
-    if not raw:
+    fields = processes.stat_fields(pid)
+    if not fields:
         return None
-    fields = raw.rsplit(")", 1)[1].split()
-    return int(fields[1]), int(fields[2])
+    return int(fields[processes.PPID]), int(fields[processes.PGID])
 
 
 def _pids() -> list[int]:
