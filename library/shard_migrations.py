@@ -136,6 +136,7 @@ import tempfile
 import zipfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.shard_versions import service_version
 
 IGNORED_SUFFIXES = (".pyc", ".pyo")
 
@@ -151,16 +152,6 @@ def _ignored(path):
 
 def _under(path, dirs):
     return any(path == d or path.startswith(d + "/") for d in dirs)
-
-
-def service_version(src, path, pattern):
-    """The number the tree states as its service version (first group of pattern), or None."""
-    try:
-        with open(os.path.join(src, path)) as f:
-            match = re.search(pattern, f.read(), re.MULTILINE)
-    except OSError:
-        return None
-    return int(match.group(1)) if match else None
 
 
 def tree_files(src, dirs):

@@ -1,6 +1,7 @@
 """The nightly upgrade-path job end to end: previous nova release -> the candidate."""
 
 import json
+import re
 from pathlib import Path
 
 from conftest import PREVIOUS_NOVA, UPGRADE_CLOUD
@@ -107,3 +108,22 @@ def test_night_after_night_on_one_long_lived_cloud(upgrade_cloud):
         assert status == 0 and summary["result"] == "SUCCESS", f"{job}: {stderr[-3000:]}"
         assert leftovers(conn, labels.label_for(summary["build"])) == {}
     assert cloud_pids() == before
+
+
+def test_a_cloud_that_refuses_the_from_version_says_so_before_deploying(admin_conn):
+    # The default embedded cloud's ordinary compute runs the cloud's nova: it
+    # refuses the previous release's compute. The upgrade job says so after
+    # building "from", in one line, before anything is deployed.
+    status, summary, stderr = run_job("shard-nova-compute-upgrade")
+
+    assert status == 1, stderr
+    assert summary["result"] == "FAILURE"
+    output = (Path(summary["logs"]) / "job-output.txt").read_text()
+    assert re.search(
+        r"this cloud refuses nova-compute older than v\d+ \(minimum_service_versions in its "
+        r"credentials\): the upgrade's \\?\"from\\?\" "
+        rf"\(nova {re.escape(PREVIOUS_NOVA)}\) has service version \d+",
+        output,
+    ), output[-3000:]
+    assert "deploy" not in summary["phases"]
+    assert leftovers(admin_conn, labels.label_for(summary["build"])) == {}
