@@ -13,7 +13,9 @@
                                change, then the same cycle
     shard-glance-api           ./shard run shard-glance-api (not by default)
     shard-nova-compute-upgrade ./shard run shard-nova-compute-upgrade (not by
-                               default)
+                               default; needs a cloud whose ordinary compute
+                               runs the previous release, for example
+                               SHARD_CLOUD_VAR_COMPUTE_NOVA=33.0.2)
 
 Each variant runs --repeat times (interleaved, so that the machine's other work
 spreads over all of them); the table shows medians. For each run: wall seconds,
