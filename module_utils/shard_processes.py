@@ -101,7 +101,11 @@ def raw_record(pidfile):
 def read_record(pidfile):
     """The pid record of a process that still runs, or None."""
     record = raw_record(pidfile)
-    if record is None or start_time(record["pid"]) != record.get("start_time"):
+    # A record without a start time is of a process that had already exited
+    # when it was written: never "still running" (its pid may be anyone's now).
+    if record is None or record.get("start_time") is None:
+        return None
+    if start_time(record["pid"]) != record["start_time"]:
         return None
     return record
 

@@ -250,3 +250,13 @@ def test_a_dead_leader_s_workers_are_stopped(proc, run_module, tmp_path):
     assert stopped["changed"] is True
     assert not alive(worker)
     assert not Path(proc()["pidfile"] + ".json").exists()
+
+
+def test_a_record_without_start_time_is_never_running(tmp_path):
+    # Written for a process that had exited before its start time was read:
+    # its pid (here this test's own, alive) must not count as that process.
+    pidfile = str(tmp_path / "gone.pid")
+    shard_processes.write_record(pidfile, {"pid": os.getpid(), "start_time": None})
+
+    assert shard_processes.read_record(pidfile) is None
+    assert shard_processes.raw_record(pidfile)["pid"] == os.getpid()
