@@ -4,6 +4,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -254,9 +255,12 @@ def test_a_dead_leader_s_workers_are_stopped(proc, run_module, tmp_path):
 
 def test_a_record_without_start_time_is_never_running(tmp_path):
     # Written for a process that had exited before its start time was read:
-    # its pid (here this test's own, alive) must not count as that process.
+    # its pid, gone, reads as no start time too, yet that is no live process.
+    child = subprocess.Popen(["true"])
+    child.wait()
     pidfile = str(tmp_path / "gone.pid")
-    shard_processes.write_record(pidfile, {"pid": os.getpid(), "start_time": None})
+    shard_processes.write_record(pidfile, {"pid": child.pid, "start_time": None})
 
+    assert shard_processes.start_time(child.pid) is None
     assert shard_processes.read_record(pidfile) is None
-    assert shard_processes.raw_record(pidfile)["pid"] == os.getpid()
+    assert shard_processes.raw_record(pidfile)["pid"] == child.pid
