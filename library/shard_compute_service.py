@@ -361,7 +361,10 @@ class ComputeServiceModule(ShardModule):
 
         if aggregate is not None:
             if host not in (aggregate.hosts or []):
+                # (nova answers the add at microversion 2.1: keep the uuid.)
+                uuid = aggregate.uuid
                 aggregate = self._add_host(aggregate)
+                aggregate.uuid = aggregate.uuid or uuid
                 result["changed"] = True
             result["aggregate"] = _aggregate(aggregate)
             if self.is_compute:
@@ -398,9 +401,12 @@ class ComputeServiceModule(ShardModule):
             if aggregate is None:
                 raise
             return aggregate
-        return self.conn.compute.set_aggregate_metadata(
+        self.conn.compute.set_aggregate_metadata(
             aggregate, aggregate_metadata(self.params["label"])
         )
+        # Read back: the metadata action answers at microversion 2.1, without
+        # the uuid that placement knows the aggregate by.
+        return self.conn.compute.get_aggregate(aggregate.id)
 
     def _isolate(self, aggregate):
         """Add the isolating trait to an aggregate of this label that lacks it (an older run's)."""

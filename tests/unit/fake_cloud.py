@@ -297,7 +297,7 @@ class FakeCompute(_Proxy):
     def set_aggregate_metadata(self, aggregate, metadata):
         self._record("set_aggregate_metadata", aggregate.id, metadata)
         aggregate.metadata.update(metadata)
-        return aggregate
+        return _as_of_2_1(aggregate)
 
     def get(self, url, microversion=None, **kwargs):
         """nova's REST API through conn.compute.get: GET /os-hosts/{host} (<= 2.42) only."""
@@ -325,7 +325,7 @@ class FakeCompute(_Proxy):
         if provider is not None and aggregate.uuid not in provider["aggregates"]:
             provider["aggregates"].append(aggregate.uuid)
             provider["generation"] += 1
-        return aggregate
+        return _as_of_2_1(aggregate)
 
     # servers
 
@@ -501,6 +501,11 @@ class FakePlacement(_Proxy):
 
 def _rp(provider):
     return {k: provider[k] for k in ("uuid", "name", "generation")}
+
+
+def _as_of_2_1(aggregate):
+    """An aggregate as nova's actions answer it: at microversion 2.1, without its uuid."""
+    return ns(**{**vars(aggregate), "uuid": None})
 
 
 def _aggregates_body(provider):
