@@ -319,7 +319,7 @@ class ComputeServiceModule(ShardModule):
             elif self._isolate(aggregate):
                 result["changed"] = True
 
-        seen = {}
+        seen, joined = {}, False
 
         def service_up():
             services = self._services()
@@ -346,7 +346,8 @@ class ComputeServiceModule(ShardModule):
                 ),
             )
             result["resource_provider"] = _provider(provider)
-            if aggregate is not None and self._join_in_placement(provider, aggregate):
+            joined = aggregate is not None and self._join_in_placement(provider, aggregate)
+            if joined:
                 result["changed"] = True
             self._wait(
                 self._host_mapped,
@@ -368,7 +369,9 @@ class ComputeServiceModule(ShardModule):
                 result["changed"] = True
             result["aggregate"] = _aggregate(aggregate)
             if self.is_compute:
-                self._check_in_placement(provider, aggregate)
+                # Servers found on a provider this run just isolated landed before
+                # (an upgraded shard rejoining keeps its own: not checked then).
+                self._check_in_placement(provider, aggregate, just_joined=joined)
 
         self.exit_json(**result)
 
@@ -455,7 +458,7 @@ class ComputeServiceModule(ShardModule):
 
         return retry_on_conflict(join)
 
-    def _check_in_placement(self, provider, aggregate):
+    def _check_in_placement(self, provider, aggregate, just_joined):
         """The scheduler isolates the provider only if placement has it in the aggregate."""
         if (
             aggregate.uuid
@@ -467,7 +470,7 @@ class ComputeServiceModule(ShardModule):
             )
         # A scheduler that maps new hosts on its own may have mapped it before
         # the join: nothing may have landed there meanwhile.
-        taken = sorted(provider_allocations(self.conn, provider["uuid"]))
+        taken = sorted(provider_allocations(self.conn, provider["uuid"])) if just_joined else []
         if taken:
             self.fail_json(
                 msg=f"servers landed on the shard {provider['name']} before it was isolated "

@@ -510,3 +510,22 @@ def test_present_fails_at_once_on_a_critical_line(cloud, clock, run_module, tmp_
         in (result["msg"])
     )
     assert clock.now - 1000 < 1
+
+
+def test_present_on_a_shard_already_isolated_keeps_its_servers(cloud, run_module):
+    # The upgrade job's shard comes back with its server: already in its
+    # aggregate (nova and placement), so its allocations are its own.
+    cloud.add_service(HOST)
+    cloud.add_provider(HOST, allocations={"own-server-uuid": {"resources": {"VCPU": 1}}})
+    cloud.mapped_hosts.add(HOST)
+    aggregate = cloud.add_aggregate(
+        LABEL,
+        hosts=[HOST],
+        metadata={"shard_label": LABEL, "trait:CUSTOM_SHARD_0123ABCD4567": "required"},
+    )
+    cloud.provider_named(HOST)["aggregates"].append(aggregate.uuid)
+
+    result = run_module(module, present(aggregate=LABEL, label=LABEL))
+
+    assert result.get("failed") is not True, result.get("msg")
+    assert result["changed"] is False
