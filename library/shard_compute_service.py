@@ -74,6 +74,12 @@ options:
         then keeps the process running without a service; nova-compute refused
         with C(ServiceTooOld) by the conductor, for one), with the reason and the
         end of the log, instead of waiting for I(timeout).
+      - The service counts as up only once this process has reported: its record's
+        last report is after the process started, or changed while the module
+        watched. The record of a process stopped just before (an upgrade's
+        previous release) stays C(up) for nova's service_down_time and must not
+        pass for it. The first test compares the node's clock with the cloud's
+        (kept in step by NTP); the second needs none.
     type: path
   logfile:
     description: Log of the service's process (see I(pidfile)).
@@ -182,11 +188,17 @@ from ansible.module_utils.shard_openstack import (
     ShardModule,
     api_error,
     find_resource_provider,
+    parse_timestamp,
     placement,
     provider_allocations,
     retry_on_conflict,
 )
-from ansible.module_utils.shard_processes import log_tail, read_record, start_failure
+from ansible.module_utils.shard_processes import (
+    log_tail,
+    read_record,
+    start_failure,
+    started_at,
+)
 from ansible.module_utils.shard_resources import TeardownError, delete_compute_service
 
 try:
@@ -228,6 +240,9 @@ class ComputeServiceModule(ShardModule):
             self.process = read_record(self.params["pidfile"])
             if self.process is None:
                 self._fail_process("is not running")
+            self.process_started = started_at(self.process)
+        # Each service record's last report as first seen (see _reported).
+        self.first_report = {}
         if self.params["state"] == "present":
             self.present()
         else:
@@ -265,6 +280,21 @@ class ComputeServiceModule(ShardModule):
             self._fail_process(f"failed to start its service: {failure}")
         if read_record(self.params["pidfile"]) is None:
             self._fail_process("exited after it was started")
+
+    def _reported(self, service):
+        """Whether the record's last report is from the watched process (any, without one)."""
+        if self.process is None:
+            return True
+        updated = parse_timestamp(service.updated_at)
+        first = self.first_report.setdefault(service.id, updated)
+        if updated is None:
+            return False
+        # Timestamps are to the second, the start time is exact to one.
+        if self.process_started is not None and updated >= int(self.process_started) - 1:
+            return True
+        # A report after the module began is the watched process's: the one
+        # before it was stopped before this one started.
+        return updated != first
 
     def _wait(self, check, on_timeout):
         """check() until it returns something truthy; at the deadline fail with on_timeout().
@@ -324,11 +354,13 @@ class ComputeServiceModule(ShardModule):
         def service_up():
             services = self._services()
             seen["service"] = services[0] if services else None
-            return next((s for s in services if s.state == "up"), None)
+            return next((s for s in services if s.state == "up" and self._reported(s)), None)
 
         def service_timeout():
             last = seen.get("service")
             now = f"state {last.state}, status {last.status}" if last else "no service record"
+            if last and last.state == "up" and not self._reported(last):
+                now += f", last report {last.updated_at} from before this process started"
             return (
                 f"compute service for host {host} did not come up within {timeout}s ({now}); "
                 "is the process running, and does it reach the message queue?"

@@ -223,12 +223,21 @@ def wait_until(check, timeout, interval=0.5, what="condition"):
 
 
 def retry_on_conflict(func, attempts=10, interval=0.2):
-    """Placement answers 409 when a provider generation moved: re-read and try again."""
+    """A read-then-write of a provider (func) again while placement says it raced.
+
+    409: the provider's generation moved. 500 naming a database deadlock:
+    placement lets oslo.db's DBDeadlock through on concurrent aggregate writes
+    (seen with eight shards joining at once). Both are safe to retry because
+    func reads the generation again each time.
+    """
     for attempt in range(attempts):
         try:
             return func()
-        except openstack.exceptions.ConflictException:
-            if attempt == attempts - 1:
+        except openstack.exceptions.HttpException as exc:
+            raced = isinstance(exc, openstack.exceptions.ConflictException) or (
+                exc.status_code == 500 and "deadlock" in api_error(exc).lower()
+            )
+            if not raced or attempt == attempts - 1:
                 raise
             time.sleep(interval)
 

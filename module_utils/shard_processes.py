@@ -74,6 +74,23 @@ def start_time(pid):
     return int(fields[STARTTIME])
 
 
+def started_at(record):
+    """Wall-clock time (epoch seconds) at which a record's process started, or None.
+
+    From its start time in clock ticks and the boot time (/proc/stat btime):
+    exact to a second, and unchanged when the clock is set later.
+    """
+    ticks = record.get("start_time") if record else None
+    if ticks is None:
+        return None
+    try:
+        with open("/proc/stat") as f:
+            btime = next(int(line.split()[1]) for line in f if line.startswith("btime "))
+    except (OSError, StopIteration, ValueError):
+        return None
+    return btime + ticks / os.sysconf("SC_CLK_TCK")
+
+
 def group_members(pgid, since=None):
     """Live pids of process group pgid (the leader included), started at or after since."""
     return [

@@ -10,6 +10,7 @@ responses as the SDK builds them.
 import itertools
 import json
 import re
+import time
 from types import SimpleNamespace
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -21,6 +22,11 @@ STANDARD_TRAITS = {"COMPUTE_NODE", "HW_CPU_X86_AVX2", "COMPUTE_DEVICE_TAGGING"}
 OWN_PROJECT = "project-own"
 
 _ERROR_KEYS = {400: "badRequest", 403: "forbidden", 404: "itemNotFound", 409: "conflictingRequest"}
+
+
+def utc_iso(epoch):
+    """An OpenStack API timestamp (as nova's os-services gives updated_at)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000000", time.gmtime(epoch))
 
 
 def response(status, body=None, url="http://cloud.example/"):
@@ -73,6 +79,8 @@ class FakeCloud:
         self.providers = {}
         self.traits = set(STANDARD_TRAITS)
         self.conflicts = 0  # PUTs of provider traits answered 409 (someone else wrote)
+        # The next PUTs of provider aggregates answer 500 with these details.
+        self.aggregate_put_errors = []
         # image
         self.images = []
         self.compute = FakeCompute(self)
@@ -116,7 +124,11 @@ class FakeCloud:
 
     # -- building state --------------------------------------------------
 
-    def add_service(self, host, binary="nova-compute", state="up", forced_down=False):
+    def add_service(
+        self, host, binary="nova-compute", state="up", forced_down=False, updated_at=None
+    ):
+        # updated_at: its last report, by default the real time now (a process's
+        # start time, which the module compares it with, is real too).
         service = ns(
             id=self.new_id("svc"),
             host=host,
@@ -124,6 +136,7 @@ class FakeCloud:
             state=state,
             status="enabled",
             is_forced_down=forced_down,
+            updated_at=updated_at or utc_iso(time.time()),
         )
         self.services.append(service)
         return service
@@ -463,6 +476,8 @@ class FakePlacement(_Proxy):
         if path[2] == "aggregates" and method == "get":
             return response(200, _aggregates_body(provider))
         if path[2] == "aggregates" and method == "put":
+            if cloud.aggregate_put_errors:
+                return _placement_error(500, cloud.aggregate_put_errors.pop(0))
             if json["resource_provider_generation"] != provider["generation"]:
                 return _placement_error(409, "resource provider generation conflict")
             provider["aggregates"] = list(json["aggregates"])
@@ -520,6 +535,14 @@ def _traits_body(provider):
         "traits": sorted(provider["traits"]),
         "resource_provider_generation": provider["generation"],
     }
+
+
+# What placement answers when MariaDB chose it as a deadlock's victim.
+DEADLOCK = (
+    "The server has either erred or is incapable of performing the requested operation. "
+    "(pymysql.err.OperationalError) (1213, 'Deadlock found when trying to get lock; try "
+    "restarting transaction')"
+)
 
 
 def _placement_error(status, detail):

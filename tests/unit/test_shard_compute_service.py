@@ -3,6 +3,7 @@
 import os
 import subprocess
 
+import fake_cloud
 import pytest
 import shard_compute_service as module
 
@@ -529,3 +530,74 @@ def test_present_on_a_shard_already_isolated_keeps_its_servers(cloud, run_module
 
     assert result.get("failed") is not True, result.get("msg")
     assert result["changed"] is False
+
+
+def test_present_waits_for_a_report_from_the_process_it_watches(cloud, clock, run_module, tmp_path):
+    # An upgrade: the previous release's record is still "up" (its last report
+    # before it was stopped); the new process reports at 3 s.
+    files = process_files(tmp_path, os.getpid())
+    started = processes.started_at(processes.read_record(files["pidfile"]))
+    cloud.add_compute(HOST)
+    service = cloud.services[0]
+    service.updated_at = fake_cloud.utc_iso(started - 30)
+    cloud.at(3, lambda: setattr(service, "updated_at", fake_cloud.utc_iso(started + 5)))
+
+    result = run_module(module, present(**files))
+
+    assert result["changed"] is False and result["mapped"] is True
+    assert clock.now - 1000 >= 3
+
+
+def test_present_takes_a_new_report_whatever_the_cloud_s_clock(cloud, clock, run_module, tmp_path):
+    # The cloud's clock is behind the node's: its reports look older than the
+    # process; one that changes while the module watches is still the process's.
+    files = process_files(tmp_path, os.getpid())
+    started = processes.started_at(processes.read_record(files["pidfile"]))
+    cloud.add_compute(HOST)
+    service = cloud.services[0]
+    service.updated_at = fake_cloud.utc_iso(started - 300)
+    cloud.at(4, lambda: setattr(service, "updated_at", fake_cloud.utc_iso(started - 290)))
+
+    result = run_module(module, present(**files))
+
+    assert result["mapped"] is True
+    assert clock.now - 1000 >= 4
+
+
+def test_present_times_out_on_a_record_only_the_previous_process_reported(
+    cloud, clock, run_module, tmp_path
+):
+    files = process_files(tmp_path, os.getpid())
+    started = processes.started_at(processes.read_record(files["pidfile"]))
+    cloud.add_compute(HOST)
+    cloud.services[0].updated_at = stale = fake_cloud.utc_iso(started - 30)
+
+    result = run_module(module, present(timeout=20, **files))
+
+    assert result["failed"] is True
+    assert result["msg"].startswith(f"compute service for host {HOST} did not come up within 20s")
+    assert f"last report {stale} from before this process started" in result["msg"]
+
+
+def test_present_joins_placement_through_a_database_deadlock(cloud, run_module):
+    # Eight shards joining at once: placement answered PUTs with a 500 deadlock.
+    cloud.add_compute(HOST, mapped=False)
+    cloud.at(1, lambda: cloud.mapped_hosts.add(HOST))
+    cloud.aggregate_put_errors = [fake_cloud.DEADLOCK, fake_cloud.DEADLOCK]
+
+    result = run_module(module, present(aggregate=LABEL, label=LABEL))
+
+    assert result["changed"] is True and cloud.aggregate_put_errors == []
+    provider = cloud.providers[result["resource_provider"]["uuid"]]
+    assert provider["aggregates"] == [cloud.aggregates[0].uuid]
+
+
+def test_present_does_not_retry_other_server_errors(cloud, run_module):
+    cloud.add_compute(HOST)
+    cloud.aggregate_put_errors = ["Internal Server Error: something else", fake_cloud.DEADLOCK]
+
+    result = run_module(module, present(aggregate=LABEL, label=LABEL))
+
+    assert result["failed"] is True
+    assert "something else" in result["msg"]
+    assert cloud.aggregate_put_errors == [fake_cloud.DEADLOCK]
