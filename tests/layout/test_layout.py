@@ -307,3 +307,30 @@ def test_the_janitor_never_takes_a_run_that_may_still_run(layout):
             continue
         post_timeout = job["post_timeout"] or post.get("shard-base") or 0
         assert job["timeout"] + post_timeout <= janitor.MINIMUM_AGE, (name, job["timeout"])
+
+
+def held(layout, name):
+    """What a job holds: its semaphores and every ancestor's (Zuul adds a parent's)."""
+    semaphores, variables = set(), {}
+    # (Up to the tenant's base job, which is the site's, not in zuul.d/.)
+    while name in layout["jobs"]:
+        (job,) = layout["jobs"][name]
+        semaphores |= set(job["semaphores"])
+        for var in job["vars"]:
+            variables.setdefault(var, name)
+        name = job["parent"]
+    return semaphores, variables
+
+
+def test_the_upgrade_job_has_a_lane_of_its_own(layout):
+    """The check jobs share shard-cloud; the nightly upgrade holds only shard-cloud-upgrade
+    and reads credentials of its own (a site may give it another cloud)."""
+    for name in ("shard-nova-compute", "shard-glance-api"):
+        assert held(layout, name)[0] == {"shard-cloud"}, name
+    semaphores, variables = held(layout, "shard-nova-compute-upgrade")
+    assert semaphores == {"shard-cloud-upgrade"}
+    assert variables.get("shard_cloud_file") == "shard-nova-compute-upgrade"
+    text = (ZUUL_D / "jobs.yaml").read_text()
+    upgrade = yaml.safe_load(text)
+    (job,) = [j["job"] for j in upgrade if j["job"]["name"] == "shard-nova-compute-upgrade"]
+    assert job["vars"]["shard_cloud_file"].endswith("/shard-cloud-upgrade.yaml")

@@ -160,6 +160,7 @@ def _job(job, default_parent: str) -> dict:
         "vars": sorted((job.variables or {}).keys()),
         "nodeset": getattr(job.nodeset, "name", job.nodeset) if job.nodeset else None,
         "secrets": [getattr(s, "name", str(s)) for s in (job.secrets or ())],
+        "semaphores": sorted(getattr(s, "name", str(s)) for s in (job.semaphores or ())),
         "timeout": job.timeout,
         "post_timeout": job.post_timeout,
         "runs_for": _runs_for(job),
