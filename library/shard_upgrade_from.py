@@ -11,12 +11,15 @@ description:
     candidate's, from the git tags of the prepared repository, or from the
     package index when the repository has no such tags. Nothing is
     hard-coded per release cycle.
-  - C(last-good) reads what the last successful run recorded in I(store),
-    and falls back to C(previous-release) when nothing is recorded.
+  - C(last-good) reads what the last successful run recorded: through Zuul's
+    REST API when I(zuul_api) is set (the newest successful build of the same
+    job, project and branch that returned the record as an artifact), else in
+    I(store); it falls back to C(previous-release) when nothing is recorded.
   - Anything else is an explicit release version (C(33.0.2)) or a git ref of
     the prepared repository (a tag, branch or commit).
-  - With I(state=recorded), writes the candidate (its commit and version) to
-    I(store) as the new last good, after a successful run.
+  - With I(state=recorded), returns the candidate (its commit and version) as
+    the artifact a successful run hands to C(zuul_return), and writes it to
+    I(store) when that is a file.
   - Returns a sentence saying what was chosen and why, for the job's log.
 options:
   source:
@@ -37,8 +40,26 @@ options:
         and written) or an http(s) URL (read only, for example a Zuul
         artifact). Required for C(last-good) and I(state=recorded).
     type: str
+  zuul_api:
+    description:
+      - The tenant's Zuul REST API (C(https://zuul.example.org/api/tenant/openstack)):
+        C(last-good) asks its C(builds) endpoint for the newest successful build of
+        I(job) for I(project) and I(branch) that carries the record as an artifact.
+        Takes precedence over I(store) for reading.
+    type: str
+  job:
+    description: The job whose builds hold the record (C(zuul.job)); for I(zuul_api).
+    type: str
+  project:
+    description: The project of those builds (C(zuul.project.name)); for I(zuul_api).
+    type: str
+  branch:
+    description: Their branch (C(zuul.branch)); for I(zuul_api).
+    type: str
   state:
-    description: C(resolved) chooses; C(recorded) writes the candidate to I(store).
+    description:
+      - C(resolved) chooses; C(recorded) returns the candidate's record (and
+        writes I(store)).
     type: str
     choices: [resolved, recorded]
     default: resolved
@@ -59,7 +80,10 @@ EXAMPLES = r"""
     source: "{{ shard_upgrade_from }}"
     src: "{{ nova_src }}"
     package: nova
-    store: /var/lib/shard-jobs/last-good-nova.json
+    zuul_api: https://zuul.example.org/api/tenant/openstack
+    job: shard-nova-compute-upgrade
+    project: openstack/nova
+    branch: master
   register: from_
 
 - name: Say it
@@ -90,6 +114,13 @@ reason:
   description: What was chosen and why.
   returned: always
   type: str
+artifact:
+  description:
+    - The record as a Zuul artifact (C(name), C(url) relative to the build's
+      logs, C(metadata) the record), for C(zuul_return) to return; the next
+      run finds it through I(zuul_api).
+  returned: state=recorded
+  type: dict
 """
 
 import json
@@ -98,11 +129,20 @@ import re
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from ansible.module_utils.basic import AnsibleModule
 
 RELEASE_RE = re.compile(r"^\d+(\.\d+){1,3}$")
+
+# The artifact a successful upgrade run returns to Zuul: its metadata is the
+# record; its url (relative to the build's logs) the upgrade report.
+LAST_GOOD_ARTIFACT = "shard-upgrade-last-good"
+LAST_GOOD_REPORT = "shard/upgrade.json"
+# Successful builds looked at, newest first (one without the artifact, e.g. a
+# run that returned none, is passed over).
+ZUUL_BUILDS_LIMIT = 20
 
 
 def _key(version):
@@ -180,6 +220,42 @@ def read_store(module, store):
         module.fail_json(msg=f"cannot read the last-good store {store}: {exc}")
 
 
+def zuul_record(module, params):
+    """The newest record returned as an artifact by a successful build, and where, or None."""
+    missing = [k for k in ("job", "project", "branch") if not params[k]]
+    if missing:
+        module.fail_json(msg=f"zuul_api needs {', '.join(missing)} to find the last good build")
+    query = urllib.parse.urlencode(
+        dict(
+            job_name=params["job"],
+            project=params["project"],
+            branch=params["branch"],
+            result="SUCCESS",
+            complete="true",
+            limit=ZUUL_BUILDS_LIMIT,
+        )
+    )
+    url = params["zuul_api"].rstrip("/") + "/builds?" + query
+    try:
+        with urllib.request.urlopen(url, timeout=30) as resp:
+            builds = json.loads(resp.read().decode())
+    except urllib.error.HTTPError as exc:
+        module.fail_json(msg=f"cannot read the last good builds from {url}: HTTP {exc.code}")
+    except (OSError, ValueError) as exc:
+        module.fail_json(msg=f"cannot read the last good builds from {url}: {exc}")
+    if not isinstance(builds, list):
+        module.fail_json(msg=f"cannot read the last good builds from {url}: not a list of builds")
+    for build in builds:
+        for artifact in build.get("artifacts") or []:
+            record = artifact.get("metadata")
+            if artifact.get("name") == LAST_GOOD_ARTIFACT and isinstance(record, dict):
+                return (
+                    record,
+                    f"build {build.get('uuid')} of {params['job']} ({params['zuul_api']})",
+                )
+    return None, f"the successful builds of {params['job']} ({params['zuul_api']})"
+
+
 def release_or_ref(module, params, value, why):
     if RELEASE_RE.match(value):
         return dict(kind="release", version=value, ref=None, reason=why)
@@ -202,6 +278,10 @@ def main():
             state=dict(type="str", default="resolved", choices=["resolved", "recorded"]),
             python=dict(type="str", default="python3"),
             build=dict(type="str"),
+            zuul_api=dict(type="str"),
+            job=dict(type="str"),
+            project=dict(type="str"),
+            branch=dict(type="str"),
         ),
         supports_check_mode=True,
     )
@@ -212,20 +292,27 @@ def main():
 
     if params["state"] == "recorded":
         store = params["store"]
-        if not store:
-            module.exit_json(changed=False, candidate=candidate, reason="no last-good store set")
-        if re.match(r"^https?://", store):
-            module.exit_json(
-                changed=False,
-                candidate=candidate,
-                reason=f"last-good store {store} is read-only here (publish it as an artifact)",
-            )
         record = {
             "commit": candidate["commit"],
             "version": candidate["version"],
             "build": params["build"],
             "recorded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
+        artifact = dict(name=LAST_GOOD_ARTIFACT, url=LAST_GOOD_REPORT, metadata=record)
+        if not store:
+            module.exit_json(
+                changed=False,
+                candidate=candidate,
+                artifact=artifact,
+                reason="recorded as an artifact only (no last-good store set)",
+            )
+        if re.match(r"^https?://", store):
+            module.exit_json(
+                changed=False,
+                candidate=candidate,
+                artifact=artifact,
+                reason=f"last-good store {store} is read-only here (recorded as an artifact only)",
+            )
         old = read_store(module, store) or {}
         changed = old.get("commit") != record["commit"]
         if changed and not module.check_mode:
@@ -237,14 +324,21 @@ def main():
         module.exit_json(
             changed=changed,
             candidate=candidate,
+            artifact=artifact,
             reason=f"recorded {candidate['commit'][:12]} as the last good in {store}",
         )
 
     source = params["source"]
     if source == "last-good":
-        if not params["store"]:
-            module.fail_json(msg="from: last-good needs a store (shard_upgrade_last_good_store)")
-        record = read_store(module, params["store"])
+        if params["zuul_api"]:
+            record, where = zuul_record(module, params)
+        elif params["store"]:
+            record, where = read_store(module, params["store"]), params["store"]
+        else:
+            module.fail_json(
+                msg="from: last-good needs Zuul's API (shard_upgrade_zuul_api) or a store "
+                "(shard_upgrade_last_good_store)"
+            )
         if record and (record.get("commit") or record.get("version")):
             commit = record.get("commit")
             if commit and git(params["src"], "cat-file", "-e", commit + "^{commit}") is not None:
@@ -253,7 +347,7 @@ def main():
                     params,
                     commit,
                     f"last good: commit {commit[:12]} recorded by build {record.get('build')} "
-                    f"at {record.get('recorded')} in {params['store']}",
+                    f"at {record.get('recorded')} in {where}",
                 )
             elif record.get("version"):
                 result = release_or_ref(
@@ -261,12 +355,12 @@ def main():
                     params,
                     record["version"],
                     f"last good: release {record['version']} recorded at "
-                    f"{record.get('recorded')} in {params['store']} (its commit is not in the "
+                    f"{record.get('recorded')} in {where} (its commit is not in the "
                     "prepared repository)",
                 )
             else:
                 module.fail_json(
-                    msg=f"the last good commit {commit} recorded in {params['store']} is not in "
+                    msg=f"the last good commit {commit} recorded in {where} is not in "
                     f"{params['src']} and the record has no version"
                 )
         else:
@@ -275,7 +369,7 @@ def main():
                 kind="release",
                 version=version,
                 ref=None,
-                reason=f"no last good recorded in {params['store']}: falling back to the {why}",
+                reason=f"no last good recorded in {where}: falling back to the {why}",
             )
     elif source == "previous-release":
         version, why = previous_release(module, params, candidate)

@@ -426,6 +426,8 @@ class LocalRun:
             except (OSError, ValueError):
                 out[key] = {}
         out["report"] = report_summary(logs)
+        # What Zuul would keep with the build (the upgrade job's last-good record).
+        out["artifacts"] = self.returned().get("artifacts") or []
         # The cleanup playbook ends with the leak check: it failing means leaks.
         cleanup = [p for p in self.playbooks if p["playbook"].endswith("cleanup.yaml")]
         out["teardown"] = "ok" if cleanup and cleanup[-1]["rc"] == 0 else "failed"

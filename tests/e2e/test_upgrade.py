@@ -51,6 +51,9 @@ def test_upgrade_from_the_previous_release(upgrade_cloud, nova_release_tree):
             assert phase in phases
         assert report["upgrade"]["downtime_seconds"] == upgrade["downtime_seconds"]
         assert "<svg" in (logs / "report.html").read_text()
+        # The candidate returned as this build's last good (a Zuul artifact).
+        (artifact,) = [a for a in summary["artifacts"] if a["name"] == "shard-upgrade-last-good"]
+        assert artifact["metadata"]["commit"] == upgrade["to"]["commit"]
     finally:
         assert leftovers(conn, label) == {}
 

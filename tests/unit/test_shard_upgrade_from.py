@@ -281,7 +281,10 @@ def test_last_good_needs_a_store(repo, run_module):
     result = run_module(module, args(repo, source="last-good"))
 
     assert result["failed"] is True
-    assert result["msg"] == "from: last-good needs a store (shard_upgrade_last_good_store)"
+    assert result["msg"] == (
+        "from: last-good needs Zuul's API (shard_upgrade_zuul_api) or a store "
+        "(shard_upgrade_last_good_store)"
+    )
 
 
 def test_an_unreadable_store_fails_clearly(repo, tmp_path, run_module):
@@ -468,15 +471,22 @@ def test_an_http_store_is_read_only(repo, run_module):
 
     assert result["changed"] is False
     assert result["reason"] == (
-        f"last-good store {store} is read-only here (publish it as an artifact)"
+        f"last-good store {store} is read-only here (recorded as an artifact only)"
     )
+    assert result["artifact"]["metadata"]["commit"] == repo.head
 
 
 def test_recording_without_a_store_does_nothing(repo, run_module):
     result = run_module(module, args(repo, state="recorded"))
 
     assert result["changed"] is False
-    assert result["reason"] == "no last-good store set"
+    assert result["reason"] == "recorded as an artifact only (no last-good store set)"
+    artifact = result["artifact"]
+    assert (artifact["name"], artifact["url"]) == ("shard-upgrade-last-good", "shard/upgrade.json")
+    assert {k: artifact["metadata"][k] for k in ("commit", "version")} == {
+        "commit": repo.head,
+        "version": "34.0.0",
+    }
 
 
 def test_what_is_recorded_is_the_next_last_good(repo, tmp_path, run_module):
@@ -487,3 +497,96 @@ def test_what_is_recorded_is_the_next_last_good(repo, tmp_path, run_module):
 
     assert (result["kind"], result["ref"]) == ("ref", repo.head)
     assert result["reason"].startswith(f"last good: commit {repo.head[:12]} recorded by build b7")
+
+
+# -- last-good through Zuul's builds API -----------------------------------------
+
+
+ZUUL = dict(job="shard-nova-compute-upgrade", project="openstack/nova", branch="master")
+
+
+def builds_query(limit=20):
+    return (
+        "/api/tenant/t/builds?job_name=shard-nova-compute-upgrade&project=openstack%2Fnova"
+        f"&branch=master&result=SUCCESS&complete=true&limit={limit}"
+    )
+
+
+def build(uuid, record=None, name="shard-upgrade-last-good"):
+    artifacts = [{"name": "logs", "url": "https://logs.example.org/x/"}]
+    if record is not None:
+        artifacts.append(
+            {"name": name, "url": "https://logs/shard/upgrade.json", "metadata": record}
+        )
+    return {"uuid": uuid, "job_name": ZUUL["job"], "result": "SUCCESS", "artifacts": artifacts}
+
+
+def test_last_good_from_zuul_s_newest_build_with_the_record(repo, http_store, index, run_module):
+    # Newest first, as Zuul answers: the newest build returned no record (an
+    # older job definition), a wrongly named artifact is not the record.
+    old = repo.tagged["33.0.1"]
+    builds = [
+        build("b3"),
+        build("b2", {"commit": "ffff"}, name="something-else"),
+        build("b1", {"commit": repo.tagged["33.0.2"], "version": "33.0.2", "build": "b1"}),
+        build("b0", {"commit": old, "version": "33.0.1", "build": "b0"}),
+    ]
+    http_store.records[builds_query()] = (200, json.dumps(builds).encode())
+    api = http_store.url + "/api/tenant/t"
+
+    result = run_module(module, args(repo, source="last-good", zuul_api=api + "/", **ZUUL))
+
+    assert (result["kind"], result["ref"]) == ("ref", repo.tagged["33.0.2"])
+    assert result["reason"].startswith(
+        f"last good: commit {repo.tagged['33.0.2'][:12]} recorded by build b1 at None in "
+        f"build b1 of shard-nova-compute-upgrade ({api}/)"
+    )
+    assert http_store.requests == [builds_query()]
+
+
+def test_last_good_from_zuul_takes_precedence_over_the_store(repo, http_store, index, run_module):
+    http_store.records[builds_query()] = (200, b"[]")
+    api = http_store.url + "/api/tenant/t"
+
+    result = run_module(
+        module, args(repo, source="last-good", zuul_api=api, store="/nonexistent/x", **ZUUL)
+    )
+
+    assert result["version"] == "33.0.10"
+    assert result["reason"].startswith(
+        f"no last good recorded in the successful builds of shard-nova-compute-upgrade ({api}): "
+        "falling back to the previous release"
+    )
+
+
+def test_zuul_s_api_failing_fails_clearly(repo, http_store, run_module):
+    http_store.records[builds_query()] = (503, b"down")
+    api = http_store.url + "/api/tenant/t"
+
+    result = run_module(module, args(repo, source="last-good", zuul_api=api, **ZUUL))
+
+    assert result["failed"] is True
+    url = http_store.url + builds_query()
+    assert result["msg"] == f"cannot read the last good builds from {url}: HTTP 503"
+
+
+def test_zuul_s_api_needs_the_job_project_and_branch(repo, run_module):
+    result = run_module(
+        module, args(repo, source="last-good", zuul_api="https://zuul.example.org/api/tenant/t")
+    )
+
+    assert result["failed"] is True
+    assert result["msg"] == "zuul_api needs job, project, branch to find the last good build"
+
+
+def test_what_is_returned_as_an_artifact_is_the_next_last_good(repo, http_store, index, run_module):
+    recorded = run_module(module, args(repo, state="recorded", build="b7"))
+    builds = [{"uuid": "b7", "artifacts": [recorded["artifact"]]}]
+    http_store.records[builds_query()] = (200, json.dumps(builds).encode())
+
+    result = run_module(
+        module,
+        args(repo, source="last-good", zuul_api=http_store.url + "/api/tenant/t", **ZUUL),
+    )
+
+    assert (result["kind"], result["ref"]) == ("ref", repo.head)
