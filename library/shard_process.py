@@ -24,7 +24,8 @@ options:
     required: true
   state:
     description:
-      - C(started) starts the process unless it already runs (with the same fingerprint).
+      - C(started) starts the process unless it already runs (with the same fingerprint);
+        what a dead one left in its process group is killed first.
       - C(stopped) stops it (SIGTERM to its process group, SIGKILL after I(stop_timeout)).
       - C(restarted) always stops and starts it.
     type: str
@@ -115,7 +116,9 @@ import signal
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.shard_processes import (
     StartFailed,
+    kill_orphans,
     port_in_use,
+    raw_record,
     read_record,
     remove_record,
     start,
@@ -172,6 +175,9 @@ def main():
             module.exit_json(changed=True, pid=record["pid"], running=True, action=action)
         stop(record, sig, params["stop_timeout"])
         remove_record(params["pidfile"])
+    elif not module.check_mode:
+        # A dead leader's workers would keep its port and files from the new process.
+        kill_orphans(raw_record(params["pidfile"]))
     if module.check_mode:
         busy = params["port"] and port_in_use(params["host"], params["port"])
         if busy:

@@ -14,8 +14,9 @@ description:
     kept in the virtualenv; with the same stamp nothing is done. A C({key})
     in I(path) is replaced by that hash, so that a cache holds one virtualenv
     per input set.
-  - Creation holds an exclusive lock (C(flock) on I(path).lock), so that
-    concurrent builds on one node share a cache safely.
+  - Creation holds an exclusive lock (C(flock) on I(path).lock), and reading
+    the stamp a shared one, so that concurrent builds on one node share a
+    cache safely; a rebuild removes the stamp before anything else.
   - With I(layered_on), the new virtualenv sees the site-packages of another
     one (a C(.pth) file) and installs only I(editable) trees itself; the
     dependencies of a project under test are installed once and a build of
@@ -130,6 +131,7 @@ installed_siblings:
 """
 
 import configparser
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -252,6 +254,10 @@ class Builder:
     def build(self):
         params = self.module.params
         reuse = params["update"] and os.path.exists(self.python)
+        # The stamp goes first: a virtualenv half removed or half updated is never
+        # taken for a complete one (rmtree removes in no particular order).
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(self.path, STAMP))
         if os.path.exists(self.path) and not reuse:
             shutil.rmtree(self.path)
         layered = params["layered_on"]
@@ -343,7 +349,26 @@ def main():
         except (OSError, ValueError):
             return None
 
-    stamp = current()
+    deadline = time.monotonic() + params["timeout"]
+
+    def take(lock, kind):
+        while True:
+            try:
+                fcntl.flock(lock, kind | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    module.fail_json(msg=f"timed out waiting for the lock on {path}")
+                time.sleep(min(1, max(0.05, deadline - time.monotonic())))
+
+    # Read under the lock too (shared): while another job rebuilds the
+    # virtualenv, what it holds is neither the old one nor the new one.
+    if os.path.exists(path + ".lock"):
+        with open(path + ".lock", "a") as lock:
+            take(lock, fcntl.LOCK_SH)
+            stamp = current()
+    else:
+        stamp = current()
     if stamp and stamp.get("key") == key:
         module.exit_json(changed=False, installed_siblings=stamp.get("siblings", []), **result)
     if module.check_mode:
@@ -351,15 +376,7 @@ def main():
 
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     with open(path + ".lock", "w") as lock:
-        deadline = time.monotonic() + params["timeout"]
-        while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    module.fail_json(msg=f"timed out waiting for the lock on {path}")
-                time.sleep(1)
+        take(lock, fcntl.LOCK_EX)
         # Another job may have built it while we waited.
         stamp = current()
         if stamp and stamp.get("key") == key:

@@ -12,7 +12,9 @@ Used by Jinja (the shard role's ``shard_masked`` filter) and by ./shard
 module_utils file.
 """
 
+import base64
 import re
+from urllib.parse import quote, quote_plus
 
 MARKER = "****"
 # Key names whose values are secrets: passwords, secrets, tokens, keys,
@@ -63,3 +65,46 @@ def _mask_all(value):
     if isinstance(value, list):
         return [_mask_all(v) for v in value]
     return MARKER
+
+
+def written_forms(secret):
+    """Name -> bytes: the ways a secret may be written somewhere, for a scan to look
+    for. Raw, percent-encoded (as in a transport URL or a query), and base64 (standard
+    and URL-safe) wherever it starts in the encoded data: base64 encodes bytes in
+    groups of three, so a secret is looked for at each of the three alignments,
+    without the characters it shares with its neighbours."""
+    raw = secret.encode() if isinstance(secret, str) else bytes(secret)
+    forms = {"raw": raw}
+    text = raw.decode(errors="surrogateescape")
+    percent = {
+        "url-encoded": quote(text, safe="", errors="surrogateescape"),
+        # What a URL's user information needs encoded, and no more (RFC 3986).
+        "userinfo-encoded": quote(text, safe="!$&'()*+,;=", errors="surrogateescape"),
+        "form-encoded": quote_plus(text, safe="", errors="surrogateescape"),
+    }
+    for name, value in percent.items():
+        forms[name] = value.encode()
+        # Percent-encoding's hex digits may be written in either case.
+        forms[name + " (lower-case hex)"] = re.sub(
+            "%[0-9A-F]{2}", lambda m: m.group(0).lower(), value
+        ).encode()
+    for shift in range(3):
+        encoded = base64.b64encode(b"\0" * shift + raw)
+        first = -(-8 * shift // 6)  # the first character made of the secret's bits only
+        last = 8 * (shift + len(raw)) // 6
+        part = encoded[first:last]
+        forms[f"base64+{shift}"] = part
+        forms[f"base64url+{shift}"] = part.replace(b"+", b"-").replace(b"/", b"_")
+    return forms
+
+
+def secrets_found(data, secrets):
+    """(name, form) of each secret (name -> value) written in data (bytes) in any of its
+    written_forms: never the value itself."""
+    hits = []
+    for name, value in secrets.items():
+        for form, written in written_forms(value).items():
+            if written and written in data:
+                hits.append((name, form))
+                break
+    return hits

@@ -82,3 +82,35 @@ def test_urls_without_user_information_stay(url):
 def test_the_filter_gives_the_same_masked_copy():
     result = jinja("credentials | shard_masked", credentials=CREDENTIALS)
     assert result["msg"] == secrets.masked(CREDENTIALS)
+
+
+@pytest.mark.parametrize("prefix", [b"", b"a", b"ab", b"abc", b"prefix:"])
+def test_a_base64_copy_is_found_wherever_it_starts(prefix):
+    data = base64.b64encode(prefix + HARD.encode() + b"\n...the rest of a file")
+    assert secrets.secrets_found(data, {"the password": HARD}) == [
+        ("the password", f"base64+{len(prefix) % 3}")
+    ]
+    urlsafe = base64.urlsafe_b64encode(prefix + b"\xfb\xff" + HARD.encode())
+    assert secrets.secrets_found(urlsafe, {"p": b"\xfb\xff" + HARD.encode()})
+
+
+@pytest.mark.parametrize(
+    ("written", "form"),
+    [
+        (f"rabbit://nova:{quote(HARD, safe='')}@h1:5672/", "url-encoded"),
+        (f"rabbit://nova:{quote(HARD, safe=',')}@h1:5672/", "userinfo-encoded"),
+        (f"pass={quote(HARD, safe='').lower()}", None),
+        (f"a={HARD}", "raw"),
+    ],
+)
+def test_a_url_encoded_or_raw_copy_is_found(written, form):
+    hits = secrets.secrets_found(written.encode(), {"the password": HARD})
+    assert len(hits) == 1 and (form is None or hits[0][1] == form), hits
+
+
+def test_the_masked_copy_holds_no_form_of_any_secret():
+    data = json.dumps(secrets.masked(CREDENTIALS)).encode()
+    wanted = {f"secret {i}": s for i, s in enumerate(_all_secrets())}
+    assert secrets.secrets_found(data, wanted) == []
+    # And the scan does see them in the unmasked credentials.
+    assert len(secrets.secrets_found(json.dumps(CREDENTIALS).encode(), wanted)) == len(wanted)

@@ -264,3 +264,27 @@ def test_a_record_without_start_time_is_never_running(tmp_path):
     assert shard_processes.start_time(child.pid) is None
     assert shard_processes.read_record(pidfile) is None
     assert shard_processes.raw_record(pidfile)["pid"] == child.pid
+
+
+def test_a_start_after_a_dead_leader_stops_its_workers_first(proc, run_module, tmp_path):
+    """The leader died (SIGKILL, a crash) and left a worker in its group: starting the
+    service again must not leave that worker running beside the new one."""
+    marker = tmp_path / "worker.pid"
+    script = (
+        "import subprocess, sys, time\n"
+        "worker = subprocess.Popen(['sleep', '60'])\n"
+        f"open({str(marker)!r}, 'w').write(str(worker.pid))\n"
+        "time.sleep(60)\n"
+    )
+    started = run_module(module, proc(command=[sys.executable, "-c", script]))
+    worker = _worker_pid(marker)
+    os.kill(started["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while alive(started["pid"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert alive(worker)
+
+    again = run_module(module, proc(command=SLEEP))
+
+    assert again["action"] == "started" and alive(again["pid"])
+    assert not alive(worker)

@@ -120,3 +120,19 @@ def test_a_forced_down_service_alone_is_debris():
 
 def test_nothing_found_nothing_expired():
     assert expired_labels(resources(servers=[], flavors=[]), 0, NOW) == {}
+
+
+def test_a_glance_shard_s_label_is_kept_by_its_age_alone():
+    """A glance shard has no compute service to report up: its images' age is its
+    liveness signal. The janitor's minimum age (module_utils/shard_janitor_rules.py) is
+    longer than any run lives, so an image that young may belong to a running job."""
+    from ansible.module_utils.shard_janitor_rules import MINIMUM_AGE
+
+    def image(label, created):
+        return entry(f"image-{label}", f"{label}-image", label, "property", created)
+
+    young = NOW - MINIMUM_AGE + 60
+    old = NOW - MINIMUM_AGE - 60
+    found = resources(images=[image(LABEL, young), image(OTHER, old)])
+
+    assert list(expired_labels(found, MINIMUM_AGE, NOW)) == [OTHER]

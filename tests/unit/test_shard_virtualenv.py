@@ -545,3 +545,34 @@ def test_a_new_virtualenv_gets_a_current_pip_first_under_the_constraints(
     # ... before anything else is installed.
     installs = [cmd for cmd, _ in pip.calls if cmd[1:4] == ["-m", "pip", "install"]]
     assert is_pip_upgrade(installs[0])
+
+
+def test_a_reader_waits_while_another_job_holds_the_lock(files, pip, run_module):
+    """A job rebuilding the virtualenv holds the lock: its stamp, read meanwhile, may be
+    of a tree being removed. Reading takes the lock too."""
+    args = venv(files / "venv", packages=["pbr"])
+    built = run_module(module, args)
+    with open(built["path"] + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+
+        result = run_module(module, dict(args, timeout=0))
+
+    assert result["failed"] is True
+    assert result["msg"] == f"timed out waiting for the lock on {built['path']}"
+    assert run_module(module, args)["changed"] is False  # once released
+
+
+def test_a_rebuild_removes_the_stamp_before_anything_else(files, pip, run_module, monkeypatch):
+    path = files / "venv"
+    run_module(module, venv(path, packages=["pbr"]))
+    stamped_while_removing = []
+    real = module.shutil.rmtree
+
+    def rmtree(target, *a, **kw):
+        stamped_while_removing.append(os.path.exists(os.path.join(target, module.STAMP)))
+        return real(target, *a, **kw)
+
+    monkeypatch.setattr(module.shutil, "rmtree", rmtree)
+    run_module(module, venv(path, packages=["pbr", "six"]))
+
+    assert stamped_while_removing == [False]

@@ -1,5 +1,7 @@
 """shard_preflight: the node is ready to reach the target cloud."""
 
+import hashlib
+
 import yaml
 
 
@@ -26,15 +28,23 @@ def test_constraints_shipped(host, workspace):
     assert "openstacksdk==" in f.content_string
 
 
+def client_python(host, workspace, cache_dir):
+    """The OpenStack client's interpreter, keyed as roles/shard/vars/main.yaml keys it
+    (shard_python, python3 here, and the constraints; tests/unit/test_role_vars.py)."""
+    constraints = host.file(str(workspace / "constraints.txt")).content_string
+    key = hashlib.sha1(("python3:" + constraints).encode()).hexdigest()[:16]
+    return cache_dir / f"openstack-client-{key}" / "bin" / "python"
+
+
 def test_openstack_client_installed_under_the_constraints(host, workspace, cache_dir):
-    python = cache_dir / "openstack-client" / "bin" / "python"
+    python = client_python(host, workspace, cache_dir)
     out = host.check_output(f"{python} -c 'import openstack.version as v; print(v.__version__)'")
     pins = host.file(str(workspace / "constraints.txt")).content_string.splitlines()
     assert f"openstacksdk=={out.strip()}" in pins
 
 
 def test_client_reaches_the_cloud_with_that_clouds_yaml(host, workspace, cache_dir, state):
-    python = cache_dir / "openstack-client" / "bin" / "python"
+    python = client_python(host, workspace, cache_dir)
     cmd = host.run(
         f"OS_CLIENT_CONFIG_FILE={workspace / 'clouds.yaml'} {python} -c "
         f"\"import openstack; c = openstack.connect(cloud='{state['shard_cloud']['cloud_name']}');"
