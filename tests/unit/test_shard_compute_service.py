@@ -532,14 +532,21 @@ def test_present_on_a_shard_already_isolated_keeps_its_servers(cloud, run_module
     assert result["changed"] is False
 
 
-def test_present_waits_for_a_report_from_the_process_it_watches(cloud, clock, run_module, tmp_path):
-    # An upgrade: the previous release's record is still "up" (its last report
-    # before it was stopped); the new process reports at 3 s.
+def watched_compute(cloud, tmp_path, reported):
+    """A compute whose process is watched; its record last reported `reported` s after
+    that process started. Its files, the process's start (epoch s) and its service."""
     files = process_files(tmp_path, os.getpid())
     started = processes.started_at(processes.read_record(files["pidfile"]))
     cloud.add_compute(HOST)
     service = cloud.services[0]
-    service.updated_at = fake_cloud.utc_iso(started - 30)
+    service.updated_at = fake_cloud.utc_iso(started + reported)
+    return files, started, service
+
+
+def test_present_waits_for_a_report_from_the_process_it_watches(cloud, clock, run_module, tmp_path):
+    # An upgrade: the previous release's record is still "up" (its last report
+    # before it was stopped); the new process reports at 3 s.
+    files, started, service = watched_compute(cloud, tmp_path, reported=-30)
     cloud.at(3, lambda: setattr(service, "updated_at", fake_cloud.utc_iso(started + 5)))
 
     result = run_module(module, present(**files))
@@ -551,11 +558,7 @@ def test_present_waits_for_a_report_from_the_process_it_watches(cloud, clock, ru
 def test_present_takes_a_new_report_whatever_the_cloud_s_clock(cloud, clock, run_module, tmp_path):
     # The cloud's clock is behind the node's: its reports look older than the
     # process; one that changes while the module watches is still the process's.
-    files = process_files(tmp_path, os.getpid())
-    started = processes.started_at(processes.read_record(files["pidfile"]))
-    cloud.add_compute(HOST)
-    service = cloud.services[0]
-    service.updated_at = fake_cloud.utc_iso(started - 300)
+    files, started, service = watched_compute(cloud, tmp_path, reported=-300)
     cloud.at(4, lambda: setattr(service, "updated_at", fake_cloud.utc_iso(started - 290)))
 
     result = run_module(module, present(**files))
@@ -567,10 +570,8 @@ def test_present_takes_a_new_report_whatever_the_cloud_s_clock(cloud, clock, run
 def test_present_times_out_on_a_record_only_the_previous_process_reported(
     cloud, clock, run_module, tmp_path
 ):
-    files = process_files(tmp_path, os.getpid())
-    started = processes.started_at(processes.read_record(files["pidfile"]))
-    cloud.add_compute(HOST)
-    cloud.services[0].updated_at = stale = fake_cloud.utc_iso(started - 30)
+    files, _, service = watched_compute(cloud, tmp_path, reported=-30)
+    stale = service.updated_at
 
     result = run_module(module, present(timeout=20, **files))
 

@@ -7,10 +7,14 @@ release the embedded cloud runs, its .zuul.yaml adding the shard-jobs template) 
 openstack/unauthorized (only the template). Tests run in file order and share the site.
 """
 
+import json
 import uuid
 
+import yaml
 from job_runs import leftovers
+from zuul_site import TENANT
 
+from shard_jobs import sources
 from shard_jobs.rules import labels
 
 JOB = "shard-nova-compute"
@@ -86,3 +90,39 @@ def test_a_nova_change_that_breaks_nova_compute_fails_and_leaves_nothing(site, a
     # Teardown ran, and nothing carries the build's label.
     assert "Tear the shard down and check that nothing labelled is left" in output
     assert leftovers(admin_conn, label_of(build)) == {}
+
+
+UPGRADE = "shard-nova-compute-upgrade"
+
+
+def test_the_upgrade_job_starts_from_the_last_good_build_zuul_kept(site, admin_conn):
+    # Two nightly runs on single-use nodes: the first returns its candidate as an
+    # artifact; the second finds it through Zuul's builds API and starts from it.
+    api = f"{site.web_url}/api/tenant/{TENANT}"
+
+    def run_upgrade(source):
+        def edit(tree):
+            job = {UPGRADE: {"vars": {"shard_upgrade_from": source, "shard_upgrade_zuul_api": api}}}
+            project = {"project": {"check": {"jobs": [job]}}}
+            (tree / ".zuul.yaml").write_text("---\n" + yaml.safe_dump([project]))
+
+        rev = site.push(NOVA, f"Run the upgrade job from {source}", edit)
+        build = site.wait_build(NOVA, rev, UPGRADE)
+        logs = site.build_logs(build)
+        output = (logs / "job-output.txt").read_text()
+        assert build["result"] == "SUCCESS", (
+            f"{build['result']}; see {logs}/job-output.txt:\n{reasons(output)}"
+        )
+        assert leftovers(admin_conn, label_of(build)) == {}
+        return rev, build, json.loads((logs / "shard" / "upgrade.json").read_text())
+
+    # The first: from the release the cloud runs (it takes no older compute).
+    first_rev, first, report = run_upgrade(sources.pinned_version("nova"))
+    assert report["to"]["commit"] == first_rev
+    (artifact,) = [a for a in first["artifacts"] if a["name"] == "shard-upgrade-last-good"]
+    assert artifact["metadata"]["commit"] == first_rev
+
+    _, second, report = run_upgrade("last-good")
+    chosen = report["from"]
+    assert (chosen["kind"], chosen["ref"]) == ("ref", first_rev), chosen
+    assert f"build {first['uuid']} of {UPGRADE}" in chosen["reason"], chosen
