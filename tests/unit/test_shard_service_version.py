@@ -1,7 +1,15 @@
 """shard_service_version (and module_utils/shard_versions): a service version from a
 source tree or an installed virtualenv."""
 
+import json
+import os
+import subprocess
+import sys
+
 import shard_service_version as module
+import yaml
+
+from shard_jobs import paths
 
 PATTERN = r"^SERVICE_VERSION = (\d+)$"
 FILE = "nova/objects/service.py"
@@ -41,3 +49,72 @@ def test_nothing_found_is_none(tmp_path, run_module):
         ]
         is None
     )
+
+
+def test_the_embedded_cloud_hands_out_its_computes_version(tmp_path):
+    """The embedded_cloud role's own read task (state.yaml), with the role's defaults and
+    vars: the module reads the ordinary compute's nova on the cloud's host, by the
+    nova-compute profile's rule, into the handout's minimum_service_versions; a host
+    without nova yet hands out none."""
+    installed = tmp_path / "installed"
+    site = installed / "lib/python3.12/site-packages"
+    (site / "nova/objects").mkdir(parents=True)
+    (site / FILE).write_text(SOURCE.replace("72", "61"))
+    role = paths.ROLES / "embedded_cloud"
+    state = yaml.safe_load((role / "tasks" / "state.yaml").read_text())
+    (read,) = [task for task in state if "shard_service_version" in task]
+    play = {
+        "hosts": "all",
+        "gather_facts": False,
+        # The role's vars; of its defaults, those the read uses, set here (vars_files
+        # would win over these).
+        "vars_files": [str(role / "vars" / "main.yaml")],
+        "vars": {
+            "role_path": str(role),
+            "embedded_cloud_venv": "{{ venv }}",
+            "embedded_cloud_compute_nova": "",
+            "embedded_cloud_python": sys.executable,
+        },
+        "tasks": [
+            read,
+            {
+                "ansible.builtin.debug": {
+                    "msg": "{{ _embedded_cloud_handout_data.minimum_service_versions }}"
+                }
+            },
+        ],
+    }
+    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    inventory = {
+        "all": {
+            "hosts": {
+                "installed": dict(local, venv=str(installed)),
+                "fresh": dict(local, venv=str(tmp_path / "not-yet")),
+            }
+        }
+    }
+    (tmp_path / "read.yaml").write_text(yaml.safe_dump([play]))
+    (tmp_path / "hosts.yaml").write_text(yaml.safe_dump(inventory))
+    env = dict(
+        os.environ,
+        ANSIBLE_LIBRARY=str(paths.LIBRARY),
+        ANSIBLE_MODULE_UTILS=str(paths.REPO / "module_utils"),
+        ANSIBLE_STDOUT_CALLBACK="json",
+        ANSIBLE_LOAD_CALLBACK_PLUGINS="true",
+    )
+    proc = subprocess.run(
+        [
+            paths.bin_path("ansible-playbook"),
+            "-i",
+            str(tmp_path / "hosts.yaml"),
+            str(tmp_path / "read.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    shown = json.loads(proc.stdout)["plays"][0]["tasks"][1]["hosts"]
+    assert shown["installed"]["msg"] == {"nova-compute": 61}
+    assert shown["fresh"]["msg"] == {}
