@@ -74,9 +74,9 @@ options:
         then keeps the process running without a service; nova-compute refused
         with C(ServiceTooOld) by the conductor, for one), with the reason and the
         end of the log, instead of waiting for I(timeout).
-      - The service counts as up only once this process has reported - its record's
+      - The service counts as up only once this process has reported (its record's
         last report is after the process started, or changed while the module
-        watched. The record of a process stopped just before (an upgrade's
+        watched). The record of a process stopped just before (an upgrade's
         previous release) stays C(up) for nova's service_down_time and must not
         pass for it. The first test compares the node's clock with the cloud's
         (kept in step by NTP); the second needs none.

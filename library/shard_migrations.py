@@ -49,21 +49,6 @@ options:
     description: Where source releases are kept between runs; empty for a temporary directory.
     type: path
     default: ""
-  service_version:
-    description:
-      - Where I(src) states its service version, the number a cloud compares
-        with the oldest it accepts (nova's C(SERVICE_VERSION)); read while the
-        tree is at hand, returned as I(service_version).
-    type: dict
-    suboptions:
-      path:
-        description: File of the tree, relative to its top.
-        type: str
-        required: true
-      pattern:
-        description: Regular expression (multi-line) whose first group is the version.
-        type: str
-        required: true
 author:
   - shard-jobs contributors
 """
@@ -110,11 +95,6 @@ compared:
   description: Number of migration files of I(src).
   returned: always
   type: int
-service_version:
-  description: The service version of I(src), or null when its file or pattern is not found.
-  returned: when I(service_version) is given
-  type: int
-  sample: 74
 reference:
   description: Where the release's files were read.
   returned: always
@@ -136,7 +116,6 @@ import tempfile
 import zipfile
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.shard_versions import service_version
 
 IGNORED_SUFFIXES = (".pyc", ".pyo")
 
@@ -274,13 +253,6 @@ def main():
             ref=dict(type="str", default=""),
             python=dict(type="str", default="python3"),
             cache_dir=dict(type="path", default=""),
-            service_version=dict(
-                type="dict",
-                options=dict(
-                    path=dict(type="str", required=True),
-                    pattern=dict(type="str", required=True),
-                ),
-            ),
         ),
         supports_check_mode=True,
     )
@@ -339,11 +311,7 @@ def main():
     added = sorted(set(candidate) - set(reference))
     removed = sorted(set(reference) - set(candidate))
     modified = sorted(k for k in set(candidate) & set(reference) if candidate[k] != reference[k])
-    versions = {}
-    if p["service_version"]:
-        versions["service_version"] = service_version(src, **p["service_version"])
     module.exit_json(
-        **versions,
         changed=False,
         differs=bool(added or removed or modified),
         added=added,

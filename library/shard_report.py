@@ -124,7 +124,13 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.shard_phases import (
+    CODE_UNDER_TEST,
+    GROUPS,
+    HARNESS,
+    MACHINE,
+    OTHER,
     PHASES_FILE,
+    TARGET_CLOUD,
     append_event,
     cpu_between,
     phase_times,
@@ -136,38 +142,40 @@ from ansible.module_utils.shard_phases import (
 )
 
 SCHEMA = 1
-GROUPS = ("code_under_test", "target_cloud", "harness", "other")
 
 
 COVERS = {
-    "code_under_test": (
+    CODE_UNDER_TEST: (
         "the build's service processes (pid files in the workspace's run/) and their "
         "descendants: user+system CPU from their start to the last snapshot that saw them "
         "running (a service stopped by teardown is counted until the snapshot before the stop)"
     ),
-    "target_cloud": (
+    TARGET_CLOUD: (
         "the target cloud's processes on this machine (named by ./shard run: the embedded "
         "cloud's services and their workers, MariaDB, RabbitMQ), whoever made them work: "
         "other jobs using the same cloud at the same time are included"
     ),
-    "target_cloud_absent": (
-        "not measured: the target cloud does not run on this machine (or nobody named its "
-        "processes); its work for this job happens elsewhere"
-    ),
-    "harness": (
+    HARNESS: (
         "the job's own process tree on this machine: ./shard run, every ansible-playbook it "
         "ran, their workers and module processes, pip, the OpenStack client calls"
     ),
-    "harness_absent": (
-        "not measured per process: Ansible runs on the executor, not on this node; the "
-        "module processes it starts here are in the rest of the machine"
-    ),
-    "other": (
+    OTHER: (
         "everything else the machine's CPUs did in the window (/proc/stat busy time minus "
         "the groups above): other people's jobs on a shared machine, the operating system, "
         "and what sampling between snapshots missed"
     ),
-    "machine": "busy time of all the machine's CPUs in the window, from /proc/stat",
+    MACHINE: "busy time of all the machine's CPUs in the window, from /proc/stat",
+}
+# What a group's entry says when the group was not measured (its seconds are None).
+NOT_MEASURED = {
+    TARGET_CLOUD: (
+        "not measured: the target cloud does not run on this machine (or nobody named its "
+        "processes); its work for this job happens elsewhere"
+    ),
+    HARNESS: (
+        "not measured per process: Ansible runs on the executor, not on this node; the "
+        "module processes it starts here are in the rest of the machine"
+    ),
 }
 
 
@@ -190,22 +198,20 @@ def build_report(
     samples = [e["cpu"] for e in events if e.get("cpu")]
     totals = cpu_between(samples) if len(samples) >= 2 else None
     first = samples[0] if samples else {}
-    cpu = {"window": None, "groups": {}, "machine": None, "ncpu": first.get("ncpu")}
+    cpu = {"window": None, "groups": {}, MACHINE: None, "ncpu": first.get("ncpu")}
     if totals:
         cpu["window"] = {
             "from": next(e["phase"] + " " + e["event"] for e in events if e.get("cpu")),
             "to": next(e["phase"] + " " + e["event"] for e in reversed(events) if e.get("cpu")),
             "seconds": round(t1 - t0, 2),
         }
-        cpu["machine"] = {"seconds": totals["machine"], "covers": COVERS["machine"]}
+        cpu[MACHINE] = {"seconds": totals[MACHINE], "covers": COVERS[MACHINE]}
         for group in GROUPS:
             value = totals[group]
-            covers = COVERS[group]
-            if value is None:
-                covers = COVERS[group + "_absent"]
+            covers = COVERS[group] if value is not None else NOT_MEASURED[group]
             cpu["groups"][group] = {"seconds": value, "covers": covers}
-        code = totals["code_under_test"] or 0.0
-        cpu["code_share"] = round(code / totals["machine"], 3) if totals["machine"] else None
+        code = totals[CODE_UNDER_TEST] or 0.0
+        cpu["code_share"] = round(code / totals[MACHINE], 3) if totals[MACHINE] else None
         loads = [s["load1"] for s in samples if "load1" in s]
         if loads:
             cpu["load1"] = {"min": min(loads), "max": max(loads)}

@@ -210,18 +210,6 @@ def provider_allocations(conn, uuid):
     return placement(conn, "get", f"/resource_providers/{uuid}/allocations").get("allocations", {})
 
 
-def wait_until(check, timeout, interval=0.5, what="condition"):
-    """Call check() until it returns something truthy; return it or raise TimeoutError."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
-
-
 def retry_on_conflict(func, attempts=10, interval=0.2):
     """A read-then-write of a provider (func) again while placement says it raced.
 

@@ -18,9 +18,13 @@ A CPU snapshot (all counters cumulative, in CPU-seconds):
   cloud     the target cloud's processes, when they run on this machine and
             SHARD_RUN_CLOUD_PIDS names them (./shard run with the embedded cloud).
 
+The efficiency report splits the machine's busy time between the snapshots
+into the groups below (cpu_between); every reader of report.json spells them
+through these names.
+
 Standard library only, reading /proc: the sampler runs with a node's own
 python3 at every phase boundary, where no virtualenv (and no psutil) can be
-assumed. No import of another module_utils file: ./shard imports it too.
+assumed.
 """
 
 import glob
@@ -32,6 +36,19 @@ import time
 from ansible.module_utils import shard_processes as processes
 
 PHASES_FILE = "phases.jsonl"
+
+# The CPU groups of cpu_between and of report.json (cpu.groups), in the order
+# the report shows them, and the machine's busy time that they split.
+MACHINE = "machine"
+CODE_UNDER_TEST = "code_under_test"
+TARGET_CLOUD = "target_cloud"
+HARNESS = "harness"
+OTHER = "other"
+GROUPS = (CODE_UNDER_TEST, TARGET_CLOUD, HARNESS, OTHER)
+# The groups measured as a process tree that the environment names: the
+# snapshot's key for each (absent from a snapshot when nobody named the tree).
+TREE_GROUPS = ((TARGET_CLOUD, "cloud"), (HARNESS, "harness"))
+
 CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
@@ -195,16 +212,16 @@ def cpu_between(samples):
     first, last = samples[0], samples[-1]
     machine = max(0.0, last["machine"] - first["machine"])
     out = {
-        "machine": round(machine, 2),
-        "code_under_test": round(_code_between(first.get("code") or {}, _latest_code(samples)), 2),
+        MACHINE: round(machine, 2),
+        CODE_UNDER_TEST: round(_code_between(first.get("code") or {}, _latest_code(samples)), 2),
     }
-    for key, group in (("cloud", "target_cloud"), ("harness", "harness")):
+    for group, key in TREE_GROUPS:
         if key in first and key in last:
             out[group] = round(max(0.0, last[key] - first[key]), 2)
         else:
             out[group] = None
-    measured = sum(out[g] or 0.0 for g in ("code_under_test", "target_cloud", "harness"))
-    out["other"] = round(max(0.0, machine - measured), 2)
+    measured = sum(out[g] or 0.0 for g in GROUPS if g != OTHER)
+    out[OTHER] = round(max(0.0, machine - measured), 2)
     return out
 
 

@@ -19,20 +19,27 @@ unless the template marks it safe, and it marks nothing.
 import json
 
 import jinja2
+from ansible.module_utils.shard_phases import (
+    CODE_UNDER_TEST,
+    GROUPS,
+    HARNESS,
+    MACHINE,
+    OTHER,
+    TARGET_CLOUD,
+)
 
-# The process groups of module_utils/shard_phases.py (cpu_between), in the
-# order the page shows them, with their titles and colours.
+# The title and colour of each CPU group of the report (shard_phases.GROUPS).
 GROUP_TITLES = {
-    "code_under_test": "code under test",
-    "target_cloud": "target cloud",
-    "harness": "harness",
-    "other": "rest of the machine",
+    CODE_UNDER_TEST: "code under test",
+    TARGET_CLOUD: "target cloud",
+    HARNESS: "harness",
+    OTHER: "rest of the machine",
 }
 COLOURS = {
-    "code_under_test": "#2e7d32",
-    "target_cloud": "#1565c0",
-    "harness": "#ef6c00",
-    "other": "#9e9e9e",
+    CODE_UNDER_TEST: "#2e7d32",
+    TARGET_CLOUD: "#1565c0",
+    HARNESS: "#ef6c00",
+    OTHER: "#9e9e9e",
 }
 PHASE_COLUMNS = (
     "phase",
@@ -105,7 +112,7 @@ stroke="#c62828" stroke-dasharray="3 3"><title>{{ m.name }} at {{ m.at }}s</titl
 <table><thead><tr>{% for h in phase_columns %}<th>{{ h }}</th>{% endfor %}</tr></thead><tbody>
 {%- for p in r.phases %}{% set c = p.cpu or {} %}<tr><td>{{ p.name }}</td>\
 <td><span class="n">{{ p.start | fmt }}</span></td><td>{{ p.seconds | fmt }}</td>\
-{% for k in ("machine",) + groups %}<td>{{ c.get(k) | fmt }}</td>{% endfor %}</tr>{% endfor -%}
+{% for k in (machine,) + groups %}<td>{{ c.get(k) | fmt }}</td>{% endfor %}</tr>{% endfor -%}
 </tbody></table>
 <h2>CPU by process group</h2>
 {% set cpu = r.cpu %}
@@ -119,7 +126,8 @@ Share of the machine's CPU spent in the code under test: \
 </thead><tbody>
 {%- for g in groups %}<tr><td>{{ key(g) }}</td><td>{{ cpu.groups[g].seconds | fmt }}</td>\
 <td>{{ cpu.groups[g].covers }}</td></tr>{% endfor -%}
-<tr><td>machine</td><td>{{ cpu.machine.seconds | fmt }}</td><td>{{ cpu.machine.covers }}</td></tr>\
+<tr><td>{{ machine }}</td><td>{{ cpu[machine].seconds | fmt }}</td>\
+<td>{{ cpu[machine].covers }}</td></tr>\
 </tbody></table>
 {% else %}
 <p>No CPU snapshots were recorded (no phase ran on the node).</p>
@@ -177,12 +185,12 @@ def timeline(report):
         end = phase["end"] if phase["end"] is not None else total
         x, w = LEFT + phase["start"] * scale, max(1.0, (end - phase["start"]) * scale)
         cpu = phase.get("cpu") or {}
-        machine = cpu.get("machine") or 0.0
+        machine = cpu.get(MACHINE) or 0.0
         title = f"{phase['name']}: {fmt(phase['seconds'])}"
         if phase["end"] is None:
             title += " (did not end)"
         parts, offset = [], x
-        for group in GROUP_TITLES if machine else ():
+        for group in GROUPS if machine else ():
             part = w * (cpu.get(group) or 0.0) / machine
             if part > 0:
                 parts.append(
@@ -260,7 +268,8 @@ def render(report):
     return _PAGE.render(
         r=report,
         verdict_colour="#2e7d32" if report["verdict"] == "SUCCESS" else "#c62828",
-        groups=tuple(GROUP_TITLES),
+        machine=MACHINE,
+        groups=GROUPS,
         titles=GROUP_TITLES,
         colours=COLOURS,
         phase_columns=PHASE_COLUMNS,

@@ -542,22 +542,22 @@ def read_run(build: str, runs_dir: Path | None = None, index: "TaskIndex | None"
     report = _json_file(logs / "shard" / "report.json") or {}
     cpu = report.get("cpu") or {}
     groups = cpu.get("groups") or {}
-    phases = {}
+    seconds = {}
     for phase in report.get("phases") or []:
         if isinstance(phase, dict) and phase.get("seconds") is not None:
             name = phase.get("name")
-            phases[name] = round(phases.get(name, 0.0) + phase["seconds"], 2)
-    if not phases:  # no report: the phases the summary has
+            seconds[name] = round(seconds.get(name, 0.0) + phase["seconds"], 2)
+    if not seconds:  # no report: the phases the summary has
         for name, phase in (summary.get("phases") or {}).items():
             if isinstance(phase, dict) and phase.get("seconds") is not None:
-                phases[name] = phase["seconds"]
+                seconds[name] = phase["seconds"]
     out = {
         "result": summary.get("result"),
         "verdict": report.get("verdict"),
-        "code_cpu_s": (groups.get("code_under_test") or {}).get("seconds"),
-        "report_cpu_s": (cpu.get("machine") or {}).get("seconds"),
+        "code_cpu_s": (groups.get(phases.CODE_UNDER_TEST) or {}).get("seconds"),
+        "report_cpu_s": (cpu.get(phases.MACHINE) or {}).get("seconds"),
         "report_code_share": cpu.get("code_share"),
-        "phases": phases,
+        "phases": seconds,
         "playbooks": len(summary.get("playbooks") or []),
         "report": str(logs / "shard" / "report.html") if report else None,
     }

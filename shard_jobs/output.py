@@ -7,6 +7,8 @@ import json
 import os
 from pathlib import Path
 
+from shard_jobs.rules import phases
+
 
 def show_run(summary: dict, as_json: bool) -> None:
     """./shard run's result: the summary (summary.json's content)."""
@@ -32,7 +34,7 @@ def report_summary(logs: Path) -> dict:
         "cpu_seconds": {
             group: value.get("seconds") for group, value in (cpu.get("groups") or {}).items()
         },
-        "machine_cpu_seconds": (cpu.get("machine") or {}).get("seconds"),
+        "machine_cpu_seconds": (cpu.get(phases.MACHINE) or {}).get("seconds"),
         "code_share": cpu.get("code_share"),
     }
 
@@ -69,7 +71,7 @@ def print_summary(summary: dict):
         groups = report["cpu_seconds"]
         split = ", ".join(
             f"{name.replace('_', ' ')} {groups[name]:.1f}s"
-            for name in ("code_under_test", "target_cloud", "harness", "other")
+            for name in phases.GROUPS
             if groups.get(name) is not None
         )
         share = report.get("code_share")

@@ -5,6 +5,7 @@ import json
 import subprocess
 
 import pytest
+import shard_report
 from unit_helpers import run_settings
 
 from shard_jobs import cli, commands, credentials, output, runner
@@ -87,6 +88,22 @@ def test_the_summary_as_json_and_as_a_table(capsys):
     table = capsys.readouterr().out
     assert "shard-nova-compute build 0123456789ab: SUCCESS" in table
     assert "server landed on h" in table and "teardown and leak check: ok" in table
+
+
+def test_the_summary_prints_the_reports_cpu_groups(capsys, tmp_path):
+    """The CPU line reads report.json as the shard_report module writes it: every
+    measured group, in the report's order; one not measured is left out."""
+    cpu = {"machine": 0.0, "code": {}, "harness": 0.0}
+    events = [
+        {"phase": "run", "event": "start", "time": 0.0, "cpu": cpu},
+        {"phase": "run", "event": "end", "time": 9.0, "cpu": dict(cpu, machine=8.0, harness=2.0)},
+    ]
+    report = shard_report.build_report(events, verdict="SUCCESS")
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    output.show_run(dict(SUMMARY, report=output.report_summary(tmp_path)), as_json=False)
+    table = capsys.readouterr().out
+    assert "CPU: machine 8.0s (code under test 0.0s, harness 2.0s, other 6.0s)" in table
+    assert ", 0.0% in the code under test" in table
 
 
 def test_the_janitor_report_as_json_and_as_a_table(capsys, tmp_path):

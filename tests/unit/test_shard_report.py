@@ -120,6 +120,20 @@ def test_cpu_between(sr):
     assert sr.cpu_between([_sample(1)]) is None
 
 
+def test_every_reader_names_the_groups_cpu_between_returns(sr):
+    """The group names live in shard_phases: the report describes each group, says
+    which were not measured, and the page has a title and a colour for each."""
+    cpu = sr.cpu_between([_sample(1, harness=1, cloud=1), _sample(2, harness=2, cloud=2)])
+    assert set(cpu) == {shard_phases.MACHINE, *shard_phases.GROUPS}
+    assert set(shard_report.COVERS) == set(cpu)
+    tree_groups = {group for group, _key in shard_phases.TREE_GROUPS}
+    assert set(shard_report.NOT_MEASURED) == tree_groups
+    unmeasured = sr.cpu_between([_sample(1), _sample(2)])
+    assert {g for g, v in unmeasured.items() if v is None} == tree_groups
+    assert tuple(shard_report_page.GROUP_TITLES) == shard_phases.GROUPS
+    assert tuple(shard_report_page.COLOURS) == shard_phases.GROUPS
+
+
 def _event(phase, event, at, machine=None, **kw):
     out = {"phase": phase, "event": event, "time": 1000.0 + at}
     if machine is not None:

@@ -8,26 +8,26 @@ Templates and task files derive the label, the trait and the flavor's
 description, and the credentials a logged configuration is rendered with,
 through these filters, so that Jinja uses the same functions as the modules,
 the CLI and the tests. A filter plugin runs on the controller (Zuul's
-executor), where Ansible does not put module_utils/ on the import path: this
-plugin adds the repository's module_utils/ (next to roles/, in the checkout
-Zuul prepares) once, and imports the module from there.
+executor), where Ansible puts module_utils/ on no import path: this plugin
+adds the repository's module_utils/ (next to roles/, in the checkout Zuul
+prepares) to the path of the ``ansible.module_utils`` package once, as
+shard_jobs/rules.py does for the CLI, so that each file imports under the one
+name it has on a node (shard_report_page imports shard_phases that way).
 """
 
 import os
-import sys
 
+import ansible.module_utils
 from ansible.errors import AnsibleFilterError
 
 _MODULE_UTILS = os.path.join(
     os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))),
     "module_utils",
 )
-if _MODULE_UTILS not in sys.path:
-    sys.path.append(_MODULE_UTILS)
+if _MODULE_UTILS not in ansible.module_utils.__path__:
+    ansible.module_utils.__path__.append(_MODULE_UTILS)
 
-import shard_labels  # noqa: E402
-import shard_report_page  # noqa: E402
-import shard_secrets  # noqa: E402
+from ansible.module_utils import shard_labels, shard_report_page, shard_secrets  # noqa: E402
 
 
 def shard_label(build_id):
