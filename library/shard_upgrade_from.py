@@ -11,7 +11,7 @@ description:
     candidate's, from the git tags of the prepared repository, or from the
     package index when the repository has no such tags. Nothing is
     hard-coded per release cycle.
-  - C(last-good) reads what the last successful run recorded: through Zuul's
+  - C(last-good) reads what the last successful run recorded, through Zuul's
     REST API when I(zuul_api) is set (the newest successful build of the same
     job, project and branch that returned the record as an artifact), else in
     I(store); it falls back to C(previous-release) when nothing is recorded.
