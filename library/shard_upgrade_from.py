@@ -42,7 +42,7 @@ options:
     type: str
   zuul_api:
     description:
-      - The tenant's Zuul REST API (C(https://zuul.example.org/api/tenant/openstack)):
+      - The tenant's Zuul REST API (C(https://zuul.example.org/api/tenant/openstack)).
         C(last-good) asks its C(builds) endpoint for the newest successful build of
         I(job) for I(project) and I(branch) that carries the record as an artifact.
         Takes precedence over I(store) for reading.

@@ -102,7 +102,7 @@ EXAMPLES = r"""
     constraints: "{{ workspace }}/constraints.txt"
   register: deps
 
-- name: The build: nova from its source, on top
+- name: The build, nova from its source, on top
   shard_virtualenv:
     path: "{{ workspace }}/venv"
     layered_on: "{{ deps.path }}"

@@ -4,10 +4,12 @@
 and RETURN; tests/unit/ must hold a test file that mentions the module by name.
 """
 
+import ast
 import json
 import re
 
 import pytest
+import yaml
 from lint_helpers import REPO, run_tool
 
 LIBRARY = REPO / "library"
@@ -46,6 +48,22 @@ def test_module_documentation_renders(module):
         problems.append("RETURN is missing (write RETURN = r'''# ''' when nothing is returned)")
     if problems:
         pytest.fail(f"{path}: " + "; ".join(problems), pytrace=False)
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_module_examples_are_yaml(module):
+    """ansible-doc keeps EXAMPLES as text: a line such as `- name: The build: nova` would
+    reach the docs site and its readers' copies unparsed."""
+    path = LIBRARY / f"{module}.py"
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "EXAMPLES":
+            try:
+                tasks = yaml.safe_load(node.value.value)
+            except yaml.YAMLError as exc:
+                pytest.fail(f"library/{module}.py: EXAMPLES is not YAML: {exc}", pytrace=False)
+            assert isinstance(tasks, list) and all("name" in t for t in tasks), module
+            return
+    pytest.fail(f"library/{module}.py: no EXAMPLES", pytrace=False)
 
 
 @pytest.mark.parametrize("module", MODULES)
