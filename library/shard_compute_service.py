@@ -74,12 +74,13 @@ options:
         then keeps the process running without a service; nova-compute refused
         with C(ServiceTooOld) by the conductor, for one), with the reason and the
         end of the log, instead of waiting for I(timeout).
-      - The service counts as up only once this process has reported (its record's
-        last report is after the process started, or changed while the module
-        watched). The record of a process stopped just before (an upgrade's
-        previous release) stays C(up) for nova's service_down_time and must not
-        pass for it. The first test compares the node's clock with the cloud's
-        (kept in step by NTP); the second needs none.
+      - The service counts as up only once this process has reported. A record
+        it created counts once updated (its first heartbeat). A record that existed
+        (an upgrade's previous release, still C(up) for nova's service_down_time)
+        needs two updates from this process (nova saves the new version into it
+        before the service runs; the heartbeat after that shows it running). An
+        update is this process's when dated after the process started, or when it
+        differs from the record as first seen (whatever the clocks say).
     type: path
   logfile:
     description: Log of the service's process (see I(pidfile)).
@@ -241,8 +242,10 @@ class ComputeServiceModule(ShardModule):
             if self.process is None:
                 self._fail_process("is not running")
             self.process_started = started_at(self.process)
-        # Each service record's last report as first seen (see _reported).
-        self.first_report = {}
+        # What each service record looked like when first seen (see _reported),
+        # and whether the service list was looked at yet.
+        self.first_seen = {}
+        self.looked = False
         if self.params["state"] == "present":
             self.present()
         else:
@@ -282,19 +285,32 @@ class ComputeServiceModule(ShardModule):
             self._fail_process("exited after it was started")
 
     def _reported(self, service):
-        """Whether the record's last report is from the watched process (any, without one)."""
+        """Whether the watched process has reported through this record (any, without one).
+
+        A record this process created (absent at the first look, or never
+        updated) counts once it is updated: its first heartbeat. A record that
+        existed (an upgrade's previous release, still "up" for a minute) needs
+        two updates from this process: nova saves the new version into it as
+        the service starts, before it listens on the bus, and only the
+        heartbeat after that shows a running service. An update is this
+        process's when it is dated after the process started, or, whatever the
+        clocks say, when it differs from the record as first seen.
+        """
         if self.process is None:
             return True
         updated = parse_timestamp(service.updated_at)
-        first = self.first_report.setdefault(service.id, updated)
+        first = self.first_seen.get(service.id)
+        if first is None:
+            first = self.first_seen[service.id] = dict(
+                updated=updated, existed=self.looked is False and updated is not None, ours=set()
+            )
         if updated is None:
             return False
-        # Timestamps are to the second, the start time is exact to one.
-        if self.process_started is not None and updated >= int(self.process_started) - 1:
-            return True
-        # A report after the module began is the watched process's: the one
-        # before it was stopped before this one started.
-        return updated != first
+        started = self.process_started
+        # (Timestamps are to the second, the start time exact to one.)
+        if updated != first["updated"] or (started is not None and updated >= int(started) - 1):
+            first["ours"].add(updated)
+        return len(first["ours"]) >= (2 if first["existed"] else 1)
 
     def _wait(self, check, on_timeout):
         """check() until it returns something truthy; at the deadline fail with on_timeout().
@@ -354,13 +370,17 @@ class ComputeServiceModule(ShardModule):
         def service_up():
             services = self._services()
             seen["service"] = services[0] if services else None
-            return next((s for s in services if s.state == "up" and self._reported(s)), None)
+            # (Every record is looked at, so that the first look is what it was.)
+            reported = {s.id: self._reported(s) for s in services}
+            up = [s for s in services if s.state == "up" and reported[s.id]]
+            self.looked = True
+            return up[0] if up else None
 
         def service_timeout():
             last = seen.get("service")
             now = f"state {last.state}, status {last.status}" if last else "no service record"
             if last and last.state == "up" and not self._reported(last):
-                now += f", last report {last.updated_at} from before this process started"
+                now += f", last update {last.updated_at} not yet a heartbeat of this process"
             return (
                 f"compute service for host {host} did not come up within {timeout}s ({now}); "
                 "is the process running, and does it reach the message queue?"

@@ -545,14 +545,16 @@ def watched_compute(cloud, tmp_path, reported):
 
 def test_present_waits_for_a_report_from_the_process_it_watches(cloud, clock, run_module, tmp_path):
     # An upgrade: the previous release's record is still "up" (its last report
-    # before it was stopped); the new process reports at 3 s.
+    # before it was stopped); the new process saves its version into it at 3 s,
+    # and its first heartbeat comes at 8 s.
     files, started, service = watched_compute(cloud, tmp_path, reported=-30)
     cloud.at(3, lambda: setattr(service, "updated_at", fake_cloud.utc_iso(started + 5)))
+    cloud.at(8, lambda: setattr(service, "updated_at", fake_cloud.utc_iso(started + 10)))
 
     result = run_module(module, present(**files))
 
     assert result["changed"] is False and result["mapped"] is True
-    assert clock.now - 1000 >= 3
+    assert clock.now - 1000 >= 8
 
 
 def test_present_takes_a_new_report_whatever_the_cloud_s_clock(cloud, clock, run_module, tmp_path):
@@ -560,11 +562,41 @@ def test_present_takes_a_new_report_whatever_the_cloud_s_clock(cloud, clock, run
     # process; one that changes while the module watches is still the process's.
     files, started, service = watched_compute(cloud, tmp_path, reported=-300)
     cloud.at(4, lambda: setattr(service, "updated_at", fake_cloud.utc_iso(started - 290)))
+    cloud.at(9, lambda: setattr(service, "updated_at", fake_cloud.utc_iso(started - 280)))
 
     result = run_module(module, present(**files))
 
     assert result["mapped"] is True
-    assert clock.now - 1000 >= 4
+    assert clock.now - 1000 >= 9
+
+
+def test_present_does_not_take_the_version_save_for_a_running_service(
+    cloud, clock, run_module, tmp_path
+):
+    # The new process saved its version into the old record, then hung before
+    # its first heartbeat (the record still "up" from the previous process's).
+    files, started, service = watched_compute(cloud, tmp_path, reported=-30)
+    cloud.at(3, lambda: setattr(service, "updated_at", fake_cloud.utc_iso(started + 5)))
+
+    result = run_module(module, present(timeout=20, **files))
+
+    assert result["failed"] is True
+    assert "not yet a heartbeat of this process" in result["msg"]
+
+
+def test_present_takes_the_first_heartbeat_of_a_record_the_process_created(
+    cloud, clock, run_module, tmp_path
+):
+    files = process_files(tmp_path, os.getpid())
+    cloud.at(2, lambda: cloud.add_compute(HOST))
+    cloud.at(2, lambda: setattr(cloud.services[0], "updated_at", None))  # created, no report yet
+    cloud.at(6, lambda: setattr(cloud.services[0], "updated_at", fake_cloud.utc_iso(1.0)))
+
+    result = run_module(module, present(**files))
+
+    # Any update of a record this process created is its own, whatever its date.
+    assert result["mapped"] is True
+    assert 6 <= clock.now - 1000 < 7
 
 
 def test_present_times_out_on_a_record_only_the_previous_process_reported(
@@ -577,7 +609,7 @@ def test_present_times_out_on_a_record_only_the_previous_process_reported(
 
     assert result["failed"] is True
     assert result["msg"].startswith(f"compute service for host {HOST} did not come up within 20s")
-    assert f"last report {stale} from before this process started" in result["msg"]
+    assert f"last update {stale} not yet a heartbeat of this process" in result["msg"]
 
 
 def test_present_joins_placement_through_a_database_deadlock(cloud, run_module):
