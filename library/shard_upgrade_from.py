@@ -56,6 +56,12 @@ options:
   branch:
     description: Their branch (C(zuul.branch)); for I(zuul_api).
     type: str
+  pipeline:
+    description:
+      - Their pipeline (C(zuul.pipeline)); for I(zuul_api). Only builds of the same
+        pipeline count, so that an on-demand run of a proposed change (whose
+        candidate is a speculative merge no later run has) is never the last good.
+    type: str
   state:
     description:
       - C(resolved) chooses; C(recorded) returns the candidate's record (and
@@ -220,9 +226,9 @@ def read_store(module, store):
         module.fail_json(msg=f"cannot read the last-good store {store}: {exc}")
 
 
-def zuul_record(module, params):
-    """The newest record returned as an artifact by a successful build, and where, or None."""
-    missing = [k for k in ("job", "project", "branch") if not params[k]]
+def zuul_record(module, params, usable):
+    """The newest usable record returned as an artifact by a successful build, and where."""
+    missing = [k for k in ("job", "project", "branch", "pipeline") if not params[k]]
     if missing:
         module.fail_json(msg=f"zuul_api needs {', '.join(missing)} to find the last good build")
     query = urllib.parse.urlencode(
@@ -230,6 +236,7 @@ def zuul_record(module, params):
             job_name=params["job"],
             project=params["project"],
             branch=params["branch"],
+            pipeline=params["pipeline"],
             result="SUCCESS",
             complete="true",
             limit=ZUUL_BUILDS_LIMIT,
@@ -245,15 +252,27 @@ def zuul_record(module, params):
         module.fail_json(msg=f"cannot read the last good builds from {url}: {exc}")
     if not isinstance(builds, list):
         module.fail_json(msg=f"cannot read the last good builds from {url}: not a list of builds")
+    # Newest first; a record this run cannot use (its commit is not here and it
+    # names no release) is passed over for the one before.
     for build in builds:
         for artifact in build.get("artifacts") or []:
             record = artifact.get("metadata")
-            if artifact.get("name") == LAST_GOOD_ARTIFACT and isinstance(record, dict):
+            named = artifact.get("name") == LAST_GOOD_ARTIFACT
+            if named and isinstance(record, dict) and usable(record):
                 return (
                     record,
                     f"build {build.get('uuid')} of {params['job']} ({params['zuul_api']})",
                 )
     return None, f"the successful builds of {params['job']} ({params['zuul_api']})"
+
+
+def usable_record(params, record):
+    """Whether a run can start from a record: its commit is in the repository, or it
+    names a release."""
+    commit = record.get("commit")
+    if commit and git(params["src"], "cat-file", "-e", commit + "^{commit}") is not None:
+        return True
+    return bool(record.get("version"))
 
 
 def release_or_ref(module, params, value, why):
@@ -282,6 +301,7 @@ def main():
             job=dict(type="str"),
             project=dict(type="str"),
             branch=dict(type="str"),
+            pipeline=dict(type="str"),
         ),
         supports_check_mode=True,
     )
@@ -331,7 +351,7 @@ def main():
     source = params["source"]
     if source == "last-good":
         if params["zuul_api"]:
-            record, where = zuul_record(module, params)
+            record, where = zuul_record(module, params, lambda r: usable_record(params, r))
         elif params["store"]:
             record, where = read_store(module, params["store"]), params["store"]
         else:

@@ -502,13 +502,15 @@ def test_what_is_recorded_is_the_next_last_good(repo, tmp_path, run_module):
 # -- last-good through Zuul's builds API -----------------------------------------
 
 
-ZUUL = dict(job="shard-nova-compute-upgrade", project="openstack/nova", branch="master")
+ZUUL = dict(
+    job="shard-nova-compute-upgrade", project="openstack/nova", branch="master", pipeline="periodic"
+)
 
 
 def builds_query(limit=20):
     return (
         "/api/tenant/t/builds?job_name=shard-nova-compute-upgrade&project=openstack%2Fnova"
-        f"&branch=master&result=SUCCESS&complete=true&limit={limit}"
+        f"&branch=master&pipeline=periodic&result=SUCCESS&complete=true&limit={limit}"
     )
 
 
@@ -576,7 +578,9 @@ def test_zuul_s_api_needs_the_job_project_and_branch(repo, run_module):
     )
 
     assert result["failed"] is True
-    assert result["msg"] == "zuul_api needs job, project, branch to find the last good build"
+    assert result["msg"] == (
+        "zuul_api needs job, project, branch, pipeline to find the last good build"
+    )
 
 
 def test_what_is_returned_as_an_artifact_is_the_next_last_good(repo, http_store, index, run_module):
@@ -590,3 +594,19 @@ def test_what_is_returned_as_an_artifact_is_the_next_last_good(repo, http_store,
     )
 
     assert (result["kind"], result["ref"]) == ("ref", repo.head)
+
+
+def test_a_zuul_record_this_run_cannot_use_is_passed_over(repo, http_store, index, run_module):
+    # The newest record's commit is nowhere here and it names no release (a
+    # speculative merge): the one before it is taken, not a failure.
+    builds = [
+        build("b2", {"commit": NOT_A_COMMIT, "version": None, "build": "b2"}),
+        build("b1", {"commit": repo.tagged["33.0.2"], "version": "33.0.2", "build": "b1"}),
+    ]
+    http_store.records[builds_query()] = (200, json.dumps(builds).encode())
+    api = http_store.url + "/api/tenant/t"
+
+    result = run_module(module, args(repo, source="last-good", zuul_api=api, **ZUUL))
+
+    assert (result["kind"], result["ref"]) == ("ref", repo.tagged["33.0.2"])
+    assert "build b1 of" in result["reason"]
