@@ -7,6 +7,7 @@ with them to the node, found in the module_utils directory next to the
 playbooks (playbooks/module_utils) or given by ANSIBLE_MODULE_UTILS.
 """
 
+import random
 import re
 import time
 import traceback
@@ -222,12 +223,17 @@ def retry_on_conflict(func, attempts=10, interval=0.2):
         try:
             return func()
         except openstack.exceptions.HttpException as exc:
-            raced = isinstance(exc, openstack.exceptions.ConflictException) or (
-                exc.status_code == 500 and "deadlock" in api_error(exc).lower()
-            )
-            if not raced or attempt == attempts - 1:
+            if not raced(exc) or attempt == attempts - 1:
                 raise
-            time.sleep(interval)
+            # Jittered: shards that raced each other do not retry in step.
+            time.sleep(interval * (1 + random.random()))
+
+
+def raced(exc):
+    """Whether placement refused a write because another writer got there first."""
+    return isinstance(exc, openstack.exceptions.ConflictException) or (
+        exc.status_code == 500 and "deadlock" in api_error(exc).lower()
+    )
 
 
 # -- provider traits (shard_compute_label) --------------------------------
@@ -284,13 +290,15 @@ def change_provider_traits(
 
     try:
         retry_on_conflict(apply, attempts=attempts)
-    except openstack.exceptions.ConflictException as exc:
+    except openstack.exceptions.NotFoundException as exc:
+        raise ProviderTraitsError(f"resource provider {name} disappeared from placement") from exc
+    except openstack.exceptions.HttpException as exc:
+        if not raced(exc):
+            raise
         raise ProviderTraitsError(
             f"cannot update traits of resource provider {name}: it kept changing during "
             f"{attempts} attempts ({api_error(exc)})"
         ) from exc
-    except openstack.exceptions.NotFoundException as exc:
-        raise ProviderTraitsError(f"resource provider {name} disappeared from placement") from exc
     return state
 
 
