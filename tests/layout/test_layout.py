@@ -295,30 +295,37 @@ def test_post_run_has_time_for_teardown_s_worst_case(layout):
 
 def test_the_janitor_never_takes_a_run_that_may_still_run(layout):
     """The janitor's minimum age (module_utils/shard_janitor_rules.py) is at least every
-    job's timeout plus its post-run time: a run younger than that may still be running."""
+    job's timeout plus its post-run time, post-timeout for each post-run playbook of the
+    job and its ancestors (Zuul bounds each one on its own): a run younger than that may
+    still be running."""
     from shard_jobs.rules import janitor
 
-    post = {}
-    for name, jobs in layout["jobs"].items():
-        for job in jobs:
-            post[name] = job["post_timeout"] or post.get(name)
     for name, job in variants(layout):
         if not name.startswith("shard-") or not job["timeout"]:
             continue
-        post_timeout = job["post_timeout"] or post.get("shard-base") or 0
-        assert job["timeout"] + post_timeout <= janitor.MINIMUM_AGE, (name, job["timeout"])
+        chain = [job for _, job in ancestry(layout, name)]
+        post_timeout = next((j["post_timeout"] for j in chain if j["post_timeout"]), 0)
+        playbooks = sum(len(j["post_run"]) + len(j["cleanup_run"]) for j in chain)
+        longest = job["timeout"] + playbooks * post_timeout
+        assert longest <= janitor.MINIMUM_AGE, (name, job["timeout"], playbooks, post_timeout)
+
+
+def ancestry(layout, name):
+    """(name, job) of the job and its ancestors in zuul.d/, the job first (up to the
+    tenant's base job, which is the site's)."""
+    while name in layout["jobs"]:
+        (job,) = layout["jobs"][name]
+        yield name, job
+        name = job["parent"]
 
 
 def held(layout, name):
     """What a job holds: its semaphores and every ancestor's (Zuul adds a parent's)."""
     semaphores, variables = set(), {}
-    # (Up to the tenant's base job, which is the site's, not in zuul.d/.)
-    while name in layout["jobs"]:
-        (job,) = layout["jobs"][name]
+    for owner, job in ancestry(layout, name):
         semaphores |= set(job["semaphores"])
         for var in job["vars"]:
-            variables.setdefault(var, name)
-        name = job["parent"]
+            variables.setdefault(var, owner)
     return semaphores, variables
 
 

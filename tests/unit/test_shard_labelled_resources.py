@@ -268,7 +268,7 @@ def test_an_api_error_fails_on_one_line(populated, run_module, monkeypatch):
 @pytest.mark.parametrize(
     ("older_than", "message"),
     [
-        ("30m", "older-than 30m is below the minimum age of 110m"),
+        ("30m", "older-than 30m is below the minimum age of 150m"),
         ("0s", "older-than 0s is below the minimum age"),
         ("3 hours", "invalid older-than '3 hours'"),
         ("10800", "invalid older-than '10800'"),
