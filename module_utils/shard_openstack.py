@@ -73,7 +73,8 @@ def server_has_label(server, label):
 
 
 def parse_timestamp(text):
-    """An OpenStack API timestamp ('2026-11-25T13:20:01Z' or with offset) as epoch seconds."""
+    """An OpenStack API timestamp ('2026-11-25T13:20:01Z', '...:01.000000') as epoch
+    seconds, to the second. UTC: an offset, which these APIs do not give, is ignored."""
     import calendar
 
     if not text:

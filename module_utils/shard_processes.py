@@ -5,7 +5,8 @@
 A service runs in a session of its own (its pid is its process group id), its
 output appended to a log, and its pid file has a JSON sidecar (<pidfile>.json)
 with the pid, the process's start time (so that a recycled pid is never taken
-for it), a fingerprint (what it was started with) and its command.
+for it), the boot's id (pids and start times mean nothing after a reboot), a
+fingerprint (what it was started with) and its command.
 
 Used by the shard_process, shard_teardown_cloud and shard_embedded_cloud
 modules (as ansible.module_utils.shard_processes), and by the CLI
@@ -77,8 +78,9 @@ def start_time(pid):
 def started_at(record):
     """Wall-clock time (epoch seconds) at which a record's process started, or None.
 
-    From its start time in clock ticks and the boot time (/proc/stat btime):
-    exact to a second, and unchanged when the clock is set later.
+    From its start time in clock ticks and the boot time (/proc/stat btime),
+    exact to a second. btime follows the wall clock when it is stepped, as the
+    cloud's timestamps that this is compared with do.
     """
     ticks = record.get("start_time") if record else None
     if ticks is None:
@@ -89,6 +91,15 @@ def started_at(record):
     except (OSError, StopIteration, ValueError):
         return None
     return btime + ticks / os.sysconf("SC_CLK_TCK")
+
+
+def boot_id():
+    """This boot's id (the kernel's random boot_id), or None where it cannot be read."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f.read().strip()
+    except OSError:
+        return None
 
 
 def group_members(pgid, since=None):
@@ -121,6 +132,8 @@ def read_record(pidfile):
     # A record without a start time is of a process that had already exited
     # when it was written: never "still running" (its pid may be anyone's now).
     if record is None or record.get("start_time") is None:
+        return None
+    if record.get("boot_id") not in (None, boot_id()):
         return None
     if start_time(record["pid"]) != record["start_time"]:
         return None
@@ -280,6 +293,10 @@ def orphans(record):
     """
     if not record:
         return []
+    # Ids and start times are of one boot: after a reboot (or from a record
+    # that does not say which boot) the group may be anyone's.
+    if record.get("boot_id") is None or record["boot_id"] != boot_id():
+        return []
     pgid = record["pid"]
     if start_time(pgid) is not None:
         return []
@@ -370,6 +387,7 @@ def start(
         "name": name,
         "pid": proc.pid,
         "start_time": start_time(proc.pid),
+        "boot_id": boot_id(),
         "fingerprint": fingerprint,
         "command": command,
     }

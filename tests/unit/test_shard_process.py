@@ -229,8 +229,9 @@ def test_stop_waits_for_the_whole_process_group(proc, run_module, tmp_path):
     assert not alive(worker)
 
 
-def test_a_dead_leader_s_workers_are_stopped(proc, run_module, tmp_path):
-    """The leader was SIGKILLed (its record is stale); its worker still runs in its group."""
+def orphaned_worker(proc, run_module, tmp_path):
+    """A service started by the module whose leader was then SIGKILLed, leaving a worker
+    in its process group: the worker's pid."""
     marker = tmp_path / "worker.pid"
     script = (
         "import subprocess, sys, time\n"
@@ -245,6 +246,24 @@ def test_a_dead_leader_s_workers_are_stopped(proc, run_module, tmp_path):
     while alive(started["pid"]) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert alive(worker)
+    return worker
+
+
+def test_a_record_of_an_earlier_boot_has_no_orphans(proc, run_module, tmp_path):
+    # After a reboot the recorded group id may be anyone's: never killed.
+    worker = orphaned_worker(proc, run_module, tmp_path)
+    record = shard_processes.raw_record(proc()["pidfile"])
+    assert shard_processes.orphans(record) == [worker]
+    record["boot_id"] = "00000000-0000-0000-0000-000000000000"
+
+    assert shard_processes.orphans(record) == []
+    assert shard_processes.kill_orphans(record) == [] and alive(worker)
+    os.kill(worker, signal.SIGKILL)
+
+
+def test_a_dead_leader_s_workers_are_stopped(proc, run_module, tmp_path):
+    """The leader was SIGKILLed (its record is stale); its worker still runs in its group."""
+    worker = orphaned_worker(proc, run_module, tmp_path)
 
     stopped = run_module(module, proc(state="stopped"))
 
@@ -269,20 +288,7 @@ def test_a_record_without_start_time_is_never_running(tmp_path):
 def test_a_start_after_a_dead_leader_stops_its_workers_first(proc, run_module, tmp_path):
     """The leader died (SIGKILL, a crash) and left a worker in its group: starting the
     service again must not leave that worker running beside the new one."""
-    marker = tmp_path / "worker.pid"
-    script = (
-        "import subprocess, sys, time\n"
-        "worker = subprocess.Popen(['sleep', '60'])\n"
-        f"open({str(marker)!r}, 'w').write(str(worker.pid))\n"
-        "time.sleep(60)\n"
-    )
-    started = run_module(module, proc(command=[sys.executable, "-c", script]))
-    worker = _worker_pid(marker)
-    os.kill(started["pid"], signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while alive(started["pid"]) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert alive(worker)
+    worker = orphaned_worker(proc, run_module, tmp_path)
 
     again = run_module(module, proc(command=SLEEP))
 
