@@ -448,8 +448,14 @@ class ComputeLabelModule(ShardModule):
 
 
 def _settled(server):
-    """The probe once nova placed or refused it, else None."""
-    return server if server.status in ("ERROR", "ACTIVE") or server.compute_host else None
+    """The probe once nova placed or refused it, else None.
+
+    nova's conductor saves the ERROR state first and records the fault just
+    after: an ERROR without its fault is not settled yet.
+    """
+    if server.status == "ERROR":
+        return server if server.fault else None
+    return server if server.status == "ACTIVE" or server.compute_host else None
 
 
 def _flavor(flavor_id, name, description, size, extra_specs):

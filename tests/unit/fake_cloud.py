@@ -73,6 +73,7 @@ class FakeCloud:
         self.compute_max_microversion = (2, 104)
         self.boot_result = "ACTIVE"  # what a new server turns into on its first look
         self.boot_fault = "No valid host was found. "
+        self.boot_fault_late = False  # the first look at an ERROR server shows no fault yet
         self.delete_polls = 1  # looks at a deleted server before it is gone
         self.cascade = True  # deleting a compute service deletes its provider
         # placement
@@ -381,12 +382,15 @@ class FakeCompute(_Proxy):
                 raise http_error(404, f"Instance {server_id} could not be found.")
             server.deleting -= 1
             return server
+        if server.status == "ERROR" and server.fault is None:
+            # As nova's conductor: the ERROR state is saved, the fault a moment after.
+            server.fault = {"code": 500, "message": self.cloud.boot_fault}
         if server.status == "BUILD" and self.cloud.boot_result != "BUILD":
             server.status = self.cloud.boot_result
-            if server.status == "ERROR":
-                server.fault = {"code": 500, "message": self.cloud.boot_fault}
-            else:
+            if server.status != "ERROR":
                 server.compute_host = server.hypervisor_hostname = server.target
+            elif not self.cloud.boot_fault_late:
+                server.fault = {"code": 500, "message": self.cloud.boot_fault}
         return server
 
     def delete_server(self, server, ignore_missing=True):

@@ -320,6 +320,17 @@ def test_the_probe_proves_isolation_and_leaves_nothing(cloud, run_module):
     assert [f.name for f in cloud.flavors] == [FLAVOR]
 
 
+def test_the_probe_waits_for_the_fault_nova_records_after_the_error(cloud, run_module):
+    # Eight jobs at once: the probe's first look found ERROR, and no fault yet.
+    probe_ready(cloud, "ERROR")
+    cloud.boot_fault_late = True
+
+    result = run_module(module, PROBE_ARGS)
+
+    assert result.get("failed") is not True, result.get("msg")
+    assert result["probe"]["refused"] is True
+
+
 def test_the_probe_fails_the_task_on_a_cloud_that_does_not_isolate(cloud, run_module):
     probe_ready(cloud, "ACTIVE")  # placed on the shard
 
