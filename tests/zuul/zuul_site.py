@@ -317,6 +317,9 @@ class Site:
         git(["commit", "-q", "-m", "Placeholder"], glance)
         self.publish(glance, "openstack/glance")
         self.trees = {"openstack/nova": nova, "openstack/unauthorized": other}
+        # What each test's change is made against: the tree as published, so that one
+        # test's change (a broken nova-compute) never reaches the next test's build.
+        self.base = {name: git(["rev-parse", "HEAD"], tree).strip() for name, tree in self.trees.items()}
 
     def write_pipeline_and_projects(self, zuul_d: Path) -> None:
         """The pipeline, and the site's authorization when the library's jobs need it.
@@ -350,12 +353,18 @@ class Site:
             )
 
     def push(self, project: str, message: str, edit) -> str:
-        """Commit edit(tree) on PROJECT's master and push it: the new revision."""
+        """Push edit(published tree) as a new commit on PROJECT's master: the new revision.
+
+        The commit's parent is master's head (a fast-forward, as Zuul's git driver
+        expects), its tree the published tree plus this edit alone.
+        """
         tree, bare = self.trees[project], str(self.bare(project))
         git(["fetch", "-q", bare, "master"], tree)
         git(["reset", "-q", "--hard", "FETCH_HEAD"], tree)
+        git(["read-tree", "-u", "--reset", self.base[project]], tree)
         edit(tree)
-        git(["commit", "-q", "-a", "-m", message], tree)
+        git(["add", "-A"], tree)
+        git(["commit", "-q", "-m", message], tree)
         rev = git(["rev-parse", "HEAD"], tree).strip()
         git(["push", "-q", bare, "HEAD:refs/heads/master"], tree)
         return rev
