@@ -12,7 +12,7 @@ description:
     retries) rather than being blamed on the change under test.
   - Authenticates, then checks that each required catalog service answers
     on its endpoint, that nova's conductor and scheduler are up, and that
-    the message bus accepts an AMQP connection.
+    every host of the message bus accepts an AMQP connection.
   - With I(image) and I(room), also what the job's exercise needs of the
     cloud (the image it boots exists, and the project's compute quota has
     room for its servers; module_utils/shard_quota.py has the rule). The
@@ -31,7 +31,7 @@ options:
     elements: str
     default: [nova-conductor, nova-scheduler]
   transport_url:
-    description: The message bus a compute would use; its broker must accept AMQP.
+    description: The message bus a compute would use; each of its hosts must answer AMQP.
     type: str
   probe_timeout:
     description: Seconds each probe may take.
@@ -106,10 +106,10 @@ limits:
 """
 
 import socket
-from urllib.parse import urlsplit
 
 from ansible.module_utils.shard_openstack import ShardModule, endpoint_problem, short_error
 from ansible.module_utils.shard_quota import quota_room
+from ansible.module_utils.shard_secrets import url_hosts
 
 try:
     from keystoneauth1 import exceptions as ksa_exceptions
@@ -123,23 +123,26 @@ AMQP_HEADER = b"AMQP\x00\x00\x09\x01"
 
 
 def amqp_probe(url, timeout):
-    """None if an AMQP broker answers at the first host of a rabbit:// URL, else the problem."""
-    # user:password@host:port for each host, comma separated (oslo.messaging's form)
-    first = urlsplit(url).netloc.split(",")[0].rsplit("@", 1)[-1]
-    if first.startswith("["):  # [IPv6 address]:port
-        host, _, port = first[1:].partition("]")
-        port = port.lstrip(":") or "5672"
-    else:
-        host, _, port = first.partition(":")
-        port = port or "5672"
+    """None if an AMQP broker answers at every host of a rabbit:// URL, else the
+    problem with the first that does not. A compute's oslo.messaging may connect
+    to any of them (it fails over in turn), so each must answer; the URL is read
+    as oslo.messaging reads it (module_utils/shard_secrets.py, url_hosts)."""
     try:
-        with socket.create_connection((host, int(port)), timeout=timeout) as sock:
-            sock.sendall(AMQP_HEADER)
-            frame = sock.recv(7)
-    except OSError as exc:
-        return f"message bus at {host}:{port} unreachable ({exc.strerror or exc})"
-    if len(frame) < 7 or frame[0] != 1:
-        return f"message bus at {host}:{port} does not speak AMQP 0-9-1"
+        hosts = url_hosts(url)
+    except ValueError as exc:
+        return f"message bus URL unusable ({exc})"
+    for entry in hosts:
+        host, port = entry["host"], entry["port"] or 5672
+        if not host:
+            return "message bus URL names a host without an address"
+        try:
+            with socket.create_connection((host, port), timeout=timeout) as sock:
+                sock.sendall(AMQP_HEADER)
+                frame = sock.recv(7)
+        except OSError as exc:
+            return f"message bus at {host}:{port} unreachable ({exc.strerror or exc})"
+        if len(frame) < 7 or frame[0] != 1:
+            return f"message bus at {host}:{port} does not speak AMQP 0-9-1"
     return None
 
 

@@ -14,7 +14,7 @@ module_utils file.
 
 import base64
 import re
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, unquote
 
 MARKER = "****"
 # Key names whose values are secrets: passwords, secrets, tokens, keys,
@@ -26,6 +26,49 @@ SECRET_KEY_RE = re.compile(
 # scheme://... : a URL whose user information must go (a transport URL may name
 # several hosts, each with its own user and password).
 _URL_RE = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<rest>.*)$", re.DOTALL)
+
+
+def url_quoted(value):
+    """value percent-encoded for the user information of a URL (a transport URL,
+    a database connection): every character but letters, digits and '-._~'.
+    Jinja's urlencode keeps '/', which ends a URL's authority; a ':' would end
+    the user name, an '@' the user information and a ',' a transport URL's
+    host. oslo.messaging and SQLAlchemy decode the password again."""
+    return quote(value, safe="")
+
+
+def url_hosts(url):
+    """Each host of a URL as oslo.messaging reads a transport URL: a list of dicts
+    (user, password: decoded, None when absent; host: without an IPv6 address's
+    brackets; port: an int or None). The authority ends at the first '/' after
+    its last '@'; its hosts are comma separated, each split at its last '@'."""
+    match = _URL_RE.match(url)
+    rest = match.group("rest") if match else url
+    end = rest.find("/", rest.rfind("@") + 1)
+    netloc = rest if end < 0 else rest[:end]
+    hosts = []
+    for number, part in enumerate(netloc.split(","), 1):
+        userinfo, at, address = part.rpartition("@")
+        user = password = None
+        if at:
+            user, colon, secret = userinfo.partition(":")
+            user, password = unquote(user), unquote(secret) if colon else None
+        if address.startswith("["):  # [IPv6 address]:port
+            host, _, port = address[1:].partition("]")
+            port = port[1:]
+        else:
+            host, _, port = address.partition(":")
+        if port and not port.isdigit():  # never the text itself: it may be a password's
+            raise ValueError(f"host #{number} of the URL has a port that is not a number")
+        hosts.append(
+            {
+                "user": user,
+                "password": password,
+                "host": unquote(host),
+                "port": int(port) if port else None,
+            }
+        )
+    return hosts
 
 
 def is_secret_key(name):

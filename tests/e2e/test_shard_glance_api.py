@@ -7,7 +7,7 @@ import yaml
 from job_runs import leftovers, run_job
 
 from shard_jobs import cloud
-from shard_jobs.rules import labels
+from shard_jobs.rules import labels, secrets
 
 
 def test_changed_glance_runs_beside_the_clouds_and_leaves_nothing(patched_glance, admin_conn):
@@ -49,7 +49,8 @@ def test_changed_glance_runs_beside_the_clouds_and_leaves_nothing(patched_glance
         assert "connection = mysql+pymysql://****@" in conf
         assert "password = ****" in conf
         handout = yaml.safe_load(Path(cloud.load_manifest()["secret_file"]).read_text())
-        db_password = handout["glance"]["database_connection"].split(":")[2].split("@")[0]
+        db_url = handout["glance"]["database_connection"]
+        db_password = secrets.url_hosts(db_url)[0]["password"]
         cloud_password = handout["cloud"]["auth"]["password"]
         for path in Path(summary["logs"]).rglob("*"):
             if path.is_file() and path.suffix not in (".sqlite",):

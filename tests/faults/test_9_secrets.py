@@ -16,7 +16,6 @@ the glance database's passwords), the secrets the tier made up, and keystone
 import os
 import re
 from pathlib import Path
-from urllib.parse import unquote
 
 import yaml
 from faults_helpers import OUTPUTS, SECRETS
@@ -40,16 +39,8 @@ def _strings(value, where=""):
 
 def url_passwords(url: str) -> list[str]:
     """The password of each host of a URL, decoded: a transport URL may name several
-    (user:pass@h1,user:pass@h2), each split at its last '@' as oslo.messaging does."""
-    rest = url.split("://", 1)[-1]
-    end = rest.find("/", rest.rfind("@") + 1)
-    netloc = rest if end < 0 else rest[:end]
-    found = []
-    for host in netloc.split(","):
-        userinfo = host.rpartition("@")[0]
-        if ":" in userinfo:
-            found.append(unquote(userinfo.partition(":")[2]))
-    return found
+    (user:pass@h1,user:pass@h2), read as oslo.messaging reads it (shard_secrets.url_hosts)."""
+    return [h["password"] for h in rules.secrets.url_hosts(url) if h["password"]]
 
 
 def secrets() -> dict[str, str]:

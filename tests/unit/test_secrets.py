@@ -7,6 +7,7 @@ from urllib.parse import quote
 import pytest
 from unit_helpers import jinja
 
+from shard_jobs import paths
 from shard_jobs.rules import secrets
 
 # A password with every character a URL or a regular expression trips on.
@@ -114,3 +115,78 @@ def test_the_masked_copy_holds_no_form_of_any_secret():
     assert secrets.secrets_found(data, wanted) == []
     # And the scan does see them in the unmasked credentials.
     assert len(secrets.secrets_found(json.dumps(CREDENTIALS).encode(), wanted)) == len(wanted)
+
+
+# -- a password in a URL: url_quoted and url_hosts --------------------------------
+
+# What the embedded cloud generates for its message bus and database (state.yaml):
+# '@', ':' and '/' among letters and digits.
+CLOUD_LIKE = "VSUHc3R1@jeFcy72P:1NzxP5kX/SlsdQFAs"
+
+
+def test_a_url_password_is_percent_encoded_whole():
+    assert secrets.url_quoted(CLOUD_LIKE) == "VSUHc3R1%40jeFcy72P%3A1NzxP5kX%2FSlsdQFAs"
+    # Every delimiter of a URL's authority is encoded; Jinja's urlencode keeps '/'.
+    for char in "@:/,?#[]%":
+        assert char not in secrets.url_quoted(f"a{char}b").replace("%", "", 1)
+    assert secrets.url_quoted("a-b_c.d~e") == "a-b_c.d~e"
+
+
+def test_the_filter_encodes_as_the_rule_does():
+    result = jinja("password | shard_url_quoted", password=CLOUD_LIKE)
+    assert result["msg"] == secrets.url_quoted(CLOUD_LIKE)
+    # Jinja's own urlencode would end the URL's authority at the '/'.
+    assert "/" in jinja("password | urlencode", password=CLOUD_LIKE)["msg"]
+
+
+def test_the_embedded_cloud_role_loads_the_same_filter_plugin():
+    role_plugin = paths.ROLES / "embedded_cloud" / "filter_plugins" / "shard_rules.py"
+    shard_plugin = paths.ROLES / "shard" / "filter_plugins" / "shard_rules.py"
+    assert role_plugin.resolve() == shard_plugin.resolve()
+
+
+def test_each_host_of_a_transport_url_is_read_with_its_password_decoded():
+    pw = secrets.url_quoted(CLOUD_LIKE)
+    url = f"rabbit://shard:{pw}@127.0.0.1:5672,shard:{pw}@localhost:5672/shard-hb"
+    assert secrets.url_hosts(url) == [
+        {"user": "shard", "password": CLOUD_LIKE, "host": "127.0.0.1", "port": 5672},
+        {"user": "shard", "password": CLOUD_LIKE, "host": "localhost", "port": 5672},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("url", "hosts"),
+    [
+        ("rabbit://mq.example/", [(None, None, "mq.example", None)]),
+        ("rabbit://u:p@[fd00::5]:5673/v", [("u", "p", "fd00::5", 5673)]),
+        ("rabbit://u@h1,u:@h2:1/", [("u", None, "h1", None), ("u", "", "h2", 1)]),
+        # Unencoded, an '@' of the password is taken as oslo.messaging takes it.
+        ("rabbit://u:p@q@h:5/v", [("u", "p@q", "h", 5)]),
+    ],
+)
+def test_url_hosts_reads_as_oslo_messaging_does(url, hosts):
+    got = [(h["user"], h["password"], h["host"], h["port"]) for h in secrets.url_hosts(url)]
+    assert got == hosts
+
+
+def test_a_port_that_is_not_a_number_is_refused_without_the_text():
+    with pytest.raises(ValueError) as exc:
+        secrets.url_hosts("rabbit://u:p@h1:5672,u:p@h2:s3cret/")
+    assert "s3cret" not in str(exc.value) and "host #2" in str(exc.value)
+
+
+def test_the_embedded_clouds_urls_are_masked_for_every_host_in_every_form():
+    pw = secrets.url_quoted(CLOUD_LIKE)
+    credentials = {
+        "transport_url": f"rabbit://shard:{pw}@127.0.0.1:5672,shard:{pw}@localhost:5672/v",
+        "glance": {"database_connection": f"mysql+pymysql://shard:{pw}@127.0.0.1:3306/glance"},
+    }
+    masked = secrets.masked(credentials)
+    assert masked["transport_url"] == "rabbit://****@localhost:5672/v"
+    assert masked["glance"]["database_connection"] == "mysql+pymysql://****@127.0.0.1:3306/glance"
+    assert secrets.secrets_found(json.dumps(masked).encode(), {"p": CLOUD_LIKE}) == []
+    # The scan finds the encoded password in the real URL (the form url_quoted writes).
+    assert secrets.secrets_found(json.dumps(credentials).encode(), {"p": CLOUD_LIKE}) == [
+        ("p", "url-encoded")
+    ]
+    assert pw.encode() in secrets.written_forms(CLOUD_LIKE).values()

@@ -18,6 +18,8 @@ import pytest
 import shard_cloud_health as module
 import yaml
 
+from shard_jobs.rules import secrets
+
 PASSWORD = "s3cret-admin-password"
 RABBIT_PASSWORD = "s3cret-rabbit-password"
 AMQP_HEADER = b"AMQP\x00\x00\x09\x01"
@@ -465,20 +467,66 @@ def test_a_broker_url_without_a_port_means_5672(stub, monkeypatch, run_module):
     )
 
 
-def test_the_first_host_of_a_multi_host_url_is_probed(stub, broker, run_module):
+def test_every_host_of_a_multi_host_url_is_probed(stub, broker, run_module):
     # oslo.messaging's form: user:password@host:port for each host, comma separated.
+    # A compute may connect to any of them, so each must answer (the old probe
+    # looked at the first host only).
     good, received = broker(connection_start_frame())
+    other, received_other = broker(connection_start_frame())
     closed = free_port()
 
-    first_good = run_module(module, health(transport_url=rabbit(good, closed)))
-    first_closed = run_module(module, health(transport_url=rabbit(closed, good)))
+    both_good = run_module(module, health(transport_url=rabbit(good, other)))
+    second_closed = run_module(module, health(transport_url=rabbit(good, closed)))
 
-    assert "failed" not in first_good and first_good["checked"][-1] == "message bus"
-    assert received == [AMQP_HEADER]
-    assert first_closed["msg"] == (
+    assert "failed" not in both_good and both_good["checked"][-1] == "message bus"
+    assert received == [AMQP_HEADER, AMQP_HEADER] and received_other == [AMQP_HEADER]
+    assert second_closed["msg"] == (
         f"target cloud unhealthy: message bus at 127.0.0.1:{closed} unreachable "
         "(Connection refused)"
     )
+
+
+# The embedded cloud's form: a password with '@', ':' and '/', percent-encoded
+# (module_utils/shard_secrets.py, url_quoted), two names of one broker.
+HARD = "ab@cd:ef/gh"
+
+
+def test_a_percent_encoded_password_and_two_hosts_are_read_as_oslo_messaging_does(
+    stub, monkeypatch, run_module
+):
+    probed = []
+
+    def create_connection(address, timeout=None):
+        probed.append(address)
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(module.socket, "create_connection", create_connection)
+    pw = secrets.url_quoted(HARD)
+    url = f"rabbit://nova:{pw}@127.0.0.1:5672,nova:{pw}@localhost:5673/vhost"
+
+    result = run_module(module, health(transport_url=url))
+
+    assert probed == [("127.0.0.1", 5672)]
+    assert result["msg"] == (
+        "target cloud unhealthy: message bus at 127.0.0.1:5672 unreachable (Connection refused)"
+    )
+    for form in (HARD, pw, "cd:ef"):
+        assert form not in json.dumps(result)
+
+
+def test_a_port_that_is_not_a_number_is_said_without_the_url(stub, monkeypatch, run_module):
+    # An unencoded password after the last '@' reads as a port: the message names
+    # the host's place, never the text (the old probe raised int()'s ValueError
+    # with the text in it).
+    monkeypatch.setattr(module.socket, "create_connection", lambda *a, **k: None)
+
+    result = run_module(module, health(transport_url="rabbit://nova:pw@mq.example:pa55word/"))
+
+    assert result["msg"] == (
+        "target cloud unhealthy: message bus URL unusable "
+        "(host #1 of the URL has a port that is not a number)"
+    )
+    assert "pa55word" not in json.dumps(result)
 
 
 def test_an_ipv6_broker_address_loses_its_brackets(stub, monkeypatch, run_module):

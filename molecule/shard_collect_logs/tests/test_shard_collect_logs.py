@@ -1,5 +1,7 @@
 """shard_collect_logs: the shard's logs are in the job's log root, every secret masked."""
 
+from urllib.parse import unquote
+
 import pytest
 
 
@@ -13,7 +15,8 @@ def logs(state):
 @pytest.fixture(scope="module")
 def secrets(state):
     secret = state["shard_cloud"]
-    rabbit_password = secret["transport_url"].split("@")[0].rsplit(":", 1)[1]
+    # Percent-encoded in the URL (the embedded cloud's holds '@', ':' and '/').
+    rabbit_password = unquote(secret["transport_url"].split("@")[0].rsplit(":", 1)[1])
     return [secret["cloud"]["auth"]["password"], rabbit_password]
 
 

@@ -1,7 +1,8 @@
 # Copyright shard-jobs contributors
 # SPDX-License-Identifier: Apache-2.0
 """Jinja filters for the shared rules of module_utils/: the run's names
-(shard_labels.py), the masked copy of the credentials (shard_secrets.py) and
+(shard_labels.py), the masked copy of the credentials and the encoding of a
+password in a URL (shard_secrets.py) and
 the efficiency report's page (shard_report_page.py).
 
 Templates and task files derive the label, the trait and the flavor's
@@ -13,6 +14,8 @@ adds the repository's module_utils/ (next to roles/, in the checkout Zuul
 prepares) to the path of the ``ansible.module_utils`` package once, as
 shard_jobs/rules.py does for the CLI, so that each file imports under the one
 name it has on a node (shard_report_page imports shard_phases that way).
+The embedded_cloud role loads this same file through a link in its own
+filter_plugins/ (it does not depend on the shard role).
 """
 
 import os
@@ -58,6 +61,12 @@ def shard_masked(credentials):
     return shard_secrets.masked(credentials)
 
 
+def shard_url_quoted(value):
+    """value percent-encoded for a URL's user information (see shard_secrets.url_quoted;
+    Jinja's urlencode leaves '/')."""
+    return shard_secrets.url_quoted(value)
+
+
 def shard_report_html(report):
     """report.html of the report the shard_report module returned."""
     return shard_report_page.render(report)
@@ -71,5 +80,6 @@ class FilterModule:
             "shard_trait": shard_trait,
             "shard_description": shard_description,
             "shard_masked": shard_masked,
+            "shard_url_quoted": shard_url_quoted,
             "shard_report_html": shard_report_html,
         }

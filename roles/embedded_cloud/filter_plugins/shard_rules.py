@@ -1,0 +1,1 @@
+../../shard/filter_plugins/shard_rules.py
