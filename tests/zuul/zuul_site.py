@@ -319,7 +319,9 @@ class Site:
         self.trees = {"openstack/nova": nova, "openstack/unauthorized": other}
         # What each test's change is made against: the tree as published, so that one
         # test's change (a broken nova-compute) never reaches the next test's build.
-        self.base = {name: git(["rev-parse", "HEAD"], tree).strip() for name, tree in self.trees.items()}
+        self.base = {
+            name: git(["rev-parse", "HEAD"], tree).strip() for name, tree in self.trees.items()
+        }
 
     def write_pipeline_and_projects(self, zuul_d: Path) -> None:
         """The pipeline, and the site's authorization when the library's jobs need it.
