@@ -111,7 +111,7 @@ RETURN = r"""
 found:
   description:
     - Kind -> what carried the label before teardown (as shard_labelled_resources lists it);
-      C(queues) -> the shard host's queues found on the message bus (id and name: its name).
+      C(queues) -> the shard host's queues found on the message bus (id and name, both its name).
   returned: always
   type: dict
   sample:
