@@ -11,6 +11,13 @@ description:
     it needs answer, find what carries I(label), delete it kind by kind in
     I(order) (stopping the shard's service process where the order says so),
     then look again and fail when anything labelled is left.
+  - "With C(queues) in I(order), also the shard host's queues on the cloud's
+    message bus (the host is the label): the ones that would stay for ever,
+    C(<topic>.<host>) for each RPC topic its service listens on
+    (module_utils/shard_bus.py has the rule). Each is deleted with an AMQP
+    queue delete, then a passive declare must answer NOT_FOUND. Queues of
+    other hosts, and the shared and transient ones (which expire), are never
+    touched."
   - Only the label decides what is deleted (see shard_labelled_resources for
     where each kind keeps it). Deletes of one kind are issued together and
     then waited for (servers).
@@ -24,9 +31,12 @@ options:
     required: true
   order:
     description:
-      - Kinds of resources to delete, in this order, and C(service_process)
+      - Kinds of resources to delete, in this order, C(service_process)
         where the shard's service must be stopped (after its servers, before
-        its compute service record, which it would otherwise re-create).
+        its compute service record, which it would otherwise re-create), and
+        C(queues) where the shard host's message bus queues are deleted
+        (after the service stopped, which would declare them again; last, so
+        that a message bus problem leaves nothing else behind).
     type: list
     elements: str
     required: true
@@ -44,9 +54,25 @@ options:
     elements: str
     default: []
   leak_check:
-    description: Look again at the end and fail when anything still carries I(label).
+    description:
+      - Look again at the end and fail when anything still carries I(label)
+        (with C(queues) in I(order), when a queue of the shard's host is still
+        on the message bus).
     type: bool
     default: true
+  transport_url:
+    description:
+      - The cloud's message bus, as the shard's service uses it (the
+        credentials' C(transport_url); several hosts are tried in turn, a
+        percent-encoded password is decoded). Required with C(queues) in I(order).
+    type: str
+  queue_services:
+    description:
+      - The services whose topics name the shard host's queues (C(nova-compute)).
+        Every kind's when not given (the janitor, which does not know a
+        label's kind; the queue of a kind a label never ran does not exist).
+    type: list
+    elements: str
 notes:
   - Connection options (I(cloud), I(region_name), I(interface), I(timeout)) as
     in the other shard-jobs modules; I(timeout) also bounds each wait.
@@ -67,25 +93,46 @@ EXAMPLES = r"""
       pidfile: /home/zuul/.shard-jobs/builds/shard-3f2a9c01b7d4/run/nova-compute.pid
       stop_timeout: 30
     wait_for: [compute, placement]
+
+- name: Tear a nova-compute shard down, its message bus queues too
+  shard_teardown_cloud:
+    cloud: target
+    label: shard-3f2a9c01b7d4
+    order: [servers, service_process, compute_services, resource_providers,
+            aggregates, flavors, traits, queues]
+    service:
+      pidfile: /home/zuul/.shard-jobs/builds/shard-3f2a9c01b7d4/run/nova-compute.pid
+    transport_url: "{{ shard_cloud.transport_url }}"
+    queue_services: [nova-compute]
+    wait_for: [compute, placement]
 """
 
 RETURN = r"""
 found:
   description:
-    - Kind -> what carried the label before teardown (as shard_labelled_resources lists it).
+    - Kind -> what carried the label before teardown (as shard_labelled_resources lists it);
+      C(queues) -> the shard host's queues found on the message bus (id and name, both its name).
   returned: always
   type: dict
+  sample:
+    servers: [{id: 5f1c..., name: shard-3f2a9c01b7d4-server}]
+    queues: [{id: compute.shard-3f2a9c01b7d4, name: compute.shard-3f2a9c01b7d4}]
 deleted:
-  description: What was deleted (or in check mode would be), as C(kind:id) strings.
+  description:
+    - What was deleted (or in check mode would be), as C(kind:id) strings
+      (C(queue:<name>) for a queue).
   returned: always
   type: list
   elements: str
+  sample: ["server:5f1c...", "queue:compute.shard-3f2a9c01b7d4"]
 stopped:
   description: Whether the service process was running and was stopped.
   returned: always
   type: bool
 left:
-  description: Kind -> what still carries the label afterwards (empty without I(leak_check)).
+  description:
+    - Kind -> what still carries the label afterwards (empty without I(leak_check));
+      C(queues) -> the shard host's queues still on the message bus.
   returned: always
   type: dict
 foreign:
@@ -104,6 +151,7 @@ steps:
 import signal
 import time
 
+from ansible.module_utils import shard_bus
 from ansible.module_utils.shard_openstack import ShardModule, endpoint_problem, short_error
 from ansible.module_utils.shard_processes import stop_recorded
 from ansible.module_utils.shard_resources import (
@@ -116,6 +164,8 @@ from ansible.module_utils.shard_resources import (
 )
 
 SERVICE_PROCESS = "service_process"
+QUEUES = "queues"
+STEPS = (SERVICE_PROCESS, QUEUES)
 
 
 class TeardownCloudModule(ShardModule):
@@ -125,21 +175,29 @@ class TeardownCloudModule(ShardModule):
         service=dict(type="dict"),
         wait_for=dict(type="list", elements="str", default=[]),
         leak_check=dict(type="bool", default=True),
+        transport_url=dict(type="str", no_log=True),
+        queue_services=dict(type="list", elements="str"),
     )
     module_kwargs = dict(supports_check_mode=True)
 
     def run(self):
         self.label = self.require_label()
         order = self.params["order"]
-        unknown = [k for k in order if k not in KINDS and k != SERVICE_PROCESS]
+        unknown = [k for k in order if k not in KINDS and k not in STEPS]
         if unknown:
             self.fail_json(msg=f"unknown kinds in order: {', '.join(unknown)}")
         if SERVICE_PROCESS in order and not (self.params["service"] or {}).get("pidfile"):
             self.fail_json(msg="order has service_process: service.pidfile is required")
+        if QUEUES in order and not self.params["transport_url"]:
+            self.fail_json(msg="order has queues: transport_url is required")
+        unknown = sorted(set(self.params["queue_services"] or ()) - set(shard_bus.TOPICS))
+        if unknown:
+            known = ", ".join(sorted(shard_bus.TOPICS))
+            self.fail_json(msg=f"unknown queue_services: {', '.join(unknown)} (known: {known})")
         self.deadline_for = lambda: time.monotonic() + self.params["timeout"]
         self.steps, self.deleted, self.stopped = [], [], False
         self.found, self.left, self.foreign = {}, {}, {}
-        kinds = [k for k in order if k != SERVICE_PROCESS]
+        kinds = [k for k in order if k not in STEPS]
 
         try:
             self._step("wait for the APIs", self._wait_for_apis)
@@ -147,10 +205,14 @@ class TeardownCloudModule(ShardModule):
             for kind in order:
                 if kind == SERVICE_PROCESS:
                     self._step(kind, self._stop_service)
+                elif kind == QUEUES:
+                    self._step(kind, self._delete_queues)
                 elif self.found.get(kind):
                     self._step(kind, lambda kind=kind: self._delete(kind))
             if self.params["leak_check"] and not self.check_mode:
                 self.left = self._step("leak check", lambda: self._find(kinds))
+                if QUEUES in order:
+                    self.left[QUEUES] = self._step("queues leak check", self._queues_left)
         except TeardownError as exc:
             # Whatever failed, the service must not outlive the run.
             if SERVICE_PROCESS in order and not self.check_mode:
@@ -233,6 +295,37 @@ class TeardownCloudModule(ShardModule):
         timeout = int(service.get("stop_timeout") or 30)
         if stop_recorded(service["pidfile"], signal.SIGTERM, timeout):
             self.stopped = True
+
+    def _queues(self):
+        # The host is the label (roles/shard/vars): only its own queues are named.
+        return shard_bus.host_queues(self.label, self.params["queue_services"])
+
+    def _on_bus(self, action):
+        """action(connection), in a connection of its own; a bus problem is a TeardownError."""
+        try:
+            conn = shard_bus.connect(self.params["transport_url"], self.params["timeout"])
+        except shard_bus.BusError as exc:
+            raise TeardownError(f"cannot reach the message bus: {exc}") from None
+        try:
+            return action(conn)
+        except shard_bus.BusError as exc:
+            raise TeardownError(f"message bus: {exc}") from None
+        finally:
+            shard_bus.close(conn)
+
+    def _delete_queues(self):
+        def delete(conn):
+            names = shard_bus.existing(conn, self._queues())
+            # As the other kinds are listed (the efficiency report reads them).
+            self.found[QUEUES] = [{"id": name, "name": name} for name in names]
+            return names if self.check_mode else shard_bus.delete_queues(conn, names)
+
+        self.deleted += [f"queue:{name}" for name in self._on_bus(delete)]
+
+    def _queues_left(self):
+        # Deleted, then asked again: a passive declare answers NOT_FOUND for each.
+        names = self._on_bus(lambda conn: shard_bus.existing(conn, self._queues()))
+        return [{"id": name, "name": name} for name in names]
 
     def _delete(self, kind):
         entries = self.found[kind]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from job_runs import leftovers, run_job
+from job_runs import bus_leftovers, leftovers, run_job
 
 from shard_jobs import cloud
 from shard_jobs.rules import labels
@@ -60,8 +60,10 @@ def test_changed_code_runs_as_a_shard_and_leaves_nothing(patched_nova, admin_con
         assert private.is_dir() and not list(private.glob("secrets-*"))
         assert not list(Path.home().glob(f".shard-jobs/builds/{label}*"))
     finally:
-        # Nothing with the build's label remains, whatever happened above.
+        # Nothing with the build's label remains, whatever happened above; nor a
+        # queue of its host (the label) on the cloud's message bus.
         assert label and leftovers(admin_conn, label) == {}
+        assert bus_leftovers(label) == []
 
 
 def test_failing_exercise_still_tears_down(admin_conn):
@@ -75,6 +77,7 @@ def test_failing_exercise_still_tears_down(admin_conn):
     assert summary["teardown"] == "ok"
     label = labels.label_for(summary["build"])
     assert leftovers(admin_conn, label) == {}
+    assert bus_leftovers(label) == []
     # The shard did get deployed and labelled before the exercise failed.
     assert summary["phases"]["label"]["seconds"] >= 0
     assert "exercise" not in summary["phases"] or "end" not in summary["phases"]["exercise"]

@@ -11,8 +11,17 @@ import subprocess
 
 import openstack
 import pytest
+import yaml
 
 from shard_jobs import cloud, paths
+from shard_jobs.rules import bus
+
+# rabbitmqctl reaches the embedded cloud's broker (roles/embedded_cloud/vars).
+RABBIT_ENV = {
+    "RABBITMQ_NODENAME": "rabbit@localhost",
+    "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+    "ERL_EPMD_ADDRESS": "127.0.0.1",
+}
 
 SHARD = str(paths.REPO / "shard")
 
@@ -73,3 +82,24 @@ def leftovers(conn, label):
         ],
     }
     return {k: v for k, v in found.items() if v}
+
+
+def bus_leftovers(label, manifest=None):
+    """The queues on the embedded cloud's message bus whose name carries a label (the
+    shard's host), as its operator lists them (rabbitmqctl, every queue of the vhost the
+    jobs' transport_url names): wider than what teardown deletes, so a queue it misses shows."""
+    manifest = manifest or cloud.load_manifest()
+    assert manifest, "the embedded cloud is not up"
+    with open(manifest["secret_file"]) as f:
+        _, vhost = bus.parse_transport_url(yaml.safe_load(f)["transport_url"])
+    proc = subprocess.run(
+        ["rabbitmqctl", "-q", "list_queues", "-p", vhost, "name"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=dict(os.environ, **RABBIT_ENV),
+        timeout=60,
+    )
+    names = proc.stdout.split()
+    assert names and names[0] == "name", proc.stdout[:200]  # the header: the listing worked
+    return sorted(n for n in names[1:] if bus.carries_host(n, label))

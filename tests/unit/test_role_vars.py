@@ -19,6 +19,7 @@ def _client_venv(tmp_path, constraints: str, python="python3") -> str:
         client_venv=VARS["_shard_openstack_venv"],
         shard_cache_dir="/cache",
         shard_python=python,
+        _shard_openstack_packages=VARS["_shard_openstack_packages"],
         shard_constraints=str(path),
     )
     assert not result.get("failed"), result
@@ -41,5 +42,5 @@ def test_the_client_virtualenv_is_keyed_by_what_it_is_built_from(tmp_path):
     )
     assert len({first, other, python}) == 3
     # The derivation the molecule scenarios repeat to find it.
-    key = hashlib.sha1(b"python3:openstacksdk===4.1.0\n").hexdigest()[:16]
+    key = hashlib.sha1(b"python3:openstacksdk amqp:openstacksdk===4.1.0\n").hexdigest()[:16]
     assert first == f"/cache/openstack-client-{key}"

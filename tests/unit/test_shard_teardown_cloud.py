@@ -209,3 +209,114 @@ def test_bad_input_is_one_line(cloud, run_module, args, options, message):
     assert result["failed"] is True
     assert result["msg"].startswith(message)
     assert cloud.mutations == []
+
+
+# The message bus: the shard host's queues (module_utils/shard_bus.py), on a fake broker.
+PASSWORD = "p@ss:w/rd"
+BUS_URL = "rabbit://nova:p%40ss%3Aw%2Frd@mq1.example:5672,nova:p%40ss%3Aw%2Frd@mq2.example/cloud"
+SHARD_QUEUES = {f"compute.{LABEL}", f"compute-alt.{LABEL}"}
+# Everything else on the bus: never the shard's to delete.
+OTHERS = {
+    "compute",
+    "compute-alt",
+    f"compute.{OTHER}",
+    "compute.cloud-compute",
+    "compute_fanout_0b719883446e42ae9bef92312d897e73",
+    "reply_aec70ade14804d13a1252dcd2b63d907",
+}
+
+
+@pytest.fixture
+def broker(monkeypatch):
+    from fake_bus import FakeBroker
+
+    broker = FakeBroker(queues=SHARD_QUEUES | OTHERS, vhost="cloud")
+    connect = module.shard_bus.connect
+    monkeypatch.setattr(
+        module.shard_bus, "connect", lambda url, timeout: connect(url, timeout, broker.factory)
+    )
+    return broker
+
+
+def bus_args(args, **kw):
+    values = dict(order=[*ORDER, "queues"], transport_url=BUS_URL, queue_services=["nova-compute"])
+    values.update(kw)
+    return args(**values)
+
+
+def test_the_shard_host_s_queues_are_deleted_and_looked_for_again(cloud, run_module, args, broker):
+    shard(cloud, LABEL)
+
+    result = run_module(module, bus_args(args))
+
+    assert result.get("failed") is not True, result
+    assert broker.queues("cloud") == OTHERS
+    assert sorted(broker.deleted) == sorted(SHARD_QUEUES)
+    assert {d for d in result["deleted"] if d.startswith("queue:")} == {
+        f"queue:{q}" for q in SHARD_QUEUES
+    }
+    assert sorted(e["name"] for e in result["found"]["queues"]) == sorted(SHARD_QUEUES)
+    assert result["left"]["queues"] == []
+    steps = [s["step"] for s in result["steps"]]
+    assert steps[-3:] == ["queues", "leak check", "queues leak check"]
+    # The credentials reached the broker decoded, and no output holds them.
+    assert {c["password"] for c in broker.connections} == {PASSWORD}
+    assert PASSWORD not in str(result) and "p%40ss" not in str(result)
+
+
+def test_only_queues_make_a_change_when_nothing_else_is_left(cloud, run_module, args, broker):
+    # The cloud side already gone (an earlier teardown that failed on the bus).
+    result = run_module(module, bus_args(args))
+    assert result["changed"] is True
+    assert sorted(result["deleted"]) == sorted(f"queue:{q}" for q in SHARD_QUEUES)
+
+    again = run_module(module, bus_args(args))
+    assert again["changed"] is False and again["deleted"] == []
+    assert broker.queues("cloud") == OTHERS
+
+
+def test_check_mode_deletes_no_queue(cloud, run_module, args, broker):
+    result = run_module(module, bus_args(args), check_mode=True)
+
+    assert result["changed"] is True
+    assert broker.deleted == [] and broker.queues("cloud") == SHARD_QUEUES | OTHERS
+    assert sorted(result["deleted"]) == sorted(f"queue:{q}" for q in SHARD_QUEUES)
+
+
+def test_a_queue_still_there_after_its_delete_is_a_leak(cloud, run_module, args, broker):
+    broker.keep.add(f"compute.{LABEL}")  # the broker accepts the delete, the queue stays
+
+    result = run_module(module, bus_args(args))
+
+    assert result["failed"] is True
+    assert result["msg"] == f"leak: 1 resource(s) still carry label {LABEL}: queues"
+    assert result["left"]["queues"] == [{"id": f"compute.{LABEL}", "name": f"compute.{LABEL}"}]
+
+
+def test_a_bus_that_does_not_answer_fails_teardown_after_the_rest(cloud, run_module, args, broker):
+    shard(cloud, LABEL)
+    broker.refuse = {"mq1.example:5672", "mq2.example:5672"}
+
+    result = run_module(module, bus_args(args))
+
+    assert result["failed"] is True
+    assert result["msg"].startswith(
+        "cannot reach the message bus: no host of the message bus accepted a connection"
+    )
+    assert PASSWORD not in str(result) and "p%40ss" not in str(result)
+    # Last in the order: everything else was deleted first.
+    assert all(not v for v in labelled(cloud, LABEL).values())
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"transport_url": None}, "order has queues: transport_url is required"),
+        ({"queue_services": ["nova-conductor"]}, "unknown queue_services: nova-conductor"),
+    ],
+)
+def test_bad_bus_input_is_one_line(cloud, run_module, args, broker, options, message):
+    result = run_module(module, bus_args(args, **options))
+    assert result["failed"] is True
+    assert result["msg"].startswith(message)
+    assert broker.connections == [] and cloud.mutations == []

@@ -30,9 +30,10 @@ def test_constraints_shipped(host, workspace):
 
 def client_python(host, workspace, cache_dir):
     """The OpenStack client's interpreter, keyed as roles/shard/vars/main.yaml keys it
-    (shard_python, python3 here, and the constraints; tests/unit/test_role_vars.py)."""
+    (shard_python, python3 here, the packages and the constraints;
+    tests/unit/test_role_vars.py)."""
     constraints = host.file(str(workspace / "constraints.txt")).content_string
-    key = hashlib.sha1(("python3:" + constraints).encode()).hexdigest()[:16]
+    key = hashlib.sha1(("python3:openstacksdk amqp:" + constraints).encode()).hexdigest()[:16]
     return cache_dir / f"openstack-client-{key}" / "bin" / "python"
 
 

@@ -1,0 +1,193 @@
+# Copyright shard-jobs contributors
+# SPDX-License-Identifier: Apache-2.0
+"""The message bus side of a shard: which queues are its host's, and their deletion.
+
+A service that listens for RPC as a server (nova-compute) makes oslo.messaging's
+rabbit driver declare three queues per topic (amqpdriver.listen):
+
+- ``<topic>``: shared by every server of the topic (every compute of the
+  cloud). Never the shard's: never deleted.
+- ``<topic>.<host>``: the host's own. Declared like any topic queue
+  (auto_delete only with ``amqp_auto_delete``, false by default; no
+  x-expires), so it stays on the bus for ever once the shard is gone: teardown
+  deletes it. Not auto-delete instead: the upgrade job restarts the compute,
+  and an auto-deleted queue would lose what was sent to it in between.
+- ``<topic>_fanout_<uuid>``, and ``reply_<uuid>`` for the RPC calls it makes:
+  declared with x-expires (``rabbit_transient_queues_ttl``, 30 minutes by
+  default), so the broker removes them once unused. Their names do not carry
+  the host (with ``use_queue_manager`` they carry the node's ``hostname``
+  option, not nova's host), so nothing tells them from other computes' and
+  teardown leaves them to expire.
+
+Used by the modules (shard_teardown_cloud, for teardown and the janitor) and,
+as shard_jobs.rules.bus, by the CLI and the tests. The AMQP client (py-amqp,
+installed in the OpenStack client's virtualenv) is imported only to connect:
+the names and the URL need the standard library only.
+"""
+
+import contextlib
+from urllib.parse import unquote, urlsplit
+
+from ansible.module_utils.shard_labels import is_label
+
+# The RPC topics each kind of shard's service listens on as a server, under
+# its host name (nova/compute/rpcapi.py: RPC_TOPIC, and RPC_TOPIC_ALT since
+# nova 2025.2's graceful shutdown; an older compute has no such queue, and a
+# queue that does not exist is not deleted). A glance-api listens on none.
+TOPICS = {"nova-compute": ("compute", "compute-alt")}
+DEFAULT_PORT = 5672
+# oslo.messaging's rabbit driver passes an empty virtual host to kombu, which reads it as "/".
+DEFAULT_VHOST = "/"
+# AMQP 0-9-1 reply code of a passive declare (or delete) of a queue that does not exist.
+NOT_FOUND = 404
+
+
+class BusError(Exception):
+    """A problem with the message bus; its message never holds a credential."""
+
+
+def host_queues(host, services=None):
+    """The queues of I(host) that outlive it: <topic>.<host> for each topic of I(services)
+    (every kind's when None, for the janitor, which does not know a label's kind).
+    I(host) must be a shard label: a shard's host is always one, and a queue of
+    any other host (the cloud's own computes) is never named."""
+    if not is_label(host):
+        raise ValueError(f"{str(host)[:60]!r} is not a shard's host name")
+    names = []
+    for service in sorted(TOPICS) if services is None else services:
+        for topic in TOPICS.get(service, ()):
+            name = f"{topic}.{host}"
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def carries_host(queue, host):
+    """Whether a queue's name carries I(host) (a shard label) at all: what a leak check
+    that lists the bus (rabbitmqctl, in the tests) looks for, wider than host_queues."""
+    return is_label(host) and host in queue
+
+
+def parse_transport_url(url):
+    """(hosts, virtual host) of an oslo.messaging transport URL, as oslo.messaging
+    reads it (TransportURL.parse): hosts separated by ',', each [user[:password]@]host[:port],
+    the user information split at the last '@' and the first ':' and percent-decoded.
+    hosts: a list of dicts host, port, userid, password. Errors never show the URL."""
+    if not isinstance(url, str) or "://" not in url:
+        raise BusError("the transport URL is not a URL (scheme://...)")
+    parts = urlsplit(url)
+    hosts = []
+    for entry in parts.netloc.split(","):
+        if not entry:
+            continue
+        userid = password = None
+        address = entry
+        if "@" in entry:
+            userinfo, address = entry.rsplit("@", 1)
+            if ":" in userinfo:
+                userinfo, password = userinfo.split(":", 1)
+                password = unquote(password)
+            userid = unquote(userinfo)
+        host, port = _host_port(address)
+        hosts.append({"host": host, "port": port, "userid": userid, "password": password})
+    if not hosts:
+        raise BusError("the transport URL names no host")
+    vhost = unquote(parts.path[1:]) if parts.path.startswith("/") else ""
+    return hosts, vhost or DEFAULT_VHOST
+
+
+def _host_port(address):
+    if address.startswith("["):  # [IPv6 address]:port
+        host, _, rest = address[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+    elif address.count(":") == 1:
+        host, _, port = address.partition(":")
+    else:  # a name, an IPv4 address, or a bare IPv6 address
+        host, port = address, ""
+    if not host or (port and not port.isdigit()):
+        raise BusError(f"the transport URL has an invalid host address {address[:80]!r}")
+    return host, int(port) if port else DEFAULT_PORT
+
+
+def address_of(entry):
+    """host:port as py-amqp takes it (brackets around an IPv6 address)."""
+    host = f"[{entry['host']}]" if ":" in entry["host"] else entry["host"]
+    return f"{host}:{entry['port']}"
+
+
+def connect(url, timeout, factory=None):
+    """An open AMQP connection to the first host of I(url) that accepts one (oslo.messaging
+    fails over between them the same way). I(factory) makes an unopened connection from
+    py-amqp's keyword arguments (amqp.Connection by default; tests give a fake)."""
+    hosts, vhost = parse_transport_url(url)
+    if factory is None:
+        import amqp  # in the OpenStack client's virtualenv (roles/shard)
+
+        factory = amqp.Connection
+    problems = []
+    for entry in hosts:
+        conn = factory(
+            host=address_of(entry),
+            userid=entry["userid"] or "guest",
+            password=entry["password"] or "guest",
+            virtual_host=vhost,
+            connect_timeout=timeout,
+            read_timeout=timeout,
+            write_timeout=timeout,
+        )
+        try:
+            conn.connect()
+            return conn
+        except Exception as exc:  # socket errors, AMQP refusals: try the next host
+            problems.append(f"{address_of(entry)}: {_error(exc)}")
+            close(conn)
+    raise BusError("no host of the message bus accepted a connection (" + "; ".join(problems) + ")")
+
+
+def _error(exc):
+    # py-amqp's errors say what the broker said (reply text), never the password.
+    return f"{type(exc).__name__}: {str(exc)[:200]}" if str(exc) else type(exc).__name__
+
+
+def close(thing):
+    """Close a connection or channel, whatever state it is in."""
+    # Closing after a failure, or after the answers are in: nothing more to learn.
+    with contextlib.suppress(Exception):
+        thing.close()
+
+
+def queue_exists(conn, name):
+    """Whether the queue exists: a passive declare, in a channel of its own (a
+    NOT_FOUND answer closes the channel it came on)."""
+    channel = conn.channel()
+    try:
+        channel.queue_declare(queue=name, passive=True)
+        return True
+    except Exception as exc:
+        if getattr(exc, "code", None) == NOT_FOUND:
+            return False
+        raise BusError(f"cannot look for queue {name}: {_error(exc)}") from None
+    finally:
+        close(channel)
+
+
+def existing(conn, names):
+    """The queues of I(names) that exist."""
+    return [name for name in names if queue_exists(conn, name)]
+
+
+def delete_queues(conn, names):
+    """Delete each queue of I(names) that exists, with its messages (nothing will consume
+    them: their host is gone); the names deleted."""
+    deleted = []
+    for name in existing(conn, names):
+        channel = conn.channel()
+        try:
+            channel.queue_delete(queue=name)
+            deleted.append(name)
+        except Exception as exc:
+            if getattr(exc, "code", None) != NOT_FOUND:  # gone meanwhile: not ours to report
+                raise BusError(f"cannot delete queue {name}: {_error(exc)}") from None
+        finally:
+            close(channel)
+    return deleted
