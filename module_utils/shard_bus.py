@@ -29,6 +29,7 @@ import contextlib
 from urllib.parse import unquote, urlsplit
 
 from ansible.module_utils.shard_labels import is_label
+from ansible.module_utils.shard_secrets import url_hosts
 
 # The RPC topics each kind of shard's service listens on as a server, under
 # its host name (nova/compute/rpcapi.py: RPC_TOPIC, and RPC_TOPIC_ALT since
@@ -69,44 +70,31 @@ def carries_host(queue, host):
 
 
 def parse_transport_url(url):
-    """(hosts, virtual host) of an oslo.messaging transport URL, as oslo.messaging
-    reads it (TransportURL.parse): hosts separated by ',', each [user[:password]@]host[:port],
-    the user information split at the last '@' and the first ':' and percent-decoded.
-    hosts: a list of dicts host, port, userid, password. Errors never show the URL."""
+    """(hosts, virtual host) of an oslo.messaging transport URL, its hosts as
+    shard_secrets.url_hosts reads them (the one reader of URL credentials): a list of
+    dicts host, port (DEFAULT_PORT when absent), userid, password. Errors never show
+    the URL."""
     if not isinstance(url, str) or "://" not in url:
         raise BusError("the transport URL is not a URL (scheme://...)")
-    parts = urlsplit(url)
-    hosts = []
-    for entry in parts.netloc.split(","):
-        if not entry:
-            continue
-        userid = password = None
-        address = entry
-        if "@" in entry:
-            userinfo, address = entry.rsplit("@", 1)
-            if ":" in userinfo:
-                userinfo, password = userinfo.split(":", 1)
-                password = unquote(password)
-            userid = unquote(userinfo)
-        host, port = _host_port(address)
-        hosts.append({"host": host, "port": port, "userid": userid, "password": password})
-    if not hosts:
-        raise BusError("the transport URL names no host")
-    vhost = unquote(parts.path[1:]) if parts.path.startswith("/") else ""
+    try:
+        entries = url_hosts(url)
+    except ValueError as exc:  # its message names the host's number, never the text
+        raise BusError(f"the transport URL: {exc}") from None
+    hosts = [
+        {
+            "host": entry["host"],
+            "port": entry["port"] or DEFAULT_PORT,
+            "userid": entry["user"],
+            "password": entry["password"],
+        }
+        for entry in entries
+        if entry["host"]
+    ]
+    if len(hosts) != len(entries) or not hosts:
+        raise BusError("the transport URL names a host without an address")
+    path = urlsplit(url).path
+    vhost = unquote(path[1:]) if path.startswith("/") else ""
     return hosts, vhost or DEFAULT_VHOST
-
-
-def _host_port(address):
-    if address.startswith("["):  # [IPv6 address]:port
-        host, _, rest = address[1:].partition("]")
-        port = rest[1:] if rest.startswith(":") else ""
-    elif address.count(":") == 1:
-        host, _, port = address.partition(":")
-    else:  # a name, an IPv4 address, or a bare IPv6 address
-        host, port = address, ""
-    if not host or (port and not port.isdigit()):
-        raise BusError(f"the transport URL has an invalid host address {address[:80]!r}")
-    return host, int(port) if port else DEFAULT_PORT
 
 
 def address_of(entry):
