@@ -14,7 +14,7 @@ module_utils file.
 
 import base64
 import re
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, unquote
 
 MARKER = "****"
 # Key names whose values are secrets: passwords, secrets, tokens, keys,
@@ -57,6 +57,61 @@ def masked(value, key=None):
     if isinstance(value, str):
         return masked_url(value)
     return value
+
+
+def url_passwords(url):
+    """The password of each host of a URL, decoded: a transport URL may name several
+    (user:pass@h1,user:pass@h2), each split at its last '@' as oslo.messaging does."""
+    match = _URL_RE.match(url)
+    if not match:
+        return []
+    rest = match.group("rest")
+    end = rest.find("/", rest.rfind("@") + 1)
+    netloc = rest if end < 0 else rest[:end]
+    found = []
+    for host in netloc.split(","):
+        userinfo = host.rpartition("@")[0]
+        if ":" in userinfo:
+            found.append(unquote(userinfo.partition(":")[2]))
+    return found
+
+
+def secret_values(value, where=""):
+    """Where -> value of each secret that masked() hides: the values of secret keys
+    (a password, an application credential's secret, a store's key) and the password
+    of each host of every URL. What a scan for leaks looks for."""
+    found = {}
+    if isinstance(value, dict):
+        for key, item in value.items():
+            at = f"{where}.{key}" if where else str(key)
+            if is_secret_key(key) and item not in (None, "", {}, []):
+                if isinstance(item, (dict, list)):
+                    # Everything under a secret key is secret (as _mask_all has it).
+                    found.update(_all_strings(item, at))
+                else:
+                    found[at] = str(item)
+            else:
+                found.update(secret_values(item, at))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found.update(secret_values(item, f"{where}[{i}]"))
+    elif isinstance(value, str):
+        for i, password in enumerate(url_passwords(value)):
+            found[f"{where} (password #{i})"] = password
+    return found
+
+
+def _all_strings(value, where):
+    found = {}
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found.update(_all_strings(item, f"{where}.{key}"))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found.update(_all_strings(item, f"{where}[{i}]"))
+    elif value not in (None, ""):
+        found[where] = str(value)
+    return found
 
 
 def _mask_all(value):

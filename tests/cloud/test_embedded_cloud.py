@@ -496,12 +496,43 @@ def test_the_glance_shards_account_dropped_behind_its_back_is_made_again(iso, se
     assert as_glance_shard(secret, "SELECT COUNT(*) FROM images").returncode == 0
 
 
+def test_the_handout_as_an_application_credential(iso):
+    """SHARD_CLOUD_VAR_HANDOUT_AUTH=application_credential: the handout's account is an
+    application credential of the CI user carrying the jobs' roles, that openstacksdk
+    authenticates with; an up without it hands out the password again."""
+    result = iso.shard("up", env={"SHARD_CLOUD_VAR_HANDOUT_AUTH": "application_credential"})
+    assert result.rc == 0, result
+    entry = yaml.safe_load(Path(iso.manifest["secret_file"]).read_text())["cloud"]
+    try:
+        assert entry["auth_type"] == "v3applicationcredential"
+        assert sorted(entry["auth"]) == [
+            "application_credential_id",
+            "application_credential_secret",
+            "auth_url",
+        ]
+        secret = entry["auth"]["application_credential_secret"]
+        assert secret not in result.stdout + result.stderr
+        import openstack
+
+        conn = openstack.connect(load_yaml_config=False, load_envvars=False, **entry)
+        access = conn.session.auth.get_access(conn.session)
+        assert sorted(access.role_names) == ["admin", "service"]
+        assert isinstance(list(conn.compute.flavors()), list)
+    finally:
+        result = iso.shard("up")
+    assert result.rc == 0, result
+    back = yaml.safe_load(Path(iso.manifest["secret_file"]).read_text())["cloud"]
+    assert "auth_type" not in back and back["auth"]["username"] == "shard-ci"
+
+
 def test_destroy_removes_databases_vhost_and_state(iso):
     pids = {s["pid"] for s in iso.services().values()}
     result = iso.shard("destroy")
     assert result.rc == 0, result
     assert cloud_databases() == []
-    assert mysql(f"SELECT user FROM mysql.user WHERE user = '{DB_USER}'") == []
+    # The services' account and the glance shards'.
+    users = f"'{DB_USER}', '{DB_USER}_glance'"
+    assert mysql(f"SELECT user FROM mysql.user WHERE user IN ({users})") == []
     assert VHOST not in rabbitmqctl("list_vhosts")
     assert RABBIT_USER not in [line.split()[0] for line in rabbitmqctl("list_users")[1:]]
     assert not iso.dir.exists()

@@ -16,7 +16,6 @@ the glance database's passwords), the secrets the tier made up, and keystone
 import os
 import re
 from pathlib import Path
-from urllib.parse import unquote
 
 import yaml
 from faults_helpers import OUTPUTS, SECRETS
@@ -38,20 +37,6 @@ def _strings(value, where=""):
         yield where, value
 
 
-def url_passwords(url: str) -> list[str]:
-    """The password of each host of a URL, decoded: a transport URL may name several
-    (user:pass@h1,user:pass@h2), each split at its last '@' as oslo.messaging does."""
-    rest = url.split("://", 1)[-1]
-    end = rest.find("/", rest.rfind("@") + 1)
-    netloc = rest if end < 0 else rest[:end]
-    found = []
-    for host in netloc.split(","):
-        userinfo = host.rpartition("@")[0]
-        if ":" in userinfo:
-            found.append(unquote(userinfo.partition(":")[2]))
-    return found
-
-
 def secrets() -> dict[str, str]:
     """What must never be written: name -> value."""
     manifest = cloud.load_manifest()
@@ -60,12 +45,10 @@ def secrets() -> dict[str, str]:
     for where, value in _strings(generated):
         found[f"the embedded cloud's {where}"] = value
     handout = yaml.safe_load(Path(manifest["secret_file"]).read_text())
-    found["the jobs' account password"] = handout["cloud"]["auth"]["password"]
-    for i, password in enumerate(url_passwords(handout["transport_url"])):
-        found[f"the message bus password #{i}"] = password
-    glance = (handout.get("glance") or {}).get("database_connection")
-    if glance:
-        found["the glance database password"] = url_passwords(glance)[0]
+    # Every secret the rules know of: the account's password or application
+    # credential secret, the message bus's and the glance database's passwords.
+    for where, value in rules.secrets.secret_values(handout).items():
+        found[f"the handout's {where}"] = value
     found.update(SECRETS)
     # Short values would match by chance; generated passwords are long.
     return {k: v for k, v in found.items() if isinstance(v, str) and len(v) >= 8}
