@@ -223,6 +223,12 @@ options:
         type: str
         required: true
         no_log: true
+  data_account:
+    description: >-
+      The data-only database account handed to glance shards, whose login C(converge)
+      checks too.
+    type: dict
+    suboptions: *login
   message_bus:
     description: The cloud's RabbitMQ account, whose login to I(vhost) C(converge) checks.
     type: dict
@@ -330,7 +336,13 @@ processes:
   returned: success
   type: dict
 database:
-  description: (converge) C(status) C(ok) (with C(databases)), C(denied) or C(unknown).
+  description: >-
+    (converge) C(status) C(ok) (with C(databases) and C(privileges), database to the
+    account's privileges there, C(*) for global ones), C(denied) or C(unknown).
+  returned: success
+  type: dict
+data_account:
+  description: (converge) As I(database), for I(data_account); C(unknown) without it.
   returned: success
   type: dict
 message_bus:
@@ -733,6 +745,10 @@ def converge(params, check_mode):
         }
     unknown = {"status": "unknown", "reason": "not reachable yet"}
     out["database"] = check_database(params["database"]) if not unreachable else unknown
+    data_account = params["data_account"]
+    out["data_account"] = (
+        check_database(data_account) if data_account and not unreachable else unknown
+    )
     out["message_bus"] = check_message_bus(params["message_bus"]) if not unreachable else unknown
     # Only when nothing is to be started: the final check is then not needed.
     if all(p["current"] for p in out["processes"].values()) and params["api_checks"]:
@@ -890,6 +906,7 @@ ARGUMENT_SPEC = dict(
         options=dict(path=dict(type="path", required=True), data=dict(type="dict", required=True)),
     ),
     database=dict(type="dict", options=LOGIN_OPTIONS),
+    data_account=dict(type="dict", options=LOGIN_OPTIONS),
     message_bus=dict(
         type="dict", options=dict(LOGIN_OPTIONS, vhost=dict(type="str", required=True))
     ),

@@ -76,6 +76,35 @@ options:
     description: Region of the endpoints.
     type: str
     default: RegionOne
+  application_credentials:
+    description:
+      - Application credentials of the connection's own user (keystone lets a
+        user manage only its own), on the connection's project.
+      - One that exists with the I(id) given, the I(roles) and a I(secret) that
+        authenticates is kept; any other of that name is replaced (its secret
+        cannot be read back, so a lost or changed one is made again).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Name, unique for the user.
+        type: str
+        required: true
+      secret:
+        description: Its secret (chosen by the caller, so that it can be stored before).
+        type: str
+        required: true
+        no_log: true
+      id:
+        description: The id it had when last made, if known.
+        type: str
+        default: ""
+      roles:
+        description: Roles it carries (a subset of the user's on the project).
+        type: list
+        elements: str
+        default: []
 notes:
   - Connection options (I(cloud), I(region_name), I(interface), I(timeout)) as in
     the other shard-jobs modules; I(cloud) names a clouds.yaml entry.
@@ -103,6 +132,10 @@ created:
   type: list
   elements: str
   sample: ["project:service", "user:nova", "grant:nova/service/admin"]
+application_credentials:
+  description: Name to id of each application credential of I(application_credentials).
+  returned: always
+  type: dict
 """
 
 from ansible.module_utils.shard_openstack import ShardModule
@@ -137,6 +170,18 @@ class IdentityCatalogModule(ShardModule):
             ),
         ),
         region=dict(type="str", default="RegionOne"),
+        application_credentials=dict(
+            type="list",
+            elements="dict",
+            default=[],
+            no_log=False,
+            options=dict(
+                name=dict(type="str", required=True),
+                secret=dict(type="str", required=True, no_log=True),
+                id=dict(type="str", default=""),
+                roles=dict(type="list", elements="str", default=[]),
+            ),
+        ),
     )
     module_kwargs = dict(supports_check_mode=True)
 
@@ -215,7 +260,57 @@ class IdentityCatalogModule(ShardModule):
                         region_id=region,
                     )
 
-        self.exit_json(changed=bool(created), created=created)
+        ids = self.application_credentials(created)
+        self.exit_json(changed=bool(created), created=created, application_credentials=ids)
+
+    def authenticates(self, credential_id, secret):
+        """Whether keystone issues a token for the application credential."""
+        from keystoneauth1 import exceptions, session
+        from keystoneauth1.identity import v3
+
+        auth = v3.ApplicationCredential(
+            auth_url=self.conn.config.get_auth_args()["auth_url"],
+            application_credential_id=credential_id,
+            application_credential_secret=secret,
+        )
+        try:
+            auth.get_token(session.Session(verify=self.conn.session.verify))
+        except exceptions.ClientException:
+            return False
+        return True
+
+    def application_credentials(self, created):
+        identity = self.conn.identity
+        ids = {}
+        if not self.params["application_credentials"]:
+            return ids
+        user_id = self.conn.current_user_id
+        existing = {c.name: c for c in identity.application_credentials(user=user_id)}
+        for spec in self.params["application_credentials"]:
+            found = existing.get(spec["name"])
+            if (
+                found is not None
+                and found.id == spec["id"]
+                and sorted(r["name"] for r in found.roles or []) == sorted(spec["roles"])
+                and self.authenticates(found.id, spec["secret"])
+            ):
+                ids[spec["name"]] = found.id
+                continue
+            created.append(f"application_credential:{spec['name']}")
+            if self.check_mode:
+                ids[spec["name"]] = spec["id"]
+                continue
+            if found is not None:
+                identity.delete_application_credential(user_id, found.id)
+            made = identity.create_application_credential(
+                user_id,
+                spec["name"],
+                secret=spec["secret"],
+                roles=[{"name": role} for role in spec["roles"]],
+                description="shard jobs' account (embedded cloud's handout)",
+            )
+            ids[spec["name"]] = made.id
+        return ids
 
 
 def main():

@@ -125,6 +125,24 @@ def check_database(database):
         with conn.cursor() as cur:
             cur.execute("SHOW DATABASES")
             names = sorted(row[0] for row in cur.fetchall())
+            # The account's own privileges (information_schema shows a user only
+            # its own): database -> sorted privileges, "*" for global ones other
+            # than USAGE (which every account has). A data-only account is told
+            # from one with more by these, not by its name.
+            cur.execute("SELECT '*', privilege_type FROM information_schema.USER_PRIVILEGES")
+            rows = [row for row in cur.fetchall() if row[1] != "USAGE"]
+            cur.execute(
+                "SELECT table_schema, privilege_type FROM information_schema.SCHEMA_PRIVILEGES"
+            )
+            rows += list(cur.fetchall())
     finally:
         conn.close()
-    return {"status": "ok", "databases": names}
+    privileges = {}
+    for schema, privilege in rows:
+        # MariaDB shows a granted name's "_" escaped ("\_") in SCHEMA_PRIVILEGES.
+        privileges.setdefault(schema.replace("\\_", "_"), set()).add(privilege)
+    return {
+        "status": "ok",
+        "databases": names,
+        "privileges": {schema: sorted(found) for schema, found in privileges.items()},
+    }

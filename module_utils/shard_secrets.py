@@ -102,6 +102,55 @@ def masked(value, key=None):
     return value
 
 
+def url_passwords(url):
+    """The password of each host of a URL, decoded (url_hosts reads them); [] for a
+    string that is not a URL."""
+    if not _URL_RE.match(url):
+        return []
+    try:
+        return [host["password"] for host in url_hosts(url) if host["password"]]
+    except ValueError:  # a malformed port: no secret can be read from it
+        return []
+
+
+def secret_values(value, where=""):
+    """Where -> value of each secret that masked() hides: the values of secret keys
+    (a password, an application credential's secret, a store's key) and the password
+    of each host of every URL. What a scan for leaks looks for."""
+    found = {}
+    if isinstance(value, dict):
+        for key, item in value.items():
+            at = f"{where}.{key}" if where else str(key)
+            if is_secret_key(key) and item not in (None, "", {}, []):
+                if isinstance(item, (dict, list)):
+                    # Everything under a secret key is secret (as _mask_all has it).
+                    found.update(_all_strings(item, at))
+                else:
+                    found[at] = str(item)
+            else:
+                found.update(secret_values(item, at))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found.update(secret_values(item, f"{where}[{i}]"))
+    elif isinstance(value, str):
+        for i, password in enumerate(url_passwords(value)):
+            found[f"{where} (password #{i})"] = password
+    return found
+
+
+def _all_strings(value, where):
+    found = {}
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found.update(_all_strings(item, f"{where}.{key}"))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found.update(_all_strings(item, f"{where}[{i}]"))
+    elif value not in (None, ""):
+        found[where] = str(value)
+    return found
+
+
 def _mask_all(value):
     if isinstance(value, dict):
         return {k: _mask_all(v) for k, v in value.items()}

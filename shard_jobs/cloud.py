@@ -234,9 +234,10 @@ def repair(manifest: dict, states: list[dict]) -> bool:
 
 def _database_problem(manifest: dict) -> str | None:
     """Why the cloud's databases are not as its last converge left them: MariaDB refuses
-    the stored password, or databases are missing (dropped behind the state directory's
-    back). The services' pooled connections hide both until they reconnect; restarting
-    them would not help. None when all is well or when it cannot tell."""
+    a stored password (the services' or the glance shards' account), or databases are
+    missing (dropped behind the state directory's back). The services' pooled
+    connections hide both until they reconnect; restarting them would not help. None
+    when all is well or when it cannot tell."""
     database = manifest.get("database")
     try:
         secrets = yaml.safe_load((paths.CLOUD_DIR / "secrets.yaml").read_text())
@@ -252,6 +253,17 @@ def _database_problem(manifest: dict) -> str | None:
     missing = sorted(set(database.get("names") or []) - set(found.get("databases") or []))
     if found["status"] == "ok" and missing:
         return f"databases missing: {', '.join(missing)}"
+    # The glance shards' data-only account: the handout's database URL is its.
+    user = database.get("glance_shard_user")
+    if user and secrets.get("glance_db"):
+        try:
+            shard_account = cloud_services.check_database(
+                dict(spec, user=user, password=secrets["glance_db"])
+            )
+        except Exception:
+            return None
+        if shard_account["status"] == "denied":
+            return "MariaDB refuses the glance shards' account"
     return None
 
 

@@ -11,7 +11,8 @@ from shard_jobs import cloud
 from shard_jobs.settings import RunError, RunSettings
 
 # What a clouds.yaml entry contributes to the secret's cloud: nothing else of it.
-CLOUD_KEYS = ("auth", "region_name", "interface", "identity_api_version")
+# auth_type says how auth is read (a password, an application credential).
+CLOUD_KEYS = ("auth_type", "auth", "region_name", "interface", "identity_api_version")
 
 
 def _read(secret_file) -> dict | None:

@@ -15,6 +15,7 @@ _MODULE_UTILS = str(paths.REPO / "module_utils")
 if _MODULE_UTILS not in ansible.module_utils.__path__:
     ansible.module_utils.__path__.append(_MODULE_UTILS)
 
+from ansible.module_utils import shard_auth as auth  # noqa: E402
 from ansible.module_utils import shard_bus as bus  # noqa: E402
 from ansible.module_utils import shard_cloud_services as cloud_services  # noqa: E402
 from ansible.module_utils import shard_janitor_rules as janitor  # noqa: E402
@@ -23,4 +24,4 @@ from ansible.module_utils import shard_phases as phases  # noqa: E402
 from ansible.module_utils import shard_processes as processes  # noqa: E402
 from ansible.module_utils import shard_secrets as secrets  # noqa: E402
 
-__all__ = ["bus", "cloud_services", "janitor", "labels", "phases", "processes", "secrets"]
+__all__ = ["auth", "bus", "cloud_services", "janitor", "labels", "phases", "processes", "secrets"]

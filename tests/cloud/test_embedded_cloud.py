@@ -15,6 +15,7 @@ import socket
 import stat
 import subprocess
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -163,6 +164,40 @@ def test_every_api_answers_the_ci_user(iso):
         60,
         "the ordinary compute to report up",
     )
+
+
+def as_glance_shard(secret: dict, query: str) -> subprocess.CompletedProcess:
+    """A query with the database URL the cloud hands to glance shards (password through
+    the environment, never on a command line)."""
+    url = urlsplit(secret["glance"]["database_connection"])
+    return subprocess.run(
+        ["mysql", "-N", "-B", "-h", url.hostname, "-P", str(url.port), "-u", url.username,
+         url.path.lstrip("/"), "-e", query],
+        env=dict(os.environ, MYSQL_PWD=url.password),
+        capture_output=True,
+        text=True,
+    )  # fmt: skip
+
+
+def test_glance_shards_get_a_data_only_database_account(iso, secret):
+    """The handout's glance database URL reads and writes rows, never the schema (a
+    change under test cannot run DDL whatever its migrations say), and reaches no
+    other database."""
+    assert f"{DB_USER}:" not in secret["glance"]["database_connection"]
+    try:
+        created = as_glance_shard(secret, "CREATE TABLE shard_probe (id INT)")
+        assert created.returncode != 0 and "command denied" in created.stderr, created
+        indexed = as_glance_shard(secret, "CREATE INDEX shard_probe ON images (name)")
+        assert indexed.returncode != 0 and "command denied" in indexed.stderr, indexed
+        elsewhere = as_glance_shard(secret, f"SELECT COUNT(*) FROM `{DB_PREFIX}nova`.instances")
+        assert elsewhere.returncode != 0 and "denied" in elsewhere.stderr, elsewhere
+    finally:
+        mysql(f"DROP TABLE IF EXISTS `{DB_PREFIX}glance`.shard_probe")
+    selected = as_glance_shard(secret, "SELECT name FROM images WHERE deleted = 0")
+    assert selected.returncode == 0, selected
+    assert "shard-tiny" in selected.stdout.split(), selected
+    updated = as_glance_shard(secret, "UPDATE images SET updated_at = updated_at WHERE 1 = 0")
+    assert updated.returncode == 0, updated
 
 
 def test_second_up_changes_nothing_and_is_fast(iso):
@@ -447,12 +482,58 @@ def test_databases_dropped_behind_its_back_are_made_again(iso):
     assert [i.status for i in conn.image.images() if i.name == "shard-tiny"] == ["active"]
 
 
+def test_the_glance_shards_account_dropped_behind_its_back_is_made_again(iso, secret):
+    """As a cloud made before that account existed: the next up creates it."""
+    user = iso.manifest["database"]["glance_shard_user"]
+    mysql(f"DROP USER IF EXISTS '{user}'@'%'")
+    assert as_glance_shard(secret, "SELECT 1").returncode != 0
+
+    result = iso.shard("up")
+
+    assert result.rc == 0, result
+    assert "refuses the glance shards' account; converging" in result.stdout, result
+    assert "restarted" not in result.stdout, result
+    assert as_glance_shard(secret, "SELECT COUNT(*) FROM images").returncode == 0
+
+
+def test_the_handout_as_an_application_credential(iso):
+    """SHARD_CLOUD_VAR_HANDOUT_AUTH=application_credential: the handout's account is an
+    application credential of the CI user carrying the jobs' roles, that openstacksdk
+    authenticates with; an up without it hands out the password again."""
+    result = iso.shard("up", env={"SHARD_CLOUD_VAR_HANDOUT_AUTH": "application_credential"})
+    assert result.rc == 0, result
+    entry = yaml.safe_load(Path(iso.manifest["secret_file"]).read_text())["cloud"]
+    try:
+        assert entry["auth_type"] == "v3applicationcredential"
+        assert sorted(entry["auth"]) == [
+            "application_credential_id",
+            "application_credential_secret",
+            "auth_url",
+        ]
+        secret = entry["auth"]["application_credential_secret"]
+        assert secret not in result.stdout + result.stderr
+        import openstack
+
+        conn = openstack.connect(load_yaml_config=False, load_envvars=False, **entry)
+        access = conn.session.auth.get_access(conn.session)
+        # (With the roles they imply: admin implies member and reader.)
+        assert {"admin", "service"} <= set(access.role_names)
+        assert isinstance(list(conn.compute.flavors()), list)
+    finally:
+        result = iso.shard("up")
+    assert result.rc == 0, result
+    back = yaml.safe_load(Path(iso.manifest["secret_file"]).read_text())["cloud"]
+    assert "auth_type" not in back and back["auth"]["username"] == "shard-ci"
+
+
 def test_destroy_removes_databases_vhost_and_state(iso):
     pids = {s["pid"] for s in iso.services().values()}
     result = iso.shard("destroy")
     assert result.rc == 0, result
     assert cloud_databases() == []
-    assert mysql(f"SELECT user FROM mysql.user WHERE user = '{DB_USER}'") == []
+    # The services' account and the glance shards'.
+    users = f"'{DB_USER}', '{DB_USER}_glance'"
+    assert mysql(f"SELECT user FROM mysql.user WHERE user IN ({users})") == []
     assert VHOST not in rabbitmqctl("list_vhosts")
     assert RABBIT_USER not in [line.split()[0] for line in rabbitmqctl("list_users")[1:]]
     assert not iso.dir.exists()
@@ -479,7 +560,9 @@ def test_destroy_copes_with_a_half_written_state_directory(iso):
     result = iso.shard("destroy")
     assert result.rc == 0, result
     assert cloud_databases() == []
-    assert mysql(f"SELECT user FROM mysql.user WHERE user = '{DB_USER}'") == []
+    # The services' account and the glance shards'.
+    users = f"'{DB_USER}', '{DB_USER}_glance'"
+    assert mysql(f"SELECT user FROM mysql.user WHERE user IN ({users})") == []
     assert not iso.dir.exists()
     # pid 1 was never the cloud's: still there.
     assert Path("/proc/1").exists()

@@ -37,12 +37,6 @@ def _strings(value, where=""):
         yield where, value
 
 
-def url_passwords(url: str) -> list[str]:
-    """The password of each host of a URL, decoded: a transport URL may name several
-    (user:pass@h1,user:pass@h2), read as oslo.messaging reads it (shard_secrets.url_hosts)."""
-    return [h["password"] for h in rules.secrets.url_hosts(url) if h["password"]]
-
-
 def secrets() -> dict[str, str]:
     """What must never be written: name -> value."""
     manifest = cloud.load_manifest()
@@ -51,12 +45,10 @@ def secrets() -> dict[str, str]:
     for where, value in _strings(generated):
         found[f"the embedded cloud's {where}"] = value
     handout = yaml.safe_load(Path(manifest["secret_file"]).read_text())
-    found["the jobs' account password"] = handout["cloud"]["auth"]["password"]
-    for i, password in enumerate(url_passwords(handout["transport_url"])):
-        found[f"the message bus password #{i}"] = password
-    glance = (handout.get("glance") or {}).get("database_connection")
-    if glance:
-        found["the glance database password"] = url_passwords(glance)[0]
+    # Every secret the rules know of: the account's password or application
+    # credential secret, the message bus's and the glance database's passwords.
+    for where, value in rules.secrets.secret_values(handout).items():
+        found[f"the handout's {where}"] = value
     found.update(SECRETS)
     # Short values would match by chance; generated passwords are long.
     return {k: v for k, v in found.items() if isinstance(v, str) and len(v) >= 8}

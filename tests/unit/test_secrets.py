@@ -190,3 +190,30 @@ def test_the_embedded_clouds_urls_are_masked_for_every_host_in_every_form():
         ("p", "url-encoded")
     ]
     assert pw.encode() in secrets.written_forms(CLOUD_LIKE).values()
+
+
+def test_secret_values_are_what_masked_hides():
+    """The scan's list (the faults tier's): each secret key's value, each URL's passwords."""
+    # URLs as oslo.messaging and SQLAlchemy read them: passwords percent-encoded.
+    encoded = quote(HARD, safe="")
+    credentials = dict(
+        CREDENTIALS,
+        transport_url=f"rabbit://nova:{encoded}@h1.example:5672,nova:{encoded}@h2.example/v",
+        glance=dict(
+            CREDENTIALS["glance"],
+            database_connection=f"mysql+pymysql://glance:{encoded}@db.example/glance",
+        ),
+    )
+    found = secrets.secret_values(credentials)
+    assert found == {
+        "cloud.auth.password": HARD,
+        "cloud.auth.application_credential_secret": "app-" + HARD,
+        "transport_url (password #0)": HARD,
+        "transport_url (password #1)": HARD,
+        "glance.database_connection (password #0)": HARD,
+        "glance.stores.s3.s3_store_access_key": "AKIA" + HARD,
+        "glance.stores.s3.s3_store_secret_key": HARD,
+        "glance.stores.swift.swift_store_key": "sw-" + HARD,
+    }
+    masked = json.dumps(secrets.masked(credentials))
+    assert not any(value in masked for value in found.values())

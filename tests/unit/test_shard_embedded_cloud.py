@@ -40,6 +40,7 @@ def cloud(tmp_path):
         "files": {str(tmp_path / "etc" / "api.conf"): "[api]\npassword = file-secret-1\n"},
         "manifest": {"path": str(tmp_path / "cloud.json"), "data": {"cloud_name": "unit"}},
         "database": login,
+        "data_account": dict(login, user="cloud_glance"),
         "message_bus": dict(login, vhost="unit"),
         "stamps_dir": str(tmp_path / "stamps"),
         "exists": [str(tmp_path / "stamps" / "done")],
@@ -88,6 +89,7 @@ def test_converge_writes_the_state_once_and_check_mode_writes_nothing(cloud, tmp
     }
     assert second["exists"] == {str(tmp_path / "stamps" / "done"): False}
     assert second["database"]["status"] == "unknown"
+    assert second["data_account"]["status"] == "unknown"
     # The rendered files hold passwords: never echoed back.
     assert "file-secret-1" not in repr(second) and "s3cret-pass" not in repr(second)
 

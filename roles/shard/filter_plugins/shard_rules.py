@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """Jinja filters for the shared rules of module_utils/: the run's names
 (shard_labels.py), the masked copy of the credentials and the encoding of a
-password in a URL (shard_secrets.py) and
-the efficiency report's page (shard_report_page.py).
+password in a URL (shard_secrets.py), a service's keystoneauth options
+(shard_auth.py) and the efficiency report's page (shard_report_page.py).
 
 Templates and task files derive the label, the trait and the flavor's
 description, and the credentials a logged configuration is rendered with,
@@ -30,7 +30,12 @@ _MODULE_UTILS = os.path.join(
 if _MODULE_UTILS not in ansible.module_utils.__path__:
     ansible.module_utils.__path__.append(_MODULE_UTILS)
 
-from ansible.module_utils import shard_labels, shard_report_page, shard_secrets  # noqa: E402
+from ansible.module_utils import (  # noqa: E402
+    shard_auth,
+    shard_labels,
+    shard_report_page,
+    shard_secrets,
+)
 
 
 def shard_label(build_id):
@@ -67,6 +72,20 @@ def shard_url_quoted(value):
     return shard_secrets.url_quoted(value)
 
 
+def shard_service_auth(cloud):
+    """[(option, value)] of a service's keystoneauth section for a clouds.yaml entry
+    (password or application credential; see shard_auth)."""
+    try:
+        return shard_auth.service_auth(cloud)
+    except ValueError as exc:
+        raise AnsibleFilterError(str(exc)) from None
+
+
+def shard_auth_error(cloud):
+    """Why a clouds.yaml entry's auth cannot work, or '' when it can."""
+    return shard_auth.auth_error(cloud)
+
+
 def shard_report_html(report):
     """report.html of the report the shard_report module returned."""
     return shard_report_page.render(report)
@@ -81,5 +100,7 @@ class FilterModule:
             "shard_description": shard_description,
             "shard_masked": shard_masked,
             "shard_url_quoted": shard_url_quoted,
+            "shard_service_auth": shard_service_auth,
+            "shard_auth_error": shard_auth_error,
             "shard_report_html": shard_report_html,
         }
