@@ -4,7 +4,10 @@ import signal
 
 import pytest
 import shard_teardown_cloud as module
+import yaml
 from ansible.module_utils import shard_processes
+
+from shard_jobs import paths
 
 LABEL = "shard-0123abcd4567"
 OTHER = "shard-ffff00001111"
@@ -320,3 +323,14 @@ def test_bad_bus_input_is_one_line(cloud, run_module, args, broker, options, mes
     assert result["failed"] is True
     assert result["msg"].startswith(message)
     assert broker.connections == [] and cloud.mutations == []
+
+
+def test_a_profile_without_queues_tears_down_whatever_service_it_names(cloud, run_module, args):
+    # The role passes every profile's service as queue_services; glance-api has no
+    # topic on the bus and no queues in its order: its teardown must still run.
+    glance = yaml.safe_load((paths.ROLES / "shard/profiles/glance-api/profile.yaml").read_text())
+    shard(cloud, LABEL)
+    order = glance["teardown_order"]
+    result = run_module(module, args(order=order, queue_services=[glance["service"]["name"]]))
+    assert result.get("failed") is not True, result
+    assert result["steps"][-1]["step"] == "leak check" and result["left"] == {"images": []}
