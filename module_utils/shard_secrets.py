@@ -26,6 +26,9 @@ SECRET_KEY_RE = re.compile(
 # scheme://... : a URL whose user information must go (a transport URL may name
 # several hosts, each with its own user and password).
 _URL_RE = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<rest>.*)$", re.DOTALL)
+_AUTHORITY_END_RE = re.compile(r"[/?#]")
+# ASCII digits only: str.isdigit() takes '²', which int() then refuses quoting it.
+_PORT_RE = re.compile(r"[0-9]{1,5}")
 
 
 def url_quoted(value):
@@ -40,12 +43,12 @@ def url_quoted(value):
 def url_hosts(url):
     """Each host of a URL as oslo.messaging reads a transport URL: a list of dicts
     (user, password: decoded, None when absent; host: without an IPv6 address's
-    brackets; port: an int or None). The authority ends at the first '/' after
-    its last '@'; its hosts are comma separated, each split at its last '@'."""
+    brackets; port: an int or None). The authority ends at the first '/', '?' or
+    '#' (urllib's netloc, which oslo.messaging reads: a password must be encoded,
+    url_quoted); its hosts are comma separated, each split at its last '@'."""
     match = _URL_RE.match(url)
     rest = match.group("rest") if match else url
-    end = rest.find("/", rest.rfind("@") + 1)
-    netloc = rest if end < 0 else rest[:end]
+    netloc = _AUTHORITY_END_RE.split(rest, maxsplit=1)[0]
     hosts = []
     for number, part in enumerate(netloc.split(","), 1):
         userinfo, at, address = part.rpartition("@")
@@ -58,8 +61,9 @@ def url_hosts(url):
             port = port[1:]
         else:
             host, _, port = address.partition(":")
-        if port and not port.isdigit():  # never the text itself: it may be a password's
-            raise ValueError(f"host #{number} of the URL has a port that is not a number")
+        # Never the text itself in the message: it may be a password's.
+        if port and not (_PORT_RE.fullmatch(port) and 0 < int(port) < 65536):
+            raise ValueError(f"host #{number} of the URL has a port that is not a port number")
         hosts.append(
             {
                 "user": user,

@@ -169,6 +169,30 @@ def test_url_hosts_reads_as_oslo_messaging_does(url, hosts):
     assert got == hosts
 
 
+@pytest.mark.parametrize("port", ["s3cret", "5\u00b2", "99999", "0"])
+def test_a_port_that_is_not_a_port_number_is_refused_without_its_text(port):
+    with pytest.raises(ValueError) as exc:
+        secrets.url_hosts(f"rabbit://u:p@h1:5672,u:p@h2:{port}/")
+    assert port not in str(exc.value) and "host #2" in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "host", "password"),
+    [
+        # The authority ends where urllib's netloc does (oslo.messaging reads that):
+        # an '@' in the virtual host or the query is not the user information's end.
+        ("rabbit://u:p@h:5672/vhost?x=a@b", "h", "p"),
+        ("rabbit://u:p@h/my@vhost", "h", "p"),
+        ("rabbit://u:p@h1,u:p@h2?ssl=1", "h2", "p"),
+    ],
+)
+def test_the_authority_ends_where_oslo_messaging_s_does(url, host, password):
+    assert (secrets.url_hosts(url)[-1]["host"], secrets.url_hosts(url)[-1]["password"]) == (
+        host,
+        password,
+    )
+
+
 def test_a_port_that_is_not_a_number_is_refused_without_the_text():
     with pytest.raises(ValueError) as exc:
         secrets.url_hosts("rabbit://u:p@h1:5672,u:p@h2:s3cret/")

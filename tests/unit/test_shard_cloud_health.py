@@ -524,7 +524,7 @@ def test_a_port_that_is_not_a_number_is_said_without_the_url(stub, monkeypatch, 
 
     assert result["msg"] == (
         "target cloud unhealthy: message bus URL unusable "
-        "(host #1 of the URL has a port that is not a number)"
+        "(host #1 of the URL has a port that is not a port number)"
     )
     assert "pa55word" not in json.dumps(result)
 
