@@ -275,8 +275,14 @@ class IdentityCatalogModule(ShardModule):
         )
         try:
             auth.get_token(session.Session(verify=self.conn.session.verify))
-        except exceptions.ClientException:
+        except exceptions.Unauthorized:
             return False
+        except exceptions.ClientException as exc:
+            # Keystone unreachable, a 5xx: no answer about the credential. Re-creating
+            # it then would change its id under the jobs that use it.
+            self.fail_json(
+                msg=f"keystone did not check the application credential: {type(exc).__name__}"
+            )
         return True
 
     def application_credentials(self, created):

@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import shard_identity_catalog as module
 
 SECRET = "s3cret-nova-password"
@@ -106,3 +107,48 @@ def test_passwords_are_not_logged(cloud, run_module):
     result = run_module(module, CATALOG)
 
     assert SECRET not in json.dumps(result)
+
+
+class _Stop(Exception):
+    pass
+
+
+def _checker(monkeypatch, error):
+    """authenticates() on a stand-in module whose keystone answers with I(error)."""
+    from types import SimpleNamespace
+
+    from keystoneauth1.identity import v3
+
+    def get_token(self, session):
+        raise error
+
+    monkeypatch.setattr(v3.ApplicationCredential, "get_token", get_token)
+    failures = []
+
+    def fail_json(**kw):
+        failures.append(kw["msg"])
+        raise _Stop
+
+    conn = SimpleNamespace(
+        config=SimpleNamespace(get_auth_args=lambda: {"auth_url": "http://keystone.example/v3"}),
+        session=SimpleNamespace(verify=True),
+    )
+    return SimpleNamespace(conn=conn, fail_json=fail_json), failures
+
+
+def test_a_refused_application_credential_is_made_again(monkeypatch):
+    from keystoneauth1 import exceptions
+
+    stand_in, failures = _checker(monkeypatch, exceptions.Unauthorized())
+    assert module.IdentityCatalogModule.authenticates(stand_in, "id", SECRET) is False
+    assert failures == []
+
+
+def test_a_keystone_that_does_not_answer_never_makes_the_credential_again(monkeypatch):
+    # Made again, it would get a new id under the jobs that use it.
+    from keystoneauth1 import exceptions
+
+    stand_in, failures = _checker(monkeypatch, exceptions.ConnectFailure("refused"))
+    with pytest.raises(_Stop):
+        module.IdentityCatalogModule.authenticates(stand_in, "id", SECRET)
+    assert failures == ["keystone did not check the application credential: ConnectFailure"]
