@@ -107,6 +107,7 @@ limits:
 
 import socket
 
+from ansible.module_utils.shard_bus import DEFAULT_PORT, address_of
 from ansible.module_utils.shard_openstack import ShardModule, endpoint_problem, short_error
 from ansible.module_utils.shard_quota import quota_room
 from ansible.module_utils.shard_secrets import url_hosts
@@ -132,17 +133,17 @@ def amqp_probe(url, timeout):
     except ValueError as exc:
         return f"message bus URL unusable ({exc})"
     for entry in hosts:
-        host, port = entry["host"], entry["port"] or 5672
-        if not host:
+        if not entry["host"]:
             return "message bus URL names a host without an address"
+        entry = dict(entry, port=entry["port"] or DEFAULT_PORT)
         try:
-            with socket.create_connection((host, port), timeout=timeout) as sock:
+            with socket.create_connection((entry["host"], entry["port"]), timeout=timeout) as sock:
                 sock.sendall(AMQP_HEADER)
                 frame = sock.recv(7)
         except OSError as exc:
-            return f"message bus at {host}:{port} unreachable ({exc.strerror or exc})"
+            return f"message bus at {address_of(entry)} unreachable ({exc.strerror or exc})"
         if len(frame) < 7 or frame[0] != 1:
-            return f"message bus at {host}:{port} does not speak AMQP 0-9-1"
+            return f"message bus at {address_of(entry)} does not speak AMQP 0-9-1"
     return None
 
 

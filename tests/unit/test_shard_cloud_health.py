@@ -486,7 +486,7 @@ def test_every_host_of_a_multi_host_url_is_probed(stub, broker, run_module):
     )
 
 
-# The embedded cloud's form: a password with '@', ':' and '/', percent-encoded
+# A password with '@', ':' and '/', percent-encoded
 # (module_utils/shard_secrets.py, url_quoted), two names of one broker.
 HARD = "ab@cd:ef/gh"
 
@@ -496,9 +496,24 @@ def test_a_percent_encoded_password_and_two_hosts_are_read_as_oslo_messaging_doe
 ):
     probed = []
 
+    class Broker:  # answers a protocol header with a connection.start frame
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def sendall(self, data):
+            pass
+
+        def recv(self, size):
+            return b"\x01\x00\x00\x00\x00\x01\x00"[:size]
+
     def create_connection(address, timeout=None):
         probed.append(address)
-        raise ConnectionRefusedError(111, "Connection refused")
+        if address == ("localhost", 5673):  # the second host is down
+            raise ConnectionRefusedError(111, "Connection refused")
+        return Broker()
 
     monkeypatch.setattr(module.socket, "create_connection", create_connection)
     pw = secrets.url_quoted(HARD)
@@ -506,9 +521,10 @@ def test_a_percent_encoded_password_and_two_hosts_are_read_as_oslo_messaging_doe
 
     result = run_module(module, health(transport_url=url))
 
-    assert probed == [("127.0.0.1", 5672)]
+    # The second host was read (its port too) and probed after the first answered.
+    assert probed == [("127.0.0.1", 5672), ("localhost", 5673)]
     assert result["msg"] == (
-        "target cloud unhealthy: message bus at 127.0.0.1:5672 unreachable (Connection refused)"
+        "target cloud unhealthy: message bus at localhost:5673 unreachable (Connection refused)"
     )
     for form in (HARD, pw, "cd:ef"):
         assert form not in json.dumps(result)
@@ -529,7 +545,9 @@ def test_a_port_that_is_not_a_number_is_said_without_the_url(stub, monkeypatch, 
     assert "pa55word" not in json.dumps(result)
 
 
-def test_an_ipv6_broker_address_loses_its_brackets(stub, monkeypatch, run_module):
+def test_an_ipv6_broker_address_is_connected_to_without_brackets_and_named_with_them(
+    stub, monkeypatch, run_module
+):
     probed = []
 
     def create_connection(address, timeout=None):
@@ -542,7 +560,7 @@ def test_an_ipv6_broker_address_loses_its_brackets(stub, monkeypatch, run_module
 
     assert probed == [("fd00::5", 5673)]
     assert result["msg"] == (
-        "target cloud unhealthy: message bus at fd00::5:5673 unreachable (Connection refused)"
+        "target cloud unhealthy: message bus at [fd00::5]:5673 unreachable (Connection refused)"
     )
 
 

@@ -15,7 +15,7 @@ def logs(state):
 @pytest.fixture(scope="module")
 def secrets(state):
     secret = state["shard_cloud"]
-    # Percent-encoded in the URL (the embedded cloud's holds '@', ':' and '/').
+    # Percent-encoded in the URL (the embedded cloud's bus password holds '@' and ':').
     rabbit_password = unquote(secret["transport_url"].split("@")[0].rsplit(":", 1)[1])
     return [secret["cloud"]["auth"]["password"], rabbit_password]
 
