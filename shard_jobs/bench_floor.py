@@ -46,7 +46,7 @@ import openstack
 import yaml
 
 from shard_jobs import paths
-from shard_jobs.rules import labels
+from shard_jobs.rules import auth, labels
 from shard_jobs.tool_venv import build_once, fingerprint
 
 TEMPLATE = (
@@ -149,6 +149,9 @@ def build(src: Path, deps: Path, venv: Path, python):
 def render_config(secret: dict, build: str, state: Path) -> str:
     """nova-compute.conf as the nova-compute profile renders it for a shard."""
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    # The filters the template uses, from the same rules the role's filter plugin
+    # wraps (roles/shard/filter_plugins/shard_rules.py).
+    env.filters["shard_service_auth"] = auth.service_auth
     template = env.from_string(TEMPLATE.read_text())
     return template.render(
         ansible_managed="written by shard_jobs.bench_floor",
