@@ -317,10 +317,14 @@ class TeardownCloudModule(ShardModule):
 
     def _delete_queues(self):
         def delete(conn):
-            names = shard_bus.existing(conn, self._queues())
+            # delete_queues looks for each queue itself: what it deleted is what was there.
+            if self.check_mode:
+                names = shard_bus.existing(conn, self._queues())
+            else:
+                names = shard_bus.delete_queues(conn, self._queues())
             # As the other kinds are listed (the efficiency report reads them).
             self.found[QUEUES] = [{"id": name, "name": name} for name in names]
-            return names if self.check_mode else shard_bus.delete_queues(conn, names)
+            return names
 
         self.deleted += [f"queue:{name}" for name in self._on_bus(delete)]
 
