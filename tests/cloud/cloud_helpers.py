@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
+from job_runs import RABBIT_ENV  # rabbitmqctl reaches the embedded cloud's broker
 
 from shard_jobs import paths
 from shard_jobs.rules import processes
@@ -43,11 +44,6 @@ VHOST = "shard-test"
 RABBIT_USER = "shard_test"
 NAME = "shard-test"
 DATABASES = ["keystone", "placement", "glance", "neutron", "nova_api", "nova_cell0", "nova"]
-RABBIT_ENV = {
-    "RABBITMQ_NODENAME": "rabbit@localhost",
-    "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
-    "ERL_EPMD_ADDRESS": "127.0.0.1",
-}
 # Where the isolated cloud keeps its state (cloud/) and its logs (cloud-logs/).
 BASE = Path(os.environ.get("SHARD_TEST_CLOUD_BASE") or "/tmp/shard-jobs-cloud-tier")
 LOCK = BASE / "lock"
