@@ -46,7 +46,7 @@ import openstack
 import yaml
 
 from shard_jobs import paths
-from shard_jobs.rules import auth, labels
+from shard_jobs.rules import auth, bus, labels
 from shard_jobs.tool_venv import build_once, fingerprint
 
 TEMPLATE = (
@@ -377,6 +377,13 @@ class Floor:
             compute.delete_flavor(self.flavor, ignore_missing=True)
         with contextlib.suppress(openstack.exceptions.NotFoundException):
             placement.delete_trait(self.trait)
+        # As the job's teardown does (the nova-compute profile's order ends with
+        # queues): the host's queues on the bus, which nothing else removes.
+        conn = bus.connect(self.secret["transport_url"], self.timeout)
+        try:
+            bus.delete_queues(conn, bus.host_queues(self.label, ["nova-compute"]))
+        finally:
+            bus.close(conn)
 
     def run(self) -> dict:
         self.workdir.mkdir(parents=True)

@@ -10,7 +10,7 @@ nothing, never how fast: speed goals belong to the benchmark itself.
 import json
 import subprocess
 
-from job_runs import SHARD, leftovers
+from job_runs import SHARD, bus_leftovers, leftovers
 
 
 def test_bench_floor_smoke(tmp_path, admin_conn):
@@ -40,3 +40,5 @@ def test_bench_floor_smoke(tmp_path, admin_conn):
     assert json.loads(proc.stdout) == result
     assert "bench: " in proc.stderr
     assert leftovers(admin_conn, run["label"]) == {}
+    # Nor on the message bus: the floor's teardown deletes the host's queues, as the job's does.
+    assert bus_leftovers(run["label"]) == []
