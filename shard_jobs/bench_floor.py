@@ -363,6 +363,8 @@ class Floor:
                 compute.delete_server(self.server)
                 compute.wait_for_delete(self.server, interval=POLL, wait=self.timeout)
         self.stop()
+        # It holds the cloud's passwords; the service that read it is gone.
+        (self.workdir / "nova-compute.conf").unlink(missing_ok=True)
         for service in compute.services(host=self.label):
             compute.delete_service(service, ignore_missing=True)
         provider = placement.find_resource_provider(self.label, ignore_missing=True)

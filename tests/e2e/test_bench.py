@@ -9,6 +9,7 @@ nothing, never how fast: speed goals belong to the benchmark itself.
 
 import json
 import subprocess
+from pathlib import Path
 
 from job_runs import SHARD, bus_leftovers, leftovers
 
@@ -42,3 +43,5 @@ def test_bench_floor_smoke(tmp_path, admin_conn):
     assert leftovers(admin_conn, run["label"]) == {}
     # Nor on the message bus: the floor's teardown deletes the host's queues, as the job's does.
     assert bus_leftovers(run["label"]) == []
+    # Nor its configuration, which holds the cloud's passwords, in the bench's directory.
+    assert list(Path(result["dir"]).rglob("nova-compute.conf")) == []
