@@ -19,6 +19,12 @@ description:
     and rewrites the report (or writes one from the phases, with I(verdict),
     when the logs were never collected, as after a cancelled build).
   - C(reached) reads which phases the build started (read-only).
+  - C(begin) starts a step in one process: it reads which phases the build
+    started, looks for the paths the step decides on (I(paths)), and
+    records the start of I(phase) when the workspace exists and
+    I(unless_exists) does not (that path is the step's converged state,
+    such as the exercise's result). Each of those looks used to be a task,
+    and each task costs the executor a process on the node.
   - A timing record and the job's logs, not a change to the node - it always
     reports C(changed=false), so that a converged role stays idempotent.
 options:
@@ -26,18 +32,26 @@ options:
     description: What to do.
     type: str
     required: true
-    choices: [sample, report, finish, reached]
+    choices: [sample, report, finish, reached, begin]
   workspace:
     description: The build's workspace (phases.jsonl, result.json, run/ with the pid files).
     type: path
     required: true
   phase:
-    description: The phase of a C(sample) event.
+    description: The phase of a C(sample) event, or the one C(begin) starts.
     type: str
   event:
     description: The kind of a C(sample) event.
     type: str
     choices: [start, end, mark]
+  paths:
+    description: Paths whose existence C(begin) returns in I(exists).
+    type: list
+    elements: path
+    default: []
+  unless_exists:
+    description: C(begin) records no start when this path exists.
+    type: path
   out:
     description: Where C(report) and C(finish) write report.json and teardown.json.
     type: path
@@ -75,6 +89,15 @@ EXAMPLES = r"""
     phase: deploy
     event: start
 
+- name: Start the teardown; look for the client and what the run reached
+  shard_report:
+    command: begin
+    workspace: /home/zuul/.shard-jobs/builds/shard-3f2a9c01b7d4
+    phase: teardown
+    paths:
+      - /home/zuul/.cache/shard-jobs/openstack-client/bin/python
+  register: begun
+
 - name: Write the efficiency report
   shard_report:
     command: report
@@ -84,10 +107,10 @@ EXAMPLES = r"""
   register: report
 
 - name: Write its page beside it, rendered on the controller
-  ansible.builtin.copy:
-    dest: /home/zuul/.shard-jobs/builds/shard-3f2a9c01b7d4/zuul-logs/report.html
-    content: "{{ report.report | shard_report_html }}"
-    mode: "0600"
+  shard_files:
+    files:
+      /home/zuul/.shard-jobs/builds/shard-3f2a9c01b7d4/zuul-logs/report.html: >-
+        {{ report.report | shard_report_html }}
 """
 
 RETURN = r"""
@@ -104,14 +127,26 @@ report:
   returned: when a report was written
   type: dict
 recorded:
-  description: Whether the build has a phase record (C(reached)).
-  returned: when I(command) is reached
+  description: Whether the build has a phase record (before C(begin)'s start).
+  returned: when I(command) is reached or begin
   type: bool
 reached:
-  description: The phases the build started, in order (C(reached)).
-  returned: when I(command) is reached
+  description: The phases the build started, in order (before C(begin)'s start).
+  returned: when I(command) is reached or begin
   type: list
   elements: str
+workspace_exists:
+  description: Whether the build's workspace exists (C(begin)).
+  returned: when I(command) is begin
+  type: bool
+exists:
+  description: Each of I(paths), and whether it exists (C(begin)).
+  returned: when I(command) is begin
+  type: dict
+started:
+  description: Whether C(begin) recorded the start of I(phase).
+  returned: when I(command) is begin
+  type: bool
 why:
   description: Why no report was written.
   returned: when no report was written
@@ -429,13 +464,35 @@ def cmd_reached(p):
     return {"recorded": started is not None, "reached": started or []}
 
 
+def cmd_begin(p, check_mode=False):
+    looked = cmd_reached(p)
+    workspace = os.path.isdir(p["workspace"])
+    converged = bool(p["unless_exists"]) and os.path.exists(p["unless_exists"])
+    start = workspace and not converged and not check_mode
+    if start:
+        record(p["workspace"], p["phase"], "start")
+    return dict(
+        looked,
+        workspace_exists=workspace,
+        exists={path: os.path.exists(path) for path in p["paths"]},
+        started=start,
+    )
+
+
 COMMANDS = {
     "sample": cmd_sample,
     "report": cmd_report,
     "finish": cmd_finish,
     "reached": cmd_reached,
+    "begin": cmd_begin,
 }
-REQUIRED = {"sample": ["phase", "event"], "report": ["out"], "finish": ["out"], "reached": []}
+REQUIRED = {
+    "sample": ["phase", "event"],
+    "report": ["out"],
+    "finish": ["out"],
+    "reached": [],
+    "begin": ["phase"],
+}
 
 
 def main():
@@ -451,6 +508,8 @@ def main():
             job=dict(type="str", default=""),
             build=dict(type="str", default=""),
             teardown=dict(type="dict"),
+            paths=dict(type="list", elements="path", default=[]),
+            unless_exists=dict(type="path"),
         ),
         supports_check_mode=True,
     )
@@ -458,6 +517,9 @@ def main():
     missing = [k for k in REQUIRED[params["command"]] if not params[k]]
     if missing:
         module.fail_json(msg=f"{params['command']} needs {', '.join(missing)}")
+    if params["command"] == "begin":
+        # Its looks are read-only: check mode gets them, without the start.
+        module.exit_json(changed=False, **cmd_begin(params, module.check_mode))
     if module.check_mode:
         module.exit_json(changed=False)
     module.exit_json(changed=False, **COMMANDS[params["command"]](params))

@@ -90,6 +90,19 @@ options:
     description: Seconds to wait for the lock.
     type: int
     default: 1800
+  freeze:
+    description:
+      - A file to write what the virtualenv holds into, one distribution a
+        line in C(pip freeze)'s form (an editable tree as C(-e URL), its
+        name and version in a comment), its own layer and the one below.
+      - Read with C(importlib.metadata) in the virtualenv's interpreter:
+        C(pip freeze) says the same and costs the node several times the CPU.
+    type: path
+  source_record:
+    description:
+      - A file to write the commit of the first I(editable) tree into
+        (C(git log -1 --format='%H %s')).
+    type: path
 author:
   - shard-jobs contributors
 """
@@ -125,6 +138,11 @@ key:
   type: str
 installed_siblings:
   description: Sibling trees that were installed.
+  returned: always
+  type: list
+  elements: str
+recorded:
+  description: The record files (I(freeze), I(source_record)) written or rewritten.
   returned: always
   type: list
   elements: str
@@ -202,6 +220,66 @@ def _installed(python):
     )
     out = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True)
     return {_canonical(n) for n in json.loads(out.stdout)}
+
+
+# Runs in the virtualenv's interpreter: its distributions (the layer below
+# included, through the .pth file), editable ones with their URL.
+FREEZE_CODE = r"""
+import importlib.metadata as m, json
+seen = {}
+for d in m.distributions():
+    name = d.metadata["Name"]
+    if not name or name.lower() in seen:
+        continue
+    try:
+        direct = json.loads(d.read_text("direct_url.json") or "null") or {}
+    except ValueError:
+        direct = {}
+    url = direct.get("url") if (direct.get("dir_info") or {}).get("editable") else None
+    seen[name.lower()] = [name, d.version, url]
+print(json.dumps(sorted(seen.values(), key=lambda v: v[0].lower())))
+"""
+
+
+def freeze_text(distributions):
+    """pip freeze's form of [name, version, editable URL or None] entries."""
+    lines = []
+    for name, version, url in distributions:
+        lines.append(f"-e {url}  # {name}=={version}" if url else f"{name}=={version}")
+    return "\n".join(lines) + "\n"
+
+
+def _write_if_changed(path, text):
+    try:
+        with open(path) as f:
+            if f.read() == text:
+                return False
+    except OSError:
+        pass
+    tmp = path + ".tmp"
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+    return True
+
+
+def write_records(module, params, venv):
+    """Write the freeze and source records; the paths written (changed)."""
+    written = []
+    if params["freeze"]:
+        python = os.path.join(venv, "bin", "python")
+        rc, out, err = module.run_command([python, "-c", FREEZE_CODE])
+        if rc != 0:
+            module.fail_json(msg=f"cannot list what {venv} holds: {err.strip()[-300:]}")
+        if _write_if_changed(params["freeze"], freeze_text(json.loads(out))):
+            written.append(params["freeze"])
+    if params["source_record"] and params["editable"]:
+        src = params["editable"][0]
+        rc, out, err = module.run_command(["git", "-C", src, "log", "-1", "--format=%H %s"])
+        text = out if rc == 0 else f"no git commit in {src}: {err.strip()[-200:]}\n"
+        if _write_if_changed(params["source_record"], text):
+            written.append(params["source_record"])
+    return written
 
 
 def inputs_key(params, python_version):
@@ -321,6 +399,8 @@ def main():
             environment=dict(type="dict", default={}),
             update=dict(type="bool", default=False),
             timeout=dict(type="int", default=1800),
+            freeze=dict(type="path"),
+            source_record=dict(type="path"),
         ),
         supports_check_mode=True,
     )
@@ -336,7 +416,9 @@ def main():
         exists = os.path.exists(path)
         if exists and not module.check_mode:
             shutil.rmtree(path)
-        module.exit_json(changed=exists, path=path, python=None, key=None, installed_siblings=[])
+        module.exit_json(
+            changed=exists, path=path, python=None, key=None, installed_siblings=[], recorded=[]
+        )
 
     key = inputs_key(params, _python_version(module, params["python"]))
     path = params["path"].replace("{key}", key)
@@ -370,9 +452,15 @@ def main():
     else:
         stamp = current()
     if stamp and stamp.get("key") == key:
-        module.exit_json(changed=False, installed_siblings=stamp.get("siblings", []), **result)
+        recorded = [] if module.check_mode else write_records(module, params, path)
+        module.exit_json(
+            changed=bool(recorded),
+            installed_siblings=stamp.get("siblings", []),
+            recorded=recorded,
+            **result,
+        )
     if module.check_mode:
-        module.exit_json(changed=True, installed_siblings=[], **result)
+        module.exit_json(changed=True, installed_siblings=[], recorded=[], **result)
 
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     with open(path + ".lock", "w") as lock:
@@ -380,9 +468,13 @@ def main():
         # Another job may have built it while we waited.
         stamp = current()
         if stamp and stamp.get("key") == key:
-            module.exit_json(changed=False, installed_siblings=stamp.get("siblings", []), **result)
-        siblings = Builder(module, path, key).build()
-    module.exit_json(changed=True, installed_siblings=siblings, **result)
+            siblings, changed = stamp.get("siblings", []), False
+        else:
+            siblings, changed = Builder(module, path, key).build(), True
+    recorded = write_records(module, params, path)
+    module.exit_json(
+        changed=changed or bool(recorded), installed_siblings=siblings, recorded=recorded, **result
+    )
 
 
 if __name__ == "__main__":

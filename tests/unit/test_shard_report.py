@@ -377,3 +377,50 @@ def test_reached_reads_the_started_phases_even_from_a_cut_line(cmd, tmp_path):
 )
 def test_verdict_from_zuul_s_post_run_variables(success, will_retry, verdict):
     assert shard_report.verdict_of({"success": success, "will_retry": will_retry}) == verdict
+
+
+def test_begin_looks_and_starts_in_one_run(cmd, tmp_path):
+    ws = tmp_path / "shard-0123456789ab"
+    client = tmp_path / "client-python"
+    # No workspace: nothing recorded, nothing created, the looks still answer.
+    done = cmd("begin", workspace=ws, phase="teardown", paths=[str(client)])
+    assert done == {
+        "changed": False,
+        "recorded": False,
+        "reached": [],
+        "workspace_exists": False,
+        "exists": {str(client): False},
+        "started": False,
+    }
+    assert not ws.exists()
+    cmd("sample", workspace=ws, phase="deploy", event="start")
+    client.write_text("")
+    done = cmd("begin", workspace=ws, phase="teardown", paths=[str(client)])
+    # What the run reached before this start, then the start itself.
+    assert done["reached"] == ["deploy"] and done["started"] is True
+    assert done["exists"] == {str(client): True} and done["workspace_exists"] is True
+    assert cmd("reached", workspace=ws)["reached"] == ["deploy", "teardown"]
+
+
+def test_begin_records_no_start_once_the_step_converged(cmd, tmp_path):
+    ws = tmp_path / "shard-0123456789ab"
+    ws.mkdir()
+    result = ws / "result.json"
+    result.write_text("{}")
+    done = cmd("begin", workspace=ws, phase="exercise", unless_exists=result)
+    assert done["started"] is False
+    assert cmd("reached", workspace=ws) == {"changed": False, "recorded": False, "reached": []}
+    result.unlink()
+    assert cmd("begin", workspace=ws, phase="exercise", unless_exists=result)["started"] is True
+
+
+def test_begin_in_check_mode_only_looks(run_module, tmp_path):
+    ws = tmp_path / "shard-0123456789ab"
+    ws.mkdir()
+    done = run_module(
+        shard_report,
+        {"command": "begin", "workspace": str(ws), "phase": "teardown"},
+        check_mode=True,
+    )
+    assert done["started"] is False and done["workspace_exists"] is True
+    assert not (ws / "phases.jsonl").exists()

@@ -10,6 +10,7 @@ import fcntl
 import json
 import os
 import re
+import subprocess
 import sys
 import threading
 import time
@@ -576,3 +577,63 @@ def test_a_rebuild_removes_the_stamp_before_anything_else(files, pip, run_module
     run_module(module, venv(path, packages=["pbr", "six"]))
 
     assert stamped_while_removing == [False]
+
+
+# -- what was built, recorded ---------------------------------------------------
+
+
+def test_the_records_say_what_was_built_and_are_written_once(files, pip, run_module):
+    deps = run_module(module, venv(files / "deps-{key}", packages=["oslo.config"]))
+    nova = files / "src" / "nova"
+    subprocess.run(["git", "init", "-q", str(nova)], check=True)
+    subprocess.run(
+        [
+            "git",
+            "-C",
+            str(nova),
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "The change under test",
+        ],
+        check=True,
+    )
+    head = subprocess.run(
+        ["git", "-C", str(nova), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    path = files / "venv"
+    args = venv(
+        path,
+        layered_on=deps["path"],
+        editable=[str(nova)],
+        freeze=str(files / "pip-freeze-venv.txt"),
+        source_record=str(files / "source-venv.txt"),
+    )
+    run_module(module, dict(args, freeze=None, source_record=None))
+    # pip's editable install leaves this behind (the fake pip does not).
+    info = os.path.join(
+        module._site_packages(str(path / "bin" / "python")), "nova-34.0.0.dist-info"
+    )
+    os.makedirs(info)
+    with open(os.path.join(info, "METADATA"), "w") as f:
+        f.write("Metadata-Version: 2.1\nName: nova\nVersion: 34.0.0\n")
+    with open(os.path.join(info, "direct_url.json"), "w") as f:
+        json.dump({"url": nova.as_uri(), "dir_info": {"editable": True}}, f)
+
+    first = run_module(module, args)
+    # Built before: only the records are new (a change of the workspace).
+    assert first["changed"] is True
+    assert first["recorded"] == [args["freeze"], args["source_record"]]
+    freeze = (files / "pip-freeze-venv.txt").read_text().splitlines()
+    assert f"-e {nova.as_uri()}  # nova==34.0.0" in freeze
+    assert "oslo.config==1.0" in freeze  # the layer below shows through
+    assert (files / "source-venv.txt").read_text() == f"{head} The change under test\n"
+    assert not any(cmd[1:3] == ["-m", "pip"] and "freeze" in cmd for cmd, _ in pip.calls)
+
+    again = run_module(module, args)
+    assert again["changed"] is False and again["recorded"] == []
