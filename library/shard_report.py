@@ -19,7 +19,7 @@ description:
     and rewrites the report (or writes one from the phases, with I(verdict),
     when the logs were never collected, as after a cancelled build).
   - C(reached) reads which phases the build started (read-only).
-  - C(begin) starts a step in one process: it reads which phases the build
+  - C(begin) starts a step in one process. It reads which phases the build
     started, looks for the paths the step decides on (I(paths)), and
     records the start of I(phase) when the workspace exists and
     I(unless_exists) does not (that path is the step's converged state,

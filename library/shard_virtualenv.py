@@ -95,7 +95,7 @@ options:
       - A file to write what the virtualenv holds into, one distribution a
         line in C(pip freeze)'s form (an editable tree as C(-e URL), its
         name and version in a comment), its own layer and the one below.
-      - Read with C(importlib.metadata) in the virtualenv's interpreter:
+      - Read with C(importlib.metadata) in the virtualenv's interpreter;
         C(pip freeze) says the same and costs the node several times the CPU.
     type: path
   source_record:
