@@ -114,3 +114,20 @@ def test_without_service_auth_the_job_says_the_service_runs_as_admin(admin_conn,
             assert f"\nusername = {job_user}\n" in sections(text)[name], name
     finally:
         assert label and leftovers(admin_conn, label) == {}
+
+
+def test_glance_api_validates_tokens_with_the_service_account(admin_conn):
+    credentials = handout()
+    service_user = credentials["service_auth"]["username"]
+    status, summary, stderr = run_job("shard-glance-api")
+    assert summary, stderr
+    label = summary["exercise"].get("label")
+    try:
+        assert status == 0 and summary["result"] == "SUCCESS", stderr
+        assert summary["teardown"] == "ok"
+        text = (Path(summary["logs"]) / "shard" / "etc" / "glance-api.conf").read_text()
+        section = sections(text)["keystone_authtoken"]
+        assert f"\nusername = {service_user}\n" in section
+        assert credentials["cloud"]["auth"]["username"] not in text
+    finally:
+        assert label and leftovers(admin_conn, label) == {}
