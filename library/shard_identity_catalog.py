@@ -80,6 +80,9 @@ options:
     description:
       - Application credentials of the connection's own user (keystone lets a
         user manage only its own), on the connection's project.
+      - Given alone (no I(projects), I(roles), I(users) or I(services)), the
+        module reads nothing else of keystone, so that a user without admin
+        (a service's user) can make its own.
       - One that exists with the I(id) given, the I(roles) and a I(secret) that
         authenticates is kept; any other of that name is replaced (its secret
         cannot be read back, so a lost or changed one is made again).
@@ -186,8 +189,16 @@ class IdentityCatalogModule(ShardModule):
     module_kwargs = dict(supports_check_mode=True)
 
     def run(self):
-        identity = self.conn.identity
         created = []
+        # Only what was asked: a user without admin (a service user making its own
+        # application credential) may not list domains, roles or the catalog.
+        if any(self.params[key] for key in ("projects", "roles", "users", "services")):
+            self.catalog(created)
+        ids = self.application_credentials(created)
+        self.exit_json(changed=bool(created), created=created, application_credentials=ids)
+
+    def catalog(self, created):
+        identity = self.conn.identity
         domain = identity.find_domain("default", ignore_missing=False)
 
         projects = {p.name: p for p in identity.projects(domain_id=domain.id)}
@@ -259,9 +270,6 @@ class IdentityCatalogModule(ShardModule):
                         url=spec["url"],
                         region_id=region,
                     )
-
-        ids = self.application_credentials(created)
-        self.exit_json(changed=bool(created), created=created, application_credentials=ids)
 
     def authenticates(self, credential_id, secret):
         """Whether keystone issues a token for the application credential."""

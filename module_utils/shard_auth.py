@@ -1,6 +1,7 @@
 # Copyright shard-jobs contributors
 # SPDX-License-Identifier: Apache-2.0
-"""How a clouds.yaml entry's ``auth`` becomes a service's keystoneauth options.
+"""How a clouds.yaml entry's ``auth`` becomes a service's keystoneauth options,
+and which account the service under test gets.
 
 The jobs' account may be a user with a password (``auth_type`` absent,
 ``password`` or ``v3password``) or an application credential
@@ -11,6 +12,15 @@ plugin's name and exactly the options that plugin takes: keystoneauth refuses
 an option its plugin does not know (a password next to an application
 credential, say). This is the one place that says which keys belong to which
 plugin.
+
+The credentials may hold two accounts: ``cloud``, the job's own (admin: its
+tasks create flavors and aggregates, and teardown and the janitor delete
+compute services, providers and traits), and ``service_auth``, optional, the
+account of the service under test (the ``service`` role, no admin): the
+keystoneauth options of its configuration section, ``auth_type`` among them
+as in such a section (absent: password). With ``service_auth`` the service's
+configuration never holds the job's account; without it, the service runs with
+``cloud``, as before the split (service_account(), the one rule).
 
 Used by Jinja (the shard role's ``shard_service_auth`` filter) and by the
 tests. Standard library only, no import of another module_utils file.
@@ -73,8 +83,9 @@ def plugin_for(cloud):
         ) from None
 
 
-def auth_error(cloud):
-    """Why the entry's auth cannot work with its plugin, or '' when it can."""
+def auth_error(cloud, where="cloud.auth"):
+    """Why the entry's auth cannot work with its plugin, or '' when it can (where: how
+    the message names the auth)."""
     try:
         plugin = plugin_for(cloud)
     except ValueError as exc:
@@ -82,7 +93,7 @@ def auth_error(cloud):
     auth = (cloud or {}).get("auth") or {}
     missing = [" or ".join(keys) for keys in REQUIRED[plugin] if not any(auth.get(k) for k in keys)]
     if missing:
-        return f"cloud.auth for auth_type {plugin} lacks {', '.join(missing)}"
+        return f"{where} for auth_type {plugin} lacks {', '.join(missing)}"
     return ""
 
 
@@ -94,3 +105,54 @@ def service_auth(cloud):
     options = [("auth_type", plugin)]
     options += [(key, auth[key]) for key in PLUGIN_KEYS[plugin] if auth.get(key) not in (None, "")]
     return options
+
+
+def _service_entry(options):
+    """service_auth (flat keystoneauth options) as a clouds.yaml entry's auth_type and auth."""
+    return {
+        "auth_type": options.get("auth_type"),
+        "auth": {k: v for k, v in options.items() if k != "auth_type"},
+    }
+
+
+def service_account(credentials):
+    """The clouds.yaml-like entry (auth_type, auth) the service under test runs with:
+    the credentials' service_auth when they hold one, else their cloud (the job's
+    own account)."""
+    credentials = credentials or {}
+    if credentials.get("service_auth"):
+        return _service_entry(credentials["service_auth"])
+    return credentials.get("cloud") or {}
+
+
+def service_account_error(credentials):
+    """Why the credentials' service_auth cannot work, or '' when it can or is absent.
+    Names keys only, never values."""
+    options = (credentials or {}).get("service_auth")
+    if options in (None, {}, ""):
+        return ""
+    if not isinstance(options, dict):
+        return "service_auth must be a mapping of keystoneauth options (auth_url, username, ...)"
+    try:
+        plugin_for(_service_entry(options))
+    except ValueError as exc:
+        return f"service_auth: {exc}"
+    return auth_error(_service_entry(options), where="service_auth")
+
+
+def service_account_note(credentials):
+    """One line: which account the service under test runs with."""
+    if (credentials or {}).get("service_auth"):
+        return (
+            "the service under test runs with the credentials' service_auth, not the job's account"
+        )
+    return (
+        "the service under test runs with the job's own account (cloud, admin): "
+        "the credentials have no service_auth"
+    )
+
+
+def service_options(credentials):
+    """[(option, value)] of the service's keystoneauth sections: service_auth() of the
+    account service_account() chooses."""
+    return service_auth(service_account(credentials))

@@ -151,7 +151,7 @@ def render_config(secret: dict, build: str, state: Path) -> str:
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     # The filters the template uses, from the same rules the role's filter plugin
     # wraps (roles/shard/filter_plugins/shard_rules.py).
-    env.filters["shard_service_auth"] = auth.service_auth
+    env.filters["shard_service_auth"] = auth.service_options
     template = env.from_string(TEMPLATE.read_text())
     return template.render(
         ansible_managed="written by shard_jobs.bench_floor",

@@ -1,9 +1,11 @@
 """shard-nova-compute with the jobs' account as an application credential.
 
 The embedded cloud hands out an application credential of the CI user
-(SHARD_CLOUD_VAR_HANDOUT_AUTH=application_credential): openstacksdk (clouds.yaml),
-nova-compute's [placement], [neutron] and [service_user] all authenticate with
-it, the run passes and leaves nothing, and its secret is in no file of the logs.
+(SHARD_CLOUD_VAR_HANDOUT_AUTH=application_credential), which openstacksdk
+(clouds.yaml) authenticates with, and one of its service user (service_auth,
+the service role only), which nova-compute's [placement], [neutron] and
+[service_user] authenticate with; the run passes and leaves nothing, and no
+secret is in any file of the logs.
 The cloud goes back to the password handout afterwards, as the other tests expect.
 """
 
@@ -12,11 +14,12 @@ import os
 import subprocess
 from pathlib import Path
 
+import openstack
 import pytest
 import yaml
 from job_runs import SHARD, leftovers, run_job
 
-from shard_jobs import cloud
+from shard_jobs import cloud, rules
 from shard_jobs.rules import secrets
 
 
@@ -45,6 +48,15 @@ def test_nova_compute_runs_with_an_application_credential(app_credential_env, ad
     assert entry["auth_type"] == "v3applicationcredential"
     assert {"application_credential_id", "application_credential_secret"} <= set(entry["auth"])
     assert "password" not in entry["auth"] and "username" not in entry["auth"]
+    # The service under test's account: the service user's own credential.
+    service = handout["service_auth"]
+    assert service["auth_type"] == "v3applicationcredential"
+    assert service["application_credential_id"] != entry["auth"]["application_credential_id"]
+    assert "password" not in service and "username" not in service
+    account = rules.auth.service_account(handout)
+    service_conn = openstack.connect(load_yaml_config=False, load_envvars=False, **account)
+    roles = service_conn.session.auth.get_access(service_conn.session).role_names
+    assert "service" in roles and "admin" not in roles
 
     status, summary, stderr = run_job("shard-nova-compute", env=app_credential_env)
     assert summary, stderr

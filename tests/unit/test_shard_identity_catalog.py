@@ -94,6 +94,15 @@ def test_an_existing_users_password_is_left_alone(cloud, run_module):
     assert cloud.identity.users_[0].password == SECRET
 
 
+def test_nothing_of_the_catalog_asked_reads_nothing_of_it(cloud, run_module):
+    # A service's user, without admin, makes its own application credential with
+    # this module: keystone would refuse it the domains, roles, users and catalog.
+    result = run_module(module, {})
+
+    assert result["changed"] is False and result["created"] == []
+    assert [c[0] for c in cloud.calls if c[0].startswith("identity.")] == []
+
+
 def test_check_mode_reports_and_creates_nothing(cloud, run_module):
     result = run_module(module, CATALOG, check_mode=True)
 

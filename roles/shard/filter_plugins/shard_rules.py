@@ -72,13 +72,24 @@ def shard_url_quoted(value):
     return shard_secrets.url_quoted(value)
 
 
-def shard_service_auth(cloud):
-    """[(option, value)] of a service's keystoneauth section for a clouds.yaml entry
+def shard_service_auth(credentials):
+    """[(option, value)] of the service under test's keystoneauth sections, for the
+    job's credentials: their service_auth when they hold one, else their cloud
     (password or application credential; see shard_auth)."""
     try:
-        return shard_auth.service_auth(cloud)
+        return shard_auth.service_options(credentials)
     except ValueError as exc:
         raise AnsibleFilterError(str(exc)) from None
+
+
+def shard_service_auth_error(credentials):
+    """Why the credentials' service_auth cannot work, or '' when it can or is absent."""
+    return shard_auth.service_account_error(credentials)
+
+
+def shard_service_auth_note(credentials):
+    """One line: which account the service under test runs with."""
+    return shard_auth.service_account_note(credentials)
 
 
 def shard_auth_error(cloud):
@@ -102,5 +113,7 @@ class FilterModule:
             "shard_url_quoted": shard_url_quoted,
             "shard_service_auth": shard_service_auth,
             "shard_auth_error": shard_auth_error,
+            "shard_service_auth_error": shard_service_auth_error,
+            "shard_service_auth_note": shard_service_auth_note,
             "shard_report_html": shard_report_html,
         }
