@@ -5,7 +5,7 @@
 DOCUMENTATION = r"""
 ---
 module: shard_canaries
-short_description: Record canary images, then fail when they changed or the shard wrote to other images
+short_description: Record canary images; fail when they changed or the shard wrote to others
 description:
   - C(record) (pre-flight) finds each of the operator's canary images
     (I(canaries), by id or unique name) and writes glance's record of each
@@ -33,7 +33,9 @@ options:
     elements: str
     default: []
   snapshot:
-    description: The file the snapshot is written to (record) and read from (check); none there, nothing to compare.
+    description:
+      - The file the snapshot is written to (record) and read from (check).
+      - (check) None there, nothing to compare.
     type: path
     required: true
   access_log:
@@ -45,7 +47,9 @@ options:
     elements: str
     default: []
   label:
-    description: (check) The build's label; images of the connection's project carrying it are the job's too.
+    description:
+      - (check) The build's label: images of the connection's project carrying it
+        are the job's too.
     type: str
   when:
     description: (check) When the check runs, for the message (C(after the exercise)).
@@ -84,7 +88,9 @@ canaries:
   type: list
   elements: dict
 foreign_writes:
-  description: (check) Image id to the writes the access log shows to it, for images the job did not create.
+  description:
+    - (check) Image id to the writes the access log shows to it, for images the job
+      did not create.
   returned: when command is check
   type: dict
 """
@@ -101,7 +107,9 @@ from ansible.module_utils.shard_canaries import (
 )
 from ansible.module_utils.shard_openstack import ShardModule
 
-_UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_UUID_RE = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
 
 
 class CanariesModule(ShardModule):
@@ -194,9 +202,7 @@ class CanariesModule(ShardModule):
             if label:
                 project = self.conn.current_project_id
                 own |= {
-                    i["id"]
-                    for i in self._list({"shard_label": label})
-                    if i.get("owner") == project
+                    i["id"] for i in self._list({"shard_label": label}) if i.get("owner") == project
                 }
             try:
                 with open(self.params["access_log"], errors="replace") as f:

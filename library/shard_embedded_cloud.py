@@ -815,9 +815,10 @@ def verify(params, check_mode):
         tok = checked_token(checks)
         out["image_id"], created = ensure_image(image, tok)
         # A private image of the operator's project: shard jobs must leave it as it is.
-        canary_created = image.get("canary") and ensure_image(
-            image, tok, name=image["canary"], visibility="private"
-        )[1]
+        canary_created = (
+            image.get("canary")
+            and ensure_image(image, tok, name=image["canary"], visibility="private")[1]
+        )
     except (RuntimeError, OSError) as exc:
         raise StepFailed(str(exc)) from None
     if created:

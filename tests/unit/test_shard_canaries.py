@@ -44,7 +44,9 @@ def line(method, path, status=204):
 def test_a_write_to_another_image_is_found(method, path):
     found = rule.foreign_writes([line(method, path)], [OWN])
     assert list(found) == [OTHER]
-    assert rule.foreign_writes_error(found).startswith(f"the shard served writes to {_WHAT}{OTHER} (")
+    assert rule.foreign_writes_error(found).startswith(
+        f"the shard served writes to {_WHAT}{OTHER} ("
+    )
 
 
 @pytest.mark.parametrize(
