@@ -48,7 +48,7 @@ options:
     default: []
   label:
     description:
-      - (check) The build's label: images of the connection's project carrying it
+      - (check) The build's label; images of the connection's project carrying it
         are the job's too.
     type: str
   when:
