@@ -394,8 +394,10 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.shard_cloud_services import (
     check_database,
+    find_images,
     http,
     launch,
+    token,
     wait_for_apis,
 )
 from ansible.module_utils.shard_processes import (
@@ -590,28 +592,6 @@ def check_message_bus(bus):
     return {"status": "ok"}
 
 
-def token(auth):
-    body = {
-        "auth": {
-            "identity": {
-                "methods": ["password"],
-                "password": {
-                    "user": {
-                        "name": auth["username"],
-                        "domain": {"name": "Default"},
-                        "password": auth["password"],
-                    }
-                },
-            },
-            "scope": {"project": {"name": auth["project"], "domain": {"name": "Default"}}},
-        }
-    }
-    status, headers, _ = http("POST", auth["auth_url"] + "/auth/tokens", body)
-    if status != 201:
-        raise RuntimeError(f"keystone refused the {auth['username']} credentials (HTTP {status})")
-    return headers["X-Subject-Token"]
-
-
 def checked_token(checks):
     """A token the APIs of checks["urls"] accept; raises RuntimeError or OSError."""
     tok = token(checks["auth"])
@@ -620,17 +600,6 @@ def checked_token(checks):
         if status >= 400:
             raise RuntimeError(f"GET {url} answered HTTP {status}")
     return tok
-
-
-def find_images(image, tok, name=None):
-    """The images named as image["name"], or name (glance's listing)."""
-    glance = image["url"].rstrip("/")
-    status, _, found = http(
-        "GET", f"{glance}/v2/images?name={name or image['name']}", headers={"X-Auth-Token": tok}
-    )
-    if status != 200:
-        raise RuntimeError(f"glance answered HTTP {status} to an image listing")
-    return found.get("images", [])
 
 
 def check_cloud(checks):

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 import shard_embedded_cloud as module
+from ansible.module_utils import shard_cloud_services as module_utils_cloud_services
 from ansible.module_utils import shard_processes
 
 
@@ -199,6 +200,7 @@ class FakeGlanceHTTP:
 def test_the_canary_image_is_made_again_when_missing(monkeypatch, tmp_path):
     fake = FakeGlanceHTTP()
     monkeypatch.setattr(module, "http", fake)
+    monkeypatch.setattr(module_utils_cloud_services, "http", fake)
     data = tmp_path / "tiny.raw"
     data.write_bytes(b"\0" * 16)
     image = {"url": "http://glance", "name": "shard-tiny", "file": str(data), "canary": "canary"}
@@ -222,3 +224,27 @@ def test_the_canary_image_is_made_again_when_missing(monkeypatch, tmp_path):
         canary_id,
         False,
     )
+
+
+def test_cloud_up_converges_when_the_canary_is_missing(monkeypatch, tmp_path):
+    """./shard cloud up's fast path looks for the canary; missing, it converges."""
+    from shard_jobs import cloud, paths
+    from shard_jobs.rules import cloud_services
+
+    (tmp_path / "secrets.yaml").write_text("admin: pw\n")
+    monkeypatch.setattr(paths, "CLOUD_DIR", tmp_path)
+    fake = FakeGlanceHTTP()
+    monkeypatch.setattr(cloud_services, "http", fake)
+    manifest = {
+        "canary_image": "canary",
+        "services": [
+            {"name": "keystone", "endpoint": "http://k"},
+            {"name": "glance", "endpoint": "http://g"},
+        ],
+    }
+    assert cloud._canary_problem(manifest) == "the canary image canary is missing"
+    fake.images["x"] = {"id": "x", "name": "canary", "status": "active"}
+    assert cloud._canary_problem(manifest) is None
+    # Cannot tell (keystone refuses): decides nothing.
+    monkeypatch.setattr(cloud_services, "http", lambda *a, **k: (401, {}, None))
+    assert cloud._canary_problem(manifest) is None
