@@ -143,6 +143,12 @@ options:
             description: Its data, uploaded when the image is missing.
             type: path
             required: true
+          canary:
+            description:
+              - The name of the canary image, private to the operator's
+                project (the same data), which the cloud hands out to shard
+                jobs as one they must not touch; made again when missing.
+            type: str
   fingerprint_salt:
     description: Mixed into every fingerprint (the package set), so that a change restarts all.
     type: str
@@ -388,8 +394,10 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.shard_cloud_services import (
     check_database,
+    find_images,
     http,
     launch,
+    token,
     wait_for_apis,
 )
 from ansible.module_utils.shard_processes import (
@@ -584,28 +592,6 @@ def check_message_bus(bus):
     return {"status": "ok"}
 
 
-def token(auth):
-    body = {
-        "auth": {
-            "identity": {
-                "methods": ["password"],
-                "password": {
-                    "user": {
-                        "name": auth["username"],
-                        "domain": {"name": "Default"},
-                        "password": auth["password"],
-                    }
-                },
-            },
-            "scope": {"project": {"name": auth["project"], "domain": {"name": "Default"}}},
-        }
-    }
-    status, headers, _ = http("POST", auth["auth_url"] + "/auth/tokens", body)
-    if status != 201:
-        raise RuntimeError(f"keystone refused the {auth['username']} credentials (HTTP {status})")
-    return headers["X-Subject-Token"]
-
-
 def checked_token(checks):
     """A token the APIs of checks["urls"] accept; raises RuntimeError or OSError."""
     tok = token(checks["auth"])
@@ -616,33 +602,28 @@ def checked_token(checks):
     return tok
 
 
-def find_images(image, tok):
-    """The images named as image["name"] (glance's listing)."""
-    glance = image["url"].rstrip("/")
-    status, _, found = http(
-        "GET", f"{glance}/v2/images?name={image['name']}", headers={"X-Auth-Token": tok}
-    )
-    if status != 200:
-        raise RuntimeError(f"glance answered HTTP {status} to an image listing")
-    return found.get("images", [])
-
-
 def check_cloud(checks):
     """With every process running as wanted: do the APIs answer a token, is the image there?"""
+    image = checks["image"]
     try:
-        images = find_images(checks["image"], checked_token(checks))
+        tok = checked_token(checks)
+        images = find_images(image, tok)
+        canaries = find_images(image, tok, image["canary"]) if image.get("canary") else [{}]
     except (RuntimeError, OSError) as exc:
         return {"status": "failed", "reason": str(exc)}
     if not any(i.get("status") == "active" for i in images):
         return {"status": "failed", "reason": "the image is missing"}
+    if not canaries:
+        return {"status": "failed", "reason": "the canary image is missing"}
     return {"status": "ok"}
 
 
-def ensure_image(image, tok, check_mode=False):
-    """(image id, created?) of the tiny public raw image."""
+def ensure_image(image, tok, check_mode=False, name=None, visibility="public"):
+    """(image id, created?) of the tiny public raw image (or another of that data: name)."""
     glance = image["url"].rstrip("/")
     auth = {"X-Auth-Token": tok}
-    images = find_images(image, tok)
+    name = name or image["name"]
+    images = find_images(image, tok, name)
     active = [i for i in images if i.get("status") == "active"]
     if active:
         return active[0]["id"], False
@@ -651,10 +632,10 @@ def ensure_image(image, tok, check_mode=False):
     found = next((i for i in images if i.get("status") == "queued"), None)
     if found is None:
         body = {
-            "name": image["name"],
+            "name": name,
             "disk_format": "raw",
             "container_format": "bare",
-            "visibility": "public",
+            "visibility": visibility,
         }
         status, _, found = http("POST", f"{glance}/v2/images", body, headers=auth)
         if status != 201:
@@ -798,12 +779,21 @@ def verify(params, check_mode):
         raise StepFailed(error)
     if not checks:
         return out
+    image = checks["image"]
     try:
-        out["image_id"], created = ensure_image(checks["image"], checked_token(checks))
+        tok = checked_token(checks)
+        out["image_id"], created = ensure_image(image, tok)
+        # A private image of the operator's project: shard jobs must leave it as it is.
+        canary_created = (
+            image.get("canary")
+            and ensure_image(image, tok, name=image["canary"], visibility="private")[1]
+        )
     except (RuntimeError, OSError) as exc:
         raise StepFailed(str(exc)) from None
     if created:
-        out["created"].append(f"image:{checks['image']['name']}")
+        out["created"].append(f"image:{image['name']}")
+    if canary_created:
+        out["created"].append(f"image:{image['canary']}")
     for path in params["touch"]:
         with open(path, "a"):
             pass
@@ -879,6 +869,7 @@ ARGUMENT_SPEC = dict(
                     url=dict(type="str", required=True),
                     name=dict(type="str", required=True),
                     file=dict(type="path", required=True),
+                    canary=dict(type="str"),
                 ),
             ),
         ),

@@ -45,6 +45,40 @@ def http(method, url, body=None, headers=None, timeout=30, data=None):
     return status, hdrs, parsed
 
 
+def token(auth):
+    """A project-scoped token of the operator (a password in the Default domain)."""
+    body = {
+        "auth": {
+            "identity": {
+                "methods": ["password"],
+                "password": {
+                    "user": {
+                        "name": auth["username"],
+                        "domain": {"name": "Default"},
+                        "password": auth["password"],
+                    }
+                },
+            },
+            "scope": {"project": {"name": auth["project"], "domain": {"name": "Default"}}},
+        }
+    }
+    status, headers, _ = http("POST", auth["auth_url"] + "/auth/tokens", body)
+    if status != 201:
+        raise RuntimeError(f"keystone refused the {auth['username']} credentials (HTTP {status})")
+    return headers["X-Subject-Token"]
+
+
+def find_images(image, tok, name=None):
+    """The images named as image["name"], or name (glance's listing)."""
+    glance = image["url"].rstrip("/")
+    status, _, found = http(
+        "GET", f"{glance}/v2/images?name={name or image['name']}", headers={"X-Auth-Token": tok}
+    )
+    if status != 200:
+        raise RuntimeError(f"glance answered HTTP {status} to an image listing")
+    return found.get("images", [])
+
+
 def launch(service, timeout=120):
     """Start a service after stopping what runs under its pid record (another
     fingerprint, or not answering) and whatever a killed one left in its process

@@ -267,6 +267,32 @@ def _database_problem(manifest: dict) -> str | None:
     return None
 
 
+def _canary_problem(manifest: dict) -> str | None:
+    """Why the cloud's canary image is not as its converge left it: it is missing (a
+    test, or a change under test, deleted it); the converge makes it again. None when
+    it is there or when it cannot tell."""
+    name = manifest.get("canary_image")
+    endpoints = {s["name"]: s.get("endpoint") for s in manifest.get("services") or []}
+    if not name or not endpoints.get("keystone") or not endpoints.get("glance"):
+        return None
+    try:
+        secrets = yaml.safe_load((paths.CLOUD_DIR / "secrets.yaml").read_text())
+        auth = {
+            "auth_url": endpoints["keystone"] + "/v3",
+            "username": "admin",
+            "password": secrets["admin"],
+            "project": "admin",
+        }
+        found = cloud_services.find_images(
+            {"url": endpoints["glance"], "name": name}, cloud_services.token(auth)
+        )
+    except Exception:  # a check that cannot run decides nothing
+        return None
+    if any(i.get("status") == "active" for i in found):
+        return None
+    return f"the canary image {name} is missing"
+
+
 def up() -> int:
     start = time.monotonic()
     extra = cloud_vars()
@@ -276,6 +302,8 @@ def up() -> int:
         states = service_states(manifest)
         n = len(manifest["services"])
         problem = _database_problem(manifest)
+        if not problem and all(s["state"] == "up" for s in states):
+            problem = _canary_problem(manifest)
         if problem:
             print(f"cloud up: {problem}; converging", flush=True)
         elif all(s["state"] == "up" for s in states):

@@ -1,9 +1,12 @@
 """The shard-glance-api job end to end, against the embedded cloud."""
 
+import json
 import socket
+import uuid
 from pathlib import Path
 
 import yaml
+from conftest import marked_copy
 from job_runs import leftovers, run_job
 
 from shard_jobs import cloud
@@ -63,3 +66,78 @@ def test_changed_glance_runs_beside_the_clouds_and_leaves_nothing(patched_glance
     finally:
         # Nothing with the build's label remains, whatever happened above.
         assert leftovers(admin_conn, label) == {}
+
+
+def test_a_change_that_deletes_an_image_it_should_not_fails_naming_it(
+    tmp_path, glance_release_tree, admin_conn
+):
+    """The canary: a glance whose image delete also deletes another project's image.
+
+    The test's own canary (a private image of the operator's project), named in
+    the handout's canary_images beside the embedded cloud's: the change's delete
+    destroys it in the database. The job fails, naming it, and the embedded
+    cloud's canary is left alone (not named)."""
+    canary = admin_conn.image.create_image(
+        name=f"shard-e2e-canary-{uuid.uuid4().hex[:8]}",
+        data=b"canary",
+        disk_format="raw",
+        container_format="bare",
+        visibility="private",
+    )
+    try:
+        tree, marker = marked_copy(
+            glance_release_tree,
+            tmp_path,
+            "glance/api/v2/images.py",
+            "    def delete(self, req, image_id):\n"
+            "        image_repo = self.gateway.get_repo(req.context)\n",
+            "        LOG.warning({marker})\n"
+            "        try:\n"
+            "            glance.db.get_api().image_destroy(\n"
+            f"                glance_context.get_admin_context(), {canary.id!r})\n"
+            "        except Exception:\n"
+            "            pass",
+        )
+        manifest = cloud.load_manifest()
+        handout = yaml.safe_load(Path(manifest["secret_file"]).read_text())
+        assert handout["canary_images"] == [manifest["canary_image"]]
+        handout["canary_images"].append(canary.id)
+        secret_file = tmp_path / "secret.yaml"
+        secret_file.touch(mode=0o600)
+        secret_file.write_text(yaml.safe_dump(handout))
+        status, summary, stderr = run_job(
+            "shard-glance-api",
+            "--src",
+            f"openstack/glance={tree}",
+            "--secret-file",
+            str(secret_file),
+        )
+        assert summary, stderr
+        label = labels.label_for(summary["build"])
+        try:
+            # The exercise fails (run), and teardown's check fails too: a failing
+            # cleanup playbook makes it POST_FAILURE, as under Zuul.
+            assert status != 0 and summary["result"] == "POST_FAILURE", stderr
+            # The changed code ran, and did delete it.
+            log = (Path(summary["logs"]) / "shard" / "glance-api.log").read_text()
+            assert marker in log
+            assert admin_conn.image.find_image(canary.id) is None
+            # The job says which image, after the exercise and after teardown; not the
+            # untouched one.
+            said = stderr + json.dumps(summary)
+            named = f"{canary.name} ({canary.id}): deleted"
+            for when in ("after the exercise", "after teardown"):
+                assert f"canary images changed {when}: {named}" in said, said
+            assert manifest["canary_image"] not in said.split("canary images changed", 1)[1]
+        finally:
+            assert leftovers(admin_conn, label) == {}
+    finally:
+        # Whatever the change did, the test's canary goes: through glance when it
+        # is still there, else its data, which glance's soft delete left in the store.
+        if admin_conn.image.find_image(canary.id):
+            admin_conn.image.delete_image(canary.id)
+        handout = yaml.safe_load(Path(cloud.load_manifest()["secret_file"]).read_text())
+        store = handout["glance"]["stores"]["file"]["filesystem_store_datadir"]
+        (Path(store) / canary.id).unlink(missing_ok=True)
+    # The embedded cloud's canary is still there.
+    assert admin_conn.image.find_image(cloud.load_manifest()["canary_image"]) is not None

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 import shard_embedded_cloud as module
+from ansible.module_utils import shard_cloud_services as module_utils_cloud_services
 from ansible.module_utils import shard_processes
 
 
@@ -171,3 +172,79 @@ def test_start_and_verify_fail_when_a_process_exits(cloud, tmp_path, run_module)
     assert result["failed"] is True
     assert "api exited with status 1 while starting" in result["msg"]
     assert verified["failed"] is True and "api exited while starting" in verified["msg"]
+
+
+class FakeGlanceHTTP:
+    """keystone's token and glance's image list, create and upload, as module.http sees them."""
+
+    def __init__(self):
+        self.images = {}
+
+    def __call__(self, method, url, body=None, headers=None, data=None):
+        if url.endswith("/auth/tokens"):
+            return 201, {"X-Subject-Token": "tok"}, {}
+        path = url.split("/v2/images", 1)[1] if "/v2/images" in url else ""
+        if method == "GET" and path.startswith("?name="):
+            name = path[len("?name=") :]
+            return 200, {}, {"images": [i for i in self.images.values() if i["name"] == name]}
+        if method == "POST":
+            image = dict(body, id=f"id-{len(self.images)}", status="queued")
+            self.images[image["id"]] = image
+            return 201, {}, image
+        if method == "PUT":
+            self.images[path.split("/")[1]]["status"] = "active"
+            return 204, {}, None
+        return 200, {}, {}
+
+
+def test_the_canary_image_is_made_again_when_missing(monkeypatch, tmp_path):
+    fake = FakeGlanceHTTP()
+    monkeypatch.setattr(module, "http", fake)
+    monkeypatch.setattr(module_utils_cloud_services, "http", fake)
+    data = tmp_path / "tiny.raw"
+    data.write_bytes(b"\0" * 16)
+    image = {"url": "http://glance", "name": "shard-tiny", "file": str(data), "canary": "canary"}
+    checks = {
+        "auth": {"auth_url": "http://k/v3", "username": "admin", "password": "p", "project": "a"},
+        "urls": [],
+        "image": image,
+    }
+    tok = module.checked_token(checks)
+    module.ensure_image(image, tok)
+    # The image is there, the canary not: the cloud is not in order, verify makes it.
+    assert module.check_cloud(checks) == {
+        "status": "failed",
+        "reason": "the canary image is missing",
+    }
+    canary_id, created = module.ensure_image(image, tok, name="canary", visibility="private")
+    assert created and fake.images[canary_id]["visibility"] == "private"
+    assert fake.images[canary_id]["status"] == "active"
+    assert module.check_cloud(checks) == {"status": "ok"}
+    assert module.ensure_image(image, tok, name="canary", visibility="private") == (
+        canary_id,
+        False,
+    )
+
+
+def test_cloud_up_converges_when_the_canary_is_missing(monkeypatch, tmp_path):
+    """./shard cloud up's fast path looks for the canary; missing, it converges."""
+    from shard_jobs import cloud, paths
+    from shard_jobs.rules import cloud_services
+
+    (tmp_path / "secrets.yaml").write_text("admin: pw\n")
+    monkeypatch.setattr(paths, "CLOUD_DIR", tmp_path)
+    fake = FakeGlanceHTTP()
+    monkeypatch.setattr(cloud_services, "http", fake)
+    manifest = {
+        "canary_image": "canary",
+        "services": [
+            {"name": "keystone", "endpoint": "http://k"},
+            {"name": "glance", "endpoint": "http://g"},
+        ],
+    }
+    assert cloud._canary_problem(manifest) == "the canary image canary is missing"
+    fake.images["x"] = {"id": "x", "name": "canary", "status": "active"}
+    assert cloud._canary_problem(manifest) is None
+    # Cannot tell (keystone refuses): decides nothing.
+    monkeypatch.setattr(cloud_services, "http", lambda *a, **k: (401, {}, None))
+    assert cloud._canary_problem(manifest) is None

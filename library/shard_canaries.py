@@ -1,0 +1,235 @@
+# Copyright shard-jobs contributors
+# SPDX-License-Identifier: Apache-2.0
+"""Ansible module: record the operator's canary images, and check what a shard must not touch."""
+
+DOCUMENTATION = r"""
+---
+module: shard_canaries
+short_description: Record canary images; fail when they changed or the shard wrote to others
+description:
+  - C(record) (pre-flight) finds each of the operator's canary images
+    (I(canaries), by id or unique name) and writes glance's record of each
+    to I(snapshot) (JSON, mode 0600). A canary that does not exist, or a
+    name that several images share, fails with one line.
+  - C(check) (after the exercise, after teardown) reads each recorded canary
+    again and fails, naming it, when its record differs in any way
+    (C(checksum), C(status), C(updated_at), properties, ...) or it is gone.
+    With I(access_log), it also reads the shard's access log and fails,
+    naming the image, on any write (a request other than C(GET), C(HEAD),
+    C(OPTIONS)) to an image that is neither in I(own_images) nor labelled
+    with I(label) and owned by the connection's project. The rule is
+    module_utils/shard_canaries.py.
+  - One connection, one process. C(check) changes nothing; C(record) reports
+    C(changed) when it wrote the snapshot, and writes nothing in check mode.
+options:
+  command:
+    description: C(record) or C(check).
+    type: str
+    required: true
+    choices: [record, check]
+  canaries:
+    description: (record) The operator's canary images, by id or name.
+    type: list
+    elements: str
+    default: []
+  snapshot:
+    description:
+      - The file the snapshot is written to (record) and read from (check).
+      - (check) None there, nothing to compare.
+    type: path
+    required: true
+  access_log:
+    description: (check) The shard's log with gunicorn's access lines.
+    type: path
+  own_images:
+    description: (check) Ids of the images the job created (they may be deleted by now).
+    type: list
+    elements: str
+    default: []
+  label:
+    description:
+      - (check) The build's label; images of the connection's project carrying it
+        are the job's too.
+    type: str
+  when:
+    description: (check) When the check runs, for the message (C(after the exercise)).
+    type: str
+    default: now
+notes:
+  - Connection options (I(cloud), I(region_name), I(interface), I(timeout)) as
+    in the other shard-jobs modules.
+author:
+  - shard-jobs contributors
+"""
+
+EXAMPLES = r"""
+- name: Record the operator's canary images
+  shard_canaries:
+    cloud: my-cloud
+    command: record
+    canaries: [shard-canary]
+    snapshot: /home/zuul/shard/shard-3f2a9c01b7d4/state/canaries.json
+
+- name: Check the canaries and the shard's access log
+  shard_canaries:
+    cloud: my-cloud
+    command: check
+    snapshot: /home/zuul/shard/shard-3f2a9c01b7d4/state/canaries.json
+    access_log: /home/zuul/shard/shard-3f2a9c01b7d4/log/glance-api.log
+    own_images: ["{{ via_shard_id }}"]
+    label: shard-3f2a9c01b7d4
+    when: after the exercise
+"""
+
+RETURN = r"""
+canaries:
+  description: The canaries recorded (record) or compared (check), each with C(id) and C(name).
+  returned: always
+  type: list
+  elements: dict
+foreign_writes:
+  description:
+    - (check) Image id to the writes the access log shows to it, for images the job
+      did not create.
+  returned: when command is check
+  type: dict
+"""
+
+import json
+import os
+import re
+
+from ansible.module_utils.shard_canaries import (
+    canary_error,
+    foreign_writes,
+    foreign_writes_error,
+    snapshot,
+)
+from ansible.module_utils.shard_openstack import ShardModule
+
+_UUID_RE = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+
+
+class CanariesModule(ShardModule):
+    argument_spec = dict(
+        command=dict(type="str", required=True, choices=["record", "check"]),
+        canaries=dict(type="list", elements="str", default=[]),
+        snapshot=dict(type="path", required=True),
+        access_log=dict(type="path"),
+        own_images=dict(type="list", elements="str", default=[]),
+        label=dict(type="str"),
+        when=dict(type="str", default="now"),
+    )
+    module_kwargs = dict(supports_check_mode=True)
+
+    def run(self):
+        if self.params["command"] == "record":
+            self.record()
+        else:
+            self.check()
+
+    # -- glance, raw: the record as the API returns it
+    def _image(self, image_id):
+        response = self.conn.image.get(f"/images/{image_id}")
+        if response.status_code == 404:
+            return None
+        _raise(response)
+        return response.json()
+
+    def _list(self, params):
+        found = []
+        params = dict(params)
+        while True:
+            response = self.conn.image.get("/images", params=params)
+            _raise(response)
+            body = response.json()
+            found.extend(body.get("images", []))
+            if not body.get("next") or not body.get("images"):
+                return found
+            params["marker"] = body["images"][-1]["id"]
+
+    def _find(self, name_or_id):
+        if _UUID_RE.fullmatch(name_or_id):
+            image = self._image(name_or_id)
+            if image is not None:
+                return image
+        found = self._list({"name": name_or_id})
+        if len(found) > 1:
+            self.fail_json(
+                msg=f"canary image {name_or_id!r} is ambiguous: {len(found)} images have that "
+                "name; name it by id in canary_images"
+            )
+        if not found:
+            self.fail_json(msg=f"canary image {name_or_id!r} not found in the target cloud")
+        return found[0]
+
+    def record(self):
+        recorded = {}
+        for name_or_id in self.params["canaries"]:
+            image = self._find(name_or_id)
+            recorded[image["id"]] = snapshot(image)
+        content = json.dumps(recorded, indent=2, sort_keys=True) + "\n"
+        path = self.params["snapshot"]
+        try:
+            with open(path) as f:
+                changed = f.read() != content
+        except FileNotFoundError:
+            changed = True
+        if changed and not self.check_mode:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(content)
+        self.exit_json(changed=changed, canaries=_named(recorded))
+
+    def check(self):
+        try:
+            with open(self.params["snapshot"]) as f:
+                recorded = json.load(f)
+        except FileNotFoundError:
+            recorded = {}
+        errors = []
+        now = {image_id: self._image(image_id) for image_id in recorded}
+        now = {k: (snapshot(v) if v is not None else None) for k, v in now.items()}
+        error = canary_error(recorded, now, self.params["when"])
+        if error:
+            errors.append(error)
+        foreign = {}
+        if self.params["access_log"]:
+            own = set(self.params["own_images"])
+            label = self.require_label()
+            if label:
+                project = self.conn.current_project_id
+                own |= {
+                    i["id"] for i in self._list({"shard_label": label}) if i.get("owner") == project
+                }
+            try:
+                with open(self.params["access_log"], errors="replace") as f:
+                    foreign = foreign_writes(f, own)
+            except FileNotFoundError:
+                self.fail_json(msg=f"the shard's access log {self.params['access_log']} is missing")
+            error = foreign_writes_error(foreign)
+            if error:
+                errors.append(error)
+        if errors:
+            self.fail_json(msg="; ".join(errors), canaries=_named(recorded), foreign_writes=foreign)
+        self.exit_json(changed=False, canaries=_named(recorded), foreign_writes=foreign)
+
+
+def _named(recorded):
+    return [{"id": k, "name": v.get("name")} for k, v in recorded.items()]
+
+
+def _raise(response):
+    from openstack import exceptions
+
+    exceptions.raise_from_response(response)
+
+
+def main():
+    CanariesModule()()
+
+
+if __name__ == "__main__":
+    main()

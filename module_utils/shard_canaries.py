@@ -1,0 +1,125 @@
+# Copyright shard-jobs contributors
+# SPDX-License-Identifier: Apache-2.0
+"""Canaries: what a shard must not have touched, and how to tell that it did.
+
+Two checks, both failing the job with the image named:
+
+- the glance-api shard's own access log (gunicorn's ``--access-logfile``, in the
+  service's log) lists every request it served: a write to an image the job did
+  not create (upload, stage, import, update, delete, tags, members, actions,
+  a store's copy, the cache) is one the change had no business serving;
+- the operator's canary images: a snapshot of each is taken at pre-flight and
+  must read the same after the exercise and after teardown.
+
+A busy cloud changes by itself, so only these are compared: the requests this
+shard served, and images the operator says nothing else changes.
+
+Used by library/shard_canaries.py (as ``ansible.module_utils.shard_canaries``)
+and the unit tests. Standard library only, no import of another module_utils file.
+"""
+
+import re
+
+# gunicorn's default access log format:
+#   %(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"
+# 127.0.0.1 - - [03/Dec/2026:02:30:00 +0000] "DELETE /v2/images/ID HTTP/1.1" 204 0 "-" "ua"
+ACCESS_LINE_RE = re.compile(
+    r'^\S+ \S+ \S+ \[[^\]]*\] "(?P<method>[A-Z]+) (?P<target>\S+) HTTP/[0-9.]+" (?P<status>\d{3}) '
+)
+# Methods that only read.
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_UUID = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
+# Paths of the image API that name one image (glance 2026.2's v2 routes):
+# /v2/images/ID[/file|/stage|/import|/tags/T|/members[/M]|/actions/A|/locations],
+# /v2/stores/STORE/ID, /v2/cache/ID.
+_IMAGE_PATH_RES = (
+    re.compile(rf"^/v2/images/(?P<id>{_UUID})(?:/.*)?$"),
+    re.compile(rf"^/v2/stores/[^/]+/(?P<id>{_UUID})/?$"),
+    re.compile(rf"^/v2/cache/(?P<id>{_UUID})/?$"),
+)
+# What a canary's snapshot leaves out: links, which say nothing of the image.
+_LINK_KEYS = frozenset({"self", "file", "schema"})
+
+
+def parse_access_line(line):
+    """(method, path, status) of an access log line, or None for any other line."""
+    match = ACCESS_LINE_RE.match(line)
+    if not match:
+        return None
+    path = match["target"].split("?", 1)[0]
+    return match["method"], path, int(match["status"])
+
+
+def image_of_path(path):
+    """The image id a request path names, or None."""
+    for pattern in _IMAGE_PATH_RES:
+        match = pattern.match(path)
+        if match:
+            return match["id"]
+    return None
+
+
+def written_image(line):
+    """(image id, request) when the line records a write to one image, else None."""
+    parsed = parse_access_line(line)
+    if parsed is None:
+        return None
+    method, path, status = parsed
+    if method in READ_METHODS:
+        return None
+    image_id = image_of_path(path)
+    if image_id is None:
+        return None
+    return image_id, f"{method} {path} {status}"
+
+
+def foreign_writes(lines, own_ids):
+    """{image id: [requests]} of writes to images not in own_ids, in log order."""
+    own = {i.lower() for i in own_ids}
+    found = {}
+    for line in lines:
+        written = written_image(line)
+        if written and written[0].lower() not in own:
+            found.setdefault(written[0], []).append(written[1])
+    return found
+
+
+def foreign_writes_error(found):
+    """The job's one line for foreign_writes' result, or None."""
+    if not found:
+        return None
+    parts = [f"{image_id} ({', '.join(requests[:3])})" for image_id, requests in found.items()]
+    return (
+        "the shard served writes to images the job did not create: "
+        + "; ".join(parts)
+        + " (its access log)"
+    )
+
+
+def snapshot(image):
+    """What is compared of a canary: glance's record of it (GET /v2/images/ID), links aside."""
+    return {k: v for k, v in image.items() if k not in _LINK_KEYS}
+
+
+def differences(before, after):
+    """The keys whose values differ between two snapshots (None after: deleted)."""
+    if after is None:
+        return ["deleted"]
+    keys = sorted(set(before) | set(after))
+    return [k for k in keys if before.get(k) != after.get(k)]
+
+
+def canary_error(recorded, now, when):
+    """The job's one line when a canary changed, else None.
+
+    recorded: {id: snapshot} taken at pre-flight; now: {id: snapshot or None}.
+    """
+    changed = []
+    for image_id, before in recorded.items():
+        diff = differences(before, now.get(image_id))
+        if diff:
+            name = before.get("name") or image_id
+            changed.append(f"{name} ({image_id}): {', '.join(diff)}")
+    if not changed:
+        return None
+    return f"canary images changed {when}: " + "; ".join(changed)

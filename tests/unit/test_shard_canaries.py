@@ -1,0 +1,196 @@
+"""shard_canaries: the rule (module_utils/shard_canaries.py) and the module's record and check."""
+
+import json
+
+import pytest
+import shard_canaries as module
+from ansible.module_utils import shard_canaries as rule
+from ansible.module_utils import shard_openstack
+from test_shard_image_info import FakeGlance
+
+OWN = "11111111-1111-4111-8111-111111111111"
+OTHER = "22222222-2222-4222-8222-222222222222"
+_WHAT = "images the job did not create: "
+
+
+def line(method, path, status=204):
+    return (
+        f'127.0.0.1 - - [03/Dec/2026:02:30:00 +0000] "{method} {path} HTTP/1.1" {status} 0 '
+        '"-" "openstacksdk/4.0.0"\n'
+    )
+
+
+# -- the rule ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("DELETE", f"/v2/images/{OTHER}"),
+        ("PATCH", f"/v2/images/{OTHER}"),
+        ("PUT", f"/v2/images/{OTHER}/file"),
+        ("PUT", f"/v2/images/{OTHER}/stage"),
+        ("POST", f"/v2/images/{OTHER}/import"),
+        ("PUT", f"/v2/images/{OTHER}/tags/x"),
+        ("DELETE", f"/v2/images/{OTHER}/tags/x"),
+        ("POST", f"/v2/images/{OTHER}/members"),
+        ("PUT", f"/v2/images/{OTHER}/members/p"),
+        ("POST", f"/v2/images/{OTHER}/actions/deactivate"),
+        ("DELETE", f"/v2/stores/file/{OTHER}"),
+        ("PUT", f"/v2/cache/{OTHER}"),
+        ("DELETE", f"/v2/images/{OTHER}?x=1"),
+    ],
+)
+def test_a_write_to_another_image_is_found(method, path):
+    found = rule.foreign_writes([line(method, path)], [OWN])
+    assert list(found) == [OTHER]
+    assert rule.foreign_writes_error(found).startswith(
+        f"the shard served writes to {_WHAT}{OTHER} ("
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        line("GET", f"/v2/images/{OTHER}/file", 200),
+        line("HEAD", f"/v2/images/{OTHER}", 200),
+        line("DELETE", f"/v2/images/{OWN}"),
+        line("DELETE", f"/v2/images/{OWN.upper()}"),
+        line("POST", "/v2/images", 201),
+        line("GET", "/v2/images?name=x", 200),
+        # glance's own log lines are not access lines.
+        f"2026-12-03 02:30:00.000 1 INFO glance.api DELETE /v2/images/{OTHER}\n",
+        f'"DELETE /v2/images/{OTHER} HTTP/1.1" 204\n',
+    ],
+)
+def test_reads_own_images_and_other_lines_are_not(text):
+    assert rule.foreign_writes([text], [OWN]) == {}
+    assert rule.foreign_writes_error({}) is None
+
+
+def test_a_canary_changed_or_deleted_is_named():
+    before = {"id": OTHER, "name": "canary", "checksum": "a", "updated_at": "t1", "p": "1"}
+    same = dict(before, self=f"/v2/images/{OTHER}")
+    assert rule.canary_error({OTHER: before}, {OTHER: rule.snapshot(same)}, "now") is None
+    changed = dict(before, updated_at="t2", p="2")
+    msg = rule.canary_error({OTHER: before}, {OTHER: changed}, "after teardown")
+    assert msg == f"canary images changed after teardown: canary ({OTHER}): p, updated_at"
+    msg = rule.canary_error({OTHER: before}, {OTHER: None}, "after the exercise")
+    assert msg == f"canary images changed after the exercise: canary ({OTHER}): deleted"
+    added = dict(before, shard_label="shard-000000000000")
+    assert "shard_label" in rule.canary_error({OTHER: before}, {OTHER: added}, "now")
+
+
+# -- the module ---------------------------------------------------------------
+
+
+class Glance(FakeGlance):
+    current_project_id = "project-own"
+
+    def add(self, name, owner="project-own", **kwargs):
+        image_id = super().add(name, **kwargs)
+        self.images[image_id]["owner"] = owner
+        return image_id
+
+    def delete(self, image_id):
+        del self.images[image_id]
+
+
+@pytest.fixture
+def glance(monkeypatch):
+    fake = Glance()
+    monkeypatch.setattr(shard_openstack.openstack, "connect", fake.connect)
+    return fake
+
+
+def test_record_then_check_unchanged(run_module, glance, tmp_path):
+    canary = glance.add("canary", owner="project-other")
+    by_id = glance.add("by-id")
+    snap = tmp_path / "canaries.json"
+    args = {"command": "record", "canaries": ["canary", by_id], "snapshot": str(snap)}
+    result = run_module(module, args)
+    assert result["changed"] is True
+    assert {c["id"] for c in result["canaries"]} == {canary, by_id}
+    assert oct(snap.stat().st_mode & 0o777) == "0o600"
+    assert run_module(module, args)["changed"] is False
+    result = run_module(module, {"command": "check", "snapshot": str(snap)})
+    assert "failed" not in result and len(result["canaries"]) == 2
+
+
+def test_record_in_check_mode_writes_nothing(run_module, glance, tmp_path):
+    glance.add("canary")
+    snap = tmp_path / "canaries.json"
+    args = {"command": "record", "canaries": ["canary"], "snapshot": str(snap)}
+    assert run_module(module, args, check_mode=True)["changed"] is True
+    assert not snap.exists()
+
+
+@pytest.mark.parametrize("names, why", [(["missing"], "not found"), (["twin"], "ambiguous")])
+def test_record_refuses_a_canary_it_cannot_name(run_module, glance, tmp_path, names, why):
+    glance.add("twin")
+    glance.add("twin")
+    args = {"command": "record", "canaries": names, "snapshot": str(tmp_path / "c.json")}
+    result = run_module(module, args)
+    assert result["failed"] and why in result["msg"] and names[0] in result["msg"]
+
+
+def test_check_names_a_deleted_or_changed_canary(run_module, glance, tmp_path):
+    gone = glance.add("gone")
+    touched = glance.add("touched")
+    snap = str(tmp_path / "canaries.json")
+    run_module(module, {"command": "record", "canaries": ["gone", "touched"], "snapshot": snap})
+    glance.delete(gone)
+    glance.images[touched]["updated_at"] = "2026-12-03T02:31:00Z"
+    result = run_module(module, {"command": "check", "snapshot": snap, "when": "after teardown"})
+    assert result["failed"]
+    assert result["msg"].startswith("canary images changed after teardown: ")
+    assert f"gone ({gone}): deleted" in result["msg"]
+    assert f"touched ({touched}): updated_at" in result["msg"]
+
+
+def test_check_without_a_snapshot_compares_nothing(run_module, glance, tmp_path):
+    result = run_module(module, {"command": "check", "snapshot": str(tmp_path / "none.json")})
+    assert "failed" not in result and result["canaries"] == []
+
+
+def test_check_names_a_write_to_an_image_the_job_did_not_create(run_module, glance, tmp_path):
+    label = "shard-3f2a9c01b7d4"
+    labelled = glance.add(f"{label}-left", shard_label=label)
+    # Another project's image with the label is not the job's.
+    decoy = glance.add("decoy", shard_label=label, owner="project-other")
+    log = tmp_path / "glance-api.log"
+    log.write_text(
+        "glance starting\n"
+        + line("PUT", f"/v2/images/{OWN}/file")
+        + line("DELETE", f"/v2/images/{OWN}")
+        + line("PATCH", f"/v2/images/{labelled}", 200)
+        + line("DELETE", f"/v2/images/{decoy}")
+    )
+    args = {
+        "command": "check",
+        "snapshot": str(tmp_path / "none.json"),
+        "access_log": str(log),
+        "own_images": [OWN],
+        "label": label,
+    }
+    result = run_module(module, args)
+    assert result["failed"]
+    assert list(result["foreign_writes"]) == [decoy]
+    assert decoy in result["msg"] and OWN not in result["msg"] and labelled not in result["msg"]
+    # Without the decoy's write, nothing to say.
+    log.write_text(line("DELETE", f"/v2/images/{OWN}") + line("PATCH", f"/v2/images/{labelled}"))
+    assert "failed" not in run_module(module, args)
+
+
+def test_check_refuses_a_missing_access_log(run_module, glance, tmp_path):
+    args = {"command": "check", "snapshot": str(tmp_path / "n.json"), "access_log": "/nonexistent"}
+    result = run_module(module, args)
+    assert result["failed"] and "access log" in result["msg"]
+
+
+def test_snapshot_file_is_json_of_glances_record(run_module, glance, tmp_path):
+    canary = glance.add("canary", shard_canary="yes")
+    snap = tmp_path / "c.json"
+    run_module(module, {"command": "record", "canaries": ["canary"], "snapshot": str(snap)})
+    recorded = json.loads(snap.read_text())[canary]
+    assert recorded["shard_canary"] == "yes" and "self" not in recorded and "file" not in recorded
