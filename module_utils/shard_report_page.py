@@ -149,6 +149,19 @@ Share of the machine's CPU spent in the code under test: \
 {% endif %}
 {% if r.get("upgrade") %}
 <h2>Upgrade</h2>
+{% set rolling = r.upgrade.get("rolling") %}
+{% if rolling %}
+<p>Rolling upgrade of {{ rolling.servers }} shards, one at a time:
+{{ rolling.servers_survived }} of {{ rolling.servers }} servers survived with their allocations;
+{% if rolling.api %}the API answered {{ rolling.api.ok }} of {{ rolling.api.calls }} calls
+({{ "%.1f" | format((rolling.api.success_rate or 0) * 100) }}%) during the upgrade.
+{%- else %}no API figures.{% endif %}</p>
+<table><thead><tr><th>shard</th><th>downtime (s)</th><th>server survived</th></tr></thead><tbody>
+{%- for shard in rolling.shards %}<tr><td>{{ shard.label }}</td>
+<td>{{ shard.downtime_seconds }}</td><td>{{ "yes" if shard.survived else "no" }}</td></tr>
+{%- endfor -%}
+</tbody></table>
+{% endif %}
 <pre>{{ r.upgrade | tojson_indented }}</pre>
 {% endif %}
 {% if r.get("exercise") %}
