@@ -79,6 +79,7 @@ def test_rolling_upgrade_of_two_shards_under_load(upgrade_cloud):
         # and stopped/started servers (only on the shard not being upgraded),
         # and the API answered (nearly) every call.
         api = rolling["api"]
+        logs = Path(summary["logs"]) / "shard"
         assert api["restored"] == "ok"
         downtime = sum(s["downtime_seconds"] for s in shards)
         assert api["samples"] >= downtime * 0.5, api
@@ -87,8 +88,13 @@ def test_rolling_upgrade_of_two_shards_under_load(upgrade_cloud):
         assert set(api["by_upgrading"]) == set(shard_labels), api
         assert 0.9 <= api["success_rate"] <= 1.0, api
         assert api["ok"] <= api["calls"]
+        # Every call is in the logs: no stop or start went to the shard being upgraded.
+        samples = [json.loads(line) for line in (logs / "rolling" / "samples.jsonl").open()]
+        assert len(samples) == api["calls"]
+        by_id = {s["server"]: s["host"] for s in shards}
+        actions = [s for s in samples if s["op"] in ("stop", "start")]
+        assert actions and all(by_id[a["target"]] != a["upgrading"] for a in actions)
         # The report has it too, and its page shows it.
-        logs = Path(summary["logs"]) / "shard"
         report = json.loads((logs / "report.json").read_text())
         assert report["verdict"] == "SUCCESS" and report["teardown"]["state"] == "ok"
         assert report["upgrade"]["rolling"] == rolling
