@@ -274,7 +274,7 @@ def build_report(
     if upgrade:
         report["upgrade"] = {
             k: upgrade.get(k)
-            for k in ("from", "to", "downtime_seconds", "verified")
+            for k in ("from", "to", "downtime_seconds", "verified", "rolling")
             if k in upgrade
         }
     if teardown is not None:

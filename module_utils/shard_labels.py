@@ -47,12 +47,45 @@ def build_id_error(build_id):
     )
 
 
-def label_for(build_id):
-    """shard-<12 hex>: the label of a build (ValueError for anything but a build id)."""
+# A run may deploy several shards (the rolling upgrade): shard i's label keeps
+# the build's first digits and counts on in the last two, so that the shards
+# of one run read as one run's, and each is still a label like any other
+# (teardown, the janitor, the bus and the trait take it as it is).
+MAX_SHARDS = 16
+_INDEX_HEX_DIGITS = 2
+
+
+def label_for(build_id, index=0):
+    """shard-<12 hex>: the label of a build's shard I(index) (0: the build's own label).
+
+    ValueError for anything but a build id, or an index outside 0..MAX_SHARDS-1.
+    """
     error = build_id_error(build_id)
     if error:
         raise ValueError(error)
-    return LABEL_PREFIX + build_id[:LABEL_HEX_DIGITS]
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < MAX_SHARDS:
+        raise ValueError(f"invalid shard index {str(index)[:20]!r}: expected 0 to {MAX_SHARDS - 1}")
+    head = LABEL_HEX_DIGITS - _INDEX_HEX_DIGITS
+    if index == 0:
+        return LABEL_PREFIX + build_id[:LABEL_HEX_DIGITS]
+    tail = (int(build_id[head:LABEL_HEX_DIGITS], 16) + index) % 16**_INDEX_HEX_DIGITS
+    return f"{LABEL_PREFIX}{build_id[:head]}{tail:0{_INDEX_HEX_DIGITS}x}"
+
+
+def shards_error(count):
+    """Why I(count) is not a number of shards a run may deploy, or None when it is one."""
+    if not isinstance(count, bool):
+        try:
+            if 1 <= int(str(count)) <= MAX_SHARDS:
+                return None
+        except ValueError:
+            pass
+    return f"invalid number of shards {str(count)[:20]!r}: expected 1 to {MAX_SHARDS}"
+
+
+def labels_for(build_id, shards=1):
+    """The labels of a build's I(shards) shards, shard 0 (the build's label) first."""
+    return [label_for(build_id, index) for index in range(shards)]
 
 
 def is_label(text):

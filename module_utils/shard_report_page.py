@@ -149,6 +149,22 @@ Share of the machine's CPU spent in the code under test: \
 {% endif %}
 {% if r.get("upgrade") %}
 <h2>Upgrade</h2>
+{% set rolling = r.upgrade.get("rolling") %}
+{% if rolling %}
+<p>Rolling upgrade of {{ rolling.get("servers") }} shards, one at a time:
+{{ rolling.get("servers_survived") }} of {{ rolling.get("servers") }} servers survived with their
+allocations;
+{% if rolling.get("api") %}the API answered {{ rolling.api.get("ok") }} of
+{{ rolling.api.get("calls") }} calls
+({{ "%.1f" | format((rolling.api.get("success_rate") or 0) * 100) }}%) during the upgrade.
+{%- else %}no API figures.{% endif %}</p>
+<table><thead><tr><th>shard</th><th>downtime (s)</th><th>server survived</th></tr></thead><tbody>
+{%- for shard in rolling.get("shards") or [] %}<tr><td>{{ shard.label }}</td>
+<td>{{ shard.get("downtime_seconds") }}</td>
+<td>{{ "yes" if shard.get("survived") else "no" }}</td></tr>
+{%- endfor -%}
+</tbody></table>
+{% endif %}
 <pre>{{ r.upgrade | tojson_indented }}</pre>
 {% endif %}
 {% if r.get("exercise") %}

@@ -58,6 +58,68 @@ def test_upgrade_from_the_previous_release(upgrade_cloud, nova_release_tree):
         assert leftovers(conn, label) == {}
 
 
+def test_rolling_upgrade_of_two_shards_under_load(upgrade_cloud):
+    env, conn = upgrade_cloud
+    status, summary, stderr = run_job("shard-nova-compute-rolling-upgrade", env=env, timeout=3600)
+    assert summary, stderr
+    shard_labels = labels.labels_for(summary["build"], 2)
+    try:
+        assert status == 0 and summary["result"] == "SUCCESS", stderr[-3000:]
+        rolling = summary["upgrade"]["rolling"]
+        # Two shards, each with its own label and host, upgraded one at a time.
+        shards = rolling["shards"]
+        assert [s["label"] for s in shards] == shard_labels
+        assert [s["host"] for s in shards] == shard_labels
+        for shard in shards:
+            assert 0 < shard["downtime_seconds"] < 600, shard
+            assert shard["survived"] is True, shard
+        assert rolling["servers"] == rolling["servers_survived"] == 2
+        assert summary["upgrade"]["downtime_seconds"] == max(s["downtime_seconds"] for s in shards)
+        # The sampler ran every second through both upgrades: it listed, showed
+        # and stopped/started servers (only on the shard not being upgraded),
+        # and the API answered (nearly) every call.
+        api = rolling["api"]
+        logs = Path(summary["logs"]) / "shard"
+        assert api["restored"] == "ok"
+        downtime = sum(s["downtime_seconds"] for s in shards)
+        assert api["samples"] >= downtime * 0.5, api
+        assert api["calls"] >= api["samples"] * 3, api
+        assert set(api["by_call"]) >= {"list", "show", "stop"}, api
+        assert set(api["by_upgrading"]) == set(shard_labels), api
+        assert 0.9 <= api["success_rate"] <= 1.0, api
+        assert api["ok"] <= api["calls"]
+        # Every call is in the logs: no stop or start went to the shard being upgraded.
+        samples = [json.loads(line) for line in (logs / "rolling" / "samples.jsonl").open()]
+        assert len(samples) == api["calls"]
+        by_id = {s["server"]: s["host"] for s in shards}
+        actions = [s for s in samples if s["op"] in ("stop", "start")]
+        assert actions and all(by_id[a["target"]] != a["upgrading"] for a in actions)
+        # The report has it too, and its page shows it.
+        report = json.loads((logs / "report.json").read_text())
+        assert report["verdict"] == "SUCCESS" and report["teardown"]["state"] == "ok"
+        assert report["upgrade"]["rolling"] == rolling
+        page = (logs / "report.html").read_text()
+        assert "Rolling upgrade of 2 shards" in page and "2 of 2 servers survived with" in page
+        assert summary["teardown"] == "ok"
+        # Nothing of either shard is left on the node: workspaces, processes.
+        for label in shard_labels:
+            assert not any(Path.home().glob(f".shard-jobs/builds/{label}*")), label
+        assert not [
+            p for p in Path("/proc").glob("[0-9]*/cmdline") if _cmdline_has(p, shard_labels)
+        ]
+    finally:
+        for label in shard_labels:
+            assert leftovers(conn, label) == {}, label
+
+
+def _cmdline_has(path, words):
+    try:
+        cmdline = path.read_bytes().decode(errors="replace")
+    except OSError:
+        return False
+    return any(word in cmdline for word in words)
+
+
 def test_upgrade_to_a_candidate_that_fails_to_start(upgrade_cloud, tmp_path, nova_release_tree):
     """A "to" that does not start: a clear failure, and teardown still removes everything."""
     import shutil

@@ -92,3 +92,40 @@ def test_jinja_refuses_a_bad_build_id_with_the_rule_s_message():
     result = jinja("build | shard_label", build="not-a-build")
     assert result.get("failed") is True
     assert "invalid build id 'not-a-build'" in result["msg"]
+
+
+def test_each_shard_of_a_run_has_a_label_of_its_own():
+    # Shard 0 is the build's label; the others keep its first ten digits and
+    # count on in the last two (wrapping), each a label like any other.
+    assert labels.label_for(BUILD, 0) == labels.label_for(BUILD)
+    assert labels.label_for(BUILD, 1) == "shard-0123456789ac"
+    wraps = "0123456789ff" + BUILD[12:]
+    assert labels.labels_for(wraps, 3) == [
+        "shard-0123456789ff",
+        "shard-012345678900",
+        "shard-012345678901",
+    ]
+    every = labels.labels_for(BUILD, labels.MAX_SHARDS)
+    assert len(set(every)) == labels.MAX_SHARDS and all(map(labels.is_label, every))
+    for label in every:
+        assert labels.label_of_trait(labels.trait_for(label)) == label
+    for bad in (-1, labels.MAX_SHARDS, "1", True):
+        with pytest.raises(ValueError, match="invalid shard index"):
+            labels.label_for(BUILD, bad)
+
+
+@pytest.mark.parametrize("count", [0, 17, -1, "two", "", None, True])
+def test_a_bad_number_of_shards_is_refused_in_one_line(count):
+    error = labels.shards_error(count)
+    assert error.startswith("invalid number of shards") and "\n" not in error
+    assert _value("count | shard_shards_error", count=count) == error
+
+
+@pytest.mark.parametrize("count", [1, 2, "2", 16])
+def test_a_number_of_shards_within_the_limit_is_accepted(count):
+    assert labels.shards_error(count) is None
+
+
+def test_jinja_derives_a_shard_s_label():
+    assert _value("build | shard_label(1)", build=BUILD) == labels.label_for(BUILD, 1)
+    assert _value("build | shard_label('2')", build=BUILD) == labels.label_for(BUILD, 2)

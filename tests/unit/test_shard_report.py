@@ -254,6 +254,29 @@ def test_html_escapes_hostile_names_everywhere(sr):
     assert "<svg" in page and "<title>" in page and "<table>" in page
 
 
+def test_the_rolling_upgrade_s_figures_are_kept_and_shown(sr):
+    events = [_event("upgrade", "start", 0, 0, code={}), _event("upgrade", "end", 3, 4, code={})]
+    rolling = {
+        "shards": [
+            {"label": "shard-0123456789ab", "index": 0, "downtime_seconds": 12.5, "survived": True},
+            {"label": HOSTILE, "index": 1, "downtime_seconds": 9.1},
+        ],
+        "api": {"calls": 200, "ok": 197, "success_rate": 0.985},
+        "servers": 2,
+        "servers_survived": 1,
+    }
+    report = sr.build_report(
+        events, verdict="FAILURE", job="j", label="shard-x", upgrade={"rolling": rolling, "x": 1}
+    )
+    assert report["upgrade"] == {"rolling": rolling}
+    page = shard_report_page.render(report)
+    assert "Rolling upgrade of 2 shards" in page
+    assert "1 of 2 servers survived with their\nallocations" in page
+    assert "the API answered 197 of\n200 calls\n(98.5%)" in page
+    assert "<td>shard-0123456789ab</td>\n<td>12.5</td>\n<td>yes</td>" in page
+    assert "<td>9.1</td>\n<td>no</td>" in page and "<script" not in page
+
+
 def test_the_filter_renders_the_same_page_on_the_controller(sr):
     """The roles render the page through the shard role's filter, in Ansible's own
     templating: the same page, escaped once (not twice, not undone)."""

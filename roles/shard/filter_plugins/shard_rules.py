@@ -38,10 +38,10 @@ from ansible.module_utils import (  # noqa: E402
 )
 
 
-def shard_label(build_id):
-    """shard-<12 hex> of a Zuul build id; an error naming the bad id otherwise."""
+def shard_label(build_id, index=0):
+    """shard-<12 hex> of a Zuul build id (its shard I(index)); an error naming a bad id."""
     try:
-        return shard_labels.label_for(build_id)
+        return shard_labels.label_for(build_id, int(index))
     except ValueError as exc:
         raise AnsibleFilterError(str(exc)) from None
 
@@ -49,6 +49,11 @@ def shard_label(build_id):
 def shard_build_id_error(build_id):
     """Why the value is not a Zuul build id, or '' when it is one."""
     return shard_labels.build_id_error(build_id) or ""
+
+
+def shard_shards_error(count):
+    """Why the value is not a number of shards a run may deploy, or '' when it is one."""
+    return shard_labels.shards_error(count) or ""
 
 
 def shard_trait(label):
@@ -107,6 +112,7 @@ class FilterModule:
         return {
             "shard_label": shard_label,
             "shard_build_id_error": shard_build_id_error,
+            "shard_shards_error": shard_shards_error,
             "shard_trait": shard_trait,
             "shard_description": shard_description,
             "shard_masked": shard_masked,

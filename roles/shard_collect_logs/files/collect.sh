@@ -13,5 +13,12 @@ for f in "$ws"/pip-freeze-*.txt "$ws"/source-*.txt "$ws"/result.json "$ws"/upgra
     [ -f "$f" ] && cp "$f" "$out/"
 done
 [ -d "$ws/etc-masked" ] && cp -r "$ws/etc-masked/." "$out/etc/"
+# The rolling upgrade's sampler: every call it made, and its summary.
+if [ -d "$ws/rolling" ]; then
+    mkdir -p "$out/rolling"
+    for f in "$ws"/rolling/samples.jsonl "$ws"/rolling/summary.json; do
+        [ -f "$f" ] && cp "$f" "$out/rolling/"
+    done
+fi
 # phases.json (seconds per phase) comes with the efficiency report (shard_report).
 chmod -R go-rwx "$out"

@@ -1,0 +1,93 @@
+"""The rolling upgrade's sampler (module_utils/shard_rolling.py): its figures,
+and what it does each second against a stand-in for the cloud."""
+
+import json
+import types
+
+from shard_jobs.rules import rolling
+
+
+def test_summary_of_the_records():
+    records = [
+        {"sample": 0, "op": "list", "ok": True, "upgrading": ""},
+        {"sample": 0, "op": "show", "ok": True, "upgrading": ""},
+        {"sample": 1, "op": "list", "ok": False, "error": "HttpException: 503", "upgrading": "h1"},
+        {"sample": 1, "op": "show", "ok": True, "upgrading": "h1"},
+        {"sample": 2, "op": "stop", "ok": True, "upgrading": "h2"},
+        {"sample": 2, "op": "list", "ok": False, "error": "HttpException: 503", "upgrading": "h2"},
+    ]
+    out = rolling.summarize(records)
+    assert (out["calls"], out["ok"], out["success_rate"], out["samples"]) == (6, 4, 0.6667, 3)
+    assert out["by_call"]["list"] == {"calls": 3, "ok": 1, "success_rate": 0.3333}
+    assert out["by_upgrading"] == {
+        "h1": {"calls": 2, "ok": 1, "success_rate": 0.5},
+        "h2": {"calls": 2, "ok": 1, "success_rate": 0.5},
+    }
+    assert out["errors"] == ["HttpException: 503"]
+    assert rolling.summarize([])["success_rate"] is None
+
+
+def test_a_cut_last_line_is_skipped(tmp_path):
+    path = tmp_path / "samples.jsonl"
+    path.write_text(json.dumps({"op": "list", "ok": True}) + "\n" + '{"op": "sh')
+    assert rolling.read_records(path) == [{"op": "list", "ok": True}]
+    assert rolling.read_records(tmp_path / "none") == []
+
+
+class FakeCompute:
+    def __init__(self, statuses):
+        self.statuses = statuses
+        self.calls = []
+
+    def servers(self):
+        self.calls.append("list")
+        return []
+
+    def get_server(self, server_id):
+        self.calls.append(f"show {server_id}")
+        return types.SimpleNamespace(id=server_id, status=self.statuses[server_id], task_state=None)
+
+    def stop_server(self, server_id):
+        self.calls.append(f"stop {server_id}")
+        self.statuses[server_id] = "SHUTOFF"
+
+    def start_server(self, server_id):
+        self.calls.append(f"start {server_id}")
+        self.statuses[server_id] = "ACTIVE"
+
+    def wait_for_server(self, server, **kwargs):
+        assert kwargs["interval"] <= 0.5
+        self.calls.append(f"wait {server.id}")
+
+
+def test_each_second_it_lists_shows_and_acts_only_off_the_shard_being_upgraded(tmp_path):
+    compute = FakeCompute({"a": "ACTIVE", "b": "ACTIVE"})
+    upgrading = tmp_path / "upgrading"
+    upgrading.write_text("h1\n")
+    out = tmp_path / "samples.jsonl"
+    servers = [{"server": "a", "host": "h1"}, {"server": "b", "host": "h2"}]
+    with open(out, "w") as records:
+        sampler = rolling.Sampler(
+            types.SimpleNamespace(compute=compute), servers, upgrading, records
+        )
+        sampler.once()
+        sampler.once()
+        upgrading.write_text("h2\n")
+        sampler.once()
+        # At the end, what it stopped is started again and waited for.
+        sampler.restore()
+    assert compute.calls[:8] == [
+        "list",
+        "show a",
+        "show b",
+        "stop b",
+        "list",
+        "show a",
+        "show b",
+        "start b",
+    ]
+    assert compute.calls[8:12] == ["list", "show a", "show b", "stop a"]
+    assert compute.statuses == {"a": "ACTIVE", "b": "ACTIVE"}
+    rows = rolling.read_records(out)
+    assert {r["upgrading"] for r in rows} == {"h1", "h2"}
+    assert all(r["ok"] for r in rows) and rolling.summarize(rows)["samples"] == 3
