@@ -398,6 +398,7 @@ from ansible.module_utils.shard_cloud_services import (
     http,
     launch,
     token,
+    usable_image,
     wait_for_apis,
 )
 from ansible.module_utils.shard_processes import (
@@ -608,12 +609,13 @@ def check_cloud(checks):
     try:
         tok = checked_token(checks)
         images = find_images(image, tok)
-        canaries = find_images(image, tok, image["canary"]) if image.get("canary") else [{}]
+        canary = image.get("canary")
+        canaries = find_images(image, tok, canary) if canary else [{"status": "active"}]
     except (RuntimeError, OSError) as exc:
         return {"status": "failed", "reason": str(exc)}
-    if not any(i.get("status") == "active" for i in images):
+    if usable_image(images) is None:
         return {"status": "failed", "reason": "the image is missing"}
-    if not canaries:
+    if usable_image(canaries) is None:
         return {"status": "failed", "reason": "the canary image is missing"}
     return {"status": "ok"}
 
@@ -624,12 +626,20 @@ def ensure_image(image, tok, check_mode=False, name=None, visibility="public"):
     auth = {"X-Auth-Token": tok}
     name = name or image["name"]
     images = find_images(image, tok, name)
-    active = [i for i in images if i.get("status") == "active"]
+    active = usable_image(images)
     if active:
-        return active[0]["id"], False
+        return active["id"], False
+    found = next((i for i in images if i.get("status") == "queued"), None)
+    other = next((i for i in images if i is not found), None)
+    if found is None and other is not None:
+        # Another of that name (deactivated, say) stays the operator's to look
+        # at: a second one would make the name ambiguous for the jobs.
+        raise RuntimeError(
+            f"image {name} ({other.get('id')}) is {other.get('status')}, not active: "
+            "reactivate or delete it, then converge again"
+        )
     if check_mode:
         return None, True
-    found = next((i for i in images if i.get("status") == "queued"), None)
     if found is None:
         body = {
             "name": name,

@@ -45,9 +45,11 @@ options:
     type: str
     choices: [start, end, mark]
   paths:
-    description: Paths whose existence C(begin) returns in I(exists).
+    description:
+      - Paths whose existence C(begin) returns in I(exists), keyed as given
+        (a C(~) is expanded for the look, not in the key).
     type: list
-    elements: path
+    elements: str
     default: []
   unless_exists:
     description: C(begin) records no start when this path exists.
@@ -474,7 +476,9 @@ def cmd_begin(p, check_mode=False):
     return dict(
         looked,
         workspace_exists=workspace,
-        exists={path: os.path.exists(path) for path in p["paths"]},
+        # Keyed by the path as the task wrote it (its ~ not expanded), so that
+        # the task looks a result up with the same expression it passed.
+        exists={path: os.path.exists(os.path.expanduser(path)) for path in p["paths"]},
         started=start,
     )
 
@@ -508,7 +512,8 @@ def main():
             job=dict(type="str", default=""),
             build=dict(type="str", default=""),
             teardown=dict(type="dict"),
-            paths=dict(type="list", elements="path", default=[]),
+            # str, not path: Ansible would expand ~ in the keys of exists.
+            paths=dict(type="list", elements="str", default=[]),
             unless_exists=dict(type="path"),
         ),
         supports_check_mode=True,

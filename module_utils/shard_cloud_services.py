@@ -79,6 +79,12 @@ def find_images(image, tok, name=None):
     return found.get("images", [])
 
 
+def usable_image(images):
+    """The first active image of a find_images() result, or None: what the embedded
+    cloud's checks (its module, ./shard cloud up) call "there"."""
+    return next((i for i in images if i.get("status") == "active"), None)
+
+
 def launch(service, timeout=120):
     """Start a service after stopping what runs under its pid record (another
     fingerprint, or not answering) and whatever a killed one left in its process

@@ -132,7 +132,10 @@ class Sampler:
             self.turn += 1
             got = shown[server["server"]]
             action = _ACTIONS.get(got.status) if not got.task_state else None
-            if action:
+            # Read again right before acting: the upgrade may have moved on to
+            # this server's shard while the sample listed and showed.
+            upgrading = self.upgrading()
+            if action and server["host"] != upgrading:
                 self.touched.add(server["server"])
                 fn = getattr(self.conn.compute, f"{action}_server")
                 self.call(action, server["server"], upgrading, lambda: fn(server["server"]))

@@ -288,7 +288,7 @@ def _canary_problem(manifest: dict) -> str | None:
         )
     except Exception:  # a check that cannot run decides nothing
         return None
-    if any(i.get("status") == "active" for i in found):
+    if cloud_services.usable_image(found) is not None:
         return None
     return f"the canary image {name} is missing"
 

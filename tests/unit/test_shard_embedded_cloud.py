@@ -248,3 +248,28 @@ def test_cloud_up_converges_when_the_canary_is_missing(monkeypatch, tmp_path):
     # Cannot tell (keystone refuses): decides nothing.
     monkeypatch.setattr(cloud_services, "http", lambda *a, **k: (401, {}, None))
     assert cloud._canary_problem(manifest) is None
+
+
+def test_a_canary_that_is_there_but_not_active_is_never_made_twice(monkeypatch, tmp_path):
+    """A deactivated canary is the operator's to look at: converge says so and
+    creates no second image of that name (the jobs would find the name ambiguous)."""
+    fake = FakeGlanceHTTP()
+    monkeypatch.setattr(module, "http", fake)
+    monkeypatch.setattr(module_utils_cloud_services, "http", fake)
+    data = tmp_path / "tiny.raw"
+    data.write_bytes(b"\0" * 16)
+    image = {"url": "http://glance", "name": "shard-tiny", "file": str(data), "canary": "canary"}
+    checks = {
+        "auth": {"auth_url": "http://k/v3", "username": "admin", "password": "p", "project": "a"},
+        "urls": [],
+        "image": image,
+    }
+    tok = module.checked_token(checks)
+    module.ensure_image(image, tok)
+    canary_id, _ = module.ensure_image(image, tok, name="canary", visibility="private")
+    fake.images[canary_id]["status"] = "deactivated"
+    # Not in order, by the same rule as ./shard cloud up's fast path.
+    assert module.check_cloud(checks)["reason"] == "the canary image is missing"
+    with pytest.raises(RuntimeError, match=f"image canary \\({canary_id}\\) is deactivated"):
+        module.ensure_image(image, tok, name="canary", visibility="private")
+    assert [i["id"] for i in fake.images.values() if i["name"] == "canary"] == [canary_id]

@@ -447,3 +447,12 @@ def test_begin_in_check_mode_only_looks(run_module, tmp_path):
     )
     assert done["started"] is False and done["workspace_exists"] is True
     assert not (ws / "phases.jsonl").exists()
+
+
+def test_begin_answers_under_the_path_the_task_gave(cmd, tmp_path, monkeypatch):
+    # A site's shard_cache_dir may start with ~: the task looks its answer up
+    # with the same unexpanded expression.
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "client").write_text("")
+    done = cmd("begin", workspace=tmp_path / "ws", phase="teardown", paths=["~/client", "~/none"])
+    assert done["exists"] == {"~/client": True, "~/none": False}

@@ -91,3 +91,22 @@ def test_each_second_it_lists_shows_and_acts_only_off_the_shard_being_upgraded(t
     rows = rolling.read_records(out)
     assert {r["upgrading"] for r in rows} == {"h1", "h2"}
     assert all(r["ok"] for r in rows) and rolling.summarize(rows)["samples"] == 3
+
+
+def test_no_action_reaches_a_shard_whose_upgrade_began_while_the_sample_ran(tmp_path):
+    compute = FakeCompute({"a": "ACTIVE", "b": "ACTIVE"})
+    upgrading = tmp_path / "upgrading"
+    upgrading.write_text("h1\n")
+    servers = [{"server": "a", "host": "h1"}, {"server": "b", "host": "h2"}]
+    show = compute.get_server
+
+    def show_then_switch(server_id):
+        # The upgrade moves on to h2 while the sample shows its servers.
+        if server_id == "b":
+            upgrading.write_text("h2\n")
+        return show(server_id)
+
+    compute.get_server = show_then_switch
+    with open(tmp_path / "samples.jsonl", "w") as records:
+        rolling.Sampler(types.SimpleNamespace(compute=compute), servers, upgrading, records).once()
+    assert compute.calls == ["list", "show a", "show b"]
