@@ -54,6 +54,13 @@ options:
   unless_exists:
     description: C(begin) records no start when this path exists.
     type: path
+  record:
+    description:
+      - The workspace whose phase record tells C(begin) (and C(reached)) which
+        phases the run reached, when not I(workspace)'s own, such as the
+        build's for another shard of the same run (the rolling upgrade's),
+        whose deploy only the build's record shows for sure.
+    type: path
   out:
     description: Where C(report) and C(finish) write report.json and teardown.json.
     type: path
@@ -462,7 +469,7 @@ def verdict_of(p):
 
 
 def cmd_reached(p):
-    started = reached(os.path.join(p["workspace"], PHASES_FILE))
+    started = reached(os.path.join(p["record"] or p["workspace"], PHASES_FILE))
     return {"recorded": started is not None, "reached": started or []}
 
 
@@ -515,6 +522,7 @@ def main():
             # str, not path: Ansible would expand ~ in the keys of exists.
             paths=dict(type="list", elements="str", default=[]),
             unless_exists=dict(type="path"),
+            record=dict(type="path"),
         ),
         supports_check_mode=True,
     )

@@ -456,3 +456,15 @@ def test_begin_answers_under_the_path_the_task_gave(cmd, tmp_path, monkeypatch):
     (tmp_path / "client").write_text("")
     done = cmd("begin", workspace=tmp_path / "ws", phase="teardown", paths=["~/client", "~/none"])
     assert done["exists"] == {"~/client": True, "~/none": False}
+
+
+def test_begin_reads_what_the_run_reached_from_the_build_s_record(cmd, tmp_path):
+    # A rolling upgrade's second shard, after a run that stopped in pre-run: its
+    # own workspace never existed, the build's record says deploy never began.
+    build, other = tmp_path / "shard-0123456789ab", tmp_path / "shard-0123456789ac"
+    cmd("sample", workspace=build, phase="preflight", event="start")
+    done = cmd("begin", workspace=other, record=build, phase="teardown")
+    assert done["recorded"] is True and done["reached"] == ["preflight"]
+    assert done["workspace_exists"] is False and not other.exists()
+    # Without the build's record either: nothing tells, so teardown looks.
+    assert cmd("begin", workspace=other, phase="teardown")["recorded"] is False
