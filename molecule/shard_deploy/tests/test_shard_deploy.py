@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 from conftest import provider, read_pid
 
+from shard_jobs.rules import auth as auth_rules
+
 
 @pytest.fixture(scope="module")
 def conf_file(workspace):
@@ -28,15 +30,19 @@ def test_config_rendered_private(host, conf_file):
 
 def test_config_values(conf, state, label, workspace):
     secret = state["shard_cloud"]
-    auth = secret["cloud"]["auth"]
+    # The account the service runs with (service_auth when the credentials hold one).
+    auth = auth_rules.service_account(secret)["auth"]
     assert conf["DEFAULT"]["host"] == label
-    assert conf["DEFAULT"]["transport_url"] == secret["transport_url"]
+    same_bus = conf["DEFAULT"]["transport_url"] == secret["transport_url"]
+    assert same_bus, "transport_url is not the credentials' (values not shown: secret)"
     assert conf["DEFAULT"]["compute_driver"] == "fake.FakeDriverWithoutFakeNodes"
     assert conf["DEFAULT"]["state_path"] == str(workspace / "state")
     for section in ("placement", "neutron", "service_user"):
         assert conf[section]["auth_url"] == auth["auth_url"]
         assert conf[section]["username"] == auth["username"]
-        assert conf[section]["password"] == auth["password"]
+        # A bool first: pytest would print both sides of == (the password).
+        same = conf[section]["password"] == auth["password"]
+        assert same, f"[{section}] password is not the service account's"
         assert conf[section]["project_name"] == auth["project_name"]
         assert conf[section]["region_name"] == secret["cloud"].get("region_name", "RegionOne")
     # A compute reaches the cloud through its bus and APIs only.

@@ -19,7 +19,8 @@ def test_clouds_yaml_holds_the_secret_cloud_and_is_0600(host, workspace, state):
     secret = state["shard_cloud"]
     clouds = yaml.safe_load(f.content_string)["clouds"]
     assert list(clouds) == [secret["cloud_name"]]
-    assert clouds[secret["cloud_name"]] == secret["cloud"]
+    same = clouds[secret["cloud_name"]] == secret["cloud"]
+    assert same, "clouds.yaml's entry is not the credentials' (values not shown: secret)"
 
 
 def test_constraints_shipped(host, workspace):
