@@ -18,6 +18,8 @@ from shard_jobs import sources
 from shard_jobs.rules import labels
 
 JOB = "shard-nova-compute"
+# The cleanup playbook's step that deletes what carries the label (shard_teardown).
+TEARDOWN_TASK = "Delete what carries the build's label and check that nothing is left"
 NOVA = "openstack/nova"
 
 
@@ -68,8 +70,8 @@ def test_a_nova_change_passes_as_a_shard_and_leaves_nothing(site, admin_conn):
     # The change under test is what ran: its marker is in the shard's log, which the
     # job's collect-logs role pulled into the build's logs.
     assert marker in (logs / "shard" / "nova-compute.log").read_text()
-    # The cleanup playbook ran and found nothing left; the cloud agrees.
-    assert "Tear the shard down and check that nothing labelled is left" in output
+    # The cleanup playbook's teardown ran and found nothing left; the cloud agrees.
+    assert TEARDOWN_TASK in output
     assert leftovers(admin_conn, label_of(build)) == {}
 
 
@@ -88,7 +90,7 @@ def test_a_nova_change_that_breaks_nova_compute_fails_and_leaves_nothing(site, a
     # The log says why: the compute died after its start, before the cloud saw it.
     assert "nova-compute exited after it was started" in output, f"see {logs}/job-output.txt"
     # Teardown ran, and nothing carries the build's label.
-    assert "Tear the shard down and check that nothing labelled is left" in output
+    assert TEARDOWN_TASK in output
     assert leftovers(admin_conn, label_of(build)) == {}
 
 
