@@ -197,7 +197,10 @@ class FakeGlanceHTTP:
         return 200, {}, {}
 
 
-def test_the_canary_image_is_made_again_when_missing(monkeypatch, tmp_path):
+@pytest.fixture
+def glance_with_image(monkeypatch, tmp_path):
+    """(fake glance, image settings, the cloud's checks, a token): the tiny image made,
+    the canary not yet."""
     fake = FakeGlanceHTTP()
     monkeypatch.setattr(module, "http", fake)
     monkeypatch.setattr(module_utils_cloud_services, "http", fake)
@@ -211,6 +214,11 @@ def test_the_canary_image_is_made_again_when_missing(monkeypatch, tmp_path):
     }
     tok = module.checked_token(checks)
     module.ensure_image(image, tok)
+    return fake, image, checks, tok
+
+
+def test_the_canary_image_is_made_again_when_missing(glance_with_image):
+    fake, image, checks, tok = glance_with_image
     # The image is there, the canary not: the cloud is not in order, verify makes it.
     assert module.check_cloud(checks) == {
         "status": "failed",
@@ -250,22 +258,10 @@ def test_cloud_up_converges_when_the_canary_is_missing(monkeypatch, tmp_path):
     assert cloud._canary_problem(manifest) is None
 
 
-def test_a_canary_that_is_there_but_not_active_is_never_made_twice(monkeypatch, tmp_path):
+def test_a_canary_that_is_there_but_not_active_is_never_made_twice(glance_with_image):
     """A deactivated canary is the operator's to look at: converge says so and
     creates no second image of that name (the jobs would find the name ambiguous)."""
-    fake = FakeGlanceHTTP()
-    monkeypatch.setattr(module, "http", fake)
-    monkeypatch.setattr(module_utils_cloud_services, "http", fake)
-    data = tmp_path / "tiny.raw"
-    data.write_bytes(b"\0" * 16)
-    image = {"url": "http://glance", "name": "shard-tiny", "file": str(data), "canary": "canary"}
-    checks = {
-        "auth": {"auth_url": "http://k/v3", "username": "admin", "password": "p", "project": "a"},
-        "urls": [],
-        "image": image,
-    }
-    tok = module.checked_token(checks)
-    module.ensure_image(image, tok)
+    fake, image, checks, tok = glance_with_image
     canary_id, _ = module.ensure_image(image, tok, name="canary", visibility="private")
     fake.images[canary_id]["status"] = "deactivated"
     # Not in order, by the same rule as ./shard cloud up's fast path.
