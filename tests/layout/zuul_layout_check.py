@@ -158,6 +158,12 @@ def _job(job, default_parent: str) -> dict:
             for r in job.roles or ()
         ],
         "vars": sorted((job.variables or {}).keys()),
+        # The job's own values of the variables that bound its waits.
+        "wait_vars": {
+            k: v
+            for k, v in (job.variables or {}).items()
+            if k in ("shard_upgrade_shards", "shard_wait_timeout")
+        },
         "nodeset": getattr(job.nodeset, "name", job.nodeset) if job.nodeset else None,
         "secrets": [getattr(s, "name", str(s)) for s in (job.secrets or ())],
         "semaphores": sorted(getattr(s, "name", str(s)) for s in (job.semaphores or ())),
