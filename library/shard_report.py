@@ -156,6 +156,10 @@ started:
   description: Whether C(begin) recorded the start of I(phase).
   returned: when I(command) is begin
   type: bool
+converged:
+  description: Whether I(unless_exists) exists (the step has nothing to do; C(begin)).
+  returned: when I(command) is begin
+  type: bool
 why:
   description: Why no report was written.
   returned: when no report was written
@@ -487,6 +491,7 @@ def cmd_begin(p, check_mode=False):
         # the task looks a result up with the same expression it passed.
         exists={path: os.path.exists(os.path.expanduser(path)) for path in p["paths"]},
         started=start,
+        converged=converged,
     )
 
 

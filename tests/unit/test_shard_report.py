@@ -414,6 +414,7 @@ def test_begin_looks_and_starts_in_one_run(cmd, tmp_path):
         "workspace_exists": False,
         "exists": {str(client): False},
         "started": False,
+        "converged": False,
     }
     assert not ws.exists()
     cmd("sample", workspace=ws, phase="deploy", event="start")
@@ -431,10 +432,11 @@ def test_begin_records_no_start_once_the_step_converged(cmd, tmp_path):
     result = ws / "result.json"
     result.write_text("{}")
     done = cmd("begin", workspace=ws, phase="exercise", unless_exists=result)
-    assert done["started"] is False
+    assert done["started"] is False and done["converged"] is True
     assert cmd("reached", workspace=ws) == {"changed": False, "recorded": False, "reached": []}
     result.unlink()
-    assert cmd("begin", workspace=ws, phase="exercise", unless_exists=result)["started"] is True
+    done = cmd("begin", workspace=ws, phase="exercise", unless_exists=result)
+    assert done["started"] is True and done["converged"] is False
 
 
 def test_begin_in_check_mode_only_looks(run_module, tmp_path):
