@@ -85,6 +85,18 @@ options:
   logfile:
     description: Log of the service's process (see I(pidfile)).
     type: path
+  transport_url:
+    description:
+      - The cloud's message bus (an oslo.messaging transport URL), the one the
+        service was given. With I(pidfile), a service record this process
+        created also counts as up as soon as the process consumes from its
+        host's RPC queue (C(compute.<host>)), since nova-compute starts listening
+        right after it recorded its compute node, and sends its first
+        heartbeat 5 s later (nova's C(INITIAL_REPORTING_DELAY)). A record
+        that existed still needs the heartbeats above.
+      - When the bus does not answer, the module warns and waits for the
+        heartbeat.
+    type: str
 notes:
   - Connection options (I(cloud), I(region_name), I(interface)) as in the other
     shard-jobs modules; I(cloud) names a clouds.yaml entry or is a dict of one.
@@ -105,6 +117,7 @@ EXAMPLES = r"""
     timeout: 300
     pidfile: /home/zuul/shard/run/nova-compute.pid
     logfile: /home/zuul/shard/logs/nova-compute.log
+    transport_url: "{{ cloud_transport_url }}"
   register: compute
 
 - name: After stopping nova-compute, remove it from the cloud
@@ -184,6 +197,7 @@ deleted:
 import time
 from urllib.parse import quote
 
+from ansible.module_utils import shard_bus
 from ansible.module_utils.shard_labels import LABEL_METADATA_KEY, aggregate_metadata
 from ansible.module_utils.shard_openstack import (
     ShardModule,
@@ -226,6 +240,7 @@ class ComputeServiceModule(ShardModule):
         label=dict(type="str"),
         pidfile=dict(type="path"),
         logfile=dict(type="path"),
+        transport_url=dict(type="str", no_log=True),
     )
     module_kwargs = dict(supports_check_mode=True, required_together=[("pidfile", "logfile")])
 
@@ -246,6 +261,9 @@ class ComputeServiceModule(ShardModule):
         # and whether the service list was looked at yet.
         self.first_seen = {}
         self.looked = False
+        # The bus connection of _listening, and why it is not used (BusError).
+        self.bus = None
+        self.bus_problem = None
         if self.params["state"] == "present":
             self.present()
         else:
@@ -266,6 +284,10 @@ class ComputeServiceModule(ShardModule):
             if aggregate.name == name:
                 return aggregate
         return None
+
+    def fail_json(self, **kwargs):
+        self._close_bus()
+        super().fail_json(**kwargs)
 
     def _fail_process(self, what):
         name, logfile = self.params["binary"], self.params["logfile"]
@@ -304,13 +326,38 @@ class ComputeServiceModule(ShardModule):
             first = self.first_seen[service.id] = dict(
                 updated=updated, existed=self.looked is False and updated is not None, ours=set()
             )
-        if updated is None:
+        if updated is not None:
+            started = self.process_started
+            # (Timestamps are to the second, the start time exact to one.)
+            if updated != first["updated"] or (started is not None and updated >= int(started) - 1):
+                first["ours"].add(updated)
+            if len(first["ours"]) >= (2 if first["existed"] else 1):
+                return True
+        # A record this process created, before its first heartbeat: it runs
+        # once it listens on the bus. (An existing record's host queue may
+        # still have the previous process's consumer: heartbeats only.)
+        return not first["existed"] and self._listening()
+
+    def _listening(self):
+        """Whether the service's process consumes its host's RPC queue (I(transport_url))."""
+        url = self.params["transport_url"]
+        if not url or self.bus_problem:
             return False
-        started = self.process_started
-        # (Timestamps are to the second, the start time exact to one.)
-        if updated != first["updated"] or (started is not None and updated >= int(started) - 1):
-            first["ours"].add(updated)
-        return len(first["ours"]) >= (2 if first["existed"] else 1)
+        try:
+            queue = shard_bus.server_queue(self.params["binary"], self.params["host"])
+            if self.bus is None:
+                self.bus = shard_bus.connect(url, min(10, self.params["timeout"]))
+            return shard_bus.consumers(self.bus, queue) > 0
+        except (shard_bus.BusError, ValueError) as exc:
+            self.bus_problem = str(exc)
+            self._close_bus()
+            self.ansible.warn(f"not watching the message bus ({exc}): waiting for a heartbeat")
+            return False
+
+    def _close_bus(self):
+        if getattr(self, "bus", None) is not None:
+            shard_bus.close(self.bus)
+            self.bus = None
 
     def _wait(self, check, on_timeout):
         """check() until it returns something truthy; at the deadline fail with on_timeout().
@@ -387,6 +434,7 @@ class ComputeServiceModule(ShardModule):
             )
 
         service = self._wait(service_up, service_timeout)
+        self._close_bus()
         result["service"] = _service(service)
 
         if self.is_compute:

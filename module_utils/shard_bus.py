@@ -144,19 +144,40 @@ def close(thing):
         thing.close()
 
 
-def queue_exists(conn, name):
-    """Whether the queue exists: a passive declare, in a channel of its own (a
+def server_queue(service, host):
+    """The queue a server of I(service) on I(host) (a shard label) consumes its RPC calls
+    from: <topic>.<host> of the service's first topic. A consumer on it shows that the
+    service listens (nova-compute starts consuming once its compute node is recorded,
+    5 s before its first heartbeat: nova's servicegroup INITIAL_REPORTING_DELAY)."""
+    if service not in TOPICS:
+        raise ValueError(f"{str(service)[:60]!r} listens on no RPC topic the jobs know")
+    return host_queues(host, [service])[0]
+
+
+def _declare_passive(conn, name):
+    """py-amqp's answer to a passive declare of the queue (queue, message_count,
+    consumer_count), or None when the queue does not exist; in a channel of its own (a
     NOT_FOUND answer closes the channel it came on)."""
     channel = conn.channel()
     try:
-        channel.queue_declare(queue=name, passive=True)
-        return True
+        return channel.queue_declare(queue=name, passive=True)
     except Exception as exc:
         if getattr(exc, "code", None) == NOT_FOUND:
-            return False
+            return None
         raise BusError(f"cannot look for queue {name}: {_error(exc)}") from None
     finally:
         close(channel)
+
+
+def queue_exists(conn, name):
+    """Whether the queue exists."""
+    return _declare_passive(conn, name) is not None
+
+
+def consumers(conn, name):
+    """How many consumers the queue has; 0 when it does not exist."""
+    answer = _declare_passive(conn, name)
+    return 0 if answer is None else answer.consumer_count
 
 
 def existing(conn, names):

@@ -1,6 +1,11 @@
 """A fake AMQP broker for module_utils/shard_bus.py: py-amqp's Connection as far as the
 rule uses it (connect, channel, passive queue_declare, queue_delete, close)."""
 
+from collections import namedtuple
+
+# As amqp.protocol.queue_declare_ok_t.
+DeclareOk = namedtuple("DeclareOk", ("queue", "message_count", "consumer_count"))
+
 
 class AMQPError(Exception):
     """As py-amqp's errors: a reply code and the broker's text."""
@@ -15,15 +20,18 @@ class FakeBroker:
         self.vhosts = {vhost: set(queues)}
         self.refuse = set(refuse)  # host:port that refuse connections
         self.connections = []  # the keyword arguments of each connection made
+        self.made = []  # each connection made
         self.deleted = []
         self.keep = set()  # queues whose delete is accepted but not carried out
+        self.consumers = {}  # queue -> how many consumers it has (0 when absent)
 
     def queues(self, vhost="/"):
         return self.vhosts.setdefault(vhost, set())
 
     def factory(self, **kw):
         self.connections.append(kw)
-        return FakeConnection(self, kw)
+        self.made.append(FakeConnection(self, kw))
+        return self.made[-1]
 
 
 class FakeConnection:
@@ -58,7 +66,7 @@ class FakeChannel:
         if queue not in self._queues():
             self.closed = True  # a channel error closes the channel
             raise AMQPError(404, f"NOT_FOUND - no queue '{queue}'")
-        return (queue, 0, 0)
+        return DeclareOk(queue, 0, self.conn.broker.consumers.get(queue, 0))
 
     def queue_delete(self, queue):
         queues = self._queues()

@@ -6,6 +6,7 @@ import subprocess
 import fake_cloud
 import pytest
 import shard_compute_service as module
+from ansible.module_utils.basic import AnsibleModule
 
 from shard_jobs.rules import processes
 
@@ -634,3 +635,83 @@ def test_present_does_not_retry_other_server_errors(cloud, run_module):
     assert result["failed"] is True
     assert "something else" in result["msg"]
     assert cloud.aggregate_put_errors == [fake_cloud.DEADLOCK]
+
+
+BUS_URL = "rabbit://nova:p%40ss@mq.example:5672/cloud"
+
+
+@pytest.fixture
+def broker(monkeypatch):
+    from fake_bus import FakeBroker
+
+    broker = FakeBroker(vhost="cloud")
+    connect = module.shard_bus.connect
+    monkeypatch.setattr(
+        module.shard_bus, "connect", lambda url, timeout: connect(url, timeout, broker.factory)
+    )
+    return broker
+
+
+def consuming(broker, host):
+    """The host's process starts consuming its RPC queue."""
+    broker.queues("cloud").add(f"compute.{host}")
+    broker.consumers[f"compute.{host}"] = 1
+
+
+def test_present_takes_a_new_record_once_its_process_listens_on_the_bus(
+    cloud, clock, run_module, tmp_path, broker
+):
+    # nova-compute records itself at 2 s and consumes compute.<host> at 3 s;
+    # its first heartbeat would come at 8 s.
+    files = process_files(tmp_path, os.getpid())
+    cloud.at(2, lambda: cloud.add_compute(HOST))
+    cloud.at(2, lambda: setattr(cloud.services[0], "updated_at", None))
+    cloud.at(3, lambda: consuming(broker, HOST))
+    cloud.at(8, lambda: setattr(cloud.services[0], "updated_at", fake_cloud.utc_iso(1.0)))
+
+    result = run_module(module, present(transport_url=BUS_URL, **files))
+
+    assert result.get("failed") is not True, result.get("msg")
+    assert result["mapped"] is True
+    assert 3 <= clock.now - 1000 < 4
+    # The connection is closed once the service is up.
+    assert len(broker.made) == 1 and not broker.made[0].open
+
+
+def test_present_does_not_take_a_consumer_for_a_record_that_existed(
+    cloud, clock, run_module, tmp_path, broker
+):
+    # An upgrade: the host's queue may still have the previous process's
+    # consumer; only this process's heartbeats count.
+    files, started, service = watched_compute(cloud, tmp_path, reported=-30)
+    consuming(broker, HOST)
+    cloud.at(3, lambda: setattr(service, "updated_at", fake_cloud.utc_iso(started + 5)))
+    cloud.at(8, lambda: setattr(service, "updated_at", fake_cloud.utc_iso(started + 10)))
+
+    result = run_module(module, present(transport_url=BUS_URL, **files))
+
+    assert result["mapped"] is True
+    assert clock.now - 1000 >= 8
+
+
+def test_present_without_an_answering_bus_waits_for_the_heartbeat(
+    cloud, clock, run_module, tmp_path, broker, monkeypatch
+):
+    # (What Ansible returns of warnings depends on what earlier tests warned.)
+    warned = []
+    monkeypatch.setattr(AnsibleModule, "warn", lambda self, msg: warned.append(msg))
+    broker.refuse.add("mq.example:5672")
+    files = process_files(tmp_path, os.getpid())
+    cloud.at(2, lambda: cloud.add_compute(HOST))
+    cloud.at(2, lambda: setattr(cloud.services[0], "updated_at", None))
+    cloud.at(2, lambda: consuming(broker, HOST))
+    cloud.at(6, lambda: setattr(cloud.services[0], "updated_at", fake_cloud.utc_iso(1.0)))
+
+    result = run_module(module, present(transport_url=BUS_URL, **files))
+
+    assert result["mapped"] is True
+    assert 6 <= clock.now - 1000 < 7
+    assert len(warned) == 1 and warned[0].startswith("not watching the message bus (")
+    assert "p@ss" not in warned[0] and "p%40ss" not in warned[0]
+    # One try: a bus that refused is not asked again at every poll.
+    assert len(broker.connections) == 1
