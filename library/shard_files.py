@@ -52,6 +52,31 @@ options:
     description: Another mode for some of the files, as C(path => mode).
     type: dict
     default: {}
+  phase:
+    description:
+      - A phase of the build's record (C(phases.jsonl) in I(phase.workspace),
+        module_utils/shard_phases.py) that this module starts before its work
+        (I(phase.start)) or ends after it (I(phase.end)), where a task of its
+        own would cost one more process on the node.
+      - Nothing is recorded in check mode, nor the end when the module fails.
+    type: dict
+    suboptions:
+      workspace:
+        description: The build's workspace, created with the start when missing.
+        type: path
+        required: true
+      name:
+        description: The phase, such as C(preflight), C(build) or C(deploy).
+        type: str
+        required: true
+      start:
+        description: Record the phase's start, before the module's work.
+        type: bool
+        default: false
+      end:
+        description: Record the phase's end, once the module's work succeeded.
+        type: bool
+        default: false
 notes:
   - The content travels as a module argument; give the task C(no_log) too
     when it holds secrets.
@@ -97,6 +122,7 @@ import os
 import stat
 import tempfile
 
+from ansible.module_utils import shard_phases
 from ansible.module_utils.basic import AnsibleModule
 
 
@@ -177,9 +203,12 @@ def main():
             files=dict(type="dict", default={}, no_log=True),
             mode=dict(type="str", default="0600"),
             modes=dict(type="dict", default={}),
+            phase=shard_phases.PHASE_OPTION,
         ),
         supports_check_mode=True,
     )
+    # (Its workspace made by the event, when this starts a phase.)
+    shard_phases.module_event(module, "start")
     p = module.params
     check = module.check_mode
     changed, checksums = [], {}
@@ -199,7 +228,9 @@ def main():
             checksums[path] = hashlib.sha1(data).hexdigest()
     except OSError as exc:
         module.fail_json(msg=f"cannot lay out the files: {exc}", changed_paths=changed)
-    module.exit_json(changed=bool(changed), changed_paths=changed, checksums=checksums)
+    shard_phases.exit_json(
+        module, changed=bool(changed), changed_paths=changed, checksums=checksums
+    )
 
 
 if __name__ == "__main__":

@@ -103,6 +103,31 @@ options:
       - A file to write the commit of the first I(editable) tree into
         (C(git log -1 --format='%H %s')).
     type: path
+  phase:
+    description:
+      - A phase of the build's record (C(phases.jsonl) in I(phase.workspace),
+        module_utils/shard_phases.py) that this module starts before its work
+        (I(phase.start)) or ends after it (I(phase.end)), where a task of its
+        own would cost one more process on the node.
+      - Nothing is recorded in check mode, nor the end when the module fails.
+    type: dict
+    suboptions:
+      workspace:
+        description: The build's workspace, created with the start when missing.
+        type: path
+        required: true
+      name:
+        description: The phase, such as C(preflight), C(build) or C(deploy).
+        type: str
+        required: true
+      start:
+        description: Record the phase's start, before the module's work.
+        type: bool
+        default: false
+      end:
+        description: Record the phase's end, once the module's work succeeded.
+        type: bool
+        default: false
 author:
   - shard-jobs contributors
 """
@@ -159,6 +184,7 @@ import shutil
 import subprocess
 import time
 
+from ansible.module_utils import shard_phases
 from ansible.module_utils.basic import AnsibleModule
 
 STAMP = ".shard-stamp"
@@ -401,9 +427,11 @@ def main():
             timeout=dict(type="int", default=1800),
             freeze=dict(type="path"),
             source_record=dict(type="path"),
+            phase=shard_phases.PHASE_OPTION,
         ),
         supports_check_mode=True,
     )
+    shard_phases.module_event(module, "start")
     params = module.params
     for path in params["requirements"] + params["editable"] + params["siblings"]:
         if not os.path.exists(path):
@@ -416,8 +444,14 @@ def main():
         exists = os.path.exists(path)
         if exists and not module.check_mode:
             shutil.rmtree(path)
-        module.exit_json(
-            changed=exists, path=path, python=None, key=None, installed_siblings=[], recorded=[]
+        shard_phases.exit_json(
+            module,
+            changed=exists,
+            path=path,
+            python=None,
+            key=None,
+            installed_siblings=[],
+            recorded=[],
         )
 
     key = inputs_key(params, _python_version(module, params["python"]))
@@ -453,14 +487,15 @@ def main():
         stamp = current()
     if stamp and stamp.get("key") == key:
         recorded = [] if module.check_mode else write_records(module, params, path)
-        module.exit_json(
+        shard_phases.exit_json(
+            module,
             changed=bool(recorded),
             installed_siblings=stamp.get("siblings", []),
             recorded=recorded,
             **result,
         )
     if module.check_mode:
-        module.exit_json(changed=True, installed_siblings=[], recorded=[], **result)
+        shard_phases.exit_json(module, changed=True, installed_siblings=[], recorded=[], **result)
 
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     with open(path + ".lock", "w") as lock:
@@ -472,8 +507,12 @@ def main():
         else:
             siblings, changed = Builder(module, path, key).build(), True
     recorded = write_records(module, params, path)
-    module.exit_json(
-        changed=changed or bool(recorded), installed_siblings=siblings, recorded=recorded, **result
+    shard_phases.exit_json(
+        module,
+        changed=changed or bool(recorded),
+        installed_siblings=siblings,
+        recorded=recorded,
+        **result,
     )
 
 

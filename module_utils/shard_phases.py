@@ -302,3 +302,34 @@ def record(workspace, phase, event):
     """Append an event with a CPU snapshot now to the workspace's phases.jsonl."""
     os.makedirs(workspace, mode=0o700, exist_ok=True)
     return append_event(os.path.join(workspace, PHASES_FILE), phase, event, snapshot(workspace))
+
+
+# ------------------------------------------------------- a module's own events
+
+# The option `phase` of a module that does the first or last work of a phase
+# (shard_files, shard_virtualenv): it records the phase's start before that
+# work, its end after it, where a shard_report task of its own would cost one
+# more process on the node. Nothing is recorded in check mode, nor the end of
+# work that failed (as with a separate task, which would not run).
+PHASE_OPTION = dict(
+    type="dict",
+    options=dict(
+        workspace=dict(type="path", required=True),
+        name=dict(type="str", required=True),
+        start=dict(type="bool", default=False),
+        end=dict(type="bool", default=False),
+    ),
+)
+
+
+def module_event(module, event):
+    """Record I(event) (start or end) of I(module)'s C(phase) option, when it asks for it."""
+    option = module.params.get("phase")
+    if option and option[event] and not module.check_mode:
+        record(option["workspace"], option["name"], event)
+
+
+def exit_json(module, **result):
+    """I(module)'s exit on success, after the end of its phase (C(phase) option)."""
+    module_event(module, "end")
+    module.exit_json(**result)

@@ -6,6 +6,8 @@ import stat
 
 import shard_files as module
 
+from shard_jobs.rules import phases
+
 
 def mode(path):
     return stat.S_IMODE(os.lstat(path).st_mode)
@@ -102,3 +104,40 @@ def test_a_bad_mode_is_refused(tmp_path, run_module):
 
     assert result["failed"] is True
     assert "not an octal number" in result["msg"]
+
+
+def events(workspace):
+    return [(e["phase"], e["event"]) for e in phases.read_events(workspace / phases.PHASES_FILE)]
+
+
+def test_the_phase_option_records_a_start_before_and_an_end_after(tmp_path, run_module):
+    ws = tmp_path / "ws"
+
+    started = run_module(
+        module, layout(tmp_path, phase=dict(workspace=str(ws), name="deploy", start=True))
+    )
+    ended = run_module(
+        module, dict(files={}, phase=dict(workspace=str(ws), name="deploy", end=True))
+    )
+
+    assert started["changed"] is True and ended["changed"] is False
+    assert events(ws) == [("deploy", "start"), ("deploy", "end")]
+    # The start made the workspace, with the mode of every directory of a build's.
+    assert mode(ws) == 0o700
+
+
+def test_the_phase_option_records_nothing_in_check_mode_nor_the_end_of_a_failure(
+    tmp_path, run_module
+):
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    both = dict(workspace=str(ws), name="deploy", start=True, end=True)
+
+    run_module(module, layout(tmp_path, phase=both), check_mode=True)
+    assert not (ws / phases.PHASES_FILE).exists()
+
+    (ws / "current").mkdir()  # a directory where the link goes: the module fails
+    failed = run_module(module, layout(tmp_path, phase=both))
+
+    assert failed["failed"] is True
+    assert events(ws) == [("deploy", "start")]

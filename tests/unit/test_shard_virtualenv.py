@@ -18,6 +18,8 @@ import time
 import pytest
 import shard_virtualenv as module
 
+from shard_jobs.rules import phases
+
 PYTHON = sys.executable
 
 
@@ -637,3 +639,23 @@ def test_the_records_say_what_was_built_and_are_written_once(files, pip, run_mod
 
     again = run_module(module, args)
     assert again["changed"] is False and again["recorded"] == []
+
+
+def test_the_phase_option_brackets_the_build_and_a_failure_has_no_end(files, pip, run_module):
+    ws = files / "ws"
+    phase = dict(workspace=str(ws), name="build", start=True, end=True)
+
+    def events():
+        return [(e["phase"], e["event"]) for e in phases.read_events(ws / phases.PHASES_FILE)]
+
+    built = run_module(module, venv(files / "venv", packages=["pbr"], phase=phase))
+    assert built["changed"] is True
+    assert events() == [("build", "start"), ("build", "end")]
+
+    pip.fail_with = "ERROR: No matching distribution found for pbr===99"
+    failed = run_module(module, venv(files / "other", packages=["pbr===99"], phase=phase))
+    assert failed["failed"] is True
+    assert events() == [("build", "start"), ("build", "end"), ("build", "start")]
+
+    run_module(module, venv(files / "venv", packages=["pbr"], phase=phase), check_mode=True)
+    assert len(events()) == 3
