@@ -13,6 +13,7 @@ import time
 import traceback
 from urllib.parse import quote
 
+from ansible.module_utils import shard_phases
 from ansible.module_utils.basic import AnsibleModule
 
 # The run's names (label, trait, description) live in shard_labels; re-exported
@@ -85,7 +86,8 @@ def parse_timestamp(text):
 class ShardModule:
     """AnsibleModule plus an openstacksdk connection, in the openstack.cloud style.
 
-    Subclasses set ``argument_spec`` (merged with CONNECTION_ARGS), optional
+    Subclasses set ``argument_spec`` (merged with CONNECTION_ARGS and the
+    ``phase`` option of module_utils/shard_phases.py), optional
     ``module_kwargs``, and implement ``run()``, which calls ``exit_json``.
     """
 
@@ -93,7 +95,7 @@ class ShardModule:
     module_kwargs = {}
 
     def __init__(self):
-        spec = dict(CONNECTION_ARGS)
+        spec = dict(CONNECTION_ARGS, phase=shard_phases.PHASE_OPTION)
         spec.update(self.argument_spec)
         self.ansible = AnsibleModule(argument_spec=spec, **self.module_kwargs)
         self.params = self.ansible.params
@@ -127,7 +129,7 @@ class ShardModule:
     def exit_json(self, **kwargs):
         result = dict(self.results)
         result.update(kwargs)
-        self.ansible.exit_json(**result)
+        shard_phases.exit_json(self.ansible, **result)
 
     def require_label(self, option="label"):
         """Fail unless option I(option) holds a valid shard label; return it (or None if unset)."""
@@ -139,6 +141,7 @@ class ShardModule:
         return label
 
     def __call__(self):
+        shard_phases.module_event(self.ansible, "start")
         self.conn = self.connect()
         try:
             self.run()

@@ -8,7 +8,7 @@ import pytest
 import shard_compute_service as module
 from ansible.module_utils.basic import AnsibleModule
 
-from shard_jobs.rules import processes
+from shard_jobs.rules import phases, processes
 
 HOST = "shard-0123abcd4567"
 LABEL = "shard-0123abcd4567"
@@ -715,3 +715,25 @@ def test_present_without_an_answering_bus_waits_for_the_heartbeat(
     assert "p@ss" not in warned[0] and "p%40ss" not in warned[0]
     # One try: a bus that refused is not asked again at every poll.
     assert len(broker.connections) == 1
+
+
+def test_the_phase_option_brackets_the_step_and_a_failed_one_has_no_end(
+    cloud, clock, run_module, tmp_path
+):
+    # Every cloud module has the option (module_utils/shard_openstack.py ShardModule).
+    ws = tmp_path / "ws"
+    phase = dict(workspace=str(ws), name="deploy", start=True, end=True)
+
+    def events():
+        return [(e["phase"], e["event"]) for e in phases.read_events(ws / phases.PHASES_FILE)]
+
+    cloud.add_compute(HOST)
+    assert run_module(module, present(phase=phase))["mapped"] is True
+    assert events() == [("deploy", "start"), ("deploy", "end")]
+
+    failed = run_module(module, present(host="shard-0123abcd4568", timeout=5, phase=phase))
+    assert failed["failed"] is True
+    assert events() == [("deploy", "start"), ("deploy", "end"), ("deploy", "start")]
+
+    run_module(module, present(phase=phase), check_mode=True)
+    assert len(events()) == 3
