@@ -105,29 +105,10 @@ options:
     type: path
   phase:
     description:
-      - A phase of the build's record (C(phases.jsonl) in I(phase.workspace),
-        module_utils/shard_phases.py) that this module starts before its work
-        (I(phase.start)) or ends after it (I(phase.end)), where a task of its
-        own would cost one more process on the node.
-      - Nothing is recorded in check mode, nor the end when the module fails.
+      - The phase of the build's record that this module starts before its
+        work or ends after it, as the option of the same name of shard_files
+        (module_utils/shard_phases.py).
     type: dict
-    suboptions:
-      workspace:
-        description: The build's workspace, created with the start when missing.
-        type: path
-        required: true
-      name:
-        description: The phase, such as C(preflight), C(build) or C(deploy).
-        type: str
-        required: true
-      start:
-        description: Record the phase's start, before the module's work.
-        type: bool
-        default: false
-      end:
-        description: Record the phase's end, once the module's work succeeded.
-        type: bool
-        default: false
 author:
   - shard-jobs contributors
 """
