@@ -312,7 +312,8 @@ class ComputeServiceModule(ShardModule):
         """Whether the watched process has reported through this record (any, without one).
 
         A record this process created (absent at the first look, or never
-        updated) counts once it is updated: its first heartbeat. A record that
+        updated) counts once it is updated (its first heartbeat), or, with
+        I(transport_url), once the process consumes its host's RPC queue. A record that
         existed (an upgrade's previous release, still "up" for a minute) needs
         two updates from this process: nova saves the new version into it as
         the service starts, before it listens on the bus, and only the
@@ -350,10 +351,15 @@ class ComputeServiceModule(ShardModule):
             if self.bus is None:
                 self.bus = shard_bus.connect(url, min(10, self.params["timeout"]))
             return shard_bus.consumers(self.bus, queue) > 0
-        except (shard_bus.BusError, ValueError) as exc:
-            self.bus_problem = str(exc)
+        except Exception as exc:  # noqa: BLE001 - any failure: the heartbeat still tells
+            # (BusError and ValueError say what failed without the URL; for the
+            # rest, such as a dropped connection or no py-amqp, the type only.)
+            known = isinstance(exc, (shard_bus.BusError, ValueError))
+            self.bus_problem = str(exc) if known else type(exc).__name__
             self._close_bus()
-            self.ansible.warn(f"not watching the message bus ({exc}): waiting for a heartbeat")
+            self.ansible.warn(
+                f"not watching the message bus ({self.bus_problem}): waiting for a heartbeat"
+            )
             return False
 
     def _close_bus(self):

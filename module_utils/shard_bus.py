@@ -158,15 +158,17 @@ def _declare_passive(conn, name):
     """py-amqp's answer to a passive declare of the queue (queue, message_count,
     consumer_count), or None when the queue does not exist; in a channel of its own (a
     NOT_FOUND answer closes the channel it came on)."""
-    channel = conn.channel()
+    channel = None
     try:
+        channel = conn.channel()
         return channel.queue_declare(queue=name, passive=True)
     except Exception as exc:
         if getattr(exc, "code", None) == NOT_FOUND:
             return None
         raise BusError(f"cannot look for queue {name}: {_error(exc)}") from None
     finally:
-        close(channel)
+        if channel is not None:
+            close(channel)
 
 
 def queue_exists(conn, name):

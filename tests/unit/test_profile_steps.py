@@ -6,45 +6,70 @@ import yaml
 from shard_jobs import paths
 
 PROFILES = sorted((paths.ROLES / "shard" / "profiles").glob("*/profile.yaml"))
-# The steps whose module records the phase (roles/shard_deploy, roles/shard_label).
-RECORDING_STEPS = ("registered", "label")
 MARK = "_shard_step_phase"
 
 
-def tasks(items):
-    """Every task of a task list, blocks and their rescue/always included."""
-    for task in items or []:
-        yield task
-        for key in ("block", "rescue", "always"):
-            yield from tasks(task.get(key))
+def steps_in_order(path):
+    """The tasks a step file runs when nothing fails, in order: blocks flattened (not their
+    rescue or always), a static include_tasks replaced by the tasks of its file."""
+
+    def walk(items, here):
+        for task in items or []:
+            if "block" in task:
+                yield from walk(task["block"], here)
+                continue
+            include = task.get("ansible.builtin.include_tasks")
+            if isinstance(include, dict):
+                include = include.get("file")
+            if isinstance(include, str) and "{{" not in include:
+                target = here / include
+                yield from walk(yaml.safe_load(target.read_text()), target.parent)
+                continue
+            yield task
+
+    return list(walk(yaml.safe_load(path.read_text()), path.parent))
 
 
-def recording(path):
-    """The tasks of a step file (and the task files it includes) whose module passes the mark."""
-    found = []
-    for task in tasks(yaml.safe_load(path.read_text())):
-        include = task.get("ansible.builtin.include_tasks")
-        if isinstance(include, str) and "{{" not in include:
-            found += recording(path.parent / include)
-            continue
-        for args in task.values():
-            if isinstance(args, dict) and MARK in str(args.get("phase", "")):
-                found.append(task["name"])
-    return found
+def records(task):
+    """Whether a task records the step's phase: a module given the mark as its phase
+    option, or a shard_report event of the mark's phase."""
+    return any(
+        isinstance(args, dict) and MARK in str(args.get("phase", "")) for args in task.values()
+    )
+
+
+def check(path, step):
+    """What is wrong with a step file's phase record, or None."""
+    tasks = steps_in_order(path)
+    recording = [t["name"] for t in tasks if records(t)]
+    if len(recording) != 1:
+        return f"{len(recording)} tasks record the phase: {recording}"
+    # label: its one task starts and ends the phase; registered: the last task ends it.
+    if step == "label" and len(tasks) != 1:
+        return f"the label step has {len(tasks)} tasks; its one module records start and end"
+    if step == "registered" and not records(tasks[-1]):
+        return f"the end is recorded by {recording[0]!r}, not by the step's last task"
+    return None
 
 
 @pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.parent.name)
-def test_each_recording_step_passes_the_phase_to_one_module(profile):
+@pytest.mark.parametrize("step", ["registered", "label"])
+def test_each_recording_step_records_its_phase_at_the_right_place(profile, step):
     steps = yaml.safe_load(profile.read_text()).get("steps", {})
-    for step in RECORDING_STEPS:
-        if step in steps:
-            found = recording(profile.parent / steps[step])
-            assert len(found) == 1, f"{profile.parent.name} step {step}: {found}"
+    if step in steps:
+        assert check(profile.parent / steps[step], step) is None
 
 
-def test_the_check_finds_a_step_that_does_not_pass_it(tmp_path):
-    step = tmp_path / "label.yaml"
-    step.write_text("- name: Label\n  shard_compute_label:\n    label: x\n")
-    assert recording(step) == []
-    step.write_text("- name: Label\n  shard_compute_label:\n    phase: '{{ _shard_step_phase }}'\n")
-    assert recording(step) == ["Label"]
+def test_the_check_finds_a_missing_or_early_record(tmp_path):
+    step = tmp_path / "registered.yaml"
+    step.write_text("- name: Wait\n  shard_compute_service:\n    host: x\n")
+    assert check(step, "registered") == "0 tasks record the phase: []"
+    step.write_text(
+        "- block:\n"
+        "    - name: Wait\n      shard_image_info:\n        phase: '{{ _shard_step_phase }}'\n"
+        "    - name: Check\n      ansible.builtin.assert:\n        that: [true]\n"
+        "  rescue:\n    - name: Say why\n      ansible.builtin.fail:\n        msg: x\n"
+    )
+    assert check(step, "registered") == "the end is recorded by 'Wait', not by the step's last task"
+    step.write_text("- name: Wait\n  shard_image_info:\n    phase: '{{ _shard_step_phase }}'\n")
+    assert check(step, "registered") is None

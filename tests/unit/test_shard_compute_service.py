@@ -737,3 +737,29 @@ def test_the_phase_option_brackets_the_step_and_a_failed_one_has_no_end(
 
     run_module(module, present(phase=phase), check_mode=True)
     assert len(events()) == 3
+
+
+def test_present_falls_back_to_the_heartbeat_when_the_bus_connection_drops(
+    cloud, clock, run_module, tmp_path, broker, monkeypatch
+):
+    warned = []
+    monkeypatch.setattr(AnsibleModule, "warn", lambda self, msg: warned.append(msg))
+
+    def dropped(self):
+        raise ConnectionResetError(104, "Connection reset by peer")
+
+    monkeypatch.setattr(type(broker.factory(host="x", virtual_host="/")), "channel", dropped)
+    files = process_files(tmp_path, os.getpid())
+    cloud.at(2, lambda: cloud.add_compute(HOST))
+    cloud.at(2, lambda: setattr(cloud.services[0], "updated_at", None))
+    cloud.at(2, lambda: consuming(broker, HOST))
+    cloud.at(6, lambda: setattr(cloud.services[0], "updated_at", fake_cloud.utc_iso(1.0)))
+
+    result = run_module(module, present(transport_url=BUS_URL, **files))
+
+    assert result.get("failed") is not True, result.get("msg")
+    assert 6 <= clock.now - 1000 < 7
+    assert len(warned) == 1
+    assert warned[0].startswith(
+        f"not watching the message bus (cannot look for queue compute.{HOST}: ConnectionResetError"
+    )
