@@ -307,7 +307,8 @@ def record(workspace, phase, event):
 # ------------------------------------------------------- a module's own events
 
 # The option `phase` of a module that does the first or last work of a phase
-# (shard_files, shard_virtualenv): it records the phase's start before that
+# (shard_files, shard_virtualenv, the cloud modules through ShardModule in
+# shard_openstack.py): it records the phase's start before that
 # work, its end after it, where a shard_report task of its own would cost one
 # more process on the node. Nothing is recorded in check mode, nor the end of
 # work that failed (as with a separate task, which would not run).

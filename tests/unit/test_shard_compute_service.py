@@ -585,13 +585,21 @@ def test_present_does_not_take_the_version_save_for_a_running_service(
     assert "not yet a heartbeat of this process" in result["msg"]
 
 
+def a_record_created_at_2s(cloud, heartbeat_at):
+    """The watched process records its compute at 2 s (no report yet) and sends its first
+    heartbeat at I(heartbeat_at) s."""
+    cloud.at(2, lambda: cloud.add_compute(HOST))
+    cloud.at(2, lambda: setattr(cloud.services[0], "updated_at", None))
+    cloud.at(
+        heartbeat_at, lambda: setattr(cloud.services[0], "updated_at", fake_cloud.utc_iso(1.0))
+    )
+
+
 def test_present_takes_the_first_heartbeat_of_a_record_the_process_created(
     cloud, clock, run_module, tmp_path
 ):
     files = process_files(tmp_path, os.getpid())
-    cloud.at(2, lambda: cloud.add_compute(HOST))
-    cloud.at(2, lambda: setattr(cloud.services[0], "updated_at", None))  # created, no report yet
-    cloud.at(6, lambda: setattr(cloud.services[0], "updated_at", fake_cloud.utc_iso(1.0)))
+    a_record_created_at_2s(cloud, heartbeat_at=6)
 
     result = run_module(module, present(**files))
 
@@ -652,6 +660,15 @@ def broker(monkeypatch):
     return broker
 
 
+@pytest.fixture
+def warned(monkeypatch):
+    """The module's warnings, as it gives them (what Ansible returns of them depends on
+    what earlier tests warned)."""
+    messages = []
+    monkeypatch.setattr(AnsibleModule, "warn", lambda self, msg: messages.append(msg))
+    return messages
+
+
 def consuming(broker, host):
     """The host's process starts consuming its RPC queue."""
     broker.queues("cloud").add(f"compute.{host}")
@@ -664,10 +681,8 @@ def test_present_takes_a_new_record_once_its_process_listens_on_the_bus(
     # nova-compute records itself at 2 s and consumes compute.<host> at 3 s;
     # its first heartbeat would come at 8 s.
     files = process_files(tmp_path, os.getpid())
-    cloud.at(2, lambda: cloud.add_compute(HOST))
-    cloud.at(2, lambda: setattr(cloud.services[0], "updated_at", None))
+    a_record_created_at_2s(cloud, heartbeat_at=8)
     cloud.at(3, lambda: consuming(broker, HOST))
-    cloud.at(8, lambda: setattr(cloud.services[0], "updated_at", fake_cloud.utc_iso(1.0)))
 
     result = run_module(module, present(transport_url=BUS_URL, **files))
 
@@ -695,17 +710,12 @@ def test_present_does_not_take_a_consumer_for_a_record_that_existed(
 
 
 def test_present_without_an_answering_bus_waits_for_the_heartbeat(
-    cloud, clock, run_module, tmp_path, broker, monkeypatch
+    cloud, clock, run_module, tmp_path, broker, warned
 ):
-    # (What Ansible returns of warnings depends on what earlier tests warned.)
-    warned = []
-    monkeypatch.setattr(AnsibleModule, "warn", lambda self, msg: warned.append(msg))
     broker.refuse.add("mq.example:5672")
     files = process_files(tmp_path, os.getpid())
-    cloud.at(2, lambda: cloud.add_compute(HOST))
-    cloud.at(2, lambda: setattr(cloud.services[0], "updated_at", None))
+    a_record_created_at_2s(cloud, heartbeat_at=6)
     cloud.at(2, lambda: consuming(broker, HOST))
-    cloud.at(6, lambda: setattr(cloud.services[0], "updated_at", fake_cloud.utc_iso(1.0)))
 
     result = run_module(module, present(transport_url=BUS_URL, **files))
 
@@ -740,20 +750,16 @@ def test_the_phase_option_brackets_the_step_and_a_failed_one_has_no_end(
 
 
 def test_present_falls_back_to_the_heartbeat_when_the_bus_connection_drops(
-    cloud, clock, run_module, tmp_path, broker, monkeypatch
+    cloud, clock, run_module, tmp_path, broker, warned, monkeypatch
 ):
-    warned = []
-    monkeypatch.setattr(AnsibleModule, "warn", lambda self, msg: warned.append(msg))
 
     def dropped(self):
         raise ConnectionResetError(104, "Connection reset by peer")
 
     monkeypatch.setattr(type(broker.factory(host="x", virtual_host="/")), "channel", dropped)
     files = process_files(tmp_path, os.getpid())
-    cloud.at(2, lambda: cloud.add_compute(HOST))
-    cloud.at(2, lambda: setattr(cloud.services[0], "updated_at", None))
+    a_record_created_at_2s(cloud, heartbeat_at=6)
     cloud.at(2, lambda: consuming(broker, HOST))
-    cloud.at(6, lambda: setattr(cloud.services[0], "updated_at", fake_cloud.utc_iso(1.0)))
 
     result = run_module(module, present(transport_url=BUS_URL, **files))
 
