@@ -5,15 +5,17 @@
 DOCUMENTATION = r"""
 ---
 module: shard_canaries
-short_description: Record canary images; fail when they changed or the shard wrote to others
+short_description: Record canaries; fail when they changed or the shard wrote to other images
 description:
   - C(record) (pre-flight) finds each of the operator's canary images
-    (I(canaries), by id or unique name) and writes glance's record of each
-    to I(snapshot) (JSON, mode 0600). A canary that does not exist, or a
-    name that several images share, fails with one line.
+    (I(images), by id or unique name) and canary servers (I(servers), by id or
+    unique name, in any project) and writes the cloud's record of each to
+    I(snapshot) (JSON, mode 0600). A canary that does not exist, or a name that
+    several share, fails with one line.
   - C(check) (after the exercise, after teardown) reads each recorded canary
-    again and fails, naming it, when its record differs in any way
-    (C(checksum), C(status), C(updated_at), properties, ...) or it is gone.
+    again and fails, naming it, when its record differs in any way (an image's
+    C(checksum), C(status), C(updated_at), properties; a server's C(status),
+    host, power or task state, metadata, C(updated); ...) or it is gone.
     With I(access_log), it also reads the shard's access log and fails,
     naming the image, on any write (a request other than C(GET), C(HEAD),
     C(OPTIONS)) to an image that is neither in I(own_images) nor labelled
@@ -27,8 +29,15 @@ options:
     type: str
     required: true
     choices: [record, check]
-  canaries:
+  images:
     description: (record) The operator's canary images, by id or name.
+    type: list
+    elements: str
+    default: []
+  servers:
+    description:
+      - (record) The operator's canary servers, by id or name (read across
+        projects, as the jobs' admin account can).
     type: list
     elements: str
     default: []
@@ -65,11 +74,12 @@ author:
 """
 
 EXAMPLES = r"""
-- name: Record the operator's canary images
+- name: Record the operator's canary images and servers
   shard_canaries:
     cloud: my-cloud
     command: record
-    canaries: [shard-canary]
+    images: [shard-canary]
+    servers: [0b5f1c8e-6f4d-4d7a-9a57-3c0e2f9b6d11]
     snapshot: /home/zuul/shard/shard-3f2a9c01b7d4/state/canaries.json
 
 - name: Check the canaries and the shard's access log
@@ -85,7 +95,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 canaries:
-  description: The canaries recorded (record) or compared (check), each with C(id) and C(name).
+  description:
+    - The canaries recorded (record) or compared (check), each with C(kind)
+      (C(images) or C(servers)), C(id) and C(name).
   returned: always
   type: list
   elements: dict
@@ -102,6 +114,7 @@ import os
 import re
 
 from ansible.module_utils.shard_canaries import (
+    KINDS,
     canary_error,
     foreign_writes,
     foreign_writes_error,
@@ -117,7 +130,8 @@ _UUID_RE = re.compile(
 class CanariesModule(ShardModule):
     argument_spec = dict(
         command=dict(type="str", required=True, choices=["record", "check"]),
-        canaries=dict(type="list", elements="str", default=[]),
+        images=dict(type="list", elements="str", default=[]),
+        servers=dict(type="list", elements="str", default=[]),
         snapshot=dict(type="path", required=True),
         access_log=dict(type="path"),
         own_images=dict(type="list", elements="str", default=[]),
@@ -152,26 +166,56 @@ class CanariesModule(ShardModule):
                 return found
             params["marker"] = body["images"][-1]["id"]
 
-    def _find(self, name_or_id):
+    def _find_image(self, name_or_id):
         if _UUID_RE.fullmatch(name_or_id):
             image = self._image(name_or_id)
             if image is not None:
                 return image
-        found = self._list({"name": name_or_id})
+        return self._one("image", name_or_id, self._list({"name": name_or_id}))
+
+    # -- nova, raw: the server's record, in any project (the jobs' admin account)
+    def _server(self, server_id):
+        response = self.conn.compute.get(f"/servers/{server_id}")
+        if response.status_code == 404:
+            return None
+        _raise(response)
+        return response.json()["server"]
+
+    def _find_server(self, name_or_id):
+        if _UUID_RE.fullmatch(name_or_id):
+            server = self._server(name_or_id)
+            if server is not None:
+                return server
+        # nova's name filter is a regular expression: keep the exact matches.
+        response = self.conn.compute.get(
+            "/servers/detail", params={"all_tenants": "1", "name": name_or_id}
+        )
+        _raise(response)
+        found = [s for s in response.json()["servers"] if s.get("name") == name_or_id]
+        return self._one("server", name_or_id, found)
+
+    def _one(self, kind, name_or_id, found):
         if len(found) > 1:
             self.fail_json(
-                msg=f"canary image {name_or_id!r} is ambiguous: {len(found)} images have that "
-                "name; name it by id in canary_images"
+                msg=f"canary {kind} {name_or_id!r} is ambiguous: {len(found)} {kind}s have that "
+                f"name; name it by id in canary_{kind}s"
             )
         if not found:
-            self.fail_json(msg=f"canary image {name_or_id!r} not found in the target cloud")
+            self.fail_json(msg=f"canary {kind} {name_or_id!r} not found in the target cloud")
         return found[0]
 
+    def _read(self, kind, canary_id):
+        record = self._image(canary_id) if kind == "images" else self._server(canary_id)
+        return snapshot(record) if record is not None else None
+
     def record(self):
-        recorded = {}
-        for name_or_id in self.params["canaries"]:
-            image = self._find(name_or_id)
-            recorded[image["id"]] = snapshot(image)
+        finders = {"images": self._find_image, "servers": self._find_server}
+        recorded = {
+            kind: {
+                record["id"]: snapshot(record) for record in map(finders[kind], self.params[kind])
+            }
+            for kind in KINDS
+        }
         content = json.dumps(recorded, indent=2, sort_keys=True) + "\n"
         path = self.params["snapshot"]
         try:
@@ -192,11 +236,12 @@ class CanariesModule(ShardModule):
         except FileNotFoundError:
             recorded = {}
         errors = []
-        now = {image_id: self._image(image_id) for image_id in recorded}
-        now = {k: (snapshot(v) if v is not None else None) for k, v in now.items()}
-        error = canary_error(recorded, now, self.params["when"])
-        if error:
-            errors.append(error)
+        for kind in KINDS:
+            canaries = recorded.get(kind, {})
+            now = {canary_id: self._read(kind, canary_id) for canary_id in canaries}
+            error = canary_error(canaries, now, self.params["when"], kind)
+            if error:
+                errors.append(error)
         foreign = {}
         if self.params["access_log"]:
             own = set(self.params["own_images"])
@@ -220,7 +265,11 @@ class CanariesModule(ShardModule):
 
 
 def _named(recorded):
-    return [{"id": k, "name": v.get("name")} for k, v in recorded.items()]
+    return [
+        {"kind": kind, "id": k, "name": v.get("name")}
+        for kind in KINDS
+        for k, v in recorded.get(kind, {}).items()
+    ]
 
 
 def _raise(response):

@@ -8,11 +8,15 @@ Two checks, both failing the job with the image named:
   service's log) lists every request it served: a write to an image the job did
   not create (upload, stage, import, update, delete, tags, members, actions,
   a store's copy, the cache) is one the change had no business serving;
-- the operator's canary images: a snapshot of each is taken at pre-flight and
-  must read the same after the exercise and after teardown.
+- the operator's canaries, images (around glance shards) and servers (around
+  nova-compute shards, on the cloud's ordinary computes): a snapshot of each is
+  taken at pre-flight and must read the same after the exercise and after
+  teardown.
 
 A busy cloud changes by itself, so only these are compared: the requests this
-shard served, and images the operator says nothing else changes.
+shard served, and images and servers the operator says nothing else changes.
+A nova-compute holding the bus URL can make the conductor change any server
+(docs/source/trust.rst): a canary server is how a site sees that one did.
 
 Used by library/shard_canaries.py (as ``ansible.module_utils.shard_canaries``)
 and the unit tests. Standard library only, no import of another module_utils file.
@@ -37,8 +41,20 @@ _IMAGE_PATH_RES = (
     re.compile(rf"^/v2/stores/[^/]+/(?P<id>{_UUID})/?$"),
     re.compile(rf"^/v2/cache/(?P<id>{_UUID})/?$"),
 )
-# What a canary's snapshot leaves out: links, which say nothing of the image.
-_LINK_KEYS = frozenset({"self", "file", "schema"})
+# The kinds of canary, as the credentials name them (canary_images, canary_servers)
+# and as the snapshot file keys them.
+KINDS = ("images", "servers")
+# What a canary's snapshot leaves out: links, which say nothing of the image or server.
+_LINK_KEYS = frozenset({"self", "file", "schema", "links"})
+
+
+def canaries_for(credentials, kinds):
+    """Kind to the operator's canaries of that kind (the credentials' ``canary_<kind>``),
+    for the KINDS a profile's shard could touch (its ``canaries``)."""
+    unknown = [kind for kind in kinds if kind not in KINDS]
+    if unknown:
+        raise ValueError(f"unknown canary kinds {unknown}: a profile's canaries are among {KINDS}")
+    return {kind: list(credentials.get(f"canary_{kind}") or []) for kind in kinds}
 
 
 def parse_access_line(line):
@@ -96,9 +112,13 @@ def foreign_writes_error(found):
     )
 
 
-def snapshot(image):
-    """What is compared of a canary: glance's record of it (GET /v2/images/ID), links aside."""
-    return {k: v for k, v in image.items() if k not in _LINK_KEYS}
+def snapshot(record):
+    """What is compared of a canary: the API's record of it, links aside.
+
+    glance's GET /v2/images/ID, or nova's GET /servers/ID (its ``server``): status,
+    host, power and task state, metadata, ``updated`` and the rest.
+    """
+    return {k: v for k, v in record.items() if k not in _LINK_KEYS}
 
 
 def differences(before, after):
@@ -109,17 +129,17 @@ def differences(before, after):
     return [k for k in keys if before.get(k) != after.get(k)]
 
 
-def canary_error(recorded, now, when):
-    """The job's one line when a canary changed, else None.
+def canary_error(recorded, now, when, kind="images"):
+    """The job's one line when a canary of KIND changed, else None.
 
     recorded: {id: snapshot} taken at pre-flight; now: {id: snapshot or None}.
     """
     changed = []
-    for image_id, before in recorded.items():
-        diff = differences(before, now.get(image_id))
+    for canary_id, before in recorded.items():
+        diff = differences(before, now.get(canary_id))
         if diff:
-            name = before.get("name") or image_id
-            changed.append(f"{name} ({image_id}): {', '.join(diff)}")
+            name = before.get("name") or canary_id
+            changed.append(f"{name} ({canary_id}): {', '.join(diff)}")
     if not changed:
         return None
-    return f"canary images changed {when}: " + "; ".join(changed)
+    return f"canary {kind} changed {when}: " + "; ".join(changed)

@@ -3,10 +3,12 @@
 import json
 import re
 import shutil
+import uuid
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import marked_copy
 from job_runs import bus_leftovers, leftovers, run_job
 
 from shard_jobs import cloud
@@ -86,6 +88,69 @@ def test_failing_exercise_still_tears_down(admin_conn):
     assert report["verdict"] == "FAILURE" and report["teardown"]["state"] == "ok"
     phases = {p["name"]: p for p in report["phases"]}
     assert phases["exercise"]["end"] is None and phases["teardown"]["seconds"] > 0
+
+
+@pytest.fixture
+def canary_server(admin_conn):
+    """A server of the operator's project on the cloud's ordinary compute: a canary."""
+    manifest = cloud.load_manifest()
+    name = f"shard-e2e-canary-{uuid.uuid4().hex[:8]}"
+    flavor = admin_conn.compute.create_flavor(name=name, ram=64, vcpus=1, disk=0, is_public=True)
+    image = admin_conn.image.find_image(manifest["image"], ignore_missing=False)
+    server = admin_conn.compute.create_server(
+        name=name, flavor_id=flavor.id, image_id=image.id, networks="none"
+    )
+    try:
+        server = admin_conn.compute.wait_for_server(server, wait=300)
+        assert server.compute_host == manifest["ordinary_compute"]
+        yield server
+    finally:
+        admin_conn.compute.delete_server(server)
+        admin_conn.compute.wait_for_delete(server, wait=300)
+        admin_conn.compute.delete_flavor(flavor)
+
+
+def test_a_change_that_touches_a_server_elsewhere_fails_naming_it(
+    tmp_path, nova_release_tree, canary_server, admin_conn
+):
+    """A canary server: a nova-compute holds the bus URL, so through the conductor it
+    can change any server of the cloud (docs/source/trust.rst). The change under test
+    sets metadata on the operator's canary, on the ordinary compute, when it starts;
+    the credentials name it in canary_servers. The job fails, naming it."""
+    tree, marker = marked_copy(
+        nova_release_tree,
+        tmp_path,
+        "nova/compute/manager.py",
+        "        self._check_for_host_rename(nodes_by_uuid)\n",
+        "        LOG.warning({marker})\n"
+        "        _canary = objects.Instance.get_by_uuid(\n"
+        f"            context, {canary_server.id!r}, expected_attrs=['metadata'])\n"
+        "        _canary.metadata = dict(_canary.metadata, shard_touched='yes')\n"
+        "        _canary.save()",
+    )
+    handout = yaml.safe_load(Path(cloud.load_manifest()["secret_file"]).read_text())
+    handout["canary_servers"] = [canary_server.name]
+    secret_file = tmp_path / "secret.yaml"
+    secret_file.touch(mode=0o600)
+    secret_file.write_text(yaml.safe_dump(handout))
+    status, summary, stderr = run_job(
+        "shard-nova-compute", "--src", f"openstack/nova={tree}", "--secret-file", str(secret_file)
+    )
+    assert summary, stderr
+    label = labels.label_for(summary["build"])
+    try:
+        # The exercise fails (run), and teardown's check fails too: POST_FAILURE.
+        assert status != 0 and summary["result"] == "POST_FAILURE", stderr
+        assert marker in (Path(summary["logs"]) / "shard" / "nova-compute.log").read_text()
+        touched = admin_conn.compute.get_server_metadata(canary_server).metadata
+        assert touched.get("shard_touched") == "yes"
+        said = stderr + json.dumps(summary)
+        named = f"{canary_server.name} ({canary_server.id}): metadata"
+        for when in ("after the exercise", "after teardown"):
+            assert f"canary servers changed {when}: {named}" in said, said
+    finally:
+        assert leftovers(admin_conn, label) == {}
+        assert bus_leftovers(label) == []
 
 
 def test_a_kept_workspace_holds_no_secret(admin_conn):

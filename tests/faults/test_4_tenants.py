@@ -1,5 +1,6 @@
 """A cloud with tenants: while a shard job runs, another project's ordinary boots
-go ACTIVE on the cloud's ordinary compute, never on the shard, and the job passes.
+go ACTIVE on the cloud's ordinary compute, never on the shard, and the job passes,
+finding the tenant's server it was told is a canary unchanged.
 
 The shard's aggregate carries trait:CUSTOM_SHARD_<HEX>=required and the cloud's
 scheduler filters isolated aggregates, so only a flavor (or image) requiring the
@@ -9,10 +10,13 @@ compute (the fake driver's hosts have 800000 MB), so the shard has the most
 free RAM, which nova's default weighers favour.
 """
 
+import re
 import uuid
+from pathlib import Path
 
 import openstack
 import pytest
+import yaml
 from faults_helpers import SECRETS, assert_clean, rescue, start_run, wait_for
 
 from shard_jobs import cloud
@@ -74,7 +78,14 @@ def test_other_tenants_servers_never_land_on_the_shard(admin_conn, tmp_path, oth
     )
     ballast = admin_conn.compute.wait_for_server(ballast, wait=WAIT)
     assert ballast.compute_host == manifest["ordinary_compute"]
-    run = start_run(tmp_path, "-e", f"shard_wait_timeout={WAIT}")
+    # The operator names the tenant's server a canary (canary_servers): the job
+    # records it in pre-flight and finds it unchanged after its exercise and teardown.
+    handout = yaml.safe_load(Path(manifest["secret_file"]).read_text())
+    handout["canary_servers"] = [ballast.id]
+    secret_file = tmp_path / "secret.yaml"
+    secret_file.touch(mode=0o600)
+    secret_file.write_text(yaml.safe_dump(handout))
+    run = start_run(tmp_path, "-e", f"shard_wait_timeout={WAIT}", "--secret-file", str(secret_file))
     try:
         # The shard can take servers once its host is in its aggregate (mapped,
         # and from then on isolated): boot while it can.
@@ -105,7 +116,13 @@ def test_other_tenants_servers_never_land_on_the_shard(admin_conn, tmp_path, oth
         )
 
         assert run.wait(timeout=1800) == 0, run.output()[1][-3000:]
-        assert run.summary()["result"] == "SUCCESS"
+        summary = run.summary()
+        assert summary["result"] == "SUCCESS"
         assert_clean(admin_conn, run.build)
+        # The canary was compared, after the exercise and after teardown.
+        output = (Path(summary["logs"]) / "job-output.txt").read_text()
+        checks = re.findall(r"ok: \[\S+\] \S+ : Check that the canaries are unchanged", output)
+        assert len(checks) == 2, checks
+        assert f'"id": "{ballast.id}"' in output
     finally:
         rescue(run)

@@ -1,6 +1,8 @@
 """shard_canaries: the rule (module_utils/shard_canaries.py) and the module's record and check."""
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 import shard_canaries as module
@@ -107,7 +109,7 @@ def test_record_then_check_unchanged(run_module, glance, tmp_path):
     canary = glance.add("canary", owner="project-other")
     by_id = glance.add("by-id")
     snap = tmp_path / "canaries.json"
-    args = {"command": "record", "canaries": ["canary", by_id], "snapshot": str(snap)}
+    args = {"command": "record", "images": ["canary", by_id], "snapshot": str(snap)}
     result = run_module(module, args)
     assert result["changed"] is True
     assert {c["id"] for c in result["canaries"]} == {canary, by_id}
@@ -120,7 +122,7 @@ def test_record_then_check_unchanged(run_module, glance, tmp_path):
 def test_record_in_check_mode_writes_nothing(run_module, glance, tmp_path):
     glance.add("canary")
     snap = tmp_path / "canaries.json"
-    args = {"command": "record", "canaries": ["canary"], "snapshot": str(snap)}
+    args = {"command": "record", "images": ["canary"], "snapshot": str(snap)}
     assert run_module(module, args, check_mode=True)["changed"] is True
     assert not snap.exists()
 
@@ -129,7 +131,7 @@ def test_record_in_check_mode_writes_nothing(run_module, glance, tmp_path):
 def test_record_refuses_a_canary_it_cannot_name(run_module, glance, tmp_path, names, why):
     glance.add("twin")
     glance.add("twin")
-    args = {"command": "record", "canaries": names, "snapshot": str(tmp_path / "c.json")}
+    args = {"command": "record", "images": names, "snapshot": str(tmp_path / "c.json")}
     result = run_module(module, args)
     assert result["failed"] and why in result["msg"] and names[0] in result["msg"]
 
@@ -138,7 +140,7 @@ def test_check_names_a_deleted_or_changed_canary(run_module, glance, tmp_path):
     gone = glance.add("gone")
     touched = glance.add("touched")
     snap = str(tmp_path / "canaries.json")
-    run_module(module, {"command": "record", "canaries": ["gone", "touched"], "snapshot": snap})
+    run_module(module, {"command": "record", "images": ["gone", "touched"], "snapshot": snap})
     glance.delete(gone)
     glance.images[touched]["updated_at"] = "2026-12-03T02:31:00Z"
     result = run_module(module, {"command": "check", "snapshot": snap, "when": "after teardown"})
@@ -191,6 +193,115 @@ def test_check_refuses_a_missing_access_log(run_module, glance, tmp_path):
 def test_snapshot_file_is_json_of_glances_record(run_module, glance, tmp_path):
     canary = glance.add("canary", shard_canary="yes")
     snap = tmp_path / "c.json"
-    run_module(module, {"command": "record", "canaries": ["canary"], "snapshot": str(snap)})
-    recorded = json.loads(snap.read_text())[canary]
+    run_module(module, {"command": "record", "images": ["canary"], "snapshot": str(snap)})
+    recorded = json.loads(snap.read_text())["images"][canary]
     assert recorded["shard_canary"] == "yes" and "self" not in recorded and "file" not in recorded
+
+
+# -- canary servers (nova shards) -----------------------------------------------
+
+
+class Nova:
+    """nova's servers API as conn.compute.get reaches it (all_tenants, name a regex)."""
+
+    def __init__(self):
+        self.servers = {}
+
+    def add(self, name, project="project-other", **fields):
+        server_id = f"33333333-3333-4333-8333-{len(self.servers) + 1:012d}"
+        self.servers[server_id] = dict(
+            id=server_id,
+            name=name,
+            status="ACTIVE",
+            tenant_id=project,
+            metadata={},
+            updated="2026-12-03T02:30:00Z",
+            links=[{"rel": "self", "href": f"http://nova/servers/{server_id}"}],
+            **fields,
+        )
+        return server_id
+
+    def get(self, url, params=None, **kwargs):
+        from test_shard_image_info import _response
+
+        if url == "/servers/detail":
+            assert params["all_tenants"] == "1"
+            pattern = re.compile(params["name"])
+            found = [s for s in self.servers.values() if pattern.search(s["name"])]
+            return _response(200, {"servers": found})
+        server_id = url.rsplit("/", 1)[1]
+        if server_id in self.servers:
+            return _response(200, {"server": self.servers[server_id]})
+        return _response(404, {"itemNotFound": {"message": "not found"}})
+
+
+@pytest.fixture
+def nova(glance):
+    glance.compute = Nova()
+    return glance.compute
+
+
+def test_canary_servers_are_recorded_and_a_changed_or_deleted_one_named(run_module, nova, tmp_path):
+    by_name = nova.add("tenant-canary")
+    # nova's name filter is a regular expression: this one matches it too.
+    nova.add("tenant-canary-2")
+    by_id = nova.add("another")
+    snap = str(tmp_path / "canaries.json")
+    args = {"command": "record", "servers": ["tenant-canary", by_id], "snapshot": snap}
+    result = run_module(module, args)
+    assert {(c["kind"], c["id"]) for c in result["canaries"]} == {
+        ("servers", by_name),
+        ("servers", by_id),
+    }
+    recorded = json.loads(Path(snap).read_text())
+    assert recorded["images"] == {} and "links" not in recorded["servers"][by_name]
+    check = {"command": "check", "snapshot": snap, "when": "after the exercise"}
+    assert "failed" not in run_module(module, check)
+
+    nova.servers[by_name]["metadata"] = {"touched": "yes"}
+    nova.servers[by_name]["updated"] = "2026-12-03T02:31:00Z"
+    del nova.servers[by_id]
+    result = run_module(module, check)
+    assert result["failed"]
+    assert result["msg"].startswith("canary servers changed after the exercise: ")
+    assert f"tenant-canary ({by_name}): metadata, updated" in result["msg"]
+    assert f"another ({by_id}): deleted" in result["msg"]
+
+
+@pytest.mark.parametrize(
+    "names, why", [(["missing"], "not found"), (["twin"], "is ambiguous: 2 servers")]
+)
+def test_record_refuses_a_canary_server_it_cannot_name(run_module, nova, tmp_path, names, why):
+    nova.add("twin")
+    nova.add("twin", project="project-own")
+    args = {"command": "record", "servers": names, "snapshot": str(tmp_path / "c.json")}
+    result = run_module(module, args)
+    assert result["failed"] and f"canary server {names[0]!r} {why}" in result["msg"]
+
+
+def test_a_canary_image_and_server_changed_are_both_named(run_module, nova, glance, tmp_path):
+    server = nova.add("canary")
+    image = glance.add("canary")
+    snap = str(tmp_path / "canaries.json")
+    run_module(
+        module, {"command": "record", "images": ["canary"], "servers": ["canary"], "snapshot": snap}
+    )
+    glance.delete(image)
+    nova.servers[server]["status"] = "SHUTOFF"
+    result = run_module(module, {"command": "check", "snapshot": snap, "when": "after teardown"})
+    assert result["msg"] == (
+        f"canary images changed after teardown: canary ({image}): deleted; "
+        f"canary servers changed after teardown: canary ({server}): status"
+    )
+
+
+def test_the_canaries_a_profile_is_checked_against():
+    credentials = {"canary_images": ["img"], "canary_servers": None}
+    assert rule.canaries_for(credentials, ["servers"]) == {"servers": []}
+    assert rule.canaries_for(credentials, ["images", "servers"]) == {
+        "images": ["img"],
+        "servers": [],
+    }
+    assert rule.canaries_for(credentials, []) == {}
+    with pytest.raises(ValueError, match="unknown canary kinds"):
+        rule.canaries_for(credentials, ["volumes"])

@@ -1,7 +1,8 @@
 # Copyright shard-jobs contributors
 # SPDX-License-Identifier: Apache-2.0
 """Jinja filters for the shared rules of module_utils/: the run's names
-(shard_labels.py), the masked copy of the credentials and the encoding of a
+(shard_labels.py), the operator's canaries a profile's shard is checked
+against (shard_canaries.py), the masked copy of the credentials and the encoding of a
 password in a URL (shard_secrets.py), a service's keystoneauth options
 (shard_auth.py) and the efficiency report's page (shard_report_page.py).
 
@@ -32,6 +33,7 @@ if _MODULE_UTILS not in ansible.module_utils.__path__:
 
 from ansible.module_utils import (  # noqa: E402
     shard_auth,
+    shard_canaries,
     shard_labels,
     shard_report_page,
     shard_secrets,
@@ -54,6 +56,14 @@ def shard_build_id_error(build_id):
 def shard_shards_error(count):
     """Why the value is not a number of shards a run may deploy, or '' when it is one."""
     return shard_labels.shards_error(count) or ""
+
+
+def shard_canaries_of(credentials, kinds):
+    """Kind to the operator's canaries of that kind, for the kinds a profile names."""
+    try:
+        return shard_canaries.canaries_for(credentials, kinds)
+    except ValueError as exc:
+        raise AnsibleFilterError(str(exc)) from None
 
 
 def shard_trait(label):
@@ -114,6 +124,7 @@ class FilterModule:
             "shard_build_id_error": shard_build_id_error,
             "shard_shards_error": shard_shards_error,
             "shard_trait": shard_trait,
+            "shard_canaries": shard_canaries_of,
             "shard_description": shard_description,
             "shard_masked": shard_masked,
             "shard_url_quoted": shard_url_quoted,
