@@ -10,6 +10,7 @@ import configparser
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import stat
@@ -430,6 +431,30 @@ def test_a_stored_database_password_that_no_longer_works(iso):
         mysql(f"ALTER USER '{DB_USER}'@'%' IDENTIFIED BY '{stored}'")
     result = iso.shard("up")
     assert result.rc == 0, result
+
+
+def test_a_new_state_directory_over_an_earlier_clouds_databases(iso):
+    """A state directory moved aside takes the cloud's passwords with it, and its
+    databases cannot be used again without them (keystone, nova's cell mappings): up
+    with a new state directory refuses in one line, and the databases and their user
+    stay as they were (the moved directory, put back, brings the same cloud up)."""
+    assert iso.shard("down").rc == 0
+    kept = iso.dir.with_name(iso.dir.name + "-kept")
+    iso.dir.rename(kept)
+    try:
+        result = iso.shard("up")
+        line = one_line(result)
+        assert "an earlier embedded cloud's" in line and "'./shard cloud destroy'" in line, line
+        assert f"{DB_PREFIX}nova_api" in line, line
+        assert cloud_databases() == sorted(DB_PREFIX + name for name in DATABASES)
+        assert not any(listening(port) for port in PORTS.values())
+    finally:
+        shutil.rmtree(iso.dir, ignore_errors=True)
+        kept.rename(iso.dir)
+    # The user's password was not changed: the stored one still works.
+    result = iso.shard("up")
+    assert result.rc == 0, result
+    assert iso.status()[0] == 0
 
 
 # ---------------------------------------------------------------- down, up, destroy

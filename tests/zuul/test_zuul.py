@@ -4,7 +4,9 @@ The tenant: a config project (tests/zuul/config-project: a check pipeline fed by
 the base job that leaves the target cloud's credentials on the node, this machine as a
 static node), this library as an untrusted project (its working tree), openstack/nova (the
 release the embedded cloud runs, its .zuul.yaml adding the shard-jobs template) and
-openstack/unauthorized (only the template). Tests run in file order and share the site.
+openstack/unauthorized (only the template). Tests run in file order and share the site;
+the last ones switch the tenant to the layout for a cloud with real tenants (the secret on
+a site job only, tests/zuul/post-review/site-jobs.yaml, in a post-review gate pipeline).
 """
 
 import json
@@ -12,10 +14,11 @@ import uuid
 
 import yaml
 from job_runs import leftovers
+from zuul_site import POST_REVIEW_JOB as SITE_JOB
 from zuul_site import TENANT
 
 from shard_jobs import sources
-from shard_jobs.rules import labels
+from shard_jobs.rules import labels, secrets
 
 JOB = "shard-nova-compute"
 # The cleanup playbook's step that deletes what carries the label (shard_teardown).
@@ -128,3 +131,96 @@ def test_the_upgrade_job_starts_from_the_last_good_build_zuul_kept(site, admin_c
     chosen = report["from"]
     assert (chosen["kind"], chosen["ref"]) == ("ref", first_rev), chosen
     assert f"build {first['uuid']} of {UPGRADE}" in chosen["reason"], chosen
+
+
+# -- the layout for a cloud with real tenants (docs/source/trust.rst) --------------
+
+# A job of nova's own, not a shard job: it fails when it finds the target cloud's
+# credentials on its node or among its variables.
+PROBE = "nova-credentials-probe"
+PROBE_PLAYBOOK = """\
+---
+- name: Look for the target cloud's credentials
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Look for the credentials file the CI-only layout's base job writes
+      ansible.builtin.stat:
+        path: ~/.config/shard-jobs/shard-cloud.yaml
+      register: credentials_file
+    - name: Fail when there is a credentials file or a credentials variable
+      ansible.builtin.assert:
+        that:
+          - not credentials_file.stat.exists
+          - shard_cloud is not defined
+          - shard_site_cloud is not defined
+"""
+
+
+def nova_jobs(*jobs, extra=()):
+    """An edit of nova's tree: its .zuul.yaml runs JOBS in gate (no template), with the
+    probe's job and playbook, and EXTRA job definitions."""
+
+    def edit(tree):
+        (tree / "playbooks").mkdir(exist_ok=True)
+        (tree / "playbooks" / "probe.yaml").write_text(PROBE_PLAYBOOK)
+        config = [
+            {"job": {"name": PROBE, "parent": "base", "run": "playbooks/probe.yaml"}},
+            *({"job": job} for job in extra),
+            {"project": {"gate": {"jobs": list(jobs)}}},
+        ]
+        (tree / ".zuul.yaml").write_text("---\n" + yaml.safe_dump(config, sort_keys=False))
+
+    return edit
+
+
+def secrets_in(directory, wanted) -> list:
+    """(file, secret's name, form) of every secret of WANTED written under DIRECTORY."""
+    return [
+        (str(path), *hit)
+        for path in sorted(directory.rglob("*"))
+        if path.is_file() and not path.is_symlink()
+        for hit in secrets.secrets_found(path.read_bytes(), wanted)
+    ]
+
+
+def test_with_a_site_job_only_the_shard_job_gets_the_credentials(site, admin_conn):
+    """The site's secret on its child of the shard job (pass-to-parent), none on base:
+    the shard job passes in the post-review gate; nova's own job in the same buildset
+    finds no credentials on its node or in its variables, and no form of any secret of
+    the handout is in its build directory."""
+    site.use_post_review_layout()
+    assert site.pipeline == "gate"
+    assert site.config_errors() == []
+    rev = site.push(NOVA, "Run a job of nova's own beside the site's", nova_jobs(PROBE))
+    buildset = site.wait_buildset(NOVA, rev)
+    builds = {b["job_name"]: b for b in buildset["builds"]}
+    assert set(builds) == {SITE_JOB, PROBE}, buildset.get("message")
+
+    shard = builds[SITE_JOB]
+    logs = site.build_logs(shard)
+    assert shard["result"] == "SUCCESS", (
+        f"{shard['result']}; see {logs}/job-output.txt:\n"
+        f"{reasons((logs / 'job-output.txt').read_text())}"
+    )
+    assert leftovers(admin_conn, label_of(shard)) == {}
+
+    probe = builds[PROBE]
+    assert probe["result"] == "SUCCESS", f"see {site.build_logs(probe)}/job-output.txt"
+    # Nothing of the secret in the probe's build directory on the executor (its
+    # playbooks, inventory, variables, logs and the repositories it got, the config
+    # project's among them, whose secret is encrypted as a site keeps it).
+    wanted = secrets.secret_values(site.handout)
+    assert wanted
+    assert secrets_in(site.p("j", probe["uuid"]), wanted) == []
+
+
+def test_a_proposed_child_of_the_site_job_never_runs(site):
+    """The site job is final: a job of nova's that names it as parent is refused, so
+    the secret never reaches a playbook a change brings."""
+    child = {"name": "nova-child-of-site-job", "parent": SITE_JOB, "run": "playbooks/probe.yaml"}
+    rev = site.push(NOVA, "Inherit the site's job", nova_jobs(child["name"], extra=[child]))
+    buildset = site.wait_buildset(NOVA, rev, timeout=600)
+    assert child["name"] not in {b["job_name"] for b in buildset.get("builds") or []}
+    said = json.dumps(buildset.get("message")) + json.dumps(site.config_errors())
+    assert f'\\"{SITE_JOB}\\" is final and can not act as a parent' in said, said

@@ -14,6 +14,7 @@ the pinned Zuul virtualenv (tests/layout/zuul_venv.py) and Zuul's Ansible instal
 (zuul-manage-ansible, into ~/.shard-jobs/venvs/zuul-ansible, reused afterwards).
 """
 
+import base64
 import contextlib
 import fcntl
 import json
@@ -30,14 +31,19 @@ import urllib.request
 from pathlib import Path
 
 import yaml
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
 
-from shard_jobs import cloud, git_identity, paths
+from shard_jobs import cloud, git_identity, paths, rules
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "layout"))
 import zuul_venv  # noqa: E402
 
 CONFIG_PROJECT = HERE / "config-project"
+# The layout for a cloud with real tenants (use_post_review_layout): the site's job.
+POST_REVIEW = HERE / "post-review"
+POST_REVIEW_JOB = "site-shard-nova-compute"
 TENANT = "shard"
 CANONICAL_HOST = "opendev.org"
 ANSIBLE_ROOT = Path(os.environ.get("SHARD_ZUUL_ANSIBLE") or paths.HOME / "venvs" / "zuul-ansible")
@@ -75,6 +81,43 @@ PROJECTS = (
     "openstack/unauthorized",
 )
 DB_NAME = "shard_zuul_test"
+
+
+class Encrypted(list):
+    """A value encrypted as Zuul's secrets are: !encrypted/pkcs1-oaep, a list of chunks."""
+
+
+class EncryptedDumper(yaml.SafeDumper):
+    pass
+
+
+EncryptedDumper.add_representer(
+    Encrypted, lambda dumper, chunks: dumper.represent_sequence("!encrypted/pkcs1-oaep", chunks)
+)
+
+
+def encrypted(handout: dict, key) -> dict:
+    """HANDOUT with each string that holds one of its secrets (shard_secrets' rule: a
+    password, an application credential's secret, a URL with a password) encrypted with
+    KEY as zuul-client encrypt does: RSA-OAEP with SHA-1, in chunks the key can take."""
+    found = set(rules.secrets.secret_values(handout).values())
+    oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None)  # noqa: S303 - Zuul's scheme
+    size = key.key_size // 8 - 2 * hashes.SHA1.digest_size - 2
+
+    def walk(value):
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        if isinstance(value, str) and (value in found or rules.secrets.secret_values(value)):
+            data = value.encode()
+            return Encrypted(
+                base64.b64encode(key.encrypt(data[i : i + size], oaep)).decode()
+                for i in range(0, len(data), size)
+            )
+        return value
+
+    return walk(handout)
 
 
 class SiteError(Exception):
@@ -240,6 +283,7 @@ class Site:
         src = self.p("src")
         src.mkdir()
         handout = yaml.safe_load(Path(self.manifest["secret_file"]).read_text())
+        self.handout = handout
         # This library: its working tree as it is now (tracked files with their
         # uncommitted changes, and untracked files that are not ignored).
         lib = src / "shard-jobs"
@@ -316,28 +360,34 @@ class Site:
         git(["add", "-A"], glance)
         git(["commit", "-q", "-m", "Placeholder"], glance)
         self.publish(glance, "openstack/glance")
-        self.trees = {"openstack/nova": nova, "openstack/unauthorized": other}
+        self.trees = {
+            "openstack/nova": nova,
+            "openstack/unauthorized": other,
+            "shard-config": config,
+        }
         # What each test's change is made against: the tree as published, so that one
         # test's change (a broken nova-compute) never reaches the next test's build.
         self.base = {
             name: git(["rev-parse", "HEAD"], tree).strip() for name, tree in self.trees.items()
         }
 
-    def write_pipeline_and_projects(self, zuul_d: Path) -> None:
-        """The pipeline, and the site's authorization when the library's jobs need it.
+    def write_pipeline_and_projects(self, zuul_d: Path, site_job: str | None = None) -> None:
+        """The pipeline, and the site's authorization when the shard job carries a secret.
 
         Zuul's rule for a job that carries a secret of an untrusted project: it runs only in
         post-review pipelines, and for another project only when a config project lists the
-        job in that project's pipeline. When the library's jobs carry a secret, the tenant's
-        pipeline is `gate` (post-review) and the site authorizes openstack/nova; otherwise it
-        is `check` (pre-review, as for a proposed change) and nova's .zuul.yaml alone counts.
+        job in that project's pipeline. When the library's jobs carry a secret, or the site
+        gives its secret to SITE_JOB only (the post-review layout), the tenant's pipeline is
+        `gate` (post-review) and the site lists that job for openstack/nova; otherwise it is
+        `check` (pre-review, as for a proposed change) and nova's .zuul.yaml alone counts.
         """
-        secret = "shard-nova-compute" in self.library_jobs_with_secrets
-        self.pipeline = "gate" if secret else "check"
+        library_secret = "shard-nova-compute" in self.library_jobs_with_secrets
+        job = site_job or ("shard-nova-compute" if library_secret else None)
+        self.pipeline = "gate" if job else "check"
         pipeline = {
             "name": self.pipeline,
             "manager": "independent",
-            "post-review": secret,
+            "post-review": bool(job),
             # No code review system here: a push to a branch of a local bare
             # repository, seen by the git driver's poll, enqueues the new ref.
             "trigger": {"git": [{"event": "ref-updated", "ref": "^refs/heads/.*$"}]},
@@ -346,13 +396,60 @@ class Site:
             "---\n# Written by zuul_site.py (see write_pipeline_and_projects).\n"
             + yaml.safe_dump([{"pipeline": pipeline}], sort_keys=False)
         )
-        if secret:
-            project = {"name": "openstack/nova", "gate": {"jobs": ["shard-nova-compute"]}}
+        if job:
+            project = {"name": "openstack/nova", "gate": {"jobs": [job]}}
             (zuul_d / "projects.yaml").write_text(
                 "---\n# The site authorizes openstack/nova to run the shard job, which carries\n"
-                "# a secret of the untrusted library (openstack/unauthorized is not).\n"
+                "# a secret (openstack/unauthorized is not authorized).\n"
                 + yaml.safe_dump([{"project": project}], sort_keys=False)
             )
+
+    def use_post_review_layout(self) -> str:
+        """Switch the tenant to the layout for a cloud with real tenants; the config's revision.
+
+        The base job loses its secret and the playbook that writes the credentials on the
+        node; the config project gains tests/zuul/post-review/site-jobs.yaml (a child of the
+        shard job with the secret, passed to its parent) and lists it for openstack/nova in
+        a post-review gate pipeline. Returns once Zuul has loaded it.
+        """
+
+        def edit(tree: Path) -> None:
+            zuul_d = tree / "zuul.d"
+            jobs = yaml.safe_load((zuul_d / "jobs.yaml").read_text())
+            (base,) = [item["job"] for item in jobs if item["job"]["name"] == "base"]
+            del base["secrets"]
+            base["pre-run"] = [p for p in base["pre-run"] if not p.endswith("/credentials.yaml")]
+            (zuul_d / "jobs.yaml").write_text(
+                "---\n# The base job without the credentials (zuul_site.py).\n"
+                + yaml.safe_dump(jobs, sort_keys=False)
+            )
+            shutil.copy2(POST_REVIEW / "site-jobs.yaml", zuul_d / "site-jobs.yaml")
+            self.write_pipeline_and_projects(zuul_d, site_job=POST_REVIEW_JOB)
+            # As a site keeps it: encrypted with the config project's key, so that no
+            # checkout of the config project (every job's) holds a secret in the clear.
+            data = encrypted(self.handout, key)
+            site_secret = [{"secret": {"name": "shard-site-cloud", "data": data}}]
+            (zuul_d / "site-secret.yaml").write_text(
+                "---\n# The embedded cloud's handout, its secrets encrypted (zuul_site.py).\n"
+                + yaml.dump(site_secret, Dumper=EncryptedDumper, sort_keys=False)
+            )
+
+        key = self.project_key("shard-config")
+
+        rev = self.push("shard-config", "Credentials for the site's shard job only", edit)
+
+        def loaded():
+            pipelines = {p["name"] for p in self.api(f"/api/tenant/{TENANT}/pipelines", True) or []}
+            job = self.api(f"/api/tenant/{TENANT}/job/{POST_REVIEW_JOB}", True)
+            return pipelines == {"gate"} and bool(job)
+
+        self.wait_for("the post-review layout", loaded, 120, 2, ["scheduler"])
+        return rev
+
+    def project_key(self, project: str):
+        """PROJECT's public key, which Zuul made when it first loaded the project."""
+        with urllib.request.urlopen(f"{self.web_url}/api/tenant/{TENANT}/key/{project}.pub") as r:
+            return serialization.load_pem_public_key(r.read())
 
     def push(self, project: str, message: str, edit) -> str:
         """Push edit(published tree) as a new commit on PROJECT's master: the new revision.
