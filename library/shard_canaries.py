@@ -186,9 +186,11 @@ class CanariesModule(ShardModule):
             server = self._server(name_or_id)
             if server is not None:
                 return server
-        # nova's name filter is a regular expression: keep the exact matches.
+        # nova's name filter is a regular expression: the name, escaped and anchored
+        # (a canary named db[1] is found), and only exact matches kept.
         response = self.conn.compute.get(
-            "/servers/detail", params={"all_tenants": "1", "name": name_or_id}
+            "/servers/detail",
+            params={"all_tenants": "1", "name": f"^{re.escape(name_or_id)}$"},
         )
         _raise(response)
         found = [s for s in response.json()["servers"] if s.get("name") == name_or_id]

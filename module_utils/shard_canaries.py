@@ -48,13 +48,31 @@ KINDS = ("images", "servers")
 _LINK_KEYS = frozenset({"self", "file", "schema", "links"})
 
 
-def canaries_for(credentials, kinds):
-    """Kind to the operator's canaries of that kind (the credentials' ``canary_<kind>``),
-    for the KINDS a profile's shard could touch (its ``canaries``)."""
+def canaries_for(credentials, profile):
+    """Kind to the operator's canaries of that kind (the credentials' ``canary_<kind>``, a
+    list, or one name), for the kinds the profile's shard could touch (its ``canaries``).
+
+    ValueError, with the one line to show, for a kind this module does not know, a
+    profile written for the earlier ``canary_images: true``, or credentials whose
+    canaries are not a list of names or ids.
+    """
+    if "canary_images" in profile:
+        raise ValueError(
+            "the profile's 'canary_images: true' is now 'canaries: [images]' (see shards.rst)"
+        )
+    kinds = profile.get("canaries") or []
     unknown = [kind for kind in kinds if kind not in KINDS]
     if unknown:
         raise ValueError(f"unknown canary kinds {unknown}: a profile's canaries are among {KINDS}")
-    return {kind: list(credentials.get(f"canary_{kind}") or []) for kind in kinds}
+    found = {}
+    for kind in kinds:
+        value = credentials.get(f"canary_{kind}") or []
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise ValueError(f"canary_{kind} in the credentials is not a list of ids or names")
+        found[kind] = value
+    return found
 
 
 def parse_access_line(line):

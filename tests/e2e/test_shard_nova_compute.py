@@ -145,7 +145,7 @@ def test_a_change_that_touches_a_server_elsewhere_fails_naming_it(
         touched = admin_conn.compute.get_server_metadata(canary_server).metadata
         assert touched.get("shard_touched") == "yes"
         said = stderr + json.dumps(summary)
-        named = f"{canary_server.name} ({canary_server.id}): metadata"
+        named = f"{canary_server.name} ({canary_server.id}): metadata, updated"
         for when in ("after the exercise", "after teardown"):
             assert f"canary servers changed {when}: {named}" in said, said
     finally:

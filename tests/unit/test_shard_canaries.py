@@ -6,9 +6,13 @@ from pathlib import Path
 
 import pytest
 import shard_canaries as module
+import yaml
 from ansible.module_utils import shard_canaries as rule
 from ansible.module_utils import shard_openstack
 from test_shard_image_info import FakeGlance
+from unit_helpers import jinja
+
+from shard_jobs import paths
 
 OWN = "11111111-1111-4111-8111-111111111111"
 OTHER = "22222222-2222-4222-8222-222222222222"
@@ -243,15 +247,18 @@ def nova(glance):
 
 def test_canary_servers_are_recorded_and_a_changed_or_deleted_one_named(run_module, nova, tmp_path):
     by_name = nova.add("tenant-canary")
-    # nova's name filter is a regular expression: this one matches it too.
+    # nova's name filter is a regular expression: neither this one nor the
+    # brackets of the next get in the way.
     nova.add("tenant-canary-2")
+    brackets = nova.add("db[1]")
     by_id = nova.add("another")
     snap = str(tmp_path / "canaries.json")
-    args = {"command": "record", "servers": ["tenant-canary", by_id], "snapshot": snap}
+    args = {"command": "record", "servers": ["tenant-canary", by_id, "db[1]"], "snapshot": snap}
     result = run_module(module, args)
     assert {(c["kind"], c["id"]) for c in result["canaries"]} == {
         ("servers", by_name),
         ("servers", by_id),
+        ("servers", brackets),
     }
     recorded = json.loads(Path(snap).read_text())
     assert recorded["images"] == {} and "links" not in recorded["servers"][by_name]
@@ -297,11 +304,43 @@ def test_a_canary_image_and_server_changed_are_both_named(run_module, nova, glan
 
 def test_the_canaries_a_profile_is_checked_against():
     credentials = {"canary_images": ["img"], "canary_servers": None}
-    assert rule.canaries_for(credentials, ["servers"]) == {"servers": []}
-    assert rule.canaries_for(credentials, ["images", "servers"]) == {
+    assert rule.canaries_for(credentials, {"canaries": ["servers"]}) == {"servers": []}
+    assert rule.canaries_for(credentials, {"canaries": ["images", "servers"]}) == {
         "images": ["img"],
         "servers": [],
     }
-    assert rule.canaries_for(credentials, []) == {}
-    with pytest.raises(ValueError, match="unknown canary kinds"):
-        rule.canaries_for(credentials, ["volumes"])
+    assert rule.canaries_for(credentials, {}) == {}
+    # One name is a list of one, never a list of its letters.
+    assert rule.canaries_for({"canary_servers": "db-1"}, {"canaries": ["servers"]}) == {
+        "servers": ["db-1"]
+    }
+
+
+@pytest.mark.parametrize(
+    "credentials, profile, why",
+    [
+        ({}, {"canaries": ["volumes"]}, "unknown canary kinds ['volumes']"),
+        ({}, {"canary_images": True}, "is now 'canaries: [images]'"),
+        ({"canary_servers": {"a": 1}}, {"canaries": ["servers"]}, "canary_servers in the"),
+        ({"canary_images": ["ok", 3]}, {"canaries": ["images"]}, "canary_images in the"),
+    ],
+)
+def test_canaries_that_cannot_be_checked_are_refused(credentials, profile, why):
+    with pytest.raises(ValueError, match=re.escape(why)):
+        rule.canaries_for(credentials, profile)
+
+
+def test_the_shipped_profiles_name_known_kinds_and_the_filter_says_why_not():
+    kinds = set()
+    for path in (paths.ROLES / "shard" / "profiles").glob("*/profile.yaml"):
+        kinds |= set(rule.canaries_for({}, yaml.safe_load(path.read_text())))
+    assert kinds == set(rule.KINDS)
+    # Jinja, as the shard role's vars use it.
+    found = jinja(
+        "cloud | shard_canaries(profile)",
+        cloud={"canary_servers": ["a"]},
+        profile={"canaries": ["servers"]},
+    )
+    assert found["msg"] == {"servers": ["a"]}, found
+    refused = jinja("cloud | shard_canaries(profile)", cloud={}, profile={"canary_images": True})
+    assert refused["failed"] and "is now 'canaries: [images]'" in refused["msg"], refused

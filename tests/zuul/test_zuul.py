@@ -10,6 +10,7 @@ a site job only, tests/zuul/post-review/site-jobs.yaml, in a post-review gate pi
 """
 
 import json
+import subprocess
 import uuid
 
 import yaml
@@ -24,6 +25,7 @@ JOB = "shard-nova-compute"
 # The cleanup playbook's step that deletes what carries the label (shard_teardown).
 TEARDOWN_TASK = "Delete what carries the build's label and check that nothing is left"
 NOVA = "openstack/nova"
+UNAUTHORIZED = "openstack/unauthorized"
 
 
 def label_of(build: dict) -> str:
@@ -175,13 +177,25 @@ def nova_jobs(*jobs, extra=()):
 
 
 def secrets_in(directory, wanted) -> list:
-    """(file, secret's name, form) of every secret of WANTED written under DIRECTORY."""
-    return [
+    """(where, secret's name, form) of every secret of WANTED written under DIRECTORY: in
+    its files, and in every object of its git repositories (history included, which the
+    files, compressed, would hide)."""
+    assert (directory / "work" / "logs" / "job-output.txt").is_file(), directory
+    found = [
         (str(path), *hit)
         for path in sorted(directory.rglob("*"))
         if path.is_file() and not path.is_symlink()
         for hit in secrets.secrets_found(path.read_bytes(), wanted)
     ]
+    for git_dir in sorted(p for p in directory.rglob(".git") if p.is_dir()):
+        objects = subprocess.run(
+            ["git", f"--git-dir={git_dir}", "cat-file", "--batch-all-objects", "--batch"],
+            capture_output=True,
+            check=True,
+        ).stdout
+        assert objects, git_dir
+        found += [(f"{git_dir} (objects)", *hit) for hit in secrets.secrets_found(objects, wanted)]
+    return found
 
 
 def test_with_a_site_job_only_the_shard_job_gets_the_credentials(site, admin_conn):
@@ -224,3 +238,17 @@ def test_a_proposed_child_of_the_site_job_never_runs(site):
     assert child["name"] not in {b["job_name"] for b in buildset.get("builds") or []}
     said = json.dumps(buildset.get("message")) + json.dumps(site.config_errors())
     assert f'\\"{SITE_JOB}\\" is final and can not act as a parent' in said, said
+
+
+def test_another_project_that_adds_the_site_job_is_refused(site):
+    """allowed-projects: only openstack/nova may add the site's job to its pipelines."""
+
+    def edit(tree):
+        project = {"project": {"gate": {"jobs": [SITE_JOB]}}}
+        (tree / ".zuul.yaml").write_text("---\n" + yaml.safe_dump([project]))
+
+    rev = site.push(UNAUTHORIZED, "Run the site's job with its secret", edit)
+    buildset = site.wait_buildset(UNAUTHORIZED, rev, timeout=600)
+    assert not buildset.get("builds"), buildset
+    said = json.dumps(buildset.get("message"))
+    assert f"is not allowed to run job {SITE_JOB}" in said, buildset

@@ -44,6 +44,8 @@ CONFIG_PROJECT = HERE / "config-project"
 # The layout for a cloud with real tenants (use_post_review_layout): the site's job.
 POST_REVIEW = HERE / "post-review"
 POST_REVIEW_JOB = "site-shard-nova-compute"
+# The base job's pre-run playbook that leaves the credentials on the node (CI-only layout).
+CREDENTIALS_PLAYBOOK = "playbooks/base/credentials.yaml"
 TENANT = "shard"
 CANONICAL_HOST = "opendev.org"
 ANSIBLE_ROOT = Path(os.environ.get("SHARD_ZUUL_ANSIBLE") or paths.HOME / "venvs" / "zuul-ansible")
@@ -109,8 +111,9 @@ def encrypted(handout: dict, key) -> dict:
             return {k: walk(v) for k, v in value.items()}
         if isinstance(value, list):
             return [walk(v) for v in value]
-        if isinstance(value, str) and (value in found or rules.secrets.secret_values(value)):
-            data = value.encode()
+        text = None if value is None else str(value)
+        if text is not None and (text in found or rules.secrets.secret_values(text)):
+            data = text.encode()
             return Encrypted(
                 base64.b64encode(key.encrypt(data[i : i + size], oaep)).decode()
                 for i in range(0, len(data), size)
@@ -118,6 +121,18 @@ def encrypted(handout: dict, key) -> dict:
         return value
 
     return walk(handout)
+
+
+def base_without_credentials(zuul_d: Path) -> None:
+    """The config project's base job without the secret and the playbook that writes it."""
+    jobs = yaml.safe_load((zuul_d / "jobs.yaml").read_text())
+    (base,) = [item["job"] for item in jobs if item["job"]["name"] == "base"]
+    base.pop("secrets")
+    base["pre-run"] = [run for run in base["pre-run"] if run != CREDENTIALS_PLAYBOOK]
+    (zuul_d / "jobs.yaml").write_text(
+        "---\n# The base job without the credentials (zuul_site.py).\n"
+        + yaml.safe_dump(jobs, sort_keys=False)
+    )
 
 
 class SiteError(Exception):
@@ -320,11 +335,9 @@ class Site:
         nodes = config / "zuul.d" / "nodes.yaml"
         port = f"connection-port: {self.ports['ssh']}"
         nodes.write_text(nodes.read_text().replace("connection-port: 2222", port))
-        site_secret = [{"secret": {"name": "shard-site-cloud", "data": handout}}]
-        (config / "zuul.d" / "site-secret.yaml").write_text(
-            "---\n# The embedded cloud's handout, for the base job (plain data: a local tenant).\n"
-            + yaml.safe_dump(site_secret, sort_keys=False)
-        )
+        # No secret yet, anywhere in its history: once Zuul has made the project's key,
+        # use_ci_only_layout adds it encrypted, as a site keeps it.
+        base_without_credentials(config / "zuul.d")
         self.write_pipeline_and_projects(config / "zuul.d")
         git(["init", "-q", "-b", "master"], config)
         git(["add", "-A"], config)
@@ -415,36 +428,51 @@ class Site:
 
         def edit(tree: Path) -> None:
             zuul_d = tree / "zuul.d"
-            jobs = yaml.safe_load((zuul_d / "jobs.yaml").read_text())
-            (base,) = [item["job"] for item in jobs if item["job"]["name"] == "base"]
-            del base["secrets"]
-            base["pre-run"] = [p for p in base["pre-run"] if not p.endswith("/credentials.yaml")]
-            (zuul_d / "jobs.yaml").write_text(
-                "---\n# The base job without the credentials (zuul_site.py).\n"
-                + yaml.safe_dump(jobs, sort_keys=False)
-            )
             shutil.copy2(POST_REVIEW / "site-jobs.yaml", zuul_d / "site-jobs.yaml")
             self.write_pipeline_and_projects(zuul_d, site_job=POST_REVIEW_JOB)
-            # As a site keeps it: encrypted with the config project's key, so that no
-            # checkout of the config project (every job's) holds a secret in the clear.
-            data = encrypted(self.handout, key)
-            site_secret = [{"secret": {"name": "shard-site-cloud", "data": data}}]
-            (zuul_d / "site-secret.yaml").write_text(
-                "---\n# The embedded cloud's handout, its secrets encrypted (zuul_site.py).\n"
-                + yaml.dump(site_secret, Dumper=EncryptedDumper, sort_keys=False)
-            )
-
-        key = self.project_key("shard-config")
+            self.write_site_secret(zuul_d)
 
         rev = self.push("shard-config", "Credentials for the site's shard job only", edit)
 
         def loaded():
             pipelines = {p["name"] for p in self.api(f"/api/tenant/{TENANT}/pipelines", True) or []}
             job = self.api(f"/api/tenant/{TENANT}/job/{POST_REVIEW_JOB}", True)
-            return pipelines == {"gate"} and bool(job)
+            return pipelines == {"gate"} and bool(job) and not self.base_writes_credentials()
 
         self.wait_for("the post-review layout", loaded, 120, 2, ["scheduler"])
         return rev
+
+    def use_ci_only_layout(self) -> str:
+        """The layout the tier starts with (a CI-only cloud): the base job gets the secret
+        and writes the credentials on the node. The config's revision, once Zuul loaded it."""
+
+        def edit(tree: Path) -> None:
+            zuul_d = tree / "zuul.d"
+            shutil.copy2(CONFIG_PROJECT / "zuul.d" / "jobs.yaml", zuul_d / "jobs.yaml")
+            self.write_site_secret(zuul_d)
+
+        rev = self.push("shard-config", "Credentials on the node, from the base job", edit)
+        self.wait_for("the CI-only layout", self.base_writes_credentials, 120, 2, ["scheduler"])
+        return rev
+
+    def base_writes_credentials(self) -> bool:
+        """Whether the base job Zuul has loaded runs the playbook that writes them."""
+        variants = self.api(f"/api/tenant/{TENANT}/job/base", True) or []
+        return any(
+            run["path"] == CREDENTIALS_PLAYBOOK
+            for variant in variants
+            for run in variant.get("pre_run") or []
+        )
+
+    def write_site_secret(self, zuul_d: Path) -> None:
+        """The handout as the site's secret, encrypted with the config project's key, so
+        that no checkout of the config project (every job gets one) holds it in the clear."""
+        data = encrypted(self.handout, self.project_key("shard-config"))
+        site_secret = [{"secret": {"name": "shard-site-cloud", "data": data}}]
+        (zuul_d / "site-secret.yaml").write_text(
+            "---\n# The embedded cloud's handout, its secrets encrypted (zuul_site.py).\n"
+            + yaml.dump(site_secret, Dumper=EncryptedDumper, sort_keys=False)
+        )
 
     def project_key(self, project: str):
         """PROJECT's public key, which Zuul made when it first loaded the project."""
@@ -681,6 +709,7 @@ driver=static
         self.start_zookeeper()
         self.start_sshd()
         self.start_zuul()
+        self.use_ci_only_layout()
 
     def stop(self) -> None:
         """Stop what this site started, by pid (process group), newest first."""

@@ -58,10 +58,10 @@ def shard_shards_error(count):
     return shard_labels.shards_error(count) or ""
 
 
-def shard_canaries_of(credentials, kinds):
-    """Kind to the operator's canaries of that kind, for the kinds a profile names."""
+def shard_canaries_of(credentials, profile):
+    """Kind to the operator's canaries of that kind, for the kinds the profile names."""
     try:
-        return shard_canaries.canaries_for(credentials, kinds)
+        return shard_canaries.canaries_for(credentials, profile)
     except ValueError as exc:
         raise AnsibleFilterError(str(exc)) from None
 
