@@ -212,6 +212,7 @@ from ansible.module_utils.shard_openstack import (
 )
 from ansible.module_utils.shard_processes import (
     log_tail,
+    raw_record,
     read_record,
     start_failure,
     started_at,
@@ -257,7 +258,10 @@ class ComputeServiceModule(ShardModule):
         if self.params["pidfile"] and self.params["state"] == "present" and not self.check_mode:
             self.process = read_record(self.params["pidfile"])
             if self.process is None:
-                self._fail_process("is not running")
+                # A record of its start whose process is gone: it exited already (a
+                # change that dies on import, before this step looks); none: never started.
+                started = raw_record(self.params["pidfile"]) is not None
+                self._fail_process("exited after it was started" if started else "is not running")
             self.process_started = started_at(self.process)
         # What each service record looked like when first seen (see _reported),
         # and whether the service list was looked at yet.

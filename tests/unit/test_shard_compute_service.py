@@ -470,6 +470,20 @@ def test_present_fails_at_once_when_the_process_exits(cloud, clock, run_module, 
     assert 2 <= clock.now - 1000 < 3
 
 
+def test_present_fails_when_the_process_exited_before_it_looked(cloud, run_module, tmp_path):
+    # A change that dies on import can be gone before this step starts: its record
+    # of the start is there, its process not.
+    child = subprocess.Popen(["true"])
+    child.wait()
+    files = process_files(tmp_path, child.pid, "Traceback: SystemExit(3)\n")
+
+    result = run_module(module, present(**files))
+
+    assert result["failed"] is True
+    assert result["msg"].startswith("nova-compute exited after it was started, before the cloud")
+    assert result["log_tail"] == "Traceback: SystemExit(3)"
+
+
 def test_present_fails_when_the_process_is_not_running(cloud, run_module, tmp_path):
     files = process_files(tmp_path, os.getpid())
     (tmp_path / "nova-compute.pid.json").unlink()
