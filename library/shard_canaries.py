@@ -120,11 +120,7 @@ from ansible.module_utils.shard_canaries import (
     foreign_writes_error,
     snapshot,
 )
-from ansible.module_utils.shard_openstack import ShardModule
-
-_UUID_RE = re.compile(
-    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-)
+from ansible.module_utils.shard_openstack import LABEL_METADATA_KEY, UUID_RE, ShardModule
 
 
 class CanariesModule(ShardModule):
@@ -167,7 +163,7 @@ class CanariesModule(ShardModule):
             params["marker"] = body["images"][-1]["id"]
 
     def _find_image(self, name_or_id):
-        if _UUID_RE.fullmatch(name_or_id):
+        if UUID_RE.fullmatch(name_or_id):
             image = self._image(name_or_id)
             if image is not None:
                 return image
@@ -182,7 +178,7 @@ class CanariesModule(ShardModule):
         return response.json()["server"]
 
     def _find_server(self, name_or_id):
-        if _UUID_RE.fullmatch(name_or_id):
+        if UUID_RE.fullmatch(name_or_id):
             server = self._server(name_or_id)
             if server is not None:
                 return server
@@ -250,9 +246,8 @@ class CanariesModule(ShardModule):
             label = self.require_label()
             if label:
                 project = self.conn.current_project_id
-                own |= {
-                    i["id"] for i in self._list({"shard_label": label}) if i.get("owner") == project
-                }
+                labelled = self._list({LABEL_METADATA_KEY: label})
+                own |= {i["id"] for i in labelled if i.get("owner") == project}
             try:
                 with open(self.params["access_log"], errors="replace") as f:
                     foreign = foreign_writes(f, own)
