@@ -103,12 +103,11 @@ def service_roots(workspace, procs):
     """{pid: "pid:starttime"} of the build's service processes (pid files in run/)."""
     roots = {}
     for path in sorted(glob.glob(os.path.join(workspace, "run", "*.pid.json"))):
-        try:
-            with open(path) as f:
-                record = json.load(f)
-            pid = int(record["pid"])
-        except (OSError, ValueError, KeyError, TypeError):
+        # The record's reader is shard_processes' (the pid file's path without .json).
+        record = processes.raw_record(path[: -len(".json")])
+        if record is None:
             continue
+        pid = record["pid"]
         if pid in procs and procs[pid][1] == record.get("start_time"):
             roots[pid] = f"{pid}:{procs[pid][1]}"
     return roots

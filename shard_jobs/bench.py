@@ -674,14 +674,8 @@ def run_floor(secret_file: str, workdir: Path, venv: str | None = None, build=No
 
 def service_pids(manifest: dict) -> list[int]:
     """The pids of a cloud's services, from their pid records (run/<name>.pid.json)."""
-    pids = []
-    for svc in manifest.get("services", []):
-        record = _read(svc["pidfile"] + ".json")
-        try:
-            pids.append(int(json.loads(record)["pid"]))
-        except (TypeError, ValueError, KeyError):
-            continue
-    return pids
+    records = (processes.raw_record(svc["pidfile"]) for svc in manifest.get("services", []))
+    return [record["pid"] for record in records if record is not None]
 
 
 def cloud_manifest(cloud_dir: str) -> dict:

@@ -619,3 +619,18 @@ def test_wait_jobs_notes_when_each_ended():
     bench.wait_jobs(jobs)
     slow, fast = (job["end"] - job["start"] for job in jobs)
     assert fast < slow
+
+
+def test_service_pids_are_read_through_the_one_pid_record_reader(tmp_path):
+    from shard_jobs.rules import processes
+
+    processes.write_record(str(tmp_path / "keystone.pid"), {"pid": 4242, "start_time": 7})
+    (tmp_path / "broken.pid.json").write_text('{"pid": "garbage"')
+    manifest = {
+        "services": [
+            {"pidfile": str(tmp_path / "keystone.pid")},
+            {"pidfile": str(tmp_path / "broken.pid")},
+            {"pidfile": str(tmp_path / "never-started.pid")},
+        ]
+    }
+    assert bench.service_pids(manifest) == [4242]
