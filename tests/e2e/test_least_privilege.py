@@ -14,17 +14,11 @@ from pathlib import Path
 
 import openstack
 import pytest
-import yaml
-from job_runs import leftovers, run_job
+from job_runs import handout, leftovers, run_job, secret_file
 
-from shard_jobs import cloud
 from shard_jobs.rules import auth, secrets
 
 AUTH_SECTIONS = ("placement", "neutron", "service_user")
-
-
-def handout() -> dict:
-    return yaml.safe_load(Path(cloud.load_manifest()["secret_file"]).read_text())
 
 
 def sections(text: str) -> dict[str, str]:
@@ -95,13 +89,11 @@ def test_nova_compute_runs_with_the_service_account_only(admin_conn):
 def test_without_service_auth_the_job_says_the_service_runs_as_admin(admin_conn, tmp_path):
     credentials = handout()
     del credentials["service_auth"]
-    secret_file = tmp_path / "secret.yaml"
-    secret_file.touch(mode=0o600)
-    secret_file.write_text(yaml.safe_dump(credentials))
+    path = secret_file(tmp_path / "secret.yaml", credentials)
     try:
-        status, summary, stderr = run_job("shard-nova-compute", "--secret-file", str(secret_file))
+        status, summary, stderr = run_job("shard-nova-compute", "--secret-file", path)
     finally:
-        secret_file.unlink()
+        Path(path).unlink()
     assert summary, stderr
     label = summary["exercise"].get("label")
     try:

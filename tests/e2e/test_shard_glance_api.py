@@ -5,9 +5,8 @@ import socket
 import uuid
 from pathlib import Path
 
-import yaml
 from conftest import marked_copy
-from job_runs import leftovers, run_job
+from job_runs import handout, leftovers, run_job, secret_file
 
 from shard_jobs import cloud
 from shard_jobs.rules import labels, secrets
@@ -51,10 +50,10 @@ def test_changed_glance_runs_beside_the_clouds_and_leaves_nothing(patched_glance
         conf = (logs / "etc" / "glance-api.conf").read_text()
         assert "connection = mysql+pymysql://****@" in conf
         assert "password = ****" in conf
-        handout = yaml.safe_load(Path(cloud.load_manifest()["secret_file"]).read_text())
-        db_url = handout["glance"]["database_connection"]
+        credentials = handout()
+        db_url = credentials["glance"]["database_connection"]
         db_password = secrets.url_hosts(db_url)[0]["password"]
-        cloud_password = handout["cloud"]["auth"]["password"]
+        cloud_password = credentials["cloud"]["auth"]["password"]
         wanted = {"the glance database password": db_password, "the cloud password": cloud_password}
         for path in Path(summary["logs"]).rglob("*"):
             if path.is_file() and path.suffix not in (".sqlite",):
@@ -99,18 +98,16 @@ def test_a_change_that_deletes_an_image_it_should_not_fails_naming_it(
             "            pass",
         )
         manifest = cloud.load_manifest()
-        handout = yaml.safe_load(Path(manifest["secret_file"]).read_text())
-        assert handout["canary_images"] == [manifest["canary_image"]]
-        handout["canary_images"].append(canary.id)
-        secret_file = tmp_path / "secret.yaml"
-        secret_file.touch(mode=0o600)
-        secret_file.write_text(yaml.safe_dump(handout))
+        credentials = handout()
+        assert credentials["canary_images"] == [manifest["canary_image"]]
+        credentials["canary_images"].append(canary.id)
+        path = secret_file(tmp_path / "secret.yaml", credentials)
         status, summary, stderr = run_job(
             "shard-glance-api",
             "--src",
             f"openstack/glance={tree}",
             "--secret-file",
-            str(secret_file),
+            path,
         )
         assert summary, stderr
         label = labels.label_for(summary["build"])
@@ -136,8 +133,7 @@ def test_a_change_that_deletes_an_image_it_should_not_fails_naming_it(
         # is still there, else its data, which glance's soft delete left in the store.
         if admin_conn.image.find_image(canary.id):
             admin_conn.image.delete_image(canary.id)
-        handout = yaml.safe_load(Path(cloud.load_manifest()["secret_file"]).read_text())
-        store = handout["glance"]["stores"]["file"]["filesystem_store_datadir"]
+        store = handout()["glance"]["stores"]["file"]["filesystem_store_datadir"]
         (Path(store) / canary.id).unlink(missing_ok=True)
     # The embedded cloud's canary is still there.
     assert admin_conn.image.find_image(cloud.load_manifest()["canary_image"]) is not None

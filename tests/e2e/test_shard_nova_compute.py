@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import marked_copy
-from job_runs import bus_leftovers, leftovers, run_job
+from job_runs import bus_leftovers, handout, leftovers, run_job, secret_file
 
 from shard_jobs import cloud
 from shard_jobs.rules import labels
@@ -128,13 +128,10 @@ def test_a_change_that_touches_a_server_elsewhere_fails_naming_it(
         "        _canary.metadata = dict(_canary.metadata, shard_touched='yes')\n"
         "        _canary.save()",
     )
-    handout = yaml.safe_load(Path(cloud.load_manifest()["secret_file"]).read_text())
-    handout["canary_servers"] = [canary_server.name]
-    secret_file = tmp_path / "secret.yaml"
-    secret_file.touch(mode=0o600)
-    secret_file.write_text(yaml.safe_dump(handout))
+    credentials = dict(handout(), canary_servers=[canary_server.name])
+    path = secret_file(tmp_path / "secret.yaml", credentials)
     status, summary, stderr = run_job(
-        "shard-nova-compute", "--src", f"openstack/nova={tree}", "--secret-file", str(secret_file)
+        "shard-nova-compute", "--src", f"openstack/nova={tree}", "--secret-file", path
     )
     assert summary, stderr
     label = labels.label_for(summary["build"])

@@ -13,8 +13,8 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import job_runs
 import pytest
-import yaml
 from faults_helpers import (
     JOB,
     SECRETS,
@@ -24,8 +24,6 @@ from faults_helpers import (
     shard,
     summary_of,
 )
-
-from shard_jobs import cloud
 
 WRONG_PASSWORD = f"wrong-{uuid.uuid4().hex}"
 SECRETS["a wrong password given to a job"] = WRONG_PASSWORD
@@ -38,14 +36,11 @@ def stderr_lines(proc) -> list[str]:
 @pytest.fixture(scope="module")
 def handout() -> dict:
     """What the embedded cloud hands out to jobs (their secret)."""
-    return yaml.safe_load(Path(cloud.load_manifest()["secret_file"]).read_text())
+    return job_runs.handout()
 
 
 def secret_file(tmp: Path, name: str, secret: dict) -> str:
-    path = tmp / f"{name}.yaml"
-    path.touch(mode=0o600)
-    path.write_text(yaml.safe_dump(secret))
-    return str(path)
+    return job_runs.secret_file(tmp / f"{name}.yaml", secret)
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import openstack
 import pytest
-import yaml
 from faults_helpers import SECRETS, assert_clean, rescue, start_run, wait_for
+from job_runs import handout, secret_file
 
 from shard_jobs import cloud
 
@@ -82,12 +82,9 @@ def test_other_tenants_servers_never_land_on_the_shard(admin_conn, tmp_path, oth
     assert ballast.compute_host == manifest["ordinary_compute"]
     # The operator names the tenant's server a canary (canary_servers): the job
     # records it in pre-flight and finds it unchanged after its exercise and teardown.
-    handout = yaml.safe_load(Path(manifest["secret_file"]).read_text())
-    handout["canary_servers"] = [ballast.id]
-    secret_file = tmp_path / "secret.yaml"
-    secret_file.touch(mode=0o600)
-    secret_file.write_text(yaml.safe_dump(handout))
-    run = start_run(tmp_path, "-e", f"shard_wait_timeout={WAIT}", "--secret-file", str(secret_file))
+    credentials = dict(handout(), canary_servers=[ballast.id])
+    path = secret_file(tmp_path / "secret.yaml", credentials)
+    run = start_run(tmp_path, "-e", f"shard_wait_timeout={WAIT}", "--secret-file", path)
     try:
         # The shard can take servers once its host is in its aggregate (mapped,
         # and from then on isolated): boot while it can.

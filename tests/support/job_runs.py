@@ -26,6 +26,20 @@ RABBIT_ENV = {
 SHARD = str(paths.REPO / "shard")
 
 
+def handout() -> dict:
+    """What the embedded cloud hands out to jobs (their credentials)."""
+    with open(cloud.load_manifest()["secret_file"]) as f:
+        return yaml.safe_load(f)
+
+
+def secret_file(path, credentials: dict) -> str:
+    """CREDENTIALS written to PATH for ./shard run --secret-file: mode 0600 before any
+    byte is written."""
+    path.touch(mode=0o600)
+    path.write_text(yaml.safe_dump(credentials))
+    return str(path)
+
+
 def run_job(job, *args, timeout=1800, env=None):
     """`./shard run JOB ARGS --json`: (exit status, summary dict, stderr)."""
     proc = subprocess.run(
