@@ -183,7 +183,12 @@ import contextlib
 import time
 from urllib.parse import quote
 
-from ansible.module_utils.shard_labels import LABEL_METADATA_KEY
+from ansible.module_utils.shard_labels import (
+    LABEL_METADATA_KEY,
+    flavor_name_for,
+    name_for,
+    trait_requirement,
+)
 from ansible.module_utils.shard_openstack import (
     ProviderTraitsError,
     ShardModule,
@@ -228,8 +233,9 @@ class ComputeLabelModule(ShardModule):
     def run(self):
         self.label = self.require_label()
         self.trait = trait_for(self.label)
-        self.flavor_name = f"{self.label}-flavor"
-        self.spec = f"trait:{self.trait}"
+        self.flavor_name = flavor_name_for(self.label)
+        # The one extra spec that requires the trait ({trait:<TRAIT>: required}).
+        self.requirement = trait_requirement(self.label)
         self.changed = False
         if self.params["state"] == "present":
             self.present()
@@ -283,7 +289,7 @@ class ComputeLabelModule(ShardModule):
                 msg=f"image {self.params['probe_image']} for the isolation probe not found"
             )
         size = self.params["flavor"]
-        name = f"{self.label}-probe"
+        name = name_for(self.label, "probe")
         flavor = self.conn.compute.find_flavor(name, ignore_missing=True)
         if flavor is None:
             flavor = self._private_flavor(name, (size["ram"], size["vcpus"], size["disk"]))
@@ -372,23 +378,23 @@ class ComputeLabelModule(ShardModule):
             description = flavor.description
             self.changed = True
             if self.check_mode:
-                return _flavor(None, self.flavor_name, description, wanted, {self.spec: "required"})
+                return _flavor(None, self.flavor_name, description, wanted, dict(self.requirement))
             self.conn.compute.delete_flavor(flavor, ignore_missing=True)
             flavor = self._create_flavor(wanted, description)
         elif flavor is None:
             description = description_for(self.label)
             self.changed = True
             if self.check_mode:
-                return _flavor(None, self.flavor_name, description, wanted, {self.spec: "required"})
+                return _flavor(None, self.flavor_name, description, wanted, dict(self.requirement))
             flavor = self._create_flavor(wanted, description)
 
         specs = dict(flavor.extra_specs or {})
-        if specs.get(self.spec) != "required":
+        if any(specs.get(k) != v for k, v in self.requirement.items()):
             self.changed = True
-            specs[self.spec] = "required"
+            specs.update(self.requirement)
             if not self.check_mode:
                 # (nova answers with the specs written, not all of them)
-                self.conn.compute.create_flavor_extra_specs(flavor, {self.spec: "required"})
+                self.conn.compute.create_flavor_extra_specs(flavor, self.requirement)
         return _flavor(flavor.id, flavor.name, flavor.description, wanted, specs)
 
     def _create_flavor(self, size, description):

@@ -1,6 +1,7 @@
 # Copyright shard-jobs contributors
 # SPDX-License-Identifier: Apache-2.0
-"""The names of a shard run: the one home of the label, the trait and the description.
+"""The names of a shard run: the one home of the label, the trait, the description,
+the names of what a run creates and the port a shard listens on.
 
 Everything a run creates is named after its Zuul build id and marked with its
 label, so that teardown and the janitor find exactly it. Every consumer uses
@@ -8,8 +9,9 @@ these functions, never a copy of the rule:
 
 - the modules, as ``ansible.module_utils.shard_labels`` (Ansible ships
   module_utils/ with them to the node);
-- Jinja, through the ``shard_label``, ``shard_trait``, ``shard_build_id_error``
-  and ``shard_description`` filters (roles/shard/filter_plugins/);
+- Jinja, through the ``shard_label``, ``shard_trait``, ``shard_build_id_error``,
+  ``shard_description``, ``shard_flavor_name``, ``shard_server_name``,
+  ``shard_name`` and ``shard_port`` filters (roles/shard/filter_plugins/);
 - the CLI, the bench and the tests, as ``shard_jobs.rules.labels``.
 
 Standard library only, and no import of another module_utils file: each of
@@ -27,6 +29,9 @@ BUILD_ID_RE = re.compile(r"[0-9a-f]{32}")
 LABEL_HEX_DIGITS = 12
 LABEL_PREFIX = "shard-"
 LABEL_RE = re.compile(f"{LABEL_PREFIX}[0-9a-f]{{{LABEL_HEX_DIGITS}}}")
+# Searched in labels, it matches every label (the janitor's default): only
+# valid labels are ever searched, so the prefix is enough.
+ALL_LABELS_PATTERN = "^" + re.escape(LABEL_PREFIX)
 # Where the label is kept on each kind of resource.
 LABEL_METADATA_KEY = "shard_label"
 LABEL_DESCRIPTION_PREFIX = "shard-jobs label="
@@ -116,6 +121,12 @@ def label_of_trait(name):
     return label if is_label(label) and trait_for(label) == name else None
 
 
+def trait_requirement(label):
+    """{trait:<TRAIT>: required}: what makes a flavor's servers (or an aggregate's
+    hosts) require a label's trait, as nova's extra specs and metadata write it."""
+    return {f"trait:{trait_for(label)}": "required"}
+
+
 def aggregate_metadata(label):
     """The metadata of a shard's host aggregate: its label, and the trait that isolates it.
 
@@ -123,7 +134,7 @@ def aggregate_metadata(label):
     whose metadata has trait:<TRAIT>=required takes only servers whose flavor
     or image requires that trait: nobody else's servers land on the shard.
     """
-    return {LABEL_METADATA_KEY: label, f"trait:{trait_for(label)}": "required"}
+    return {LABEL_METADATA_KEY: label, **trait_requirement(label)}
 
 
 def label_of_metadata(metadata):
@@ -154,3 +165,39 @@ def created_of_description(description):
     if not match:
         return None
     return calendar.timegm(time.strptime(match.group(1), "%Y-%m-%dT%H:%M:%SZ"))
+
+
+# ---------------------------------------------------------------- names and ports
+
+
+def name_for(label, purpose):
+    """<label>-<purpose>: the name of what a run creates for that purpose (flavor,
+    server, survivor, probe, ...). A name is for people; the label, kept where
+    each kind keeps it, is what teardown and the janitor go by."""
+    return f"{label}-{purpose}"
+
+
+def flavor_name_for(label):
+    """<label>-flavor: the flavor that requires the shard's trait (its servers land on it)."""
+    return name_for(label, "flavor")
+
+
+def server_name_for(label):
+    """<label>-server: the server the exercise boots on the shard."""
+    return name_for(label, "server")
+
+
+# A shard's own port on the node, for a service that listens (glance-api):
+# derived from the label so that shards of concurrent builds on one node do
+# not collide; 20000-29999, below Linux's ephemeral range and clear of the
+# cloud's APIs.
+PORT_BASE = 20000
+PORT_SPAN = 10000
+
+
+def port_for(label):
+    """The port a shard listens on, from its label's digits; ValueError for anything else."""
+    error = label_error(label)
+    if error:
+        raise ValueError(error)
+    return PORT_BASE + int(label[len(LABEL_PREFIX) :], 16) % PORT_SPAN

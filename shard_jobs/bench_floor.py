@@ -250,7 +250,7 @@ class Floor:
         )
         # The host is mapped to a cell once it can join an aggregate.
         self.aggregate = compute.create_aggregate(name=self.label)
-        compute.set_aggregate_metadata(self.aggregate, {"shard_label": self.label})
+        compute.set_aggregate_metadata(self.aggregate, {labels.LABEL_METADATA_KEY: self.label})
 
         def mapped():
             try:
@@ -264,15 +264,14 @@ class Floor:
     # -- label
     def label_it(self):
         self.flavor = self.conn.compute.create_flavor(
-            name=f"{self.label}-flavor",
+            name=labels.flavor_name_for(self.label),
             ram=128,
             vcpus=1,
             disk=0,
-            description=f"shard-jobs label={self.label} created="
-            + time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            description=labels.description_for(self.label),
         )
         self.conn.compute.create_flavor_extra_specs(
-            self.flavor, {f"trait:{self.trait}": "required"}
+            self.flavor, labels.trait_requirement(self.label)
         )
         self.conn.placement.create_trait(self.trait)
         url = f"/resource_providers/{self.provider.id}/traits"
@@ -297,11 +296,11 @@ class Floor:
         deadline = time.monotonic() + self.timeout
         while True:
             server = compute.create_server(
-                name=f"{self.label}-server",
+                name=labels.server_name_for(self.label),
                 flavor_id=self.flavor.id,
                 image_id=image.id,
                 networks="none",
-                metadata={"shard_label": self.label},
+                metadata={labels.LABEL_METADATA_KEY: self.label},
             )
             self.server = server
             try:

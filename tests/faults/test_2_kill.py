@@ -13,6 +13,7 @@ The six runs start together and are killed each at its phase by a watcher
 thread; the tests then clean up one run after the other.
 """
 
+import re
 import threading
 import time
 
@@ -34,6 +35,7 @@ from faults_helpers import (
 )
 
 from shard_jobs import cloud
+from shard_jobs.rules import labels
 
 PHASES = ("build", "deploy", "label", "exercise", "teardown")
 LOST_NODE = "lost node"
@@ -47,10 +49,11 @@ def _pidfile(run):
 
 
 def _server(conn, run):
+    name = labels.server_name_for(run.label)
     return [
         s
-        for s in conn.compute.servers(all_projects=True, name=f"^{run.label}-server$")
-        if s.name == f"{run.label}-server"
+        for s in conn.compute.servers(all_projects=True, name=f"^{re.escape(name)}$")
+        if s.name == name
     ]
 
 
@@ -73,7 +76,8 @@ def _midway(conn, run, phase):
     if phase == "deploy":
         return _pidfile(run).exists
     if phase == "label":
-        return lambda: conn.compute.find_flavor(f"{run.label}-flavor", ignore_missing=True)
+        flavor = labels.flavor_name_for(run.label)
+        return lambda: conn.compute.find_flavor(flavor, ignore_missing=True)
     if phase == "exercise":
         return lambda: _server(conn, run)
     # teardown: the server is gone and the service stopped; its records remain.

@@ -129,3 +129,57 @@ def test_a_number_of_shards_within_the_limit_is_accepted(count):
 def test_jinja_derives_a_shard_s_label():
     assert _value("build | shard_label(1)", build=BUILD) == labels.label_for(BUILD, 1)
     assert _value("build | shard_label('2')", build=BUILD) == labels.label_for(BUILD, 2)
+
+
+def test_names_of_what_a_run_creates():
+    label = "shard-0123456789ab"
+    assert labels.flavor_name_for(label) == "shard-0123456789ab-flavor"
+    assert labels.server_name_for(label) == "shard-0123456789ab-server"
+    assert labels.name_for(label, "survivor") == "shard-0123456789ab-survivor"
+    assert labels.trait_requirement(label) == {"trait:CUSTOM_SHARD_0123456789AB": "required"}
+    assert labels.aggregate_metadata(label) == {
+        "shard_label": label,
+        **labels.trait_requirement(label),
+    }
+
+
+def test_a_shard_s_port_is_its_label_s_and_within_the_range():
+    # The label's twelve hex digits, modulo the span, above the base.
+    assert labels.port_for("shard-000000000000") == 20000
+    assert labels.port_for("shard-0000000003e7") == 20999
+    assert labels.port_for("shard-000000002710") == 20000
+    ports = {labels.port_for(label) for label in labels.labels_for(BUILD, labels.MAX_SHARDS)}
+    assert len(ports) == labels.MAX_SHARDS
+    assert all(20000 <= port < 30000 for port in ports)
+    for bad in ("shard-0123", "0123456789ab", None):
+        with pytest.raises(ValueError, match="is not a shard label"):
+            labels.port_for(bad)
+
+
+def test_the_pattern_of_every_label_matches_every_label_and_nothing_else():
+    import re
+
+    pattern = re.compile(labels.ALL_LABELS_PATTERN)
+    assert all(pattern.search(label) for label in labels.labels_for(BUILD, labels.MAX_SHARDS))
+    assert not pattern.search("xshard-0123456789ab")
+
+
+def test_jinja_derives_the_same_names_and_port():
+    label = "shard-0123456789ab"
+    names = jinja(
+        "[label | shard_flavor_name, label | shard_server_name, label | shard_name('survivor'),"
+        " label | shard_port, label | shard_trait_requirement,"
+        " label | shard_description(1764633600)]",
+        label=label,
+    )
+    assert not names.get("failed"), names
+    assert names["msg"] == [
+        labels.flavor_name_for(label),
+        labels.server_name_for(label),
+        labels.name_for(label, "survivor"),
+        labels.port_for(label),
+        labels.trait_requirement(label),
+        labels.description_for(label, 1764633600),
+    ]
+    refused = jinja("label | shard_port", label="shard-0123")
+    assert refused.get("failed") is True and "is not a shard label" in refused["msg"]

@@ -2,6 +2,8 @@
 
 from conftest import placement_get, provider
 
+from shard_jobs.rules import labels
+
 
 def test_trait_exists(conn, trait):
     assert trait in placement_get(conn, f"/traits?name=in:{trait}")["traits"]
@@ -20,10 +22,13 @@ def test_no_other_provider_has_the_trait(conn, label, trait):
 
 
 def test_flavor_requires_the_trait(conn, label, trait):
-    flavor = conn.compute.find_flavor(f"{label}-flavor", get_extra_specs=True, ignore_missing=False)
+    flavor = conn.compute.find_flavor(
+        labels.flavor_name_for(label), get_extra_specs=True, ignore_missing=False
+    )
     assert flavor.extra_specs == {f"trait:{trait}": "required"}
     assert (flavor.ram, flavor.vcpus, flavor.disk) == (128, 1, 0)
-    assert f"shard-jobs label={label} created=" in flavor.description
+    assert labels.label_of_description(flavor.description) == label
+    assert labels.created_of_description(flavor.description)
 
 
 def test_phase_recorded(host, workspace):

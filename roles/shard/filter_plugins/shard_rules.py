@@ -6,11 +6,12 @@ against (shard_canaries.py), the masked copy of the credentials and the encoding
 password in a URL (shard_secrets.py), a service's keystoneauth options
 (shard_auth.py) and the efficiency report's page (shard_report_page.py).
 
-Templates and task files derive the label, the trait and the flavor's
-description, and the credentials a logged configuration is rendered with,
-through these filters, so that Jinja uses the same functions as the modules,
-the CLI and the tests. A filter plugin runs on the controller (Zuul's
-executor), where Ansible puts module_utils/ on no import path: this plugin
+Templates and task files derive the label, the trait, the flavor's
+description, the names of what a run creates, a shard's port, and the
+credentials a logged configuration is rendered with, through these filters,
+so that Jinja uses the same functions as the modules, the CLI and the tests.
+A filter plugin runs on the controller (Zuul's executor), where Ansible puts
+module_utils/ on no import path: this plugin
 adds the repository's module_utils/ (next to roles/, in the checkout Zuul
 prepares) to the path of the ``ansible.module_utils`` package once, as
 shard_jobs/rules.py does for the CLI, so that each file imports under the one
@@ -71,9 +72,38 @@ def shard_trait(label):
     return shard_labels.trait_for(label)
 
 
-def shard_description(label):
-    """The description that records a label and its creation time (flavors)."""
-    return shard_labels.description_for(label)
+def shard_description(label, created=None):
+    """The description that records a label and its creation time (flavors): now, or
+    I(created) (epoch seconds)."""
+    return shard_labels.description_for(label, None if created is None else float(created))
+
+
+def shard_trait_requirement(label):
+    """{trait:<TRAIT>: required}: a flavor's extra spec that requires the label's trait."""
+    return shard_labels.trait_requirement(label)
+
+
+def shard_flavor_name(label):
+    """<label>-flavor: the flavor that requires the shard's trait."""
+    return shard_labels.flavor_name_for(label)
+
+
+def shard_server_name(label):
+    """<label>-server: the server the exercise boots."""
+    return shard_labels.server_name_for(label)
+
+
+def shard_name(label, purpose):
+    """<label>-<purpose>: the name of what a run creates for another purpose."""
+    return shard_labels.name_for(label, purpose)
+
+
+def shard_port(label):
+    """The port a shard listens on, derived from its label."""
+    try:
+        return shard_labels.port_for(label)
+    except ValueError as exc:
+        raise AnsibleFilterError(str(exc)) from None
 
 
 def shard_masked(credentials):
@@ -126,6 +156,11 @@ class FilterModule:
             "shard_trait": shard_trait,
             "shard_canaries": shard_canaries_of,
             "shard_description": shard_description,
+            "shard_trait_requirement": shard_trait_requirement,
+            "shard_flavor_name": shard_flavor_name,
+            "shard_server_name": shard_server_name,
+            "shard_name": shard_name,
+            "shard_port": shard_port,
             "shard_masked": shard_masked,
             "shard_url_quoted": shard_url_quoted,
             "shard_service_auth": shard_service_auth,
