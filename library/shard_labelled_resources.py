@@ -25,12 +25,13 @@ options:
   label:
     description:
       - One label (C(shard-<hex>)).
-      - Exactly one of I(label) and I(label_pattern) is required.
+      - Mutually exclusive with I(label_pattern); without either, every shard label.
     type: str
   label_pattern:
     description:
-      - Python regular expression searched in labels, e.g. C(^shard-) for all
-        of them (a janitor). Only valid labels are considered.
+      - Python regular expression searched in labels (a janitor's narrower
+        choice). Only valid labels are considered.
+      - Without it (and without I(label)), every shard label.
     type: str
   older_than:
     description:
@@ -80,8 +81,13 @@ EXAMPLES = r"""
 - name: Janitor - every labelled resource
   shard_labelled_resources:
     cloud: my-cloud
-    label_pattern: "^shard-"
   register: all_labelled
+
+- name: Janitor - the labels of one site's runs only
+  shard_labelled_resources:
+    cloud: my-cloud
+    label_pattern: "^shard-0[0-7]"
+  register: some_labelled
 """
 
 RETURN = r"""
@@ -148,6 +154,7 @@ import re
 import time
 
 from ansible.module_utils.shard_janitor_rules import age_error, duration_seconds
+from ansible.module_utils.shard_labels import ALL_LABELS_PATTERN
 from ansible.module_utils.shard_openstack import ShardModule
 from ansible.module_utils.shard_resources import KINDS, expired_labels, find, split_foreign
 
@@ -163,7 +170,6 @@ class LabelledResourcesModule(ShardModule):
     module_kwargs = dict(
         supports_check_mode=True,
         mutually_exclusive=[("label", "label_pattern")],
-        required_one_of=[("label", "label_pattern")],
     )
 
     def run(self):
@@ -171,7 +177,8 @@ class LabelledResourcesModule(ShardModule):
         pattern = None
         if label is None:
             try:
-                pattern = re.compile(self.params["label_pattern"])
+                # No pattern: the one that matches every label (shard_labels).
+                pattern = re.compile(self.params["label_pattern"] or ALL_LABELS_PATTERN)
             except re.error as exc:
                 self.fail_json(msg=f"label_pattern is not a valid regular expression: {exc}")
 

@@ -54,7 +54,8 @@ class JanitorSettings:
     older_than: str = "3h"
     force: bool = False
     dry_run: bool = False
-    label_pattern: str = "^shard-"
+    # Empty: every shard label (the role's default).
+    label_pattern: str = ""
     cloud: str | None = None
     secret_file: str | None = None
     json: bool = False

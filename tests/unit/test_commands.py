@@ -3,12 +3,14 @@ way to refuse a run that cannot be prepared, the result printed from one data se
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 import shard_report
+import yaml
 from unit_helpers import run_settings
 
-from shard_jobs import cli, commands, credentials, output, runner
+from shard_jobs import cli, commands, credentials, output, paths, runner
 from shard_jobs.settings import JanitorSettings, RunSettings
 
 
@@ -47,6 +49,19 @@ def test_the_janitor_job_gets_typed_variables(tmp_path):
         "shard_janitor_label_pattern": "^shard-0[1]",
         "shard_janitor_report": str(tmp_path / "janitor.json"),
     }
+
+
+def test_the_janitor_s_default_is_every_label_as_the_role_s_and_the_job_s_are():
+    """Empty, everywhere: the module then searches with shard_labels.ALL_LABELS_PATTERN
+    (held by test_shard_labelled_resources), and no other place writes the regex."""
+    args = cli.build_parser().parse_args(["janitor"])
+    job = JanitorSettings.from_args(args).job_settings("f" * 32, Path("janitor.json"))
+    role = yaml.safe_load((paths.ROLES / "shard_janitor" / "defaults" / "main.yaml").read_text())
+    jobs = yaml.safe_load((paths.REPO / "zuul.d" / "jobs.yaml").read_text())
+    (janitor,) = [j["job"] for j in jobs if j.get("job", {}).get("name") == "shard-janitor"]
+    assert job.variables["shard_janitor_label_pattern"] == ""
+    assert role["shard_janitor_label_pattern"] == ""
+    assert janitor["vars"]["shard_janitor_label_pattern"] == ""
 
 
 @pytest.mark.parametrize("command", ["run", "janitor"])

@@ -13,7 +13,7 @@ def _args(**kw):
         older_than="3h",
         force=False,
         dry_run=True,
-        label_pattern="^shard-",
+        label_pattern="",
         cloud=None,
         secret_file=None,
         json=False,

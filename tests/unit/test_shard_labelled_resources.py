@@ -132,8 +132,11 @@ def test_entries_say_where_the_label_was_read_and_when_created(populated, run_mo
     assert {i["source"] for i in resources["images"]} == {"property:shard_label"}
 
 
-def test_pattern_finds_every_run(populated, run_module):
-    result = run_module(module, dict(label_pattern="^shard-"))
+# No label and no pattern, or an empty one: every shard label (the janitor's
+# default, shard_labels.ALL_LABELS_PATTERN); or that pattern, given.
+@pytest.mark.parametrize("given", [{}, {"label_pattern": ""}, {"label_pattern": "^shard-"}])
+def test_pattern_finds_every_run(populated, run_module, given):
+    result = run_module(module, given)
 
     assert result["labels"] == [LABEL, OTHER]
     assert names(result, "compute_services") == [LABEL, OTHER]
@@ -236,11 +239,10 @@ def test_label_and_pattern_are_exclusive(cloud, run_module):
     assert "mutually exclusive" in result["msg"]
 
 
-def test_one_of_label_and_pattern_is_required(cloud, run_module):
-    result = run_module(module, dict())
+def test_a_narrower_pattern_finds_only_its_labels(populated, run_module):
+    result = run_module(module, dict(label_pattern="^shard-f"))
 
-    assert result["failed"] is True
-    assert "one of the following is required: label, label_pattern" in result["msg"]
+    assert result["labels"] == [OTHER]
 
 
 def test_invalid_label_and_pattern_fail_clearly(cloud, run_module):
