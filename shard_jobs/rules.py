@@ -22,6 +22,7 @@ from ansible.module_utils import shard_janitor_rules as janitor  # noqa: E402
 from ansible.module_utils import shard_labels as labels  # noqa: E402
 from ansible.module_utils import shard_phases as phases  # noqa: E402
 from ansible.module_utils import shard_processes as processes  # noqa: E402
+from ansible.module_utils import shard_profiles as profiles  # noqa: E402
 from ansible.module_utils import shard_rolling as rolling  # noqa: E402
 from ansible.module_utils import shard_secrets as secrets  # noqa: E402
 
@@ -33,6 +34,7 @@ __all__ = [
     "labels",
     "phases",
     "processes",
+    "profiles",
     "rolling",
     "secrets",
 ]

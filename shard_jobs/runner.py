@@ -16,7 +16,6 @@ or --cloud/--secret-file instead of being decrypted.
 import contextlib
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -29,7 +28,7 @@ import yaml
 from shard_jobs import ansible, ara_records, cloud, paths, zuul_config
 from shard_jobs.credentials import target_secret
 from shard_jobs.output import report_summary
-from shard_jobs.rules import labels
+from shard_jobs.rules import labels, profiles
 from shard_jobs.settings import RunError, RunSettings, parse_extra_var
 from shard_jobs.sources import (
     CANONICAL_HOST,
@@ -44,7 +43,6 @@ NODE_PYTHON = os.environ.get("SHARD_NODE_PYTHON", "/usr/bin/python3")
 PROGRESS = Path(__file__).resolve().parent / "ansible_plugins" / "callback"
 ACTIONS = Path(__file__).resolve().parent / "ansible_plugins" / "action"
 
-PROFILE_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 # What zuul.project and each zuul.items[].project hold of the item's project entry.
 ITEM_PROJECT_KEYS = ("name", "short_name", "canonical_hostname", "canonical_name", "src_dir")
 
@@ -119,11 +117,11 @@ class LocalRun:
     def profile(self) -> dict:
         """The job's profile (shard_profile), or a RunError naming the known ones."""
         profile = self.job.variables.get("shard_profile", "nova-compute")
-        root = paths.ROLES / "shard" / "profiles"
-        path = root / str(profile) / "profile.yaml"
-        if not (isinstance(profile, str) and PROFILE_RE.match(profile) and path.is_file()):
-            known = ", ".join(sorted(p.parent.name for p in root.glob("*/profile.yaml")))
-            raise RunError(f"unknown shard profile {str(profile)[:60]!r}; known profiles: {known}")
+        root = str(paths.ROLES / "shard" / "profiles")
+        error = profiles.profile_error(profile, root)
+        if error:
+            raise RunError(error)
+        path = Path(profiles.profile_path(profile, root)) / profiles.PROFILE_FILE
         return yaml.safe_load(path.read_text())
 
     def zuul_var(self, projects: dict, item_project: str) -> dict:

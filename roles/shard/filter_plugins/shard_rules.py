@@ -1,10 +1,11 @@
 # Copyright shard-jobs contributors
 # SPDX-License-Identifier: Apache-2.0
 """Jinja filters for the shared rules of module_utils/: the run's names
-(shard_labels.py), the operator's canaries a profile's shard is checked
-against (shard_canaries.py), the masked copy of the credentials and the encoding of a
-password in a URL (shard_secrets.py), a service's keystoneauth options
-(shard_auth.py) and the efficiency report's page (shard_report_page.py).
+(shard_labels.py), which profiles exist (shard_profiles.py), the operator's
+canaries a profile's shard is checked against (shard_canaries.py), the masked
+copy of the credentials and the encoding of a password in a URL
+(shard_secrets.py), a service's keystoneauth options (shard_auth.py) and the
+efficiency report's page (shard_report_page.py).
 
 Templates and task files derive the label, the trait, the flavor's
 description, the names of what a run creates, a shard's port, and the
@@ -36,6 +37,7 @@ from ansible.module_utils import (  # noqa: E402
     shard_auth,
     shard_canaries,
     shard_labels,
+    shard_profiles,
     shard_report_page,
     shard_secrets,
 )
@@ -57,6 +59,16 @@ def shard_build_id_error(build_id):
 def shard_shards_error(count):
     """Why the value is not a number of shards a run may deploy, or '' when it is one."""
     return shard_labels.shards_error(count) or ""
+
+
+def shard_profile_error(name, root, profile_dir=""):
+    """Why the job's profile cannot be loaded (naming the known ones), or '' when it can."""
+    return shard_profiles.profile_error(name, root, profile_dir or None) or ""
+
+
+def shard_profile_path(name, root, profile_dir=""):
+    """The directory of the job's profile: profile_dir when given, else root/name."""
+    return shard_profiles.profile_path(name, root, profile_dir or None)
 
 
 def shard_canaries_of(credentials, profile):
@@ -155,6 +167,8 @@ class FilterModule:
             "shard_shards_error": shard_shards_error,
             "shard_trait": shard_trait,
             "shard_canaries": shard_canaries_of,
+            "shard_profile_error": shard_profile_error,
+            "shard_profile_path": shard_profile_path,
             "shard_description": shard_description,
             "shard_trait_requirement": shard_trait_requirement,
             "shard_flavor_name": shard_flavor_name,
