@@ -120,6 +120,7 @@ from ansible.module_utils.shard_canaries import (
     foreign_writes_error,
     snapshot,
 )
+from ansible.module_utils.shard_images import get_image, list_images
 from ansible.module_utils.shard_openstack import LABEL_METADATA_KEY, UUID_RE, ShardModule
 
 
@@ -142,32 +143,16 @@ class CanariesModule(ShardModule):
         else:
             self.check()
 
-    # -- glance, raw: the record as the API returns it
+    # -- glance, raw: the record as the API returns it (module_utils/shard_images.py)
     def _image(self, image_id):
-        response = self.conn.image.get(f"/images/{image_id}")
-        if response.status_code == 404:
-            return None
-        _raise(response)
-        return response.json()
-
-    def _list(self, params):
-        found = []
-        params = dict(params)
-        while True:
-            response = self.conn.image.get("/images", params=params)
-            _raise(response)
-            body = response.json()
-            found.extend(body.get("images", []))
-            if not body.get("next") or not body.get("images"):
-                return found
-            params["marker"] = body["images"][-1]["id"]
+        return get_image(self.conn.image, image_id)
 
     def _find_image(self, name_or_id):
         if UUID_RE.fullmatch(name_or_id):
             image = self._image(name_or_id)
             if image is not None:
                 return image
-        return self._one("image", name_or_id, self._list({"name": name_or_id}))
+        return self._one("image", name_or_id, list_images(self.conn.image, {"name": name_or_id}))
 
     # -- nova, raw: the server's record, in any project (the jobs' admin account)
     def _server(self, server_id):
@@ -246,7 +231,7 @@ class CanariesModule(ShardModule):
             label = self.require_label()
             if label:
                 project = self.conn.current_project_id
-                labelled = self._list({LABEL_METADATA_KEY: label})
+                labelled = list_images(self.conn.image, {LABEL_METADATA_KEY: label})
                 own |= {i["id"] for i in labelled if i.get("owner") == project}
             try:
                 with open(self.params["access_log"], errors="replace") as f:

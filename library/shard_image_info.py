@@ -89,8 +89,8 @@ endpoint:
 """
 
 import hashlib
-from urllib.parse import parse_qs, urlsplit
 
+from ansible.module_utils.shard_images import get_image, list_images, raise_for
 from ansible.module_utils.shard_openstack import ShardModule
 
 # Attributes of an image record that are not custom properties.
@@ -134,7 +134,10 @@ class ImageInfoModule(ShardModule):
 
     def run(self):
         image_id = self.params["id"]
-        found = self._one(image_id) if image_id else self._list(self.params["filters"] or {})
+        if image_id:
+            found = [i for i in [get_image(self.conn.image, image_id)] if i is not None]
+        else:
+            found = list_images(self.conn.image, self.params["filters"])
         images = [_entry(i) for i in found]
         if self.params["read_data"]:
             for image in images:
@@ -147,34 +150,6 @@ class ImageInfoModule(ShardModule):
         except Exception:  # noqa: BLE001 - informative only
             return None
 
-    def _get(self, url, **kwargs):
-        response = self.conn.image.get(url, **kwargs)
-        _raise(response)
-        return response
-
-    def _one(self, image_id):
-        response = self.conn.image.get(f"/images/{image_id}")
-        if response.status_code == 404:
-            return []
-        _raise(response)
-        return [response.json()]
-
-    def _list(self, filters):
-        params = {k: str(v) for k, v in filters.items()}
-        found, seen = [], set()
-        while True:
-            body = self._get("/images", params=params).json()
-            for image in body.get("images", []):
-                if image["id"] not in seen:
-                    seen.add(image["id"])
-                    found.append(image)
-            following = body.get("next")
-            if not following:
-                return found
-            # glance's next link: /v2/images?marker=...&<the same filters>
-            query = parse_qs(urlsplit(following).query)
-            params = {k: v[-1] for k, v in query.items()}
-
     def _read(self, image):
         algo = image.get("os_hash_algo") or "sha512"
         try:
@@ -182,7 +157,8 @@ class ImageInfoModule(ShardModule):
         except ValueError:
             algo, digest = "sha512", hashlib.sha512()
         size = 0
-        response = self._get(f"/images/{image['id']}/file", stream=True)
+        response = self.conn.image.get(f"/images/{image['id']}/file", stream=True)
+        raise_for(response)
         try:
             for chunk in response.iter_content(CHUNK):
                 size += len(chunk)
@@ -194,12 +170,6 @@ class ImageInfoModule(ShardModule):
         same_hash = recorded is None or (image.get("os_hash_algo") == algo and recorded == value)
         matches = size == image.get("size") and same_hash
         return {"size": size, "hash": value, "algo": algo, "matches": matches}
-
-
-def _raise(response):
-    from openstack import exceptions
-
-    exceptions.raise_from_response(response)
 
 
 def _entry(image):
