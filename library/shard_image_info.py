@@ -16,6 +16,8 @@ description:
     recorded for the image (C(size), C(os_hash_value)).
   - To reach an image endpoint that is not in the catalog (a glance-api
     shard), give the cloud's clouds.yaml entry an C(image_endpoint_override).
+  - With I(wait), first waits until a glance-api shard answers on its own
+    endpoint (the step that tells that the shard is part of the cloud).
   - Read-only; reports C(changed=false) and runs in check mode.
 options:
   filters:
@@ -32,6 +34,39 @@ options:
     description: Download the data of each image found and hash it.
     type: bool
     default: false
+  wait:
+    description:
+      - Before anything else, wait until the service of I(pidfile) (gunicorn)
+        answers on I(url) as glance, within I(timeout) seconds - its log says
+        that the recorded process listens at I(url) (so the answer is its,
+        not another program's) and C(<url>/versions) answers - then check that
+        it offers the image API v2 as C(CURRENT) and refuses a request without
+        a token (keystone auth is in its pipeline).
+      - A process that exits (or whose pid record is missing) fails the task
+        at once, one that never answers at I(timeout); both with the end of
+        its log.
+    type: dict
+    suboptions:
+      name:
+        description: The service's name, in messages.
+        type: str
+        default: glance-api
+      url:
+        description: Its endpoint (C(http://<host>:<port>)).
+        type: str
+        required: true
+      pidfile:
+        description: Its pid file, as shard_process recorded it.
+        type: path
+        required: true
+      logfile:
+        description: Its log.
+        type: path
+        required: true
+      timeout:
+        description: Seconds to wait.
+        type: int
+        default: 120
 notes:
   - I(phase) as in the other shard-jobs modules (shard_files), the phase of the
     build's record that this step starts before its work or ends after it.
@@ -43,6 +78,16 @@ author:
 """
 
 EXAMPLES = r"""
+- name: Wait until the glance-api shard answers, then list the cloud's image through it
+  shard_image_info:
+    cloud: my-cloud-glance-shard
+    wait:
+      url: http://127.0.0.1:26491
+      pidfile: /home/zuul/.shard-jobs/builds/shard-3f2a9c01b7d4/run/glance-api.pid
+      logfile: /home/zuul/.shard-jobs/builds/shard-3f2a9c01b7d4/log/glance-api.log
+    filters:
+      name: cirros
+
 - name: Images of a run, as the shard's glance filters them
   shard_image_info:
     cloud: my-cloud-glance-shard
@@ -89,9 +134,17 @@ endpoint:
 """
 
 import hashlib
+import time
 
-from ansible.module_utils.shard_images import get_image, list_images, raise_for
+from ansible.module_utils.shard_images import (
+    answers,
+    get_image,
+    image_api_problem,
+    list_images,
+    raise_for,
+)
 from ansible.module_utils.shard_openstack import ShardModule
+from ansible.module_utils.shard_processes import gunicorn_listening, log_tail, read_record
 
 # Attributes of an image record that are not custom properties.
 CORE = {
@@ -122,6 +175,10 @@ CORE = {
     "stores",
 }
 CHUNK = 1 << 20
+# Seconds between two looks at a shard that is starting (five a second).
+WAIT_POLL = 0.2
+# Lines of the shard's log in a failure's message.
+LOG_LINES = 20
 
 
 class ImageInfoModule(ShardModule):
@@ -129,10 +186,22 @@ class ImageInfoModule(ShardModule):
         filters=dict(type="dict"),
         id=dict(type="str"),
         read_data=dict(type="bool", default=False),
+        wait=dict(
+            type="dict",
+            options=dict(
+                name=dict(type="str", default="glance-api"),
+                url=dict(type="str", required=True),
+                pidfile=dict(type="path", required=True),
+                logfile=dict(type="path", required=True),
+                timeout=dict(type="int", default=120),
+            ),
+        ),
     )
     module_kwargs = dict(supports_check_mode=True, mutually_exclusive=[("filters", "id")])
 
     def run(self):
+        if self.params["wait"]:
+            self._wait(**self.params["wait"])
         image_id = self.params["id"]
         if image_id:
             found = [i for i in [get_image(self.conn.image, image_id)] if i is not None]
@@ -143,6 +212,30 @@ class ImageInfoModule(ShardModule):
             for image in images:
                 image["data"] = self._read(image)
         self.exit_json(changed=False, images=images, endpoint=self._endpoint())
+
+    def _wait(self, name, url, pidfile, logfile, timeout):
+        """Until the shard's gunicorn listens and glance answers; fail at once if it exits."""
+        url = url.rstrip("/")
+        deadline = time.monotonic() + timeout
+        while True:
+            # The one reader of the pid record: None once the process is gone.
+            record = read_record(pidfile)
+            if record is None:
+                self.fail_json(
+                    msg=f"{name} exited after it was started, before it answered on {url}; "
+                    f"the end of its log: {_tail(logfile)}"
+                )
+            if gunicorn_listening(logfile, url, record["pid"]) and answers(url):
+                break
+            if time.monotonic() >= deadline:
+                self.fail_json(
+                    msg=f"{name} runs but did not answer on {url} within {timeout}s; "
+                    f"the end of its log: {_tail(logfile)}"
+                )
+            time.sleep(WAIT_POLL)
+        problem = image_api_problem(url)
+        if problem:
+            self.fail_json(msg=problem)
 
     def _endpoint(self):
         try:
@@ -170,6 +263,10 @@ class ImageInfoModule(ShardModule):
         same_hash = recorded is None or (image.get("os_hash_algo") == algo and recorded == value)
         matches = size == image.get("size") and same_hash
         return {"size": size, "hash": value, "algo": algo, "matches": matches}
+
+
+def _tail(logfile):
+    return log_tail(logfile, LOG_LINES) or "(empty)"
 
 
 def _entry(image):

@@ -1,6 +1,7 @@
 # Copyright shard-jobs contributors
 # SPDX-License-Identifier: Apache-2.0
-"""Glance's image records as its API returns them: the one home of the image reads.
+"""Glance's image API as it answers: the one home of the image reads, and of what
+tells that an endpoint is glance's image API.
 
 glance filters and pages itself (``GET /v2/images`` with query parameters,
 a ``next`` link per page); openstacksdk's image proxy would list every image
@@ -9,6 +10,9 @@ modules (as ``ansible.module_utils.shard_images``); each takes a connection's
 ``image`` adapter (``conn.image``).
 """
 
+import json
+import urllib.error
+import urllib.request
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -47,3 +51,42 @@ def list_images(image, filters=None):
         # glance's next link: /v2/images?marker=...&<the same filters>
         query = parse_qs(urlsplit(following).query)
         params = {k: v[-1] for k, v in query.items()}
+
+
+# -- an endpoint of glance's own (a glance-api shard), asked without a token
+
+
+def answers(url, timeout=5):
+    """Whether GET <url>/versions answers (any success) within timeout seconds."""
+    try:
+        with urllib.request.urlopen(url + "/versions", timeout=timeout):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def image_api_problem(url, timeout=30):
+    """Why the endpoint at url is not glance's image API with keystone auth, or None.
+
+    It must offer the image API v2 as CURRENT and refuse a request without a
+    token (401: keystone auth is in its pipeline).
+    """
+    try:
+        with urllib.request.urlopen(url + "/versions", timeout=timeout) as response:
+            versions = json.load(response)["versions"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return f"the shard at {url} did not list its API versions: {exc}"
+    current = [
+        v for v in versions if v.get("status") == "CURRENT" and v.get("id", "").startswith("v2")
+    ]
+    if not current:
+        return f"the shard at {url} offers no CURRENT image API v2: {versions}"
+    try:
+        urllib.request.urlopen(url + "/v2/images", timeout=timeout).close()
+    except urllib.error.HTTPError as exc:
+        if exc.code == 401:
+            return None
+        return f"the shard answered {exc.code} to a request without a token, not 401"
+    except OSError as exc:
+        return f"the shard at {url} did not answer a request without a token: {exc}"
+    return "the shard served a request without a token"

@@ -227,6 +227,21 @@ def log_tail(logfile, lines=15):
     return "\n".join(text.splitlines()[-lines:])
 
 
+# gunicorn's line once its arbiter holds the socket: "Listening at: <url> (<pid>)".
+# With the recorded pid, it tells that the answer on the url is this process's.
+GUNICORN_LISTENING = "Listening at: {url} ({pid})"
+
+
+def gunicorn_listening(logfile, url, pid):
+    """Whether gunicorn's log says that the process of pid listens at url."""
+    try:
+        with open(logfile, "rb") as f:
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return False
+    return GUNICORN_LISTENING.format(url=url, pid=pid) in text
+
+
 # oslo.log's default line: "<date> <time> <pid> <LEVEL> <logger> <message>"; a
 # traceback is logged one line at a time with the same prefix.
 # The message may start with the request context in brackets ("[-]",

@@ -1,13 +1,20 @@
-"""shard_image_info: glance's own filtering, pagination, one image by id, reading data back."""
+"""shard_image_info: glance's own filtering, pagination, one image by id, reading data back,
+and the wait for a glance-api shard that starts."""
 
 import hashlib
+import http.server
 import json
+import subprocess
+import threading
+from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import urlencode, urlsplit
 
 import pytest
 import requests
 import shard_image_info as module
 from ansible.module_utils import shard_openstack
+from ansible.module_utils import shard_processes as processes
 
 ENDPOINT = "http://127.0.0.1:21234/v2/"
 
@@ -193,3 +200,107 @@ def test_an_api_error_says_what_glance_said(run_module, glance):
     result = run_module(module, {"filters": {"bad": "1"}})
     assert result["failed"] is True
     assert "Invalid filter" in result["msg"] or "400" in result["msg"]
+
+
+# -- wait: a glance-api shard that starts (the profile's registered step)
+
+
+class _Shard(http.server.BaseHTTPRequestHandler):
+    """What the shard answers without a token: its versions, and /v2/images."""
+
+    versions = [{"id": "v2.17", "status": "CURRENT"}]
+    images_status = 401
+
+    def do_GET(self):  # noqa: N802 - http.server's name
+        if self.path == "/versions":
+            self._answer(200, {"versions": self.versions})
+        else:
+            self._answer(self.images_status, {"images": []})
+
+    def _answer(self, status, body):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def shard(tmp_path):
+    """A recorded process (shard_processes.start), its log, and an endpoint answering for it."""
+    handler = type("Handler", (_Shard,), {})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    pidfile, logfile = str(tmp_path / "glance-api.pid"), str(tmp_path / "glance-api.log")
+    # Recorded as shard_process records it (without start()'s half-second look).
+    proc = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    record = {"pid": proc.pid, "start_time": processes.start_time(proc.pid)}
+    record["boot_id"] = processes.boot_id()
+    processes.write_record(pidfile, record)
+    Path(logfile).touch()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    wait = {"url": url, "pidfile": pidfile, "logfile": logfile, "timeout": 2}
+    yield SimpleNamespace(handler=handler, record=record, url=url, wait=wait, log=Path(logfile))
+    processes.stop(record, timeout=5)
+    proc.wait()
+    server.shutdown()
+    server.server_close()
+
+
+def _listening(shard, pid=None):
+    line = f"[INFO] Listening at: {shard.url} ({pid or shard.record['pid']})\n"
+    with shard.log.open("a") as f:
+        f.write("[INFO] Starting gunicorn 23.0.0\n" + line)
+
+
+def test_wait_until_the_shard_answers_as_glance_then_list(run_module, glance, shard):
+    _listening(shard)
+    image_id = glance.add("cirros")
+    result = run_module(module, {"wait": shard.wait, "filters": {"name": "cirros"}})
+    assert "failed" not in result, result
+    assert [i["id"] for i in result["images"]] == [image_id]
+
+
+def test_another_program_s_answer_is_not_the_shard_s(run_module, glance, shard):
+    # The endpoint answers, but the log says another pid listens there.
+    _listening(shard, pid=1)
+    result = run_module(module, {"wait": shard.wait})
+    assert result["failed"] is True
+    assert result["msg"].startswith(
+        f"glance-api runs but did not answer on {shard.url} within 2s; the end of its log: "
+    )
+    assert "Listening at" in result["msg"]
+
+
+@pytest.mark.parametrize("record", ["stopped", "missing"])
+def test_a_shard_that_exits_fails_at_once_with_its_log(run_module, glance, shard, record):
+    if record == "stopped":
+        processes.stop(shard.record, timeout=5)
+    else:
+        processes.remove_record(shard.wait["pidfile"])
+    shard.log.write_text("ImportError: no module named glance\n")
+    result = run_module(module, {"wait": dict(shard.wait, timeout=60)})
+    assert result["msg"] == (
+        f"glance-api exited after it was started, before it answered on {shard.url}; "
+        "the end of its log: ImportError: no module named glance"
+    )
+    assert not [r for r in glance.requests if r[0] == "/images"]
+
+
+@pytest.mark.parametrize(
+    ("versions", "status", "message"),
+    [
+        ([{"id": "v2.17", "status": "SUPPORTED"}], 401, "offers no CURRENT image API v2"),
+        ([{"id": "v2.17", "status": "CURRENT"}], 200, "the shard served a request without a token"),
+        ([{"id": "v2.17", "status": "CURRENT"}], 403, "the shard answered 403 to a request"),
+    ],
+)
+def test_what_the_shard_offers_is_checked(run_module, glance, shard, versions, status, message):
+    shard.handler.versions, shard.handler.images_status = versions, status
+    _listening(shard)
+    result = run_module(module, {"wait": shard.wait})
+    assert result["failed"] is True and message in result["msg"]
