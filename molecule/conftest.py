@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shard_jobs.rules import labels
+from shard_jobs.rules import labels, processes
 
 STATE_FILE = "shard-molecule.yml"
 
@@ -105,7 +105,8 @@ def leftovers(conn, label: str) -> dict:
     return {kind: ids for kind, ids in found.items() if ids}
 
 
-def read_pid(host, pidfile: Path) -> int | None:
-    """The pid shard_process recorded (a bare pid in the pid file)."""
-    f = host.file(str(pidfile))
-    return int(f.content_string.split()[0]) if f.exists else None
+def read_pid(pidfile: Path) -> int | None:
+    """The pid of the process shard_process recorded, while it runs (the scenarios run on
+    this machine: the record is read by its one reader, shard_processes)."""
+    record = processes.read_record(str(pidfile))
+    return record["pid"] if record else None

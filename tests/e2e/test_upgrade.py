@@ -7,7 +7,7 @@ from pathlib import Path
 from conftest import PREVIOUS_NOVA, UPGRADE_CLOUD
 from job_runs import leftovers, run_job
 
-from shard_jobs.rules import labels
+from shard_jobs.rules import labels, processes
 
 
 def test_upgrade_from_the_previous_release(upgrade_cloud, nova_release_tree):
@@ -158,7 +158,12 @@ def test_night_after_night_on_one_long_lived_cloud(upgrade_cloud):
     run_dir = Path(UPGRADE_CLOUD["SHARD_CLOUD_DIR"]) / "run"
 
     def cloud_pids():
-        return {p.name: p.read_text().strip() for p in sorted(run_dir.glob("*.pid"))}
+        # Each service's process as its record names it (pid and start time), while it runs.
+        return {
+            p.name: (record["pid"], record["start_time"])
+            for p in sorted(run_dir.glob("*.pid"))
+            if (record := processes.read_record(str(p)))
+        }
 
     before = cloud_pids()
     assert "nova-conductor.pid" in before and "nova-compute.pid" in before

@@ -35,7 +35,7 @@ from faults_helpers import (
 )
 
 from shard_jobs import cloud
-from shard_jobs.rules import labels
+from shard_jobs.rules import labels, processes
 
 PHASES = ("build", "deploy", "label", "exercise", "teardown")
 LOST_NODE = "lost node"
@@ -44,8 +44,9 @@ LOST_NODE = "lost node"
 REACH = 900
 
 
-def _pidfile(run):
-    return workspace(run.build) / "run" / "nova-compute.pid"
+def _recorded(run):
+    """Whether the shard's process has a pid record (shard_processes, its one reader)."""
+    return processes.raw_record(str(workspace(run.build) / "run" / "nova-compute.pid")) is not None
 
 
 def _server(conn, run):
@@ -74,14 +75,14 @@ def _midway(conn, run, phase):
     if phase == "build":
         return lambda: True
     if phase == "deploy":
-        return _pidfile(run).exists
+        return lambda: _recorded(run)
     if phase == "label":
         flavor = labels.flavor_name_for(run.label)
         return lambda: conn.compute.find_flavor(flavor, ignore_missing=True)
     if phase == "exercise":
         return lambda: _server(conn, run)
     # teardown: the server is gone and the service stopped; its records remain.
-    return lambda: not _pidfile(run).exists()
+    return lambda: not _recorded(run)
 
 
 class Kill(threading.Thread):

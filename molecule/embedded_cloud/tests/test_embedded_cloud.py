@@ -54,7 +54,7 @@ def test_every_service_runs_from_the_isolated_state(host, manifest, cloud_dir):
     names = [s["name"] for s in manifest["services"]]
     assert names == [*APIS, "nova-conductor", "nova-scheduler", "nova-compute"]
     for service in manifest["services"]:
-        pid = read_pid(host, Path(service["pidfile"]))
+        pid = read_pid(Path(service["pidfile"]))
         assert pid and host.file(f"/proc/{pid}").is_directory, service["name"]
         # It is the isolated cloud's: its output goes to the isolated state
         # directory (the gunicorn services' process title hides their command

@@ -50,7 +50,7 @@ def test_config_values(conf, state, label, workspace):
 
 
 def test_nova_compute_runs_from_the_build(host, workspace):
-    pid = read_pid(host, workspace / "run" / "nova-compute.pid")
+    pid = read_pid(workspace / "run" / "nova-compute.pid")
     assert pid, "no pid file"
     proc = host.process.get(pid=pid)
     args = proc.args.split()

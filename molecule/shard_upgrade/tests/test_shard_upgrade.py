@@ -17,7 +17,7 @@ def _imports_marker(host, venv) -> bool:
 
 def test_the_shard_runs_the_candidate(host, workspace):
     assert host.file(f"{workspace}/current").linked_to == str(workspace / "venv")
-    pid = read_pid(host, workspace / "run" / "nova-compute.pid")
+    pid = read_pid(workspace / "run" / "nova-compute.pid")
     assert pid, "no pid file"
     args = host.process.get(pid=pid).args.split()
     assert f"{workspace}/current/bin/nova-compute" in args[:2]
