@@ -218,7 +218,7 @@ class ImageInfoModule(ShardModule):
         url = url.rstrip("/")
         deadline = time.monotonic() + timeout
         while True:
-            # The one reader of the pid record: None once the process is gone.
+            # Through the record's one reader (shard_processes): None once the process is gone.
             record = read_record(pidfile)
             if record is None:
                 self.fail_json(

@@ -8,8 +8,8 @@ with the pid, the process's start time (so that a recycled pid is never taken
 for it), the boot's id (pids and start times mean nothing after a reboot), a
 fingerprint (what it was started with) and its command.
 
-Used by the shard_process, shard_teardown_cloud and shard_embedded_cloud
-modules (as ansible.module_utils.shard_processes), and by the CLI
+Used by the shard_process, shard_teardown_cloud, shard_embedded_cloud and
+shard_image_info modules (as ansible.module_utils.shard_processes), and by the CLI
 (shard_jobs.rules.processes). Standard library only, reading /proc:
 it runs with whatever python3 a node has, before any virtualenv exists (the
 embedded cloud's first bring-up), where psutil cannot be assumed.
