@@ -24,6 +24,7 @@ from ansible.module_utils import shard_phases as phases  # noqa: E402
 from ansible.module_utils import shard_processes as processes  # noqa: E402
 from ansible.module_utils import shard_rolling as rolling  # noqa: E402
 from ansible.module_utils import shard_secrets as secrets  # noqa: E402
+from ansible.module_utils import shard_waits as waits  # noqa: E402
 
 __all__ = [
     "auth",
@@ -35,4 +36,5 @@ __all__ = [
     "processes",
     "rolling",
     "secrets",
+    "waits",
 ]
