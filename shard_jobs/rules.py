@@ -19,6 +19,7 @@ from ansible.module_utils import shard_auth as auth  # noqa: E402
 from ansible.module_utils import shard_bus as bus  # noqa: E402
 from ansible.module_utils import shard_cloud_services as cloud_services  # noqa: E402
 from ansible.module_utils import shard_janitor_rules as janitor  # noqa: E402
+from ansible.module_utils import shard_jsonl as jsonl  # noqa: E402
 from ansible.module_utils import shard_labels as labels  # noqa: E402
 from ansible.module_utils import shard_phases as phases  # noqa: E402
 from ansible.module_utils import shard_processes as processes  # noqa: E402
@@ -31,6 +32,7 @@ __all__ = [
     "bus",
     "cloud_services",
     "janitor",
+    "jsonl",
     "labels",
     "phases",
     "processes",

@@ -19,7 +19,7 @@ from pathlib import Path
 from job_runs import leftovers
 
 from shard_jobs import paths
-from shard_jobs.rules import labels, processes, waits
+from shard_jobs.rules import labels, phases, processes, waits
 
 SHARD = str(paths.REPO / "shard")
 JOB = "shard-nova-compute"
@@ -46,19 +46,8 @@ def run_dir(build: str) -> Path:
 
 def phase_events(build: str) -> list[tuple[str, str]]:
     """(phase, event) of the build so far, from its phases.jsonl on the node."""
-    try:
-        lines = (workspace(build) / "phases.jsonl").read_text().splitlines()
-    except OSError:
-        return []
-    events = []
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue  # a line being written
-        if isinstance(record, dict) and "phase" in record:
-            events.append((record["phase"], record.get("event")))
-    return events
+    events = phases.read_events(workspace(build) / phases.PHASES_FILE)
+    return [(e["phase"], e.get("event")) for e in events]
 
 
 # ---------------------------------------------------------------- processes
