@@ -249,6 +249,7 @@ class Floor:
         self.wait_for("the host's cell mapping", mapped)
 
     def wait_for(self, what, probe):
+        """The shared wait with this run's timeout, its timeout a FloorError."""
         return waits.wait_until(probe, self.timeout, what=what, interval=POLL, error=FloorError)
 
     # -- label
