@@ -201,7 +201,8 @@ from ansible.module_utils.shard_openstack import (
     placement,
     trait_for,
 )
-from ansible.module_utils.shard_resources import TeardownError, wait_for, wait_server_gone
+from ansible.module_utils.shard_resources import TeardownError, wait_server_gone
+from ansible.module_utils.shard_waits import wait_until
 
 # The fault of a server the scheduler found no host for.
 NO_VALID_HOST = "No valid host"
@@ -305,13 +306,14 @@ class ComputeLabelModule(ShardModule):
                 host=host,
                 metadata={LABEL_METADATA_KEY: self.label},
             )
-            server = wait_for(
+            server = wait_until(
                 lambda: _settled(self.conn.compute.get_server(server.id)),
-                deadline,
-                lambda: (
+                deadline=deadline,
+                on_timeout=lambda: (
                     f"the isolation probe {name} was neither placed nor refused "
                     f"within {self.params['timeout']}s"
                 ),
+                error=TeardownError,
             )
         except TeardownError as exc:
             problem = str(exc)

@@ -218,6 +218,7 @@ from ansible.module_utils.shard_processes import (
     started_at,
 )
 from ansible.module_utils.shard_resources import TeardownError, delete_compute_service
+from ansible.module_utils.shard_waits import WaitTimeout, wait_until
 
 try:
     from openstack import exceptions as sdk_exceptions
@@ -376,14 +377,17 @@ class ComputeServiceModule(ShardModule):
 
         Also fails as soon as the service's process (pidfile) is gone or failed.
         """
-        while True:
+
+        def probe():
             self._check_process()
-            value = check()
-            if value:
-                return value
-            if time.monotonic() >= self.deadline:
-                self.fail_json(msg=on_timeout())
-            time.sleep(POLL_INTERVAL)
+            return check()
+
+        try:
+            return wait_until(
+                probe, deadline=self.deadline, on_timeout=on_timeout, interval=POLL_INTERVAL
+            )
+        except WaitTimeout as exc:
+            self.fail_json(msg=str(exc))
 
     # -- present ---------------------------------------------------------
 

@@ -23,7 +23,7 @@ description:
     (boot unless the server exists), the host check, the actions, then absent
     (delete and wait until gone). It is what a job's exercise is, so it is
     never a no-op.
-  - Waits poll every half second, with openstacksdk's C(iterate_timeout).
+  - Waits poll every half second (module_utils/shard_waits.py).
   - Works in the project of the connection.
 options:
   name:
@@ -237,6 +237,7 @@ from ansible.module_utils.shard_openstack import (
     server_has_label,
 )
 from ansible.module_utils.shard_resources import TeardownError, wait_server_gone
+from ansible.module_utils.shard_waits import WaitTimeout, wait_until
 
 try:
     from openstack import exceptions as sdk_exceptions
@@ -447,17 +448,21 @@ class ServerModule(ShardModule):
         Not conn.compute.wait_for_server: it compares the status only (an action also
         needs no task state), returns at once when the server passed in already has
         the status (the one from before a reboot is ACTIVE), and fails on ERROR
-        without nova's fault. So the same helper it is built on, at POLL_INTERVAL.
+        without nova's fault. So the shared wait, a look now and then every
+        POLL_INTERVAL, as sdk's would at that interval.
         """
         last = server
+
+        def looked():
+            nonlocal last
+            last = self.conn.compute.get_server(server.id)
+            if last.status == "ERROR":
+                self.fail_json(msg=self._error_message(last), server=_server(last))
+            return last if settled(last) else None
+
         try:
-            for _ in self._polls():
-                last = self.conn.compute.get_server(server.id)
-                if last.status == "ERROR":
-                    self.fail_json(msg=self._error_message(last), server=_server(last))
-                if settled(last):
-                    return last
-        except sdk_exceptions.ResourceTimeout:
+            return wait_until(looked, self.params["timeout"], interval=POLL_INTERVAL)
+        except WaitTimeout:
             self.fail_json(
                 msg=f"server {last.name} ({last.id}) did not {goal} within "
                 f"{self.params['timeout']}s (status {last.status}, "
@@ -494,10 +499,6 @@ class ServerModule(ShardModule):
             self.fail_json(msg=str(exc))
 
     # -- waiting and timing ----------------------------------------------
-
-    def _polls(self):
-        """openstacksdk's iterate_timeout: a look now, then every POLL_INTERVAL, until timeout."""
-        return sdk_utils.iterate_timeout(self.params["timeout"], "timed out", wait=POLL_INTERVAL)
 
     def _step(self, action, func, *args):
         """func(*args), its wall seconds recorded in the result's steps as action."""

@@ -162,8 +162,8 @@ from ansible.module_utils.shard_resources import (
     delete_kind,
     find,
     split_foreign,
-    wait_for,
 )
+from ansible.module_utils.shard_waits import wait_until
 
 SERVICE_PROCESS = "service_process"
 QUEUES = "queues"
@@ -269,14 +269,15 @@ class TeardownCloudModule(ShardModule):
                     problems.append(problem)
             return not problems
 
-        wait_for(
+        wait_until(
             answering,
-            self.deadline_for(),
-            lambda: (
+            deadline=self.deadline_for(),
+            on_timeout=lambda: (
                 f"the cloud's APIs did not answer within {self.params['timeout']}s: "
                 + "; ".join(problems)
             ),
             interval=1.0,
+            error=TeardownError,
         )
 
     def _find(self, kinds):

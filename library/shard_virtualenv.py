@@ -167,6 +167,7 @@ import time
 
 from ansible.module_utils import shard_phases
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.shard_waits import WaitTimeout, wait_until
 
 STAMP = ".shard-stamp"
 
@@ -449,14 +450,19 @@ def main():
     deadline = time.monotonic() + params["timeout"]
 
     def take(lock, kind):
-        while True:
+        def taken():
             try:
                 fcntl.flock(lock, kind | fcntl.LOCK_NB)
-                return
             except BlockingIOError:
-                if time.monotonic() > deadline:
-                    module.fail_json(msg=f"timed out waiting for the lock on {path}")
-                time.sleep(min(1, max(0.05, deadline - time.monotonic())))
+                return False
+            return True
+
+        # Polled, not a blocking flock: a blocking one has no timeout. Once a
+        # second: the holder builds a virtualenv, minutes.
+        try:
+            wait_until(taken, deadline=deadline, interval=1)
+        except WaitTimeout:
+            module.fail_json(msg=f"timed out waiting for the lock on {path}")
 
     # Read under the lock too (shared): while another job rebuilds the
     # virtualenv, what it holds is neither the old one nor the new one.

@@ -13,7 +13,6 @@ runs with a node's plain python3 until the services' virtualenv exists.
 
 import json
 import signal
-import time
 import urllib.error
 import urllib.request
 
@@ -24,6 +23,7 @@ from ansible.module_utils.shard_processes import (
     stop_recorded,
     wait_port_free,
 )
+from ansible.module_utils.shard_waits import WaitTimeout, wait_until
 
 
 def http(method, url, body=None, headers=None, timeout=30, data=None):
@@ -106,18 +106,22 @@ def launch(service, timeout=120):
     return record["pid"]
 
 
+class _Exited(Exception):
+    """A service exited while its API was awaited: ends the wait at once."""
+
+
 def wait_for_apis(services, timeout):
     """Wait until each service's probe URL answers below 400; None, or one line why not.
 
     A service that exits meanwhile fails at once, with the end of its log.
     """
-    deadline = time.monotonic() + timeout
     pending = list(services)
-    while pending:
+
+    def all_answer():
         for service in list(pending):
             if service.get("pidfile") and read_record(service["pidfile"]) is None:
                 tail = log_tail(service.get("log"), lines=1)
-                return (
+                raise _Exited(
                     f"{service['name']} exited while starting: {tail.strip()} "
                     f"(log {service.get('log')})"
                 )
@@ -127,12 +131,16 @@ def wait_for_apis(services, timeout):
                 continue
             if status < 400:
                 pending.remove(service)
-        if not pending:
-            break
-        if time.monotonic() >= deadline:
-            names = ", ".join(f"{s['name']} at {s['probe']} (log {s.get('log')})" for s in pending)
-            return f"no answer within {timeout}s from {names}"
-        time.sleep(0.2)
+        return not pending
+
+    def silent():
+        names = ", ".join(f"{s['name']} at {s['probe']} (log {s.get('log')})" for s in pending)
+        return f"no answer within {timeout}s from {names}"
+
+    try:
+        wait_until(all_answer, timeout, on_timeout=silent, interval=0.2)
+    except (_Exited, WaitTimeout) as exc:
+        return str(exc)
     return None
 
 

@@ -222,6 +222,9 @@ def retry_on_conflict(func, attempts=10, interval=0.2):
     placement lets oslo.db's DBDeadlock through on concurrent aggregate writes
     (seen with eight shards joining at once). Both are safe to retry because
     func reads the generation again each time.
+
+    A retry of a refused write, not a wait for a state (shard_waits): it
+    counts attempts, not seconds, and jitters its pause.
     """
     for attempt in range(attempts):
         try:

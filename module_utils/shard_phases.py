@@ -34,6 +34,7 @@ import re
 import time
 
 from ansible.module_utils import shard_processes as processes
+from ansible.module_utils.shard_jsonl import read_jsonl
 
 PHASES_FILE = "phases.jsonl"
 
@@ -154,21 +155,8 @@ def snapshot(workspace, environ=None, proc="/proc"):
 
 
 def read_events(path):
-    events = []
-    try:
-        with open(path) as f:
-            for line in f:
-                line = line.strip()
-                if not line:
-                    continue
-                try:
-                    event = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(event, dict) and "phase" in event and "time" in event:
-                    events.append(event)
-    except OSError:
-        pass
+    """The phase events of a phases.jsonl, oldest first (lines of another shape skipped)."""
+    events = [e for e in read_jsonl(path) if "phase" in e and "time" in e]
     return sorted(events, key=lambda e: e["time"])
 
 

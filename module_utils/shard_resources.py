@@ -8,6 +8,7 @@ shard_compute_service) or tear a whole run down in one connection
 (shard_teardown_cloud). Every function takes an openstacksdk connection.
 """
 
+import contextlib
 import time
 from urllib.parse import quote
 
@@ -25,11 +26,11 @@ from ansible.module_utils.shard_openstack import (
     placement,
     provider_allocations,
 )
+from ansible.module_utils.shard_waits import WaitTimeout, wait_until
 
 try:
     from keystoneauth1 import exceptions as ksa_exceptions
     from openstack import exceptions as sdk_exceptions
-    from openstack import utils as sdk_utils
 
     # A service missing from the catalog: its kinds are skipped.
     NO_SERVICE = (
@@ -40,7 +41,7 @@ try:
     )
 except ImportError:  # pragma: no cover - reported by ShardModule.connect
     NO_SERVICE = ()
-    sdk_exceptions = sdk_utils = None
+    sdk_exceptions = None
 
 # Every kind of resource a run may label, in the order they are listed. Not
 # an order to delete them in: a trait must go after the providers that have
@@ -57,8 +58,6 @@ KINDS = [
 ]
 # Placement microversion that filters providers by required trait.
 REQUIRED_TRAIT_MICROVERSION = "1.18"
-# Seconds between two looks at something being deleted.
-POLL_INTERVAL = 0.5
 # Deleting a compute service deletes its resource provider: seconds to let it.
 PROVIDER_GRACE = 10
 
@@ -321,20 +320,6 @@ def expired_labels(resources, older_than, now):
 # ---------------------------------------------------------------- deleting
 
 
-def wait_for(check, deadline, on_timeout, interval=POLL_INTERVAL):
-    """check() until it returns something truthy (returned); TeardownError(on_timeout()) at
-    the deadline. openstacksdk's iterate_timeout paces it; its own message is replaced by
-    ours, which says what was waited for."""
-    remaining = max(deadline - time.monotonic(), interval)
-    try:
-        for _ in sdk_utils.iterate_timeout(remaining, "", wait=interval):
-            value = check()
-            if value:
-                return value
-    except sdk_exceptions.ResourceTimeout:
-        raise TeardownError(on_timeout()) from None
-
-
 def delete_servers(conn, servers, deadline):
     """Delete servers and wait until they are gone: every delete first, then the waits."""
     for server in servers:
@@ -378,7 +363,7 @@ def wait_server_gone(conn, server_id, name, deadline):
             f"is its compute host {host} running?"
         )
 
-    wait_for(gone, deadline, why)
+    wait_until(gone, deadline=deadline, on_timeout=why, error=TeardownError)
 
 
 def host_down(conn, server):
@@ -440,17 +425,23 @@ def delete_compute_service(conn, host, binary, deadline, check_mode=False):
     if is_compute and not (services and check_mode):
         # (In check mode deleting the services would take the provider with them.)
         grace = min(deadline, time.monotonic() + PROVIDER_GRACE) if services else None
-        deleted += delete_resource_provider(conn, host, check_mode, wait_until=grace)
+        deleted += delete_resource_provider(conn, host, check_mode, grace_until=grace)
     return deleted
 
 
-def delete_resource_provider(conn, name, check_mode=False, wait_until=None):
-    """Delete a resource provider without allocations; with wait_until, first give the
+def delete_resource_provider(conn, name, check_mode=False, grace_until=None):
+    """Delete a resource provider without allocations; with grace_until, first give the
     cloud until then to delete it itself (a compute service's deletion does)."""
-    provider = find_resource_provider(conn, name)
-    while provider and wait_until and time.monotonic() < wait_until:
-        time.sleep(POLL_INTERVAL)
+    provider = None
+
+    def gone():
+        nonlocal provider
         provider = find_resource_provider(conn, name)
+        return provider is None
+
+    # Without a grace, a deadline already past: one look.
+    with contextlib.suppress(WaitTimeout):
+        wait_until(gone, deadline=grace_until or 0)
     if not provider:
         return []
     allocations = provider_allocations(conn, provider["uuid"])

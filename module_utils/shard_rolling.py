@@ -12,18 +12,27 @@ again every server it left stopped (waiting until it is ACTIVE) and writes
 the summary (``summarize``): the calls, the success rate, per call and per
 upgraded shard.
 
-The upgrade job copies this file to the node and runs it with the OpenStack
-client's interpreter as a service process (shard_process, pid-recorded, so
-that teardown stops it); the tests import ``summarize`` through
+The upgrade job copies this file to the node, with the two it imports
+(shard_jsonl, shard_waits), and runs it with the OpenStack client's
+interpreter as a service process (shard_process, pid-recorded, so that
+teardown stops it); the tests import ``summarize`` through
 ``shard_jobs.rules``. Standard library at import; openstacksdk only when it
 samples.
 """
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
 import time
+
+try:  # a module of module_utils: the tests and the CLI (shard_jobs.rules)
+    from ansible.module_utils.shard_jsonl import read_jsonl
+    from ansible.module_utils.shard_waits import WaitTimeout, wait_until
+except ImportError:  # the script on a node, its two siblings copied beside it
+    from shard_jsonl import read_jsonl
+    from shard_waits import WaitTimeout, wait_until
 
 # Seconds between the starts of two samples.
 PERIOD = 1.0
@@ -58,21 +67,6 @@ def summarize(records):
         if not r.get("ok") and r.get("error") and r["error"] not in errors:
             errors.append(r["error"])
     out["errors"] = errors[:5]
-    return out
-
-
-def read_records(path):
-    """The records of a file (a line that is not JSON, such as a cut last one, is skipped)."""
-    out = []
-    try:
-        with open(path) as f:
-            for line in f:
-                try:
-                    out.append(json.loads(line))
-                except ValueError:
-                    continue
-    except OSError:
-        pass
     return out
 
 
@@ -155,11 +149,17 @@ class Sampler:
         """Every server the sampler stopped: started again, and ACTIVE."""
         deadline = time.monotonic() + SETTLE_TIMEOUT
         for server_id in sorted(self.touched):
-            while True:
+            server = None
+
+            def settled(server_id=server_id):
+                nonlocal server
                 server = self.conn.compute.get_server(server_id)
-                if not server.task_state or time.monotonic() > deadline:
-                    break
-                time.sleep(POLL)
+                return not server.task_state
+
+            # Unsettled at the deadline: acted on as it is, and the wait for
+            # ACTIVE below says what went wrong.
+            with contextlib.suppress(WaitTimeout):
+                wait_until(settled, deadline=deadline, interval=POLL)
             if server.status == "SHUTOFF":
                 self.conn.compute.start_server(server_id)
             if server.status != "ACTIVE":
@@ -195,7 +195,7 @@ def main(argv=None):
             sampler.restore()
         except Exception as exc:
             restored = f"{type(exc).__name__}: {str(exc)[:200]}"
-    summary = summarize(read_records(args.records))
+    summary = summarize(read_jsonl(args.records))
     summary["restored"] = restored or "ok"
     with open(args.summary, "w") as f:
         json.dump(summary, f, indent=2)

@@ -46,7 +46,7 @@ import openstack
 import yaml
 
 from shard_jobs import paths
-from shard_jobs.rules import auth, bus, labels
+from shard_jobs.rules import auth, bus, labels, waits
 from shard_jobs.tool_venv import build_once, fingerprint
 
 TEMPLATE = (
@@ -68,18 +68,6 @@ PBR_ENV = {
 
 class FloorError(Exception):
     pass
-
-
-def wait_for(what, probe, timeout, interval=POLL):
-    """probe() until it returns something true; FloorError after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise FloorError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 def _run(cmd, what, env=None, cwd=None) -> str:
@@ -242,11 +230,10 @@ class Floor:
             found = [s for s in compute.services(host=self.label) if s.state == "up"]
             return found[0] if found else None
 
-        self.service = wait_for("the compute service", service, self.timeout)
-        self.provider = wait_for(
+        self.service = self.wait_for("the compute service", service)
+        self.provider = self.wait_for(
             "the resource provider",
             lambda: self.conn.placement.find_resource_provider(self.label, ignore_missing=True),
-            self.timeout,
         )
         # The host is mapped to a cell once it can join an aggregate.
         self.aggregate = compute.create_aggregate(name=self.label)
@@ -259,7 +246,11 @@ class Floor:
                 return False
             return True
 
-        wait_for("the host's cell mapping", mapped, self.timeout)
+        self.wait_for("the host's cell mapping", mapped)
+
+    def wait_for(self, what, probe):
+        """The shared wait with this run's timeout, its timeout a FloorError."""
+        return waits.wait_until(probe, self.timeout, what=what, interval=POLL, error=FloorError)
 
     # -- label
     def label_it(self):
@@ -311,6 +302,8 @@ class Floor:
                 fault = (failed.fault or {}).get("message", "")
                 if "not mapped to any cell" not in fault or time.monotonic() > deadline:
                     raise FloorError(f"server {server.id} went to ERROR: {fault}") from None
+            # A retry of the boot, not a wait: it creates anew after a known
+            # failure, with sdk's own waits in between, so not waits.wait_until.
             self.boot_retries += 1
             compute.delete_server(server)
             compute.wait_for_delete(server, interval=POLL, wait=self.timeout)
@@ -342,18 +335,20 @@ class Floor:
         if self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 30
-        while True:
+
+        def reaped():
             pid, status, usage = os.wait4(self.proc.pid, os.WNOHANG)
-            if pid:
-                self.code_cpu = round(usage.ru_utime + usage.ru_stime, 2)
-                self.proc.returncode = status
-                return
-            if time.monotonic() > deadline:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(self.proc.pid, signal.SIGKILL)
-                deadline = float("inf")
-            time.sleep(0.1)
+            return (status, usage) if pid else None
+
+        try:
+            status, usage = waits.wait_until(reaped, 30, what="nova-compute to stop", interval=0.1)
+        except waits.WaitTimeout:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, signal.SIGKILL)
+            _, status, usage = os.wait4(self.proc.pid, 0)  # SIGKILLed: blocks briefly
+        # wait4 rather than Popen.wait: its rusage is the code's CPU time.
+        self.code_cpu = round(usage.ru_utime + usage.ru_stime, 2)
+        self.proc.returncode = status
 
     def remove(self):
         compute, placement = self.conn.compute, self.conn.placement

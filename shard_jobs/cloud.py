@@ -24,6 +24,7 @@ INPUT_CODE = (
     paths.LIBRARY / "shard_identity_catalog.py",
     paths.REPO / "module_utils" / "shard_cloud_services.py",
     paths.REPO / "module_utils" / "shard_processes.py",
+    paths.REPO / "module_utils" / "shard_waits.py",
 )
 MANIFEST = "cloud.json"
 CONVERGED = "converged"

@@ -19,22 +19,26 @@ from ansible.module_utils import shard_auth as auth  # noqa: E402
 from ansible.module_utils import shard_bus as bus  # noqa: E402
 from ansible.module_utils import shard_cloud_services as cloud_services  # noqa: E402
 from ansible.module_utils import shard_janitor_rules as janitor  # noqa: E402
+from ansible.module_utils import shard_jsonl as jsonl  # noqa: E402
 from ansible.module_utils import shard_labels as labels  # noqa: E402
 from ansible.module_utils import shard_phases as phases  # noqa: E402
 from ansible.module_utils import shard_processes as processes  # noqa: E402
 from ansible.module_utils import shard_profiles as profiles  # noqa: E402
 from ansible.module_utils import shard_rolling as rolling  # noqa: E402
 from ansible.module_utils import shard_secrets as secrets  # noqa: E402
+from ansible.module_utils import shard_waits as waits  # noqa: E402
 
 __all__ = [
     "auth",
     "bus",
     "cloud_services",
     "janitor",
+    "jsonl",
     "labels",
     "phases",
     "processes",
     "profiles",
     "rolling",
     "secrets",
+    "waits",
 ]

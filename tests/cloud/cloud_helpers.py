@@ -25,7 +25,7 @@ import pytest
 from job_runs import RABBIT_ENV  # rabbitmqctl reaches the embedded cloud's broker
 
 from shard_jobs import paths
-from shard_jobs.rules import processes
+from shard_jobs.rules import processes, waits
 
 # SHARD_TEST_CLI runs another command line in place of this repository's ./shard
 # (a checkout without its own virtualenv, for instance).
@@ -175,11 +175,8 @@ def stop_process(proc: subprocess.Popen, timeout: float = 20) -> None:
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}", pytrace=False)
-        time.sleep(interval)
+    """The product's wait (shard_waits), its timeout a test failure without a traceback."""
+    try:
+        return waits.wait_until(predicate, timeout, what=what, interval=interval)
+    except waits.WaitTimeout as exc:
+        pytest.fail(str(exc), pytrace=False)

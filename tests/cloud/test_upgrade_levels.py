@@ -21,7 +21,6 @@ import configparser
 import json
 import re
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
@@ -29,6 +28,7 @@ import openstack
 import pymysql
 import pytest
 import yaml
+from cloud_helpers import wait_for
 
 from shard_jobs import cloud
 
@@ -88,16 +88,6 @@ def last_selected(log: Path):
     return found[-1] if found else None
 
 
-def wait_for(what, seconds, description):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = what()
-        if value:
-            return value
-        time.sleep(1)
-    pytest.fail(f"timed out waiting for {description}", pytrace=False)
-
-
 def test_the_control_plane_is_configured_as_during_a_rolling_upgrade(manifest):
     conf = configparser.ConfigParser(interpolation=None)
     conf.read(Path(manifest["state_dir"]) / "etc" / "nova" / "nova-common.conf")
@@ -110,7 +100,7 @@ def test_conductor_and_api_cap_compute_rpc_at_the_oldest_compute(manifest, monke
     logs = Path(manifest["state_dir"]) / "log"
     name = f"upgrade-levels-{uuid.uuid4().hex[:8]}"
     # Right after a bring-up the ordinary compute may not have reported in yet.
-    wait_for(lambda: min_compute_version(manifest), 120, "a nova-compute in the cloud")
+    wait_for(lambda: min_compute_version(manifest), 120, "a nova-compute in the cloud", 1)
     flavor = server = None
     try:
         flavor = conn.compute.create_flavor(name=name, ram=64, vcpus=1, disk=0)
@@ -136,5 +126,5 @@ def test_conductor_and_api_cap_compute_rpc_at_the_oldest_compute(manifest, monke
     expected = (compute_rpc_of(manifest, minimum), str(minimum))
     for process in ("nova-conductor", "nova-api"):
         log = logs / f"{process}.log"
-        selected = wait_for(lambda log=log: last_selected(log), 30, f"{process}'s cap in {log}")
+        selected = wait_for(lambda log=log: last_selected(log), 30, f"{process}'s cap in {log}", 1)
         assert selected == expected, f"{process} capped compute RPC at {selected}"

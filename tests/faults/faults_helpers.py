@@ -19,7 +19,7 @@ from pathlib import Path
 from job_runs import leftovers
 
 from shard_jobs import paths
-from shard_jobs.rules import labels, processes
+from shard_jobs.rules import labels, phases, processes, waits
 
 SHARD = str(paths.REPO / "shard")
 JOB = "shard-nova-compute"
@@ -46,19 +46,8 @@ def run_dir(build: str) -> Path:
 
 def phase_events(build: str) -> list[tuple[str, str]]:
     """(phase, event) of the build so far, from its phases.jsonl on the node."""
-    try:
-        lines = (workspace(build) / "phases.jsonl").read_text().splitlines()
-    except OSError:
-        return []
-    events = []
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue  # a line being written
-        if isinstance(record, dict) and "phase" in record:
-            events.append((record["phase"], record.get("event")))
-    return events
+    events = phases.read_events(workspace(build) / phases.PHASES_FILE)
+    return [(e["phase"], e.get("event")) for e in events]
 
 
 # ---------------------------------------------------------------- processes
@@ -129,12 +118,15 @@ def kill_processes(pids) -> None:
 
 def wait_gone(pids, timeout: float = 10) -> list[int]:
     """The pids still alive (not zombies) after up to timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        alive = [p for p in pids if _stat(p) and b"State:\tZ" not in _read(f"/proc/{p}/status")]
-        if not alive or time.monotonic() > deadline:
-            return alive
-        time.sleep(0.1)
+    alive = list(pids)
+
+    def gone():
+        alive[:] = [p for p in pids if _stat(p) and b"State:\tZ" not in _read(f"/proc/{p}/status")]
+        return not alive
+
+    with contextlib.suppress(waits.WaitTimeout):
+        waits.wait_until(gone, timeout, interval=0.1)
+    return alive
 
 
 # ---------------------------------------------------------------- runs
@@ -208,20 +200,18 @@ def start_run(tmp: Path, *args: str, build: str | None = None, job: str = JOB) -
 
 def wait_for(predicate, timeout: float, what: str, run: BackgroundRun | None = None, poll=0.05):
     """Poll predicate until it returns something truthy; fail when the run ended first."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def probe():
         value = predicate()
-        if value:
-            return value
-        if run is not None and not run.running():
+        if not value and run is not None and not run.running():
             stdout, stderr = run.output()
             raise AssertionError(
                 f"the run ended (rc {run.proc.returncode}) before {what}:\n"
                 f"{stderr[-2000:]}\n{stdout[-2000:]}"
             )
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(poll)
+        return value
+
+    return waits.wait_until(probe, timeout, what=what, interval=poll, error=AssertionError)
 
 
 def cleanup(build: str, job: str = JOB, timeout: float = 900) -> subprocess.CompletedProcess:

@@ -81,11 +81,13 @@ def clock(monkeypatch):
     """Replace the ``time`` module seen by module_utils and the cloud modules."""
     fake = FakeClock()
     monkeypatch.setattr(shard_openstack, "time", fake)
-    from ansible.module_utils import shard_resources
+    from ansible.module_utils import shard_resources, shard_waits
     from openstack import utils as sdk_utils
 
     monkeypatch.setattr(shard_resources, "time", fake)
-    # openstacksdk's iterate_timeout paces the shared waits.
+    # The shared wait (shard_waits) paces every module's; openstacksdk's own
+    # (wait_for_server, wait_for_delete) sleep through its utils.
+    monkeypatch.setattr(shard_waits, "time", fake)
     monkeypatch.setattr(sdk_utils, "time", fake)
     for name in (
         "shard_compute_service",

@@ -1,10 +1,15 @@
 """The rolling upgrade's sampler (module_utils/shard_rolling.py): its figures,
 and what it does each second against a stand-in for the cloud."""
 
-import json
+import shutil
+import subprocess
+import sys
 import types
 
-from shard_jobs.rules import rolling
+import yaml
+
+from shard_jobs import paths
+from shard_jobs.rules import jsonl, rolling
 
 
 def test_summary_of_the_records():
@@ -27,11 +32,26 @@ def test_summary_of_the_records():
     assert rolling.summarize([])["success_rate"] is None
 
 
-def test_a_cut_last_line_is_skipped(tmp_path):
-    path = tmp_path / "samples.jsonl"
-    path.write_text(json.dumps({"op": "list", "ok": True}) + "\n" + '{"op": "sh')
-    assert rolling.read_records(path) == [{"op": "list", "ok": True}]
-    assert rolling.read_records(tmp_path / "none") == []
+def test_the_sampler_runs_as_a_script_with_the_files_the_role_copies_beside_it(tmp_path):
+    """On the node it is a plain script: what it imports must be among the role's files,
+    which the copy task puts beside it."""
+    files = paths.ROLES / "shard_upgrade" / "files"
+    tasks = yaml.safe_load((paths.ROLES / "shard_upgrade" / "tasks" / "rolling.yaml").read_text())
+    block = next(t for t in tasks if "block" in t)["block"]
+    copied = next(t for t in block if t["name"].startswith("Put the sampler's script"))["loop"]
+    assert sorted(copied) == sorted(p.name for p in files.iterdir())
+    for name in copied:
+        shutil.copy(files / name, tmp_path / name)
+    # An interpreter with ansible, but without this repository's module_utils on its
+    # path (-E: no PYTHONPATH): the node's case, where the imports fall back to the copies.
+    out = subprocess.run(
+        [sys.executable, "-E", "-s", str(tmp_path / "shard_rolling.py"), "--help"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "rolling upgrade's sampler" in out.stdout
 
 
 class FakeCompute:
@@ -88,7 +108,7 @@ def test_each_second_it_lists_shows_and_acts_only_off_the_shard_being_upgraded(t
     ]
     assert compute.calls[8:12] == ["list", "show a", "show b", "stop a"]
     assert compute.statuses == {"a": "ACTIVE", "b": "ACTIVE"}
-    rows = rolling.read_records(out)
+    rows = jsonl.read_jsonl(out)
     assert {r["upgrading"] for r in rows} == {"h1", "h2"}
     assert all(r["ok"] for r in rows) and rolling.summarize(rows)["samples"] == 3
 

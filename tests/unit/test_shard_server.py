@@ -268,14 +268,6 @@ def test_absent_does_not_ask_again_while_the_host_reports_up(bootable, run_modul
 ACTION_CALLS = ("compute.stop_server", "compute.start_server", "compute.reboot_server")
 
 
-@pytest.fixture(autouse=True)
-def sdk_clock(monkeypatch, clock):
-    """The module waits with openstacksdk's iterate_timeout: it sleeps on the fake clock."""
-    from openstack import utils
-
-    monkeypatch.setattr(utils, "time", clock)
-
-
 def ours_on_the_shard(cloud, **kwargs):
     return cloud.add_server(NAME, metadata={"shard_label": LABEL}, host=LABEL, **kwargs)
 

@@ -605,8 +605,9 @@ driver=static
         return proc
 
     def wait_for(self, what: str, check, timeout: float, interval: float = 1.0, procs=()):
-        deadline = time.monotonic() + timeout
-        while True:
+        """The product's wait (shard_waits); fails at once when one of procs exited."""
+
+        def probe():
             result = check()
             if result:
                 return result
@@ -616,9 +617,9 @@ driver=static
                         f"{name} exited (rc {self.procs[name].returncode}) while waiting for "
                         f"{what}; see {self.p('log', name + '.log')}:\n{self.log_tail(name)}"
                     )
-            if time.monotonic() > deadline:
-                raise SiteError(f"timed out after {timeout}s waiting for {what}")
-            time.sleep(interval)
+            return result
+
+        return rules.waits.wait_until(probe, timeout, what=what, interval=interval, error=SiteError)
 
     def log_tail(self, name: str, lines: int = 30) -> str:
         try:
