@@ -134,7 +134,6 @@ endpoint:
 """
 
 import hashlib
-import time
 
 from ansible.module_utils.shard_images import (
     answers,
@@ -145,6 +144,7 @@ from ansible.module_utils.shard_images import (
 )
 from ansible.module_utils.shard_openstack import ShardModule
 from ansible.module_utils.shard_processes import gunicorn_listening, log_tail, read_record
+from ansible.module_utils.shard_waits import WaitTimeout, wait_until
 
 # Attributes of an image record that are not custom properties.
 CORE = {
@@ -179,6 +179,10 @@ CHUNK = 1 << 20
 WAIT_POLL = 0.2
 # Lines of the shard's log in a failure's message.
 LOG_LINES = 20
+
+
+class ServiceGone(Exception):
+    """The shard's process exited while the wait looked for it."""
 
 
 class ImageInfoModule(ShardModule):
@@ -216,23 +220,26 @@ class ImageInfoModule(ShardModule):
     def _wait(self, name, url, pidfile, logfile, timeout):
         """Until the shard's gunicorn listens and glance answers; fail at once if it exits."""
         url = url.rstrip("/")
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def listening():
             # Through the record's one reader (shard_processes): None once the process is gone.
             record = read_record(pidfile)
             if record is None:
-                self.fail_json(
-                    msg=f"{name} exited after it was started, before it answered on {url}; "
-                    f"the end of its log: {_tail(logfile)}"
-                )
-            if gunicorn_listening(logfile, url, record["pid"]) and answers(url):
-                break
-            if time.monotonic() >= deadline:
-                self.fail_json(
-                    msg=f"{name} runs but did not answer on {url} within {timeout}s; "
-                    f"the end of its log: {_tail(logfile)}"
-                )
-            time.sleep(WAIT_POLL)
+                raise ServiceGone()
+            return gunicorn_listening(logfile, url, record["pid"]) and answers(url)
+
+        try:
+            wait_until(listening, timeout, interval=WAIT_POLL)
+        except ServiceGone:
+            self.fail_json(
+                msg=f"{name} exited after it was started, before it answered on {url}; "
+                f"the end of its log: {_tail(logfile)}"
+            )
+        except WaitTimeout:
+            self.fail_json(
+                msg=f"{name} runs but did not answer on {url} within {timeout}s; "
+                f"the end of its log: {_tail(logfile)}"
+            )
         problem = image_api_problem(url)
         if problem:
             self.fail_json(msg=problem)
