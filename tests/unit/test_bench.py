@@ -6,11 +6,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from shard_jobs import bench, bench_floor, tool_venv
+from shard_jobs import bench_floor, cli, commands, paths, settings, tool_venv
+from shard_jobs.bench import launch, run_files, sampling, session, summary, table
 
 
 def test_format_table_aligns_columns():
-    text = bench.format_table(["variant", "wall s"], [["shard", "65.3"], ["from-scratch", "9.0"]])
+    text = table.format_table(["variant", "wall s"], [["shard", "65.3"], ["from-scratch", "9.0"]])
     assert text.splitlines() == [
         "variant       wall s",
         "------------  ------",
@@ -34,7 +35,7 @@ def _run(wall, cpu, ok=True, code=1.0, **kw):
 
 def test_summarize_takes_medians_of_the_runs_that_passed():
     runs = [_run(60, 100), _run(70, 120), _run(65, 90, code=None), _run(2, 3, ok=False)]
-    s = bench.summarize(runs)
+    s = summary.summarize(runs)
     assert s["runs"] == 4 and s["ok"] == 3
     assert s["wall_s"] == 65 and s["wall_s_range"] == [60, 70]
     assert s["cpu_s"] == 100
@@ -42,19 +43,19 @@ def test_summarize_takes_medians_of_the_runs_that_passed():
     assert s["code_cpu_s"] == 1.0 and s["code_cpu_s_range"] == [1.0, 1.0]
     assert s["code_share"] == pytest.approx((0.01 + 1 / 120) / 2, abs=1e-4)
     # None passed: the numbers of those that ran.
-    s = bench.summarize([_run(2, 3, ok=False), _run(4, 5, ok=False)])
+    s = summary.summarize([_run(2, 3, ok=False), _run(4, 5, ok=False)])
     assert s["ok"] == 0 and s["wall_s"] == 3
-    assert bench.median([]) is None
+    assert summary.median([]) is None
 
 
 def test_ratios():
-    summary = {
+    medians = {
         "shard": {"wall_s": 60.0, "cpu_s": 100.0},
         "from-scratch-fresh": {"wall_s": 240.0, "cpu_s": 500.0},
         "from-scratch-preinstalled": {"wall_s": 120.0, "cpu_s": 400.0},
         "floor": {"wall_s": 15.0, "cpu_s": None},
     }
-    assert bench.ratios(summary) == {
+    assert summary.ratios(medians) == {
         "shard/from-scratch-fresh": {"wall_s": 0.25, "cpu_s": 0.2},
         "shard/from-scratch-preinstalled": {"wall_s": 0.5, "cpu_s": 0.25},
         "shard/floor": {"wall_s": 4.0, "cpu_s": None},
@@ -69,7 +70,7 @@ def test_overhead_against_the_floor():
     ]
     # The floor's clone of the source is no phase of the shard run: outside.
     floor = [{"floor_s": 12.0, "steps": {"source": 1.5, "build": 2.0, "deploy": 4.0}}]
-    rows = {r["step"]: r for r in bench.overhead(shard, floor)}
+    rows = {r["step"]: r for r in summary.overhead(shard, floor)}
     assert rows["build"] == {"step": "build", "shard_s": 6.0, "floor_s": 2.0, "beyond_floor_s": 4.0}
     assert rows["deploy"]["floor_s"] == 4.0 and rows["deploy"]["beyond_floor_s"] == 5.0
     # No counterpart in the floor.
@@ -182,7 +183,7 @@ JOB_OUTPUT_PROCESSES = 1 + 2 + 1 + 3 + 3 + 1 + 2
 def test_task_results_reads_each_result(tmp_path):
     log = tmp_path / "job-output.txt"
     log.write_text(JOB_OUTPUT)
-    results = bench.task_results(log)
+    results = run_files.task_results(log)
     assert len(results) == 15
     assert results[0] == {
         "status": "ok",
@@ -192,11 +193,11 @@ def test_task_results_reads_each_result(tmp_path):
     }
     assert results[8]["result"]["results"][1] == {"skipped": True}
     assert results[-1]["status"] == "failed (ignored)" and results[-1]["result"] == {}
-    assert bench.task_results(tmp_path / "missing") == []
+    assert run_files.task_results(tmp_path / "missing") == []
 
 
 def test_task_index_knows_what_each_task_runs(tmp_path):
-    index = bench.TaskIndex(_repo(tmp_path))
+    index = run_files.TaskIndex(_repo(tmp_path))
     # The template task, not the static import of the same name (no result of its own).
     assert index.processes("shard_deploy : Render the configuration") == 2
     assert index.processes("shard_deploy : Copy on the node") == 1
@@ -215,7 +216,7 @@ def test_task_index_knows_what_each_task_runs(tmp_path):
 def test_a_task_name_means_one_thing_in_this_repository():
     # Counting goes by name: two tasks of one role with the same name must
     # start as many module processes (or be told apart by their names).
-    index = bench.TaskIndex()
+    index = run_files.TaskIndex()
     meanings = {}
     for role, pattern, processes in index.entries:
         meanings.setdefault((role, pattern.pattern), set()).add(processes)
@@ -255,7 +256,7 @@ def test_read_run_from_its_run_directory(tmp_path):
             }
         )
     )
-    run = bench.read_run(build, tmp_path / "runs", bench.TaskIndex(_repo(tmp_path)))
+    run = run_files.read_run(build, tmp_path / "runs", run_files.TaskIndex(_repo(tmp_path)))
     assert run["result"] == "SUCCESS" and run["verdict"] == "SUCCESS"
     assert run["code_cpu_s"] == 2.2 and run["report_code_share"] == 0.05
     assert run["report_cpu_s"] == 44.0
@@ -266,7 +267,7 @@ def test_read_run_from_its_run_directory(tmp_path):
     assert run["module_processes"] == JOB_OUTPUT_PROCESSES
     assert run["unknown_tasks"] == ["shard_deploy : Something the tree no longer has"]
     # A run that left nothing (it failed before writing anything).
-    empty = bench.read_run("f" * 32, tmp_path / "runs")
+    empty = run_files.read_run("f" * 32, tmp_path / "runs")
     assert empty["result"] is None and empty["tasks"] is None and empty["phases"] == {}
 
 
@@ -283,27 +284,93 @@ def test_a_shard_variant_reads_the_files_not_the_terminal(tmp_path):
         "job_wall_s": 9.0,
         "output": str(tmp_path / "terminal.out"),
     }
-    run = bench.shard_run_result(finished, tmp_path / "runs")
+    run = launch.shard_run_result(finished, tmp_path / "runs")
     # Whatever the exit status and the terminal say: the run's own summary.
     assert run["ok"] is False and run["result"] == "FAILURE" and "rc" not in run
     assert run["job"] == "shard-glance-api" and run["job_wall_s"] == 9.0
     finished = dict(finished, rc=2, build="e" * 32)
-    assert bench.shard_run_result(finished, tmp_path / "runs")["result"] == "exit 2"
+    assert launch.shard_run_result(finished, tmp_path / "runs")["result"] == "exit 2"
+
+
+def _bench_args(*argv):
+    return cli.build_parser().parse_args(["bench", *argv])
+
+
+def test_bench_settings_are_typed_once_from_the_command_line(tmp_path):
+    assert settings.BenchSettings.from_args(_bench_args()) == settings.BenchSettings(
+        variants=("from-scratch-fresh", "from-scratch-preinstalled", "shard", "floor"),
+        repeat=3,
+        scaling=(1, 2, 4, 8),
+        out=None,
+        json=False,
+    )
+    given = _bench_args(
+        *["--only", "floor,shard", "--repeat", "1", "--scaling", "none"],
+        *["--out", str(tmp_path / "b.json"), "--json"],
+    )
+    # The variants in the bench's own order, whatever --only's.
+    assert settings.BenchSettings.from_args(given) == settings.BenchSettings(
+        variants=("shard", "floor"), repeat=1, scaling=(), out=tmp_path / "b.json", json=True
+    )
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["--scaling", "0,2", "--only", "nope"],
+            "bench: bad --scaling '0,2': job counts from 1 to 16",
+        ),
+        (["--only", "from-scratch", "--repeat", "0"], "bench: bad --only from-scratch: now"),
+        (["--repeat", "0"], "bench: --repeat must be at least 1"),
+    ],
+)
+def test_bad_bench_input_is_one_line_and_starts_nothing(capsys, monkeypatch, argv, message):
+    def started(*_args):
+        raise AssertionError("a bench was started")
+
+    monkeypatch.setattr(session.Bench, "__init__", started)
+    assert commands.bench(_bench_args(*argv)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1
+
+
+def test_the_session_runs_as_its_settings_say(capsys, monkeypatch, tmp_path):
+    monkeypatch.setattr(paths, "HOME", tmp_path / "home")
+    ran = []
+
+    def variant(self, name, n):
+        ran.append((name, n))
+        return _run(10, 20)
+
+    monkeypatch.setattr(session.Bench, "variant", variant)
+    out = tmp_path / "out" / "bench.json"
+    given = settings.BenchSettings(variants=("floor",), repeat=2, scaling=(), out=out, json=True)
+    # floor asks for the default cloud first: already there.
+    monkeypatch.setattr(session.subprocess, "run", lambda *a, **kw: SimpleNamespace(returncode=0))
+    monkeypatch.setattr("shard_jobs.cloud.load_manifest", lambda _dir: {"secret_file": "s"})
+    assert session.main(given) == 0
+    assert ran == [("floor", 1), ("floor", 2)]
+    result = json.loads(out.read_text())
+    # --json: the result alone on standard output, as written to --out.
+    assert json.loads(capsys.readouterr().out) == result
+    assert result["variants"] == ["floor"] and result["repeat"] == 2
+    assert result["summary"]["floor"]["runs"] == 2 and "scaling" in result
 
 
 def test_parse_only():
-    assert bench.parse_only(None) == [
+    assert settings.parse_only(None) == [
         "from-scratch-fresh",
         "from-scratch-preinstalled",
         "shard",
         "floor",
     ]
-    assert bench.parse_only("shard, shard-glance-api") == ["shard", "shard-glance-api"]
-    with pytest.raises(bench.BenchError, match="now from-scratch-preinstalled"):
-        bench.parse_only("from-scratch")
+    assert settings.parse_only("shard, shard-glance-api") == ["shard", "shard-glance-api"]
+    with pytest.raises(settings.RunError, match="now from-scratch-preinstalled"):
+        settings.parse_only("from-scratch")
     for bad in ("shard,nope", ""):
-        with pytest.raises(bench.BenchError, match="choose among"):
-            bench.parse_only(bad)
+        with pytest.raises(settings.RunError, match="choose among"):
+            settings.parse_only(bad)
 
 
 # ---------------------------------------------------------------- the floor's build
@@ -437,7 +504,7 @@ def test_floor_times_the_build_as_a_step(monkeypatch, tmp_path):
     ],
 )
 def test_openstack_program(argv, program):
-    assert bench.openstack_program(argv) == program
+    assert sampling.openstack_program(argv) == program
 
 
 def _proc(tmp_path):
@@ -463,7 +530,7 @@ def test_sampler_counts_the_runs_openstack_processes(tmp_path):
     # Running before: not started by the run.
     _process(proc, 10, 1, ["/venv/bin/nova-compute"], cwd=str(tmp_path))
     _process(proc, 5, 1, ["/venv/bin/python", "-m", "shard_jobs", "bench"])
-    sampler = bench.Sampler(["shard-0123456789ab"], root=5, proc=str(proc))
+    sampler = sampling.Sampler(["shard-0123456789ab"], root=5, proc=str(proc))
     # Started during the run: a daemon of the run's (its cwd names the run's label),
     # one with a worker (which counts with its master), one still below the bench
     # process (its launcher waits for it), one of someone else's, and a program
@@ -495,11 +562,11 @@ def test_sampler_counts_the_runs_openstack_processes(tmp_path):
 
 
 def test_parse_scaling():
-    assert bench.parse_scaling("1,2,4,8") == [1, 2, 4, 8]
-    assert bench.parse_scaling("none") == [] and bench.parse_scaling("") == []
+    assert settings.parse_scaling("1,2,4,8") == [1, 2, 4, 8]
+    assert settings.parse_scaling("none") == [] and settings.parse_scaling("") == []
     for bad in ("a", "0,2", "100"):
-        with pytest.raises(bench.BenchError):
-            bench.parse_scaling(bad)
+        with pytest.raises(settings.RunError):
+            settings.parse_scaling(bad)
 
 
 def test_slowest_tasks(tmp_path):
@@ -510,11 +577,11 @@ def test_slowest_tasks(tmp_path):
         "skipping: [controller] shard : x (0.0s)\n"
         "ok: [controller] shard_exercise : Boot a server (2.9s)\n"
     )
-    assert bench.slowest_tasks(log, count=2) == [
+    assert run_files.slowest_tasks(log, count=2) == [
         {"task": "shard_teardown : Stop nova-compute", "seconds": 11.6},
         {"task": "shard_exercise : Boot a server", "seconds": 2.9},
     ]
-    assert bench.slowest_tasks(tmp_path / "missing") == []
+    assert run_files.slowest_tasks(tmp_path / "missing") == []
 
 
 def test_render_a_whole_result():
@@ -538,14 +605,14 @@ def test_render_a_whole_result():
         "repeat": 2,
         "variants": list(runs),
         "runs": runs,
-        "summary": {v: bench.summarize(r) for v, r in runs.items()},
+        "summary": {v: summary.summarize(r) for v, r in runs.items()},
         "scaling": [{"jobs": 2, "wall_s": 90.0, "job_wall_s": 85.0, "cpu_s": 180.0, "failures": 0}],
         "floor_build": {"package": "nova", "version": "34.0.0"},
     }
-    result["ratios"] = bench.ratios(result["summary"])
-    result["overhead"] = bench.overhead(runs["shard"], runs["floor"])
-    result["notes"] = bench.notes(result)
-    text = bench.render(result)
+    result["ratios"] = summary.ratios(result["summary"])
+    result["overhead"] = summary.overhead(runs["shard"], runs["floor"])
+    result["notes"] = summary.notes(result)
+    text = table.render(result)
     assert "2 CPUs (Test CPU), 24 GiB, Debian; repeat 2, medians" in text
     lines = text.splitlines()
     header = lines[1].split("  ")
@@ -592,19 +659,19 @@ def test_render_without_counts_says_so():
         "repeat": 1,
         "variants": ["shard"],
         "runs": runs,
-        "summary": {"shard": bench.summarize(runs["shard"])},
+        "summary": {"shard": summary.summarize(runs["shard"])},
     }
-    result["ratios"] = bench.ratios(result["summary"])
-    lines = bench.render(result).splitlines()[1:]
+    result["ratios"] = summary.ratios(result["summary"])
+    lines = table.render(result).splitlines()[1:]
     shard = next(line for line in lines if line.startswith("shard "))
     # No code CPU, no share, no counts: dashes, not "-%" or 0.
     assert shard.split()[5:] == ["-", "-", "-", "-", "1/1"]
     assert not any("lower bound" in line for line in lines)
     # A task the tree no longer has: the count is a lower bound, and says so.
     runs["shard"][0].update(tasks=3, module_processes=1, unknown_tasks=["shard : Old name"])
-    result["summary"] = {"shard": bench.summarize(runs["shard"])}
-    result["notes"] = bench.notes(result)
-    text = bench.render(result)
+    result["summary"] = {"shard": summary.summarize(runs["shard"])}
+    result["notes"] = summary.notes(result)
+    text = table.render(result)
     assert "module procs is a lower bound: 1 task(s)" in text and "'shard : Old name'" in text
 
 
@@ -616,7 +683,7 @@ def test_wait_jobs_notes_when_each_ended():
         {"proc": subprocess.Popen(["sleep", seconds]), "start": time.monotonic()}
         for seconds in ("1.5", "0.05")
     ]
-    bench.wait_jobs(jobs)
+    launch.wait_jobs(jobs)
     slow, fast = (job["end"] - job["start"] for job in jobs)
     assert fast < slow
 
@@ -633,4 +700,4 @@ def test_service_pids_are_read_through_the_one_pid_record_reader(tmp_path):
             {"pidfile": str(tmp_path / "never-started.pid")},
         ]
     }
-    assert bench.service_pids(manifest) == [4242]
+    assert launch.service_pids(manifest) == [4242]
