@@ -1,29 +1,29 @@
 """What a run costs the machine while it runs: wall and CPU seconds, the peak of
-memory in use, and the OpenStack processes the run started (Sampler)."""
+memory in use, and the OpenStack processes the run started (Sampler), all
+through psutil."""
 
 import os
 import re
 import threading
 import time
 
-from shard_jobs.rules import phases, processes
+import psutil
 
 SAMPLE_INTERVAL = 0.5
 
 
-def machine_busy(proc="/proc") -> float:
-    """CPU-seconds all the machine's CPUs spent busy since boot (the phase sampler's rule)."""
-    return phases.machine_seconds(proc)[0]
+def machine_busy() -> float:
+    """CPU-seconds all the machine's CPUs spent busy since boot: every CPU time
+    but idle and iowait, and but guest and guest_nice, which the kernel already
+    counts in user and nice (the phase sampler's rule, shard_phases.machine_seconds)."""
+    times = psutil.cpu_times()
+    return times.user + times.nice + times.system + times.irq + times.softirq + times.steal
 
 
-def memory_used(proc="/proc") -> int:
-    """Bytes in use on the machine: MemTotal - MemAvailable."""
-    info = {}
-    with open(f"{proc}/meminfo") as f:
-        for line in f:
-            key, _, rest = line.partition(":")
-            info[key] = int(rest.split()[0]) * 1024
-    return info["MemTotal"] - info.get("MemAvailable", info.get("MemFree", 0))
+def memory_used() -> int:
+    """Bytes in use on the machine: its memory less what is available (MemAvailable)."""
+    memory = psutil.virtual_memory()
+    return memory.total - memory.available
 
 
 PROGRAM = re.compile(r"^(nova|keystone|glance|neutron|placement)(-[a-z-]+)?$")
@@ -37,12 +37,14 @@ def openstack_program(argv: list[str]) -> str | None:
     interpreter or not), gunicorn serving a service (--name) and the process
     titles services give themselves ("nova-conductor: master process [...]",
     "gunicorn: worker [neutron]")."""
+    argv = [arg for arg in argv if arg]
     if not argv:
         return None
-    # A process title overwrites the command line, padded with spaces.
+    # A process title overwrites the command line, padded with NULs or spaces;
+    # psutil hands a title padded with spaces back split at them: joined, it is whole.
     argv = [argv[0].strip(), *argv[1:]]
-    title = TITLE.match(argv[0])
-    if title and " " in argv[0]:
+    title = TITLE.match(" ".join(argv).strip())
+    if title:
         name, bracket = title.group(1), title.group(2)
         if name in ("gunicorn", "uwsgi") and bracket and PROGRAM.match(bracket):
             return bracket
@@ -58,12 +60,12 @@ def openstack_program(argv: list[str]) -> str | None:
     return None
 
 
-def _read(path, mode="r"):
+def _ask(process: psutil.Process, what: str, default):
+    """process.<what>(), or default when the process is gone or not ours to read."""
     try:
-        with open(path, mode) as f:
-            return f.read()
-    except OSError:
-        return None
+        return getattr(process, what)()
+    except psutil.Error:
+        return default
 
 
 class Sampler:
@@ -72,24 +74,22 @@ class Sampler:
     run under measurement: a descendant of `root` (this process) when first seen,
     a child of one of them (a worker), or one whose command line, working
     directory or environment mentions one of `scopes` (a daemon that its
-    launcher left: a service's configuration path, a shard's label)."""
+    launcher left: a service's configuration path, a shard's label).
 
-    def __init__(self, scopes=(), root=None, proc="/proc"):
-        self.proc = proc
+    A process is known by its pid and its creation time, so that a recycled pid
+    is another process."""
+
+    def __init__(self, scopes=(), root=None):
         self.root = os.getpid() if root is None else root
-        self.scopes = [s.encode() for s in scopes if s]
-        self.baseline = {(pid, start) for pid, start, _ppid in self._stats()}  # ran before
+        self.scopes = [s for s in scopes if s]
+        self.baseline = {(pid, start) for pid, (start, _ppid, _p) in _processes().items()}
         self.seen = set(self.baseline)
         self.started = {}  # (pid, start) -> program
-        self.mem_start = memory_used(proc)
+        self.mem_start = memory_used()
         self.mem_peak = self.mem_start
         self.rss_peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    def _stats(self):
-        for pid, fields in processes.process_table(self.proc).items():
-            yield pid, int(fields[processes.STARTTIME]), int(fields[processes.PPID])
 
     def _descends(self, pid, parents):
         for _ in range(64):
@@ -100,41 +100,38 @@ class Sampler:
                 return True
         return False
 
-    def _mine(self, pid, parents, starts):
+    def _mine(self, pid, process, argv, parents, starts):
         ppid = parents.get(pid)
         if (ppid, starts.get(ppid)) in self.started or self._descends(pid, parents):
             return True
-        blobs = [
-            _read(f"{self.proc}/{pid}/cmdline", "rb") or b"",
-            os.fsencode(_safe_readlink(f"{self.proc}/{pid}/cwd")),
-            _read(f"{self.proc}/{pid}/environ", "rb") or b"",
+        environ = _ask(process, "environ", {})
+        texts = [
+            "\0".join(argv),
+            _ask(process, "cwd", ""),
+            "\0".join(f"{key}={value}" for key, value in environ.items()),
         ]
-        return any(scope in blob for scope in self.scopes for blob in blobs)
+        return any(scope in text for scope in self.scopes for text in texts)
 
     def sample(self):
-        stats = list(self._stats())
-        starts = {pid: start for pid, start, _ppid in stats}
-        parents = {pid: ppid for pid, _start, ppid in stats}
+        table = _processes()
+        starts = {pid: start for pid, (start, _ppid, _p) in table.items()}
+        parents = {pid: ppid for pid, (_start, ppid, _p) in table.items()}
         # Parents before children: a worker is counted with its master.
-        for pid, start, _ppid in sorted(stats, key=lambda s: s[1]):
+        for pid, (start, _ppid, process) in sorted(table.items(), key=lambda item: item[1][0]):
             key = (pid, start)
             if key in self.seen:
                 continue
             self.seen.add(key)
-            raw = _read(f"{self.proc}/{pid}/cmdline", "rb")
-            if not raw:
-                continue
-            argv = [a.decode(errors="replace") for a in raw.split(b"\0") if a]
+            argv = _ask(process, "cmdline", [])
             program = openstack_program(argv)
-            if program and self._mine(pid, parents, starts):
+            if program and self._mine(pid, process, argv, parents, starts):
                 self.started[key] = program
-        self.mem_peak = max(self.mem_peak, memory_used(self.proc))
+        self.mem_peak = max(self.mem_peak, memory_used())
         rss = 0
         for pid, start in self.started:
             if starts.get(pid) == start:
-                statm = _read(f"{self.proc}/{pid}/statm")
-                if statm:
-                    rss += int(statm.split()[1]) * os.sysconf("SC_PAGE_SIZE")
+                memory = _ask(table[pid][2], "memory_info", None)
+                rss += memory.rss if memory else 0
         self.rss_peak = max(self.rss_peak, rss)
 
     def adopt(self, pids):
@@ -142,23 +139,23 @@ class Sampler:
         were not running at the start (a cloud's services, named by its pid
         files: a service that renamed itself before a sample saw it, and whose
         launcher had already left, has no other mark of whose it is)."""
-        stats = list(self._stats())
-        starts = {pid: start for pid, start, _ppid in stats}
+        table = _processes()
         wanted, grew = set(pids), True
         while grew:
             grew = False
-            for pid, _start, ppid in stats:
+            for pid, (_start, ppid, _p) in table.items():
                 if ppid in wanted and pid not in wanted:
                     wanted.add(pid)
                     grew = True
         for pid in wanted:
-            key = (pid, starts.get(pid))
-            if key[1] is None or key in self.baseline or key in self.started:
+            if pid not in table:
+                continue
+            start, _ppid, process = table[pid]
+            key = (pid, start)
+            if key in self.baseline or key in self.started:
                 continue
             self.seen.add(key)
-            raw = _read(f"{self.proc}/{pid}/cmdline", "rb") or b""
-            argv = [a.decode(errors="replace") for a in raw.split(b"\0") if a]
-            program = openstack_program(argv)
+            program = openstack_program(_ask(process, "cmdline", []))
             if program:
                 self.started[key] = program
 
@@ -187,11 +184,14 @@ class Sampler:
         }
 
 
-def _safe_readlink(path) -> str:
-    try:
-        return os.readlink(path)
-    except OSError:
-        return ""
+def _processes() -> dict:
+    """pid -> (creation time, parent pid, psutil.Process) of every process that could be read."""
+    table = {}
+    for process in psutil.process_iter(["create_time", "ppid"]):
+        start, ppid = process.info["create_time"], process.info["ppid"]
+        if start is not None and ppid is not None:
+            table[process.pid] = (start, ppid, process)
+    return table
 
 
 def measure(scopes, func) -> dict:
@@ -216,29 +216,28 @@ def with_share(result: dict) -> dict:
     return result
 
 
+def _text(path) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
 def machine_info() -> dict:
     model = "unknown CPU"
-    for line in (_read("/proc/cpuinfo") or "").splitlines():
+    # psutil has no CPU model name: /proc/cpuinfo's is the one to show.
+    for line in _text("/proc/cpuinfo").splitlines():
         if line.startswith("model name"):
             model = line.split(":", 1)[1].strip()
             break
     os_name = "Linux"
-    for line in (_read("/etc/os-release") or "").splitlines():
+    for line in _text("/etc/os-release").splitlines():
         if line.startswith("PRETTY_NAME="):
             os_name = line.split("=", 1)[1].strip('"')
     return {
         "cpus": os.cpu_count(),
         "cpu_model": model,
-        "mem_gib": round(memory_total() / 2**30),
+        "mem_gib": round(psutil.virtual_memory().total / 2**30),
         "os": os_name,
     }
-
-
-def memory_total() -> int:
-    for line in (_read("/proc/meminfo") or "").splitlines():
-        if line.startswith("MemTotal:"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
-# ---------------------------------------------------------------- the bench

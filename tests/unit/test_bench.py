@@ -1,13 +1,18 @@
 """./shard bench without running anything: statistics, tables, parsing, process counting."""
 
+import contextlib
 import json
+import subprocess
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import psutil
 import pytest
 
 from shard_jobs import bench_floor, cli, commands, paths, settings, tool_venv
 from shard_jobs.bench import launch, run_files, sampling, session, summary, table
+from shard_jobs.rules import phases
 
 
 def test_format_table_aligns_columns():
@@ -495,6 +500,11 @@ def test_floor_times_the_build_as_a_step(monkeypatch, tmp_path):
         ),
         (["gunicorn: worker [neutron]"], "neutron"),
         (["gunicorn: master [glance-api]" + " " * 40], "glance-api"),
+        # A title padded with NULs, as psutil reads it; one padded with spaces,
+        # which psutil splits at them.
+        (["gunicorn: master [keystone]", "", ""], "keystone"),
+        (["gunicorn:", "worker", "[placement]", "", ""], "placement"),
+        (["nova-conductor:", "master", "process", "[/venv/bin/nova-conductor]"], "nova-conductor"),
         (["/venv/bin/python", "/venv/bin/gunicorn", "--name", "placement", "-b", "x"], "placement"),
         (["/venv/bin/python", "/venv/bin/gunicorn", "app:app"], None),
         (["/venv/bin/python", "-m", "pip", "install", "-e", "/src/openstack/nova"], None),
@@ -507,58 +517,136 @@ def test_openstack_program(argv, program):
     assert sampling.openstack_program(argv) == program
 
 
-def _proc(tmp_path):
-    proc = tmp_path / "proc"
-    proc.mkdir()
-    (proc / "meminfo").write_text("MemTotal: 1000 kB\nMemFree: 100 kB\nMemAvailable: 600 kB\n")
-    return proc
+class _FakeProcess:
+    """A process as psutil shows it: what the sampler asks of one."""
+
+    def __init__(self, pid, ppid, argv, cwd="/", environ=None, start=None, rss=4096):
+        self.pid = pid
+        self.info = {"ppid": ppid, "create_time": start or 1000.0 + pid}
+        self._argv, self._cwd, self._environ, self._rss = argv, cwd, environ or {}, rss
+
+    def cmdline(self):
+        return self._argv
+
+    def cwd(self):
+        return self._cwd
+
+    def environ(self):
+        return self._environ
+
+    def memory_info(self):
+        return SimpleNamespace(rss=self._rss)
 
 
-def _process(proc, pid, ppid, argv, cwd="/", environ=b"", start=None):
-    d = proc / str(pid)
-    d.mkdir()
-    fields = ["S", ppid] + [0] * 17 + [start or 1000 + pid]
-    (d / "stat").write_text(f"{pid} (x) " + " ".join(map(str, fields)) + "\n")
-    (d / "cmdline").write_bytes(b"\0".join(a.encode() for a in argv) + b"\0")
-    (d / "environ").write_bytes(environ)
-    (d / "statm").write_text("100 10 0 0 0 0 0\n")
-    (d / "cwd").symlink_to(cwd)
+class _FakeMachine:
+    """psutil's view of the machine, for the sampler: its processes and memory."""
+
+    def __init__(self, monkeypatch):
+        self.processes = {}
+        self.memory = SimpleNamespace(total=1000 * 1024, available=600 * 1024)
+        monkeypatch.setattr(psutil, "process_iter", self.process_iter)
+        monkeypatch.setattr(psutil, "virtual_memory", lambda: self.memory)
+
+    def process_iter(self, attrs):
+        assert set(attrs) == {"ppid", "create_time"}
+        return iter(list(self.processes.values()))
+
+    def add(self, pid, ppid, argv, **kw):
+        self.processes[pid] = _FakeProcess(pid, ppid, argv, **kw)
+        return self.processes[pid]
 
 
-def test_sampler_counts_the_runs_openstack_processes(tmp_path):
-    proc = _proc(tmp_path)
+def test_sampler_counts_the_runs_openstack_processes(monkeypatch, tmp_path):
+    machine = _FakeMachine(monkeypatch)
     # Running before: not started by the run.
-    _process(proc, 10, 1, ["/venv/bin/nova-compute"], cwd=str(tmp_path))
-    _process(proc, 5, 1, ["/venv/bin/python", "-m", "shard_jobs", "bench"])
-    sampler = sampling.Sampler(["shard-0123456789ab"], root=5, proc=str(proc))
+    machine.add(10, 1, ["/venv/bin/nova-compute"], cwd=str(tmp_path))
+    machine.add(5, 1, ["/venv/bin/python", "-m", "shard_jobs", "bench"])
+    sampler = sampling.Sampler(["shard-0123456789ab"], root=5)
     # Started during the run: a daemon of the run's (its cwd names the run's label),
     # one with a worker (which counts with its master), one still below the bench
     # process (its launcher waits for it), one of someone else's, and a program
     # of the run that is not OpenStack.
-    _process(proc, 20, 1, ["/venv/bin/nova-compute"], cwd=str(tmp_path / "shard-0123456789ab"))
-    _process(proc, 30, 1, ["gunicorn: master [glance]   "], environ=b"X=/x/shard-0123456789ab")
-    _process(proc, 31, 30, ["gunicorn: worker [glance]   "])
-    _process(proc, 35, 5, ["/usr/bin/python3", "AnsiballZ_shard_process.py"])
-    _process(proc, 36, 35, ["gunicorn: master [keystone]   "])
-    _process(proc, 40, 1, ["/venv/bin/nova-compute"], cwd=str(tmp_path / "shard-ffffffffffff"))
-    _process(proc, 50, 5, ["/usr/bin/python3", "x.py"], cwd=str(tmp_path / "shard-0123456789ab"))
-    (proc / "meminfo").write_text("MemTotal: 1000 kB\nMemAvailable: 200 kB\n")
+    machine.add(20, 1, ["/venv/bin/nova-compute"], cwd=str(tmp_path / "shard-0123456789ab"))
+    machine.add(30, 1, ["gunicorn: master [glance]   "], environ={"X": "/x/shard-0123456789ab"})
+    machine.add(31, 30, ["gunicorn: worker [glance]   "])
+    machine.add(35, 5, ["/usr/bin/python3", "AnsiballZ_shard_process.py"])
+    machine.add(36, 35, ["gunicorn: master [keystone]   "])
+    machine.add(40, 1, ["/venv/bin/nova-compute"], cwd=str(tmp_path / "shard-ffffffffffff"))
+    machine.add(50, 5, ["/usr/bin/python3", "x.py"], cwd=str(tmp_path / "shard-0123456789ab"))
+    # Gone, or not ours to read, between the listing and the question: not counted.
+    gone = machine.add(70, 5, ["/venv/bin/nova-compute"])
+    gone.cmdline = lambda: (_ for _ in ()).throw(psutil.NoSuchProcess(70))
+    hidden = machine.add(71, 1, ["/venv/bin/nova-compute"])
+    hidden.cwd = hidden.environ = lambda: (_ for _ in ()).throw(psutil.AccessDenied(71))
+    machine.memory = SimpleNamespace(total=1000 * 1024, available=200 * 1024)
     sampler.sample()
     result = sampler.result()
     assert result["openstack_processes"] == 4
     assert result["openstack_programs"] == {"glance": 2, "keystone": 1, "nova-compute": 1}
     assert result["peak_mem_mib"] == round(400 * 1024 / 2**20)
+    assert sampler.rss_peak == 4 * 4096
     # Seen once, counted once.
     sampler.sample()
     assert sampler.result()["openstack_processes"] == 4
     # A service that renamed itself and left its launcher: its pid file names it.
-    _process(proc, 60, 1, ["gunicorn: master [placement]   "])
-    _process(proc, 61, 60, ["gunicorn: worker [placement]   "])
+    machine.add(60, 1, ["gunicorn: master [placement]   "])
+    machine.add(61, 60, ["gunicorn: worker [placement]   "])
     sampler.sample()
     assert sampler.result()["openstack_processes"] == 4
     sampler.adopt([60, 10, 999])  # 10 ran before: not the run's; 999 is gone
     assert sampler.result()["openstack_programs"]["placement"] == 2
     assert sampler.result()["openstack_processes"] == 6
+    # A recycled pid is another process: 20 again, started later, is not the
+    # run's, and its memory is not the run's (five of the six still run).
+    machine.add(20, 1, ["/venv/bin/nova-compute"], start=5000.0)
+    sampler.sample()
+    assert sampler.result()["openstack_processes"] == 6 and sampler.rss_peak == 5 * 4096
+
+
+def test_the_sampler_sees_real_processes_through_psutil(tmp_path):
+    def nova_compute(*args):
+        proc = subprocess.Popen(["bash", "-c", "exec -a nova-compute sleep 60", *args])
+        for _ in range(100):  # until bash has exec'd
+            with contextlib.suppress(psutil.Error):
+                if psutil.Process(proc.pid).cmdline()[:1] == ["nova-compute"]:
+                    return proc
+            time.sleep(0.05)
+        raise AssertionError("sleep did not start")
+
+    before = nova_compute()
+    try:
+        sampler = sampling.Sampler(["no-scope"])
+        during = nova_compute()
+        try:
+            sampler.sample()
+        finally:
+            during.kill()
+            during.wait()
+    finally:
+        before.kill()
+        before.wait()
+    # The one started below this process while sampling; the other ran before.
+    assert sampler.result()["openstack_programs"] == {"nova-compute": 1}
+    assert sampler.rss_peak > 0
+
+
+def test_machine_figures_keep_their_meaning():
+    # Busy CPU: the phase sampler's rule over /proc/stat, read just before and after.
+    low = phases.machine_seconds()[0]
+    busy = sampling.machine_busy()
+    high = phases.machine_seconds()[0]
+    assert low - 1e-6 <= busy <= high + 1e-6
+    # Memory in use: MemTotal - MemAvailable, within what moves between two reads.
+    with open("/proc/meminfo") as f:
+        info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in f}
+    assert abs(sampling.memory_used() - (info["MemTotal"] - info["MemAvailable"])) < 2**26
+
+
+def test_machine_busy_leaves_out_idle_iowait_and_guest(monkeypatch):
+    times = dict(user=1, nice=2, system=4, idle=1000, iowait=500, irq=8, softirq=16, steal=32)
+    times.update(guest=64, guest_nice=128)
+    monkeypatch.setattr(psutil, "cpu_times", lambda: SimpleNamespace(**times))
+    assert sampling.machine_busy() == 63
 
 
 def test_parse_scaling():
