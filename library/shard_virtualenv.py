@@ -168,6 +168,10 @@ import time
 from ansible.module_utils import shard_phases
 from ansible.module_utils.basic import AnsibleModule
 
+# Not shard_jobs.tool_venv.build_once, the controller's builder: this runs on a
+# job's node under Ansible, where only module_utils travel with a module, and
+# jobs share its virtualenvs (readers take a shared lock; the stamp, JSON,
+# also names the installed siblings).
 STAMP = ".shard-stamp"
 
 
