@@ -169,6 +169,10 @@ from ansible.module_utils import shard_phases
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.shard_waits import WaitTimeout, wait_until
 
+# Not shard_jobs.tool_venv.build_once, the controller's builder: this runs on a
+# job's node under Ansible, where only module_utils travel with a module, and
+# jobs share its virtualenvs (readers take a shared lock; the stamp, JSON,
+# also names the installed siblings).
 STAMP = ".shard-stamp"
 
 

@@ -44,9 +44,9 @@ def _janitor(args) -> int:
 
 
 def _bench(args) -> int:
-    from shard_jobs import bench
+    from shard_jobs import commands
 
-    return bench.main(args)
+    return commands.bench(args)
 
 
 def _docs(args) -> int:

@@ -1,5 +1,6 @@
-"""./shard run and ./shard janitor: typed settings from the command line, a
-prepared local run of the job (runner.LocalRun), its result printed (output).
+"""./shard run, ./shard janitor and ./shard bench: typed settings from the
+command line, a prepared local run of the job (runner.LocalRun), its result
+printed (output); the bench's session (shard_jobs.bench).
 
 Bad input is one line on standard error, prefixed with the command's name, and
 exit status 2; otherwise the exit status is the job's result.
@@ -17,7 +18,7 @@ import yaml
 from shard_jobs import ara_records, collection_requirements, output, paths, zuul_config
 from shard_jobs.rules import janitor as janitor_rules
 from shard_jobs.runner import LocalRun
-from shard_jobs.settings import JanitorSettings, RunError, RunSettings
+from shard_jobs.settings import BenchSettings, JanitorSettings, RunError, RunSettings
 
 
 def _refuse(command: str, message: str) -> int:
@@ -117,3 +118,14 @@ def janitor(args) -> int:
         return 1
     output.show_janitor(data, result, report, settings.json)
     return 0 if result == "SUCCESS" else 1
+
+
+def bench(args) -> int:
+    """./shard bench: the variants measured, the result as a table or JSON."""
+    try:
+        settings = BenchSettings.from_args(args)
+    except RunError as exc:
+        return _refuse("bench", str(exc))
+    from shard_jobs.bench import session
+
+    return session.main(settings)

@@ -1,11 +1,14 @@
-"""What the user asked for, typed: the settings of ./shard run and ./shard janitor,
-built once from the parsed command line, and the error bad input raises."""
+"""What the user asked for, typed: the settings of ./shard run, ./shard janitor
+and ./shard bench, built once from the parsed command line, and the error bad
+input raises."""
 
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import yaml
+
+from shard_jobs.bench.variants import DEFAULT_VARIANTS, RENAMED, VARIANTS
 
 
 class RunError(Exception):
@@ -80,6 +83,62 @@ class JanitorSettings:
             secret_file=self.secret_file,
             build=build,
         )
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """./shard bench: which variants, how many runs of each, the scaling, the JSON."""
+
+    # In VARIANTS' order, whatever --only's: the table's rows and the runs' order.
+    variants: tuple[str, ...] = DEFAULT_VARIANTS
+    repeat: int = 3
+    # Numbers of shard jobs run at once, after the variants.
+    scaling: tuple[int, ...] = (1, 2, 4, 8)
+    # Where the JSON goes (None: bench.json in the bench's directory).
+    out: Path | None = None
+    json: bool = False
+
+    @classmethod
+    def from_args(cls, args) -> "BenchSettings":
+        # Judged in this order, as the bench always has: --scaling, --only, --repeat.
+        scaling = tuple(parse_scaling(args.scaling))
+        only = parse_only(args.only)
+        if args.repeat < 1:
+            raise RunError("--repeat must be at least 1")
+        return _from_args(
+            cls,
+            args,
+            variants=tuple(v for v in VARIANTS if v in only),
+            scaling=scaling,
+            out=Path(args.out) if args.out else None,
+        )
+
+
+def parse_scaling(text: str) -> list[int]:
+    """--scaling: job counts, comma-separated; none for none."""
+    if text.strip().lower() in ("", "none", "0"):
+        return []
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise RunError(f"bad --scaling {text!r}: a list of job counts, e.g. 1,2,4,8") from None
+    if any(v < 1 or v > 16 for v in values):
+        raise RunError(f"bad --scaling {text!r}: job counts from 1 to 16")
+    return values
+
+
+def parse_only(text: str | None) -> list[str]:
+    """--only: variant names, comma-separated (default DEFAULT_VARIANTS)."""
+    if text is None:
+        return list(DEFAULT_VARIANTS)
+    only = [v.strip() for v in text.split(",") if v.strip()]
+    for name in only:
+        if name in RENAMED:
+            raise RunError(f"bad --only {name}: now {RENAMED[name]}")
+    unknown = [v for v in only if v not in VARIANTS]
+    if unknown or not only:
+        raise RunError(f"bad --only {','.join(unknown)}: choose among {', '.join(VARIANTS)}")
+    return only
 
 
 VAR_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

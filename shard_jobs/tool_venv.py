@@ -1,7 +1,10 @@
 """Virtualenvs made once for what they are made of: a hash of their inputs (the
 interpreter, requirement and constraint files) is stamped inside, and a
-virtualenv is rebuilt from scratch when the hash changes (build_once: the tool
-virtualenvs below, the bench floor's dependency virtualenv).
+virtualenv is built again when the hash changes. build_once is the one builder
+of every virtualenv the controller makes: ./shard's own .venv (its bootstrap
+imports this module, so it stays standard library only), the tool virtualenvs
+below and the bench floor's dependency virtualenv. (A job's virtualenvs on its
+node are the shard_virtualenv module's: see there.)
 
 Tool virtualenvs hold pinned tools (Zuul for the layout and zuul tiers, Sphinx for the
 docs). Each lives in ~/.shard-jobs/venvs/<name> (SHARD_HOME moves ~/.shard-jobs; an
@@ -40,21 +43,35 @@ def fingerprint(files: Iterable[Path], python_version: str, words: Iterable[str]
     return digest.hexdigest()
 
 
-def build_once(venv: Path, key: str, make: Callable[[Path], None]) -> Path:
-    """VENV, made from nothing by make(VENV) unless its stamp already holds KEY.
+def build_once(venv: Path, key: str, make: Callable[[Path], None], in_place: bool = False) -> Path:
+    """VENV, made by make(VENV) unless its stamp already holds KEY: from nothing,
+    or IN_PLACE over what is there.
 
     Under a lock beside it: concurrent users wait for one builder. The stamp is
     written last, so a build that failed is started again by the next user."""
     stamp = venv / STAMP
+    # Stamped already: no lock, nothing written (a virtualenv may be read-only).
+    if _stamped(stamp, key):
+        return venv
     venv.parent.mkdir(parents=True, exist_ok=True)
     with open(venv.parent / f".{venv.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if stamp.is_file() and stamp.read_text().strip() == key:
+        if _stamped(stamp, key):
             return venv
-        shutil.rmtree(venv, ignore_errors=True)
+        if in_place:
+            stamp.unlink(missing_ok=True)
+        else:
+            shutil.rmtree(venv, ignore_errors=True)
         make(venv)
         stamp.write_text(key + "\n")
     return venv
+
+
+def _stamped(stamp: Path, key: str) -> bool:
+    try:
+        return stamp.read_text().strip() == key
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True)

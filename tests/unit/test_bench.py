@@ -1,16 +1,22 @@
 """./shard bench without running anything: statistics, tables, parsing, process counting."""
 
+import contextlib
 import json
+import subprocess
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import psutil
 import pytest
 
-from shard_jobs import bench, bench_floor, tool_venv
+from shard_jobs import bench_floor, cli, commands, paths, settings, tool_venv
+from shard_jobs.bench import launch, run_files, sampling, session, summary, table
+from shard_jobs.rules import phases
 
 
 def test_format_table_aligns_columns():
-    text = bench.format_table(["variant", "wall s"], [["shard", "65.3"], ["from-scratch", "9.0"]])
+    text = table.format_table(["variant", "wall s"], [["shard", "65.3"], ["from-scratch", "9.0"]])
     assert text.splitlines() == [
         "variant       wall s",
         "------------  ------",
@@ -34,7 +40,7 @@ def _run(wall, cpu, ok=True, code=1.0, **kw):
 
 def test_summarize_takes_medians_of_the_runs_that_passed():
     runs = [_run(60, 100), _run(70, 120), _run(65, 90, code=None), _run(2, 3, ok=False)]
-    s = bench.summarize(runs)
+    s = summary.summarize(runs)
     assert s["runs"] == 4 and s["ok"] == 3
     assert s["wall_s"] == 65 and s["wall_s_range"] == [60, 70]
     assert s["cpu_s"] == 100
@@ -42,19 +48,19 @@ def test_summarize_takes_medians_of_the_runs_that_passed():
     assert s["code_cpu_s"] == 1.0 and s["code_cpu_s_range"] == [1.0, 1.0]
     assert s["code_share"] == pytest.approx((0.01 + 1 / 120) / 2, abs=1e-4)
     # None passed: the numbers of those that ran.
-    s = bench.summarize([_run(2, 3, ok=False), _run(4, 5, ok=False)])
+    s = summary.summarize([_run(2, 3, ok=False), _run(4, 5, ok=False)])
     assert s["ok"] == 0 and s["wall_s"] == 3
-    assert bench.median([]) is None
+    assert summary.median([]) is None
 
 
 def test_ratios():
-    summary = {
+    medians = {
         "shard": {"wall_s": 60.0, "cpu_s": 100.0},
         "from-scratch-fresh": {"wall_s": 240.0, "cpu_s": 500.0},
         "from-scratch-preinstalled": {"wall_s": 120.0, "cpu_s": 400.0},
         "floor": {"wall_s": 15.0, "cpu_s": None},
     }
-    assert bench.ratios(summary) == {
+    assert summary.ratios(medians) == {
         "shard/from-scratch-fresh": {"wall_s": 0.25, "cpu_s": 0.2},
         "shard/from-scratch-preinstalled": {"wall_s": 0.5, "cpu_s": 0.25},
         "shard/floor": {"wall_s": 4.0, "cpu_s": None},
@@ -69,7 +75,7 @@ def test_overhead_against_the_floor():
     ]
     # The floor's clone of the source is no phase of the shard run: outside.
     floor = [{"floor_s": 12.0, "steps": {"source": 1.5, "build": 2.0, "deploy": 4.0}}]
-    rows = {r["step"]: r for r in bench.overhead(shard, floor)}
+    rows = {r["step"]: r for r in summary.overhead(shard, floor)}
     assert rows["build"] == {"step": "build", "shard_s": 6.0, "floor_s": 2.0, "beyond_floor_s": 4.0}
     assert rows["deploy"]["floor_s"] == 4.0 and rows["deploy"]["beyond_floor_s"] == 5.0
     # No counterpart in the floor.
@@ -182,7 +188,7 @@ JOB_OUTPUT_PROCESSES = 1 + 2 + 1 + 3 + 3 + 1 + 2
 def test_task_results_reads_each_result(tmp_path):
     log = tmp_path / "job-output.txt"
     log.write_text(JOB_OUTPUT)
-    results = bench.task_results(log)
+    results = run_files.task_results(log)
     assert len(results) == 15
     assert results[0] == {
         "status": "ok",
@@ -192,11 +198,11 @@ def test_task_results_reads_each_result(tmp_path):
     }
     assert results[8]["result"]["results"][1] == {"skipped": True}
     assert results[-1]["status"] == "failed (ignored)" and results[-1]["result"] == {}
-    assert bench.task_results(tmp_path / "missing") == []
+    assert run_files.task_results(tmp_path / "missing") == []
 
 
 def test_task_index_knows_what_each_task_runs(tmp_path):
-    index = bench.TaskIndex(_repo(tmp_path))
+    index = run_files.TaskIndex(_repo(tmp_path))
     # The template task, not the static import of the same name (no result of its own).
     assert index.processes("shard_deploy : Render the configuration") == 2
     assert index.processes("shard_deploy : Copy on the node") == 1
@@ -215,7 +221,7 @@ def test_task_index_knows_what_each_task_runs(tmp_path):
 def test_a_task_name_means_one_thing_in_this_repository():
     # Counting goes by name: two tasks of one role with the same name must
     # start as many module processes (or be told apart by their names).
-    index = bench.TaskIndex()
+    index = run_files.TaskIndex()
     meanings = {}
     for role, pattern, processes in index.entries:
         meanings.setdefault((role, pattern.pattern), set()).add(processes)
@@ -255,7 +261,7 @@ def test_read_run_from_its_run_directory(tmp_path):
             }
         )
     )
-    run = bench.read_run(build, tmp_path / "runs", bench.TaskIndex(_repo(tmp_path)))
+    run = run_files.read_run(build, tmp_path / "runs", run_files.TaskIndex(_repo(tmp_path)))
     assert run["result"] == "SUCCESS" and run["verdict"] == "SUCCESS"
     assert run["code_cpu_s"] == 2.2 and run["report_code_share"] == 0.05
     assert run["report_cpu_s"] == 44.0
@@ -266,7 +272,7 @@ def test_read_run_from_its_run_directory(tmp_path):
     assert run["module_processes"] == JOB_OUTPUT_PROCESSES
     assert run["unknown_tasks"] == ["shard_deploy : Something the tree no longer has"]
     # A run that left nothing (it failed before writing anything).
-    empty = bench.read_run("f" * 32, tmp_path / "runs")
+    empty = run_files.read_run("f" * 32, tmp_path / "runs")
     assert empty["result"] is None and empty["tasks"] is None and empty["phases"] == {}
 
 
@@ -283,27 +289,93 @@ def test_a_shard_variant_reads_the_files_not_the_terminal(tmp_path):
         "job_wall_s": 9.0,
         "output": str(tmp_path / "terminal.out"),
     }
-    run = bench.shard_run_result(finished, tmp_path / "runs")
+    run = launch.shard_run_result(finished, tmp_path / "runs")
     # Whatever the exit status and the terminal say: the run's own summary.
     assert run["ok"] is False and run["result"] == "FAILURE" and "rc" not in run
     assert run["job"] == "shard-glance-api" and run["job_wall_s"] == 9.0
     finished = dict(finished, rc=2, build="e" * 32)
-    assert bench.shard_run_result(finished, tmp_path / "runs")["result"] == "exit 2"
+    assert launch.shard_run_result(finished, tmp_path / "runs")["result"] == "exit 2"
+
+
+def _bench_args(*argv):
+    return cli.build_parser().parse_args(["bench", *argv])
+
+
+def test_bench_settings_are_typed_once_from_the_command_line(tmp_path):
+    assert settings.BenchSettings.from_args(_bench_args()) == settings.BenchSettings(
+        variants=("from-scratch-fresh", "from-scratch-preinstalled", "shard", "floor"),
+        repeat=3,
+        scaling=(1, 2, 4, 8),
+        out=None,
+        json=False,
+    )
+    given = _bench_args(
+        *["--only", "floor,shard", "--repeat", "1", "--scaling", "none"],
+        *["--out", str(tmp_path / "b.json"), "--json"],
+    )
+    # The variants in the bench's own order, whatever --only's.
+    assert settings.BenchSettings.from_args(given) == settings.BenchSettings(
+        variants=("shard", "floor"), repeat=1, scaling=(), out=tmp_path / "b.json", json=True
+    )
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["--scaling", "0,2", "--only", "nope"],
+            "bench: bad --scaling '0,2': job counts from 1 to 16",
+        ),
+        (["--only", "from-scratch", "--repeat", "0"], "bench: bad --only from-scratch: now"),
+        (["--repeat", "0"], "bench: --repeat must be at least 1"),
+    ],
+)
+def test_bad_bench_input_is_one_line_and_starts_nothing(capsys, monkeypatch, argv, message):
+    def started(*_args):
+        raise AssertionError("a bench was started")
+
+    monkeypatch.setattr(session.Bench, "__init__", started)
+    assert commands.bench(_bench_args(*argv)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1
+
+
+def test_the_session_runs_as_its_settings_say(capsys, monkeypatch, tmp_path):
+    monkeypatch.setattr(paths, "HOME", tmp_path / "home")
+    ran = []
+
+    def variant(self, name, n):
+        ran.append((name, n))
+        return _run(10, 20)
+
+    monkeypatch.setattr(session.Bench, "variant", variant)
+    out = tmp_path / "out" / "bench.json"
+    given = settings.BenchSettings(variants=("floor",), repeat=2, scaling=(), out=out, json=True)
+    # floor asks for the default cloud first: already there.
+    monkeypatch.setattr(session.subprocess, "run", lambda *a, **kw: SimpleNamespace(returncode=0))
+    monkeypatch.setattr("shard_jobs.cloud.load_manifest", lambda _dir: {"secret_file": "s"})
+    assert session.main(given) == 0
+    assert ran == [("floor", 1), ("floor", 2)]
+    result = json.loads(out.read_text())
+    # --json: the result alone on standard output, as written to --out.
+    assert json.loads(capsys.readouterr().out) == result
+    assert result["variants"] == ["floor"] and result["repeat"] == 2
+    assert result["summary"]["floor"]["runs"] == 2 and "scaling" in result
 
 
 def test_parse_only():
-    assert bench.parse_only(None) == [
+    assert settings.parse_only(None) == [
         "from-scratch-fresh",
         "from-scratch-preinstalled",
         "shard",
         "floor",
     ]
-    assert bench.parse_only("shard, shard-glance-api") == ["shard", "shard-glance-api"]
-    with pytest.raises(bench.BenchError, match="now from-scratch-preinstalled"):
-        bench.parse_only("from-scratch")
+    assert settings.parse_only("shard, shard-glance-api") == ["shard", "shard-glance-api"]
+    with pytest.raises(settings.RunError, match="now from-scratch-preinstalled"):
+        settings.parse_only("from-scratch")
     for bad in ("shard,nope", ""):
-        with pytest.raises(bench.BenchError, match="choose among"):
-            bench.parse_only(bad)
+        with pytest.raises(settings.RunError, match="choose among"):
+            settings.parse_only(bad)
 
 
 # ---------------------------------------------------------------- the floor's build
@@ -428,6 +500,11 @@ def test_floor_times_the_build_as_a_step(monkeypatch, tmp_path):
         ),
         (["gunicorn: worker [neutron]"], "neutron"),
         (["gunicorn: master [glance-api]" + " " * 40], "glance-api"),
+        # A title padded with NULs, as psutil reads it; one padded with spaces,
+        # which psutil splits at them.
+        (["gunicorn: master [keystone]", "", ""], "keystone"),
+        (["gunicorn:", "worker", "[placement]", "", ""], "placement"),
+        (["nova-conductor:", "master", "process", "[/venv/bin/nova-conductor]"], "nova-conductor"),
         (["/venv/bin/python", "/venv/bin/gunicorn", "--name", "placement", "-b", "x"], "placement"),
         (["/venv/bin/python", "/venv/bin/gunicorn", "app:app"], None),
         (["/venv/bin/python", "-m", "pip", "install", "-e", "/src/openstack/nova"], None),
@@ -437,69 +514,147 @@ def test_floor_times_the_build_as_a_step(monkeypatch, tmp_path):
     ],
 )
 def test_openstack_program(argv, program):
-    assert bench.openstack_program(argv) == program
+    assert sampling.openstack_program(argv) == program
 
 
-def _proc(tmp_path):
-    proc = tmp_path / "proc"
-    proc.mkdir()
-    (proc / "meminfo").write_text("MemTotal: 1000 kB\nMemFree: 100 kB\nMemAvailable: 600 kB\n")
-    return proc
+class _FakeProcess:
+    """A process as psutil shows it: what the sampler asks of one."""
+
+    def __init__(self, pid, ppid, argv, cwd="/", environ=None, start=None, rss=4096):
+        self.pid = pid
+        self.info = {"ppid": ppid, "create_time": start or 1000.0 + pid}
+        self._argv, self._cwd, self._environ, self._rss = argv, cwd, environ or {}, rss
+
+    def cmdline(self):
+        return self._argv
+
+    def cwd(self):
+        return self._cwd
+
+    def environ(self):
+        return self._environ
+
+    def memory_info(self):
+        return SimpleNamespace(rss=self._rss)
 
 
-def _process(proc, pid, ppid, argv, cwd="/", environ=b"", start=None):
-    d = proc / str(pid)
-    d.mkdir()
-    fields = ["S", ppid] + [0] * 17 + [start or 1000 + pid]
-    (d / "stat").write_text(f"{pid} (x) " + " ".join(map(str, fields)) + "\n")
-    (d / "cmdline").write_bytes(b"\0".join(a.encode() for a in argv) + b"\0")
-    (d / "environ").write_bytes(environ)
-    (d / "statm").write_text("100 10 0 0 0 0 0\n")
-    (d / "cwd").symlink_to(cwd)
+class _FakeMachine:
+    """psutil's view of the machine, for the sampler: its processes and memory."""
+
+    def __init__(self, monkeypatch):
+        self.processes = {}
+        self.memory = SimpleNamespace(total=1000 * 1024, available=600 * 1024)
+        monkeypatch.setattr(psutil, "process_iter", self.process_iter)
+        monkeypatch.setattr(psutil, "virtual_memory", lambda: self.memory)
+
+    def process_iter(self, attrs):
+        assert set(attrs) == {"ppid", "create_time"}
+        return iter(list(self.processes.values()))
+
+    def add(self, pid, ppid, argv, **kw):
+        self.processes[pid] = _FakeProcess(pid, ppid, argv, **kw)
+        return self.processes[pid]
 
 
-def test_sampler_counts_the_runs_openstack_processes(tmp_path):
-    proc = _proc(tmp_path)
+def test_sampler_counts_the_runs_openstack_processes(monkeypatch, tmp_path):
+    machine = _FakeMachine(monkeypatch)
     # Running before: not started by the run.
-    _process(proc, 10, 1, ["/venv/bin/nova-compute"], cwd=str(tmp_path))
-    _process(proc, 5, 1, ["/venv/bin/python", "-m", "shard_jobs", "bench"])
-    sampler = bench.Sampler(["shard-0123456789ab"], root=5, proc=str(proc))
+    machine.add(10, 1, ["/venv/bin/nova-compute"], cwd=str(tmp_path))
+    machine.add(5, 1, ["/venv/bin/python", "-m", "shard_jobs", "bench"])
+    sampler = sampling.Sampler(["shard-0123456789ab"], root=5)
     # Started during the run: a daemon of the run's (its cwd names the run's label),
     # one with a worker (which counts with its master), one still below the bench
     # process (its launcher waits for it), one of someone else's, and a program
     # of the run that is not OpenStack.
-    _process(proc, 20, 1, ["/venv/bin/nova-compute"], cwd=str(tmp_path / "shard-0123456789ab"))
-    _process(proc, 30, 1, ["gunicorn: master [glance]   "], environ=b"X=/x/shard-0123456789ab")
-    _process(proc, 31, 30, ["gunicorn: worker [glance]   "])
-    _process(proc, 35, 5, ["/usr/bin/python3", "AnsiballZ_shard_process.py"])
-    _process(proc, 36, 35, ["gunicorn: master [keystone]   "])
-    _process(proc, 40, 1, ["/venv/bin/nova-compute"], cwd=str(tmp_path / "shard-ffffffffffff"))
-    _process(proc, 50, 5, ["/usr/bin/python3", "x.py"], cwd=str(tmp_path / "shard-0123456789ab"))
-    (proc / "meminfo").write_text("MemTotal: 1000 kB\nMemAvailable: 200 kB\n")
+    machine.add(20, 1, ["/venv/bin/nova-compute"], cwd=str(tmp_path / "shard-0123456789ab"))
+    machine.add(30, 1, ["gunicorn: master [glance]   "], environ={"X": "/x/shard-0123456789ab"})
+    machine.add(31, 30, ["gunicorn: worker [glance]   "])
+    machine.add(35, 5, ["/usr/bin/python3", "AnsiballZ_shard_process.py"])
+    machine.add(36, 35, ["gunicorn: master [keystone]   "])
+    machine.add(40, 1, ["/venv/bin/nova-compute"], cwd=str(tmp_path / "shard-ffffffffffff"))
+    machine.add(50, 5, ["/usr/bin/python3", "x.py"], cwd=str(tmp_path / "shard-0123456789ab"))
+    # Gone, or not ours to read, between the listing and the question: not counted.
+    gone = machine.add(70, 5, ["/venv/bin/nova-compute"])
+    gone.cmdline = lambda: (_ for _ in ()).throw(psutil.NoSuchProcess(70))
+    hidden = machine.add(71, 1, ["/venv/bin/nova-compute"])
+    hidden.cwd = hidden.environ = lambda: (_ for _ in ()).throw(psutil.AccessDenied(71))
+    machine.memory = SimpleNamespace(total=1000 * 1024, available=200 * 1024)
     sampler.sample()
     result = sampler.result()
     assert result["openstack_processes"] == 4
     assert result["openstack_programs"] == {"glance": 2, "keystone": 1, "nova-compute": 1}
     assert result["peak_mem_mib"] == round(400 * 1024 / 2**20)
+    assert sampler.rss_peak == 4 * 4096
     # Seen once, counted once.
     sampler.sample()
     assert sampler.result()["openstack_processes"] == 4
     # A service that renamed itself and left its launcher: its pid file names it.
-    _process(proc, 60, 1, ["gunicorn: master [placement]   "])
-    _process(proc, 61, 60, ["gunicorn: worker [placement]   "])
+    machine.add(60, 1, ["gunicorn: master [placement]   "])
+    machine.add(61, 60, ["gunicorn: worker [placement]   "])
     sampler.sample()
     assert sampler.result()["openstack_processes"] == 4
     sampler.adopt([60, 10, 999])  # 10 ran before: not the run's; 999 is gone
     assert sampler.result()["openstack_programs"]["placement"] == 2
     assert sampler.result()["openstack_processes"] == 6
+    # A recycled pid is another process: 20 again, started later, is not the
+    # run's, and its memory is not the run's (five of the six still run).
+    machine.add(20, 1, ["/venv/bin/nova-compute"], start=5000.0)
+    sampler.sample()
+    assert sampler.result()["openstack_processes"] == 6 and sampler.rss_peak == 5 * 4096
+
+
+def test_the_sampler_sees_real_processes_through_psutil(tmp_path):
+    def nova_compute(*args):
+        proc = subprocess.Popen(["bash", "-c", "exec -a nova-compute sleep 60", *args])
+        for _ in range(100):  # until bash has exec'd
+            with contextlib.suppress(psutil.Error):
+                if psutil.Process(proc.pid).cmdline()[:1] == ["nova-compute"]:
+                    return proc
+            time.sleep(0.05)
+        raise AssertionError("sleep did not start")
+
+    before = nova_compute()
+    try:
+        sampler = sampling.Sampler(["no-scope"])
+        during = nova_compute()
+        try:
+            sampler.sample()
+        finally:
+            during.kill()
+            during.wait()
+    finally:
+        before.kill()
+        before.wait()
+    # The one started below this process while sampling; the other ran before.
+    assert sampler.result()["openstack_programs"] == {"nova-compute": 1}
+    assert sampler.rss_peak > 0
+
+
+def test_machine_figures_keep_their_meaning():
+    # Busy CPU: the phase sampler's rule over /proc/stat, read just before and after.
+    low = phases.machine_seconds()[0]
+    busy = sampling.machine_busy()
+    high = phases.machine_seconds()[0]
+    assert low - 1e-6 <= busy <= high + 1e-6
+    # Memory in use: MemTotal - MemAvailable, within what moves between two reads.
+    with open("/proc/meminfo") as f:
+        info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in f}
+    assert abs(sampling.memory_used() - (info["MemTotal"] - info["MemAvailable"])) < 2**26
+
+
+def test_machine_busy_leaves_out_idle_iowait_and_guest(monkeypatch):
+    times = dict(user=1, nice=2, system=4, idle=1000, iowait=500, irq=8, softirq=16, steal=32)
+    times.update(guest=64, guest_nice=128)
+    monkeypatch.setattr(psutil, "cpu_times", lambda: SimpleNamespace(**times))
+    assert sampling.machine_busy() == 63
 
 
 def test_parse_scaling():
-    assert bench.parse_scaling("1,2,4,8") == [1, 2, 4, 8]
-    assert bench.parse_scaling("none") == [] and bench.parse_scaling("") == []
+    assert settings.parse_scaling("1,2,4,8") == [1, 2, 4, 8]
+    assert settings.parse_scaling("none") == [] and settings.parse_scaling("") == []
     for bad in ("a", "0,2", "100"):
-        with pytest.raises(bench.BenchError):
-            bench.parse_scaling(bad)
+        with pytest.raises(settings.RunError):
+            settings.parse_scaling(bad)
 
 
 def test_slowest_tasks(tmp_path):
@@ -510,11 +665,11 @@ def test_slowest_tasks(tmp_path):
         "skipping: [controller] shard : x (0.0s)\n"
         "ok: [controller] shard_exercise : Boot a server (2.9s)\n"
     )
-    assert bench.slowest_tasks(log, count=2) == [
+    assert run_files.slowest_tasks(log, count=2) == [
         {"task": "shard_teardown : Stop nova-compute", "seconds": 11.6},
         {"task": "shard_exercise : Boot a server", "seconds": 2.9},
     ]
-    assert bench.slowest_tasks(tmp_path / "missing") == []
+    assert run_files.slowest_tasks(tmp_path / "missing") == []
 
 
 def test_render_a_whole_result():
@@ -538,14 +693,14 @@ def test_render_a_whole_result():
         "repeat": 2,
         "variants": list(runs),
         "runs": runs,
-        "summary": {v: bench.summarize(r) for v, r in runs.items()},
+        "summary": {v: summary.summarize(r) for v, r in runs.items()},
         "scaling": [{"jobs": 2, "wall_s": 90.0, "job_wall_s": 85.0, "cpu_s": 180.0, "failures": 0}],
         "floor_build": {"package": "nova", "version": "34.0.0"},
     }
-    result["ratios"] = bench.ratios(result["summary"])
-    result["overhead"] = bench.overhead(runs["shard"], runs["floor"])
-    result["notes"] = bench.notes(result)
-    text = bench.render(result)
+    result["ratios"] = summary.ratios(result["summary"])
+    result["overhead"] = summary.overhead(runs["shard"], runs["floor"])
+    result["notes"] = summary.notes(result)
+    text = table.render(result)
     assert "2 CPUs (Test CPU), 24 GiB, Debian; repeat 2, medians" in text
     lines = text.splitlines()
     header = lines[1].split("  ")
@@ -592,19 +747,19 @@ def test_render_without_counts_says_so():
         "repeat": 1,
         "variants": ["shard"],
         "runs": runs,
-        "summary": {"shard": bench.summarize(runs["shard"])},
+        "summary": {"shard": summary.summarize(runs["shard"])},
     }
-    result["ratios"] = bench.ratios(result["summary"])
-    lines = bench.render(result).splitlines()[1:]
+    result["ratios"] = summary.ratios(result["summary"])
+    lines = table.render(result).splitlines()[1:]
     shard = next(line for line in lines if line.startswith("shard "))
     # No code CPU, no share, no counts: dashes, not "-%" or 0.
     assert shard.split()[5:] == ["-", "-", "-", "-", "1/1"]
     assert not any("lower bound" in line for line in lines)
     # A task the tree no longer has: the count is a lower bound, and says so.
     runs["shard"][0].update(tasks=3, module_processes=1, unknown_tasks=["shard : Old name"])
-    result["summary"] = {"shard": bench.summarize(runs["shard"])}
-    result["notes"] = bench.notes(result)
-    text = bench.render(result)
+    result["summary"] = {"shard": summary.summarize(runs["shard"])}
+    result["notes"] = summary.notes(result)
+    text = table.render(result)
     assert "module procs is a lower bound: 1 task(s)" in text and "'shard : Old name'" in text
 
 
@@ -616,7 +771,7 @@ def test_wait_jobs_notes_when_each_ended():
         {"proc": subprocess.Popen(["sleep", seconds]), "start": time.monotonic()}
         for seconds in ("1.5", "0.05")
     ]
-    bench.wait_jobs(jobs)
+    launch.wait_jobs(jobs)
     slow, fast = (job["end"] - job["start"] for job in jobs)
     assert fast < slow
 
@@ -633,4 +788,4 @@ def test_service_pids_are_read_through_the_one_pid_record_reader(tmp_path):
             {"pidfile": str(tmp_path / "never-started.pid")},
         ]
     }
-    assert bench.service_pids(manifest) == [4242]
+    assert launch.service_pids(manifest) == [4242]

@@ -1,0 +1,243 @@
+"""What a run costs the machine while it runs: wall and CPU seconds, the peak of
+memory in use, and the OpenStack processes the run started (Sampler), all
+through psutil."""
+
+import os
+import re
+import threading
+import time
+
+import psutil
+
+SAMPLE_INTERVAL = 0.5
+
+
+def machine_busy() -> float:
+    """CPU-seconds all the machine's CPUs spent busy since boot: every CPU time
+    but idle and iowait, and but guest and guest_nice, which the kernel already
+    counts in user and nice (the phase sampler's rule, shard_phases.machine_seconds)."""
+    times = psutil.cpu_times()
+    return times.user + times.nice + times.system + times.irq + times.softirq + times.steal
+
+
+def memory_used() -> int:
+    """Bytes in use on the machine: its memory less what is available (MemAvailable)."""
+    memory = psutil.virtual_memory()
+    return memory.total - memory.available
+
+
+PROGRAM = re.compile(r"^(nova|keystone|glance|neutron|placement)(-[a-z-]+)?$")
+TITLE = re.compile(r"^([a-z][a-z-]*): .*?(?:\[([\w-]+)\])?$")
+
+
+def openstack_program(argv: list[str]) -> str | None:
+    """The OpenStack program a process runs, from its command line, or None.
+
+    Knows the scripts (bin/nova-compute, bin/keystone-manage, run by their
+    interpreter or not), gunicorn serving a service (--name) and the process
+    titles services give themselves ("nova-conductor: master process [...]",
+    "gunicorn: worker [neutron]")."""
+    argv = [arg for arg in argv if arg]
+    if not argv:
+        return None
+    # A process title overwrites the command line, padded with NULs or spaces;
+    # psutil hands a title padded with spaces back split at them: joined, it is whole.
+    argv = [argv[0].strip(), *argv[1:]]
+    title = TITLE.match(" ".join(argv).strip())
+    if title:
+        name, bracket = title.group(1), title.group(2)
+        if name in ("gunicorn", "uwsgi") and bracket and PROGRAM.match(bracket):
+            return bracket
+        if PROGRAM.match(name):
+            return name
+    names = [os.path.basename(a) for a in argv[:2]]
+    for name in names:
+        if PROGRAM.match(name):
+            return name
+    if "gunicorn" in names and "--name" in argv[:-1]:
+        name = argv[argv.index("--name") + 1]
+        return name if PROGRAM.match(name) else None
+    return None
+
+
+def _ask(process: psutil.Process, what: str, default):
+    """process.<what>(), or default when the process is gone or not ours to read."""
+    try:
+        return getattr(process, what)()
+    except psutil.Error:
+        return default
+
+
+class Sampler:
+    """Every SAMPLE_INTERVAL seconds: the machine's memory in use (its peak), and
+    the OpenStack processes started since the sampler started that belong to the
+    run under measurement: a descendant of `root` (this process) when first seen,
+    a child of one of them (a worker), or one whose command line, working
+    directory or environment mentions one of `scopes` (a daemon that its
+    launcher left: a service's configuration path, a shard's label).
+
+    A process is known by its pid and its creation time, so that a recycled pid
+    is another process."""
+
+    def __init__(self, scopes=(), root=None):
+        self.root = os.getpid() if root is None else root
+        self.scopes = [s for s in scopes if s]
+        self.baseline = {(pid, start) for pid, (start, _ppid, _p) in _processes().items()}
+        self.seen = set(self.baseline)
+        self.started = {}  # (pid, start) -> program
+        self.mem_start = memory_used()
+        self.mem_peak = self.mem_start
+        self.rss_peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _descends(self, pid, parents):
+        for _ in range(64):
+            pid = parents.get(pid)
+            if pid is None or pid <= 1:
+                return False
+            if pid == self.root:
+                return True
+        return False
+
+    def _mine(self, pid, process, argv, parents, starts):
+        ppid = parents.get(pid)
+        if (ppid, starts.get(ppid)) in self.started or self._descends(pid, parents):
+            return True
+        environ = _ask(process, "environ", {})
+        texts = [
+            "\0".join(argv),
+            _ask(process, "cwd", ""),
+            "\0".join(f"{key}={value}" for key, value in environ.items()),
+        ]
+        return any(scope in text for scope in self.scopes for text in texts)
+
+    def sample(self):
+        table = _processes()
+        starts = {pid: start for pid, (start, _ppid, _p) in table.items()}
+        parents = {pid: ppid for pid, (_start, ppid, _p) in table.items()}
+        # Parents before children: a worker is counted with its master.
+        for pid, (start, _ppid, process) in sorted(table.items(), key=lambda item: item[1][0]):
+            key = (pid, start)
+            if key in self.seen:
+                continue
+            self.seen.add(key)
+            argv = _ask(process, "cmdline", [])
+            program = openstack_program(argv)
+            if program and self._mine(pid, process, argv, parents, starts):
+                self.started[key] = program
+        self.mem_peak = max(self.mem_peak, memory_used())
+        rss = 0
+        for pid, start in self.started:
+            if starts.get(pid) == start:
+                memory = _ask(table[pid][2], "memory_info", None)
+                rss += memory.rss if memory else 0
+        self.rss_peak = max(self.rss_peak, rss)
+
+    def adopt(self, pids):
+        """Count these processes and their descendants as the run's, those that
+        were not running at the start (a cloud's services, named by its pid
+        files: a service that renamed itself before a sample saw it, and whose
+        launcher had already left, has no other mark of whose it is)."""
+        table = _processes()
+        wanted, grew = set(pids), True
+        while grew:
+            grew = False
+            for pid, (_start, ppid, _p) in table.items():
+                if ppid in wanted and pid not in wanted:
+                    wanted.add(pid)
+                    grew = True
+        for pid in wanted:
+            if pid not in table:
+                continue
+            start, _ppid, process = table[pid]
+            key = (pid, start)
+            if key in self.baseline or key in self.started:
+                continue
+            self.seen.add(key)
+            program = openstack_program(_ask(process, "cmdline", []))
+            if program:
+                self.started[key] = program
+
+    def _loop(self):
+        while not self._stop.wait(SAMPLE_INTERVAL):
+            self.sample()
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+
+    def result(self) -> dict:
+        programs = {}
+        for program in self.started.values():
+            programs[program] = programs.get(program, 0) + 1
+        return {
+            "peak_mem_mib": round((self.mem_peak - self.mem_start) / 2**20),
+            "openstack_processes": len(self.started),
+            "openstack_programs": dict(sorted(programs.items())),
+            "openstack_rss_peak_mib": round(self.rss_peak / 2**20),
+        }
+
+
+def _processes() -> dict:
+    """pid -> (creation time, parent pid, psutil.Process) of every process that could be read."""
+    table = {}
+    for process in psutil.process_iter(["create_time", "ppid"]):
+        start, ppid = process.info["create_time"], process.info["ppid"]
+        if start is not None and ppid is not None:
+            table[process.pid] = (start, ppid, process)
+    return table
+
+
+def measure(scopes, func) -> dict:
+    """Run func(sampler) -> dict and add wall and CPU seconds, memory and processes."""
+    cpu0, t0 = machine_busy(), time.monotonic()
+    load0 = os.getloadavg()[0]
+    with Sampler(scopes) as sampler:
+        result = func(sampler)
+    result.update(
+        wall_s=round(time.monotonic() - t0, 1),
+        cpu_s=round(machine_busy() - cpu0, 1),
+        load1_before=round(load0, 2),
+        **sampler.result(),
+    )
+    return with_share(result)
+
+
+def with_share(result: dict) -> dict:
+    """The code under test's share of the machine's CPU in a measured run."""
+    code, cpu = result.get("code_cpu_s"), result.get("cpu_s")
+    result["code_share"] = round(code / cpu, 4) if code and cpu else None
+    return result
+
+
+def _text(path) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def machine_info() -> dict:
+    model = "unknown CPU"
+    # psutil has no CPU model name: /proc/cpuinfo's is the one to show.
+    for line in _text("/proc/cpuinfo").splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    os_name = "Linux"
+    for line in _text("/etc/os-release").splitlines():
+        if line.startswith("PRETTY_NAME="):
+            os_name = line.split("=", 1)[1].strip('"')
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "mem_gib": round(psutil.virtual_memory().total / 2**30),
+        "os": os_name,
+    }
