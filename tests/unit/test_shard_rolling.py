@@ -1,6 +1,7 @@
 """The rolling upgrade's sampler (module_utils/shard_rolling.py): its figures,
 and what it does each second against a stand-in for the cloud."""
 
+import re
 import shutil
 import subprocess
 import sys
@@ -34,11 +35,13 @@ def test_summary_of_the_records():
 
 def test_the_sampler_runs_as_a_script_with_the_files_the_role_copies_beside_it(tmp_path):
     """On the node it is a plain script: what it imports must be among the role's files,
-    which the copy task puts beside it."""
+    which the layout task puts beside it."""
     files = paths.ROLES / "shard_upgrade" / "files"
     tasks = yaml.safe_load((paths.ROLES / "shard_upgrade" / "tasks" / "rolling.yaml").read_text())
     block = next(t for t in tasks if "block" in t)["block"]
-    copied = next(t for t in block if t["name"].startswith("Put the sampler's script"))["loop"]
+    layout = next(t for t in block if t["name"].startswith("Lay out the sampler's directory"))
+    looked_up = r"lookup\('ansible.builtin.file', '([^']+)'\)"
+    copied = re.findall(looked_up, layout["shard_files"]["files"])
     assert sorted(copied) == sorted(p.name for p in files.iterdir())
     for name in copied:
         shutil.copy(files / name, tmp_path / name)
