@@ -35,7 +35,8 @@ ALL_LABELS_PATTERN = "^" + re.escape(LABEL_PREFIX)
 # Where the label is kept on each kind of resource.
 LABEL_METADATA_KEY = "shard_label"
 LABEL_DESCRIPTION_PREFIX = "shard-jobs label="
-TRAIT_PREFIX = "CUSTOM_SHARD_"
+# What trait_for makes of the prefix (the inverse, label_of_trait, looks for it).
+TRAIT_PREFIX = "CUSTOM_" + LABEL_PREFIX.upper().replace("-", "_")
 # The label, then the end or one space (what description_for writes).
 _DESCRIPTION_RE = re.compile(f"{re.escape(LABEL_DESCRIPTION_PREFIX)}({LABEL_RE.pattern})(?: |$)")
 _CREATED_RE = re.compile(r"created=(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)")
