@@ -43,143 +43,64 @@ from ansible.module_utils import (  # noqa: E402
 )
 
 
-def shard_label(build_id, index=0):
-    """shard-<12 hex> of a Zuul build id (its shard I(index)); an error naming a bad id."""
-    try:
-        return shard_labels.label_for(build_id, int(index))
-    except ValueError as exc:
-        raise AnsibleFilterError(str(exc)) from None
+def _filter(rule, *, blank_none=False):
+    """A rule of module_utils as a filter: its ValueError an AnsibleFilterError (one
+    line, the rule's own), and, for the "why not" rules, None (nothing wrong) as ''."""
+
+    def apply(*args, **kwargs):
+        try:
+            value = rule(*args, **kwargs)
+        except ValueError as exc:
+            raise AnsibleFilterError(str(exc)) from None
+        return "" if blank_none and value is None else value
+
+    apply.__name__, apply.__doc__ = rule.__name__, rule.__doc__
+    return apply
 
 
-def shard_build_id_error(build_id):
-    """Why the value is not a Zuul build id, or '' when it is one."""
-    return shard_labels.build_id_error(build_id) or ""
+# Where Jinja's values need converting before the rule sees them (a loop's
+# index may be text; an option left empty means "none").
+def _label(build_id, index=0):
+    return shard_labels.label_for(build_id, int(index))
 
 
-def shard_shards_error(count):
-    """Why the value is not a number of shards a run may deploy, or '' when it is one."""
-    return shard_labels.shards_error(count) or ""
-
-
-def shard_profile_error(name, root, profile_dir=""):
-    """Why the job's profile cannot be loaded (naming the known ones), or '' when it can."""
-    return shard_profiles.profile_error(name, root, profile_dir or None) or ""
-
-
-def shard_profile_path(name, root, profile_dir=""):
-    """The directory of the job's profile: profile_dir when given, else root/name."""
-    return shard_profiles.profile_path(name, root, profile_dir or None)
-
-
-def shard_canaries_of(credentials, profile):
-    """Kind to the operator's canaries of that kind, for the kinds the profile names."""
-    try:
-        return shard_canaries.canaries_for(credentials, profile)
-    except ValueError as exc:
-        raise AnsibleFilterError(str(exc)) from None
-
-
-def shard_trait(label):
-    """CUSTOM_SHARD_<HEX> of a label."""
-    return shard_labels.trait_for(label)
-
-
-def shard_description(label, created=None):
-    """The description that records a label and its creation time (flavors): now, or
-    I(created) (epoch seconds)."""
+def _description(label, created=None):
     return shard_labels.description_for(label, None if created is None else float(created))
 
 
-def shard_trait_requirement(label):
-    """{trait:<TRAIT>: required}: a flavor's extra spec that requires the label's trait."""
-    return shard_labels.trait_requirement(label)
+def _profile_error(name, root, profile_dir=""):
+    return shard_profiles.profile_error(name, root, profile_dir or None)
 
 
-def shard_flavor_name(label):
-    """<label>-flavor: the flavor that requires the shard's trait."""
-    return shard_labels.flavor_name_for(label)
-
-
-def shard_server_name(label):
-    """<label>-server: the server the exercise boots."""
-    return shard_labels.server_name_for(label)
-
-
-def shard_name(label, purpose):
-    """<label>-<purpose>: the name of what a run creates for another purpose."""
-    return shard_labels.name_for(label, purpose)
-
-
-def shard_port(label):
-    """The port a shard listens on, derived from its label."""
-    try:
-        return shard_labels.port_for(label)
-    except ValueError as exc:
-        raise AnsibleFilterError(str(exc)) from None
-
-
-def shard_masked(credentials):
-    """The credentials with every secret replaced by a marker (see shard_secrets)."""
-    return shard_secrets.masked(credentials)
-
-
-def shard_url_quoted(value):
-    """value percent-encoded for a URL's user information (see shard_secrets.url_quoted;
-    Jinja's urlencode leaves '/')."""
-    return shard_secrets.url_quoted(value)
-
-
-def shard_service_auth(credentials):
-    """[(option, value)] of the service under test's keystoneauth sections, for the
-    job's credentials: their service_auth when they hold one, else their cloud
-    (password or application credential; see shard_auth)."""
-    try:
-        return shard_auth.service_options(credentials)
-    except ValueError as exc:
-        raise AnsibleFilterError(str(exc)) from None
-
-
-def shard_service_auth_error(credentials):
-    """Why the credentials' service_auth cannot work, or '' when it can or is absent."""
-    return shard_auth.service_account_error(credentials)
-
-
-def shard_service_auth_note(credentials):
-    """One line: which account the service under test runs with."""
-    return shard_auth.service_account_note(credentials)
-
-
-def shard_auth_error(cloud):
-    """Why a clouds.yaml entry's auth cannot work, or '' when it can."""
-    return shard_auth.auth_error(cloud)
-
-
-def shard_report_html(report):
-    """report.html of the report the shard_report module returned."""
-    return shard_report_page.render(report)
+def _profile_path(name, root, profile_dir=""):
+    return shard_profiles.profile_path(name, root, profile_dir or None)
 
 
 class FilterModule:
     def filters(self):
         return {
-            "shard_label": shard_label,
-            "shard_build_id_error": shard_build_id_error,
-            "shard_shards_error": shard_shards_error,
-            "shard_trait": shard_trait,
-            "shard_canaries": shard_canaries_of,
-            "shard_profile_error": shard_profile_error,
-            "shard_profile_path": shard_profile_path,
-            "shard_description": shard_description,
-            "shard_trait_requirement": shard_trait_requirement,
-            "shard_flavor_name": shard_flavor_name,
-            "shard_server_name": shard_server_name,
-            "shard_name": shard_name,
-            "shard_port": shard_port,
-            "shard_masked": shard_masked,
-            "shard_url_quoted": shard_url_quoted,
-            "shard_service_auth": shard_service_auth,
-            "shard_auth_error": shard_auth_error,
-            "shard_service_auth_error": shard_service_auth_error,
-            "shard_service_auth_note": shard_service_auth_note,
-            "shard_report_html": shard_report_html,
+            # The run's names (shard_labels).
+            "shard_label": _filter(_label),
+            "shard_build_id_error": _filter(shard_labels.build_id_error, blank_none=True),
+            "shard_shards_error": _filter(shard_labels.shards_error, blank_none=True),
+            "shard_trait": _filter(shard_labels.trait_for),
+            "shard_description": _filter(_description),
+            "shard_trait_requirement": _filter(shard_labels.trait_requirement),
+            "shard_flavor_name": _filter(shard_labels.flavor_name_for),
+            "shard_server_name": _filter(shard_labels.server_name_for),
+            "shard_name": _filter(shard_labels.name_for),
+            "shard_port": _filter(shard_labels.port_for),
+            # Profiles and what a profile's shard is checked against.
+            "shard_profile_error": _filter(_profile_error, blank_none=True),
+            "shard_profile_path": _filter(_profile_path),
+            "shard_canaries": _filter(shard_canaries.canaries_for),
+            # Credentials (shard_secrets, shard_auth).
+            "shard_masked": _filter(shard_secrets.masked),
+            "shard_url_quoted": _filter(shard_secrets.url_quoted),
+            "shard_service_auth": _filter(shard_auth.service_options),
+            "shard_auth_error": _filter(shard_auth.auth_error),
+            "shard_service_auth_error": _filter(shard_auth.service_account_error),
+            "shard_service_auth_note": _filter(shard_auth.service_account_note),
+            # The efficiency report's page.
+            "shard_report_html": _filter(shard_report_page.render),
         }
