@@ -27,7 +27,6 @@ python3 at every phase boundary, where no virtualenv (and no psutil) can be
 assumed.
 """
 
-import glob
 import json
 import os
 import re
@@ -103,9 +102,8 @@ def tree_seconds(procs, pids):
 def service_roots(workspace, procs):
     """{pid: "pid:starttime"} of the build's service processes (pid files in run/)."""
     roots = {}
-    for path in sorted(glob.glob(os.path.join(workspace, "run", "*.pid.json"))):
-        # The record's reader is shard_processes' (the pid file's path without .json).
-        record = processes.raw_record(path[: -len(".json")])
+    for pidfile in processes.recorded_pidfiles(os.path.join(workspace, "run")):
+        record = processes.raw_record(pidfile)
         if record is None:
             continue
         pid = record["pid"]

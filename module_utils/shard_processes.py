@@ -116,10 +116,33 @@ def group_members(pgid, since=None):
 # ---------------------------------------------------------------- records
 
 
+# The record beside a pid file: <pidfile><RECORD_SUFFIX>. Every reader and
+# writer goes through record_path and recorded_pidfiles.
+RECORD_SUFFIX = ".json"
+
+
+def record_path(pidfile):
+    """The file that holds I(pidfile)'s record."""
+    return pidfile + RECORD_SUFFIX
+
+
+def recorded_pidfiles(directory):
+    """The pid files in I(directory) that have a record, sorted (their processes may be gone)."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    return sorted(
+        os.path.join(directory, name[: -len(RECORD_SUFFIX)])
+        for name in names
+        if name.endswith(".pid" + RECORD_SUFFIX)
+    )
+
+
 def raw_record(pidfile):
     """The pid record as written, whether or not its process still runs."""
     try:
-        with open(pidfile + ".json") as f:
+        with open(record_path(pidfile)) as f:
             record = json.load(f)
     except (OSError, ValueError):
         return None
@@ -141,16 +164,16 @@ def read_record(pidfile):
 
 
 def write_record(pidfile, record):
-    tmp = pidfile + ".json.tmp"
+    tmp = record_path(pidfile) + ".tmp"
     with open(tmp, "w") as f:
         json.dump(record, f)
-    os.replace(tmp, pidfile + ".json")
+    os.replace(tmp, record_path(pidfile))
     with open(pidfile, "w") as f:
         f.write(f"{record['pid']}\n")
 
 
 def remove_record(pidfile):
-    for path in (pidfile, pidfile + ".json"):
+    for path in (pidfile, record_path(pidfile)):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
 

@@ -123,7 +123,7 @@ def run_floor(secret_file: str, workdir: Path, venv: str | None = None, build=No
 
 
 def service_pids(manifest: dict) -> list[int]:
-    """The pids of a cloud's services, from their pid records (run/<name>.pid.json)."""
+    """The pids of a cloud's services, from their pid records (shard_processes)."""
     records = (processes.raw_record(svc["pidfile"]) for svc in manifest.get("services", []))
     return [record["pid"] for record in records if record is not None]
 

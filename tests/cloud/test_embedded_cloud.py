@@ -579,9 +579,10 @@ def test_destroy_copes_with_a_half_written_state_directory(iso):
     (iso.dir / "secrets.yaml").write_text("db: abc\nrabbit: [unfinished")
     (iso.dir / "cloud.json").write_text('{"services": [')
     (iso.dir / "run" / "keystone.pid").write_text("")
-    (iso.dir / "run" / "keystone.pid.json").write_text('{"pid": "garbage"')
-    (iso.dir / "run" / "glance.pid.json").write_text('{"pid": 1, "start_time": 0}')
-    (iso.dir / "run" / "placement.pid.json.tmp").write_text("{")
+    run = iso.dir / "run"
+    Path(rules.processes.record_path(str(run / "keystone.pid"))).write_text('{"pid": "garbage"')
+    rules.processes.write_record(str(run / "glance.pid"), {"pid": 1, "start_time": 0})
+    Path(rules.processes.record_path(str(run / "placement.pid")) + ".tmp").write_text("{")
 
     rc, status = iso.status()
     assert rc != 0

@@ -780,7 +780,7 @@ def test_service_pids_are_read_through_the_one_pid_record_reader(tmp_path):
     from shard_jobs.rules import processes
 
     processes.write_record(str(tmp_path / "keystone.pid"), {"pid": 4242, "start_time": 7})
-    (tmp_path / "broken.pid.json").write_text('{"pid": "garbage"')
+    Path(processes.record_path(str(tmp_path / "broken.pid"))).write_text('{"pid": "garbage"')
     manifest = {
         "services": [
             {"pidfile": str(tmp_path / "keystone.pid")},

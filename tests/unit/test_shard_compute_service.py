@@ -486,7 +486,7 @@ def test_present_fails_when_the_process_exited_before_it_looked(cloud, run_modul
 
 def test_present_fails_when_the_process_is_not_running(cloud, run_module, tmp_path):
     files = process_files(tmp_path, os.getpid())
-    (tmp_path / "nova-compute.pid.json").unlink()
+    os.unlink(processes.record_path(str(tmp_path / "nova-compute.pid")))
 
     result = run_module(module, present(**files))
 

@@ -59,7 +59,7 @@ def test_start_then_no_op_then_stop(proc, run_module):
     assert alive(pid)
     pidfile = proc()["pidfile"]
     assert Path(pidfile).read_text().strip() == str(pid)
-    record = json.loads(Path(pidfile + ".json").read_text())
+    record = json.loads(Path(shard_processes.record_path(pidfile)).read_text())
     assert record["pid"] == pid and record["command"] == SLEEP
     assert os.getpgid(pid) == pid  # its own session and process group
 
@@ -69,7 +69,7 @@ def test_start_then_no_op_then_stop(proc, run_module):
     stopped = run_module(module, proc(state="stopped"))
     assert stopped["changed"] is True and stopped["action"] == "stopped"
     assert not alive(pid)
-    assert not os.path.exists(pidfile) and not os.path.exists(pidfile + ".json")
+    assert not os.path.exists(pidfile) and not os.path.exists(shard_processes.record_path(pidfile))
 
     stopped_again = run_module(module, proc(state="stopped"))
     assert stopped_again["changed"] is False and stopped_again["action"] == "none"
@@ -80,7 +80,7 @@ def test_check_mode_starts_nothing(proc, run_module):
 
     assert result["changed"] is True
     assert result["running"] is False
-    assert not os.path.exists(proc()["pidfile"] + ".json")
+    assert not os.path.exists(shard_processes.record_path(proc()["pidfile"]))
 
 
 def test_check_mode_stops_nothing(proc, run_module):
@@ -108,7 +108,7 @@ def test_waits_for_the_port_and_refuses_a_taken_one(proc, run_module):
         f"(pid {started['pid']}: "
     )
     assert "http.server" in taken["msg"]
-    assert not os.path.exists(proc("other")["pidfile"] + ".json")
+    assert not os.path.exists(shard_processes.record_path(proc("other")["pidfile"]))
 
 
 def test_a_changed_fingerprint_restarts(proc, run_module):
@@ -149,13 +149,15 @@ def test_a_recycled_pid_is_never_signalled(proc, run_module, tmp_path):
     pidfile = proc()["pidfile"]
     os.makedirs(os.path.dirname(pidfile))
     record = {"name": "svc", "pid": os.getpid(), "start_time": 1, "fingerprint": None}
-    with open(pidfile + ".json", "w") as f:
+    with open(shard_processes.record_path(pidfile), "w") as f:
         json.dump(record, f)
 
     result = run_module(module, proc(state="stopped"))
 
     assert result["changed"] is False
-    assert not os.path.exists(pidfile + ".json")  # the stale record is cleaned up
+    assert not os.path.exists(
+        shard_processes.record_path(pidfile)
+    )  # the stale record is cleaned up
 
 
 def test_a_process_that_dies_while_starting_fails_with_its_log(proc, run_module):
@@ -177,7 +179,7 @@ def test_a_process_that_never_listens_is_stopped_and_fails(proc, run_module):
     assert result["msg"] == (
         f"svc did not accept connections on 127.0.0.1:{port} within 1s; log {proc()['logfile']}"
     )
-    pid = json.loads(Path(proc()["pidfile"] + ".json").read_text())["pid"]
+    pid = json.loads(Path(shard_processes.record_path(proc()["pidfile"])).read_text())["pid"]
     assert not alive(pid)
 
 
@@ -269,7 +271,7 @@ def test_a_dead_leader_s_workers_are_stopped(proc, run_module, tmp_path):
 
     assert stopped["changed"] is True
     assert not alive(worker)
-    assert not Path(proc()["pidfile"] + ".json").exists()
+    assert not Path(shard_processes.record_path(proc()["pidfile"])).exists()
 
 
 def test_a_record_without_start_time_is_never_running(tmp_path):

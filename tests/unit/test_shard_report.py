@@ -12,6 +12,7 @@ import types
 import pytest
 import shard_report
 from ansible.module_utils import shard_phases, shard_report_page
+from ansible.module_utils import shard_processes as processes
 from unit_helpers import jinja
 
 
@@ -55,9 +56,9 @@ def fake_proc(tmp_path, sr):
     (proc / "loadavg").write_text("1.50 1.00 0.50 2/300 12345\n")
     ws = tmp_path / "ws"
     (ws / "run").mkdir(parents=True)
-    (ws / "run" / "nova-compute.pid.json").write_text(json.dumps({"pid": 20, "start_time": 1020}))
+    processes.write_record(str(ws / "run" / "nova-compute.pid"), {"pid": 20, "start_time": 1020})
     # A stale pid file (another process now has that pid): not the service.
-    (ws / "run" / "old.pid.json").write_text(json.dumps({"pid": 40, "start_time": 1}))
+    processes.write_record(str(ws / "run" / "old.pid"), {"pid": 40, "start_time": 1})
     return proc, ws
 
 
