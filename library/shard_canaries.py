@@ -64,11 +64,9 @@ options:
     description: (check) When the check runs, for the message (C(after the exercise)).
     type: str
     default: now
-notes:
-  - I(phase) as in the other shard-jobs modules (shard_files), the phase of the
-    build's record that this step starts before its work or ends after it.
-  - Connection options (I(cloud), I(region_name), I(interface), I(timeout)) as
-    in the other shard-jobs modules.
+extends_documentation_fragment:
+  - shard.openstack
+  - shard.phase
 author:
   - shard-jobs contributors
 """

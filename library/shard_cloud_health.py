@@ -63,9 +63,9 @@ options:
         description: RAM of each server in MB.
         type: int
         default: 0
-notes:
-  - I(phase) as in the other shard-jobs modules (shard_files), the phase of the
-    build's record that this step starts before its work or ends after it.
+extends_documentation_fragment:
+  - shard.openstack
+  - shard.phase
 author:
   - shard-jobs contributors
 """

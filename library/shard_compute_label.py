@@ -85,13 +85,11 @@ options:
     choices: [present, absent]
     default: present
 notes:
-  - I(phase) as in the other shard-jobs modules (shard_files), the phase of the
-    build's record that this step starts before its work or ends after it.
-  - Connection options (I(cloud), I(region_name), I(interface), I(timeout)) as
-    in the other shard-jobs modules; I(cloud) names a clouds.yaml entry or is a
-    dict of one.
   - Needs admin rights (flavors, placement).
   - In check mode nothing is changed; the result tells what would be.
+extends_documentation_fragment:
+  - shard.openstack
+  - shard.phase
 author:
   - shard-jobs contributors
 """

@@ -98,13 +98,12 @@ options:
         heartbeat.
     type: str
 notes:
-  - I(phase) as in the other shard-jobs modules (shard_files), the phase of the
-    build's record that this step starts before its work or ends after it.
-  - Connection options (I(cloud), I(region_name), I(interface)) as in the other
-    shard-jobs modules; I(cloud) names a clouds.yaml entry or is a dict of one.
   - Needs admin rights (service records, placement).
   - In check mode nothing is waited for nor changed; the result tells what
     would change from what exists now.
+extends_documentation_fragment:
+  - shard.openstack
+  - shard.phase
 author:
   - shard-jobs contributors
 """

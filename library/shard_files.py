@@ -52,34 +52,11 @@ options:
     description: Another mode for some of the files, as C(path => mode).
     type: dict
     default: {}
-  phase:
-    description:
-      - A phase of the build's record (C(phases.jsonl) in I(phase.workspace),
-        module_utils/shard_phases.py) that this module starts before its work
-        (I(phase.start)) or ends after it (I(phase.end)), where a task of its
-        own would cost one more process on the node.
-      - Nothing is recorded in check mode, nor the end when the module fails.
-    type: dict
-    suboptions:
-      workspace:
-        description: The build's workspace, created with the start when missing.
-        type: path
-        required: true
-      name:
-        description: The phase, such as C(preflight), C(build) or C(deploy).
-        type: str
-        required: true
-      start:
-        description: Record the phase's start, before the module's work.
-        type: bool
-        default: false
-      end:
-        description: Record the phase's end, once the module's work succeeded.
-        type: bool
-        default: false
 notes:
   - The content travels as a module argument; give the task C(no_log) too
     when it holds secrets.
+extends_documentation_fragment:
+  - shard.phase
 author:
   - shard-jobs contributors
 """

@@ -108,11 +108,9 @@ options:
         type: list
         elements: str
         default: []
-notes:
-  - I(phase) as in the other shard-jobs modules (shard_files), the phase of the
-    build's record that this step starts before its work or ends after it.
-  - Connection options (I(cloud), I(region_name), I(interface), I(timeout)) as in
-    the other shard-jobs modules; I(cloud) names a clouds.yaml entry.
+extends_documentation_fragment:
+  - shard.openstack
+  - shard.phase
 author:
   - shard-jobs contributors
 """

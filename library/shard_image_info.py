@@ -67,12 +67,9 @@ options:
         description: Seconds to wait.
         type: int
         default: 120
-notes:
-  - I(phase) as in the other shard-jobs modules (shard_files), the phase of the
-    build's record that this step starts before its work or ends after it.
-  - Connection options (I(cloud), I(region_name), I(interface), I(timeout)) as
-    in the other shard-jobs modules; I(cloud) names a clouds.yaml entry or is a
-    dict of one.
+extends_documentation_fragment:
+  - shard.openstack
+  - shard.phase
 author:
   - shard-jobs contributors
 """

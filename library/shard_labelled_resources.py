@@ -59,14 +59,12 @@ options:
     choices: [servers, flavors, traits, compute_services, resource_providers, aggregates, images]
     default: [servers, flavors, traits, compute_services, resource_providers, aggregates, images]
 notes:
-  - I(phase) as in the other shard-jobs modules (shard_files), the phase of the
-    build's record that this step starts before its work or ends after it.
-  - Connection options (I(cloud), I(region_name), I(interface), I(timeout)) as
-    in the other shard-jobs modules; I(cloud) names a clouds.yaml entry or is a
-    dict of one.
   - Needs admin rights to see every project's servers, private flavors,
     services and placement.
   - A kind whose service is not in the catalog is left out and reported in I(unsearched).
+extends_documentation_fragment:
+  - shard.openstack
+  - shard.phase
 author:
   - shard-jobs contributors
 """

@@ -106,12 +106,11 @@ options:
     type: int
     default: 300
 notes:
-  - I(phase) as in the other shard-jobs modules (shard_files), the phase of the
-    build's record that this step starts before its work or ends after it.
-  - Connection options (I(cloud), I(region_name), I(interface)) as in the other
-    shard-jobs modules; I(cloud) names a clouds.yaml entry or is a dict of one.
   - Supports check mode; I(state=exercised) then reports a change and does
     nothing.
+extends_documentation_fragment:
+  - shard.openstack
+  - shard.phase
 author:
   - shard-jobs contributors
 """

@@ -74,12 +74,11 @@ options:
     type: list
     elements: str
 notes:
-  - I(phase) as in the other shard-jobs modules (shard_files), the phase of the
-    build's record that this step starts before its work or ends after it.
-  - Connection options (I(cloud), I(region_name), I(interface), I(timeout)) as
-    in the other shard-jobs modules; I(timeout) also bounds each wait.
   - Needs the rights teardown needs - deleting compute services, resource
     providers and traits is admin-only by default.
+extends_documentation_fragment:
+  - shard.openstack
+  - shard.phase
 author:
   - shard-jobs contributors
 """

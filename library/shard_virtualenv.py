@@ -103,12 +103,8 @@ options:
       - A file to write the commit of the first I(editable) tree into
         (C(git log -1 --format='%H %s')).
     type: path
-  phase:
-    description:
-      - The phase of the build's record that this module starts before its
-        work or ends after it, as the option of the same name of shard_files
-        (module_utils/shard_phases.py).
-    type: dict
+extends_documentation_fragment:
+  - shard.phase
 author:
   - shard-jobs contributors
 """

@@ -81,3 +81,29 @@ def test_module_has_unit_tests(module):
             f"library/{module}.py: no unit test file in tests/unit/ mentions {module}",
             pytrace=False,
         )
+
+
+def _documented_options(module):
+    proc = run_tool("ansible-doc", "-M", "library", "-t", "module", "--json", module)
+    assert proc.returncode == 0, proc.stderr
+    return set((json.loads(proc.stdout)[module]["doc"].get("options") or {}).keys())
+
+
+def _shared_options(module):
+    """The options library/<module>.py gets from module_utils: ShardModule's connection
+    options and the phase option."""
+    source = (LIBRARY / f"{module}.py").read_text()
+    shared = set()
+    if re.search(r"\(ShardModule\)", source):
+        shared |= {"cloud", "region_name", "interface", "timeout", "phase"}
+    if "PHASE_OPTION" in source:
+        shared.add("phase")
+    return shared
+
+
+@pytest.mark.parametrize("module", [m for m in MODULES if _shared_options(m)])
+def test_shared_options_are_documented(module):
+    """The options a module gets from module_utils are in its documentation, through the
+    shard.* fragments (doc_fragments/, found through the repository's ansible.cfg)."""
+    missing = _shared_options(module) - _documented_options(module)
+    assert not missing, f"library/{module}.py documents none of {sorted(missing)}"
