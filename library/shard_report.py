@@ -10,10 +10,16 @@ description:
   - C(sample) appends a phase event, with a snapshot of the node's CPU
     counters, to the build's phases.jsonl (module_utils/shard_phases.py has
     the record and the sampler).
-  - C(report) ends the collect-logs phase and writes report.json (phase
-    timeline, CPU per process group, what the run created, the verdict) and
-    phases.json (seconds per phase) into I(out), and returns the report; the
-    shard_report_html filter renders report.html from it on the controller.
+  - C(collect) is the collect-logs step in one process. When the workspace
+    exists, it starts the phase and assembles in I(out) what a reviewer
+    needs from the build (its service's logs, the configuration with every
+    secret masked - never the real one -, the build's record of what it
+    installed, the exercise's result, the phase record, the rolling
+    upgrade's samples), readable by its owner only. Then it ends the phase
+    and writes report.json (phase timeline, CPU per process group, what the
+    run created, the verdict) and phases.json (seconds per phase) beside
+    them, and returns the report; the shard_report_html filter renders
+    report.html from it on the controller.
   - C(finish), after teardown, adds what teardown found, deleted and left
     (teardown.json), the end of the teardown phase and the verdict it makes,
     and rewrites the report (or writes one from the phases, with I(verdict),
@@ -32,7 +38,7 @@ options:
     description: What to do.
     type: str
     required: true
-    choices: [sample, report, finish, reached, begin]
+    choices: [sample, collect, finish, reached, begin]
   workspace:
     description: The build's workspace (phases.jsonl, result.json, run/ with the pid files).
     type: path
@@ -62,13 +68,15 @@ options:
         whose deploy only the build's record shows for sure.
     type: path
   out:
-    description: Where C(report) and C(finish) write report.json and teardown.json.
+    description:
+      - Where C(collect) assembles the logs and writes report.json, and
+        C(finish) writes teardown.json.
     type: path
   success:
     description:
       - Whether the job succeeded so far (Zuul's C(zuul_success) in post-run);
         unset when not known. With I(will_retry) it makes the verdict, for
-        C(report), and for C(finish) only when there is no report yet (the
+        C(collect), and for C(finish) only when there is no report yet (the
         logs were never collected).
     type: bool
   will_retry:
@@ -107,9 +115,9 @@ EXAMPLES = r"""
       - /home/zuul/.cache/shard-jobs/openstack-client/bin/python
   register: begun
 
-- name: Write the efficiency report
+- name: Collect the logs and write the efficiency report
   shard_report:
-    command: report
+    command: collect
     workspace: /home/zuul/.shard-jobs/builds/shard-3f2a9c01b7d4
     out: /home/zuul/.shard-jobs/builds/shard-3f2a9c01b7d4/zuul-logs
     success: true
@@ -124,8 +132,8 @@ EXAMPLES = r"""
 
 RETURN = r"""
 written:
-  description: Whether a report was written (C(report), C(finish)).
-  returned: when I(command) is report or finish
+  description: Whether a report was written (C(collect), C(finish)).
+  returned: when I(command) is collect or finish
   type: bool
 verdict:
   description: The verdict the report carries.
@@ -166,8 +174,10 @@ why:
   type: str
 """
 
+import glob
 import json
 import os
+import shutil
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -396,10 +406,51 @@ def cmd_sample(p):
     return {}
 
 
-def cmd_report(p):
-    phases_file = os.path.join(p["workspace"], PHASES_FILE)
+# What a reviewer needs from a build, relative to its workspace (and where
+# it goes in the logs): the configuration is the copy deploy rendered with
+# every secret masked (etc-masked/); the real one (etc/) never leaves the node.
+LOG_TREES = {"log": "", "etc-masked": "etc"}
+LOG_FILES = ("pip-freeze-*.txt", "source-*.txt", "result.json", "upgrade.json", PHASES_FILE)
+# The rolling upgrade's sampler: every call it made, and its summary.
+ROLLING_FILES = ("rolling/samples.jsonl", "rolling/summary.json")
+
+
+def collect_logs(workspace, out):
+    """Assemble in I(out) (emptied first) what a reviewer needs from the build,
+    readable by its owner only (Zuul's log upload publishes what it is given)."""
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(os.path.join(out, "etc"), mode=0o700)
+    for tree, dest in LOG_TREES.items():
+        src = os.path.join(workspace, tree)
+        if os.path.isdir(src):
+            shutil.copytree(src, os.path.join(out, dest), symlinks=True, dirs_exist_ok=True)
+    for pattern in LOG_FILES:
+        for path in sorted(glob.glob(os.path.join(workspace, pattern))):
+            if os.path.isfile(path):
+                shutil.copy2(path, out)
+    for rel in ROLLING_FILES:
+        path = os.path.join(workspace, rel)
+        if os.path.isfile(path):
+            os.makedirs(os.path.join(out, os.path.dirname(rel)), mode=0o700, exist_ok=True)
+            shutil.copy2(path, os.path.join(out, rel))
+    for root, dirs, files in os.walk(out):
+        for name in dirs + files:
+            path = os.path.join(root, name)
+            if not os.path.islink(path):
+                os.chmod(path, os.stat(path).st_mode & ~0o077)
+    os.chmod(out, 0o700)
+
+
+def cmd_collect(p):
     if not os.path.isdir(p["workspace"]):
         return {"written": False, "why": "no workspace"}
+    record(p["workspace"], "collect-logs", "start")
+    collect_logs(p["workspace"], p["out"])
+    return _report(p)
+
+
+def _report(p):
+    phases_file = os.path.join(p["workspace"], PHASES_FILE)
     append_event(phases_file, "collect-logs", "end", snapshot(p["workspace"]))
     events = read_events(phases_file)
     os.makedirs(p["out"], mode=0o700, exist_ok=True)
@@ -497,14 +548,14 @@ def cmd_begin(p, check_mode=False):
 
 COMMANDS = {
     "sample": cmd_sample,
-    "report": cmd_report,
+    "collect": cmd_collect,
     "finish": cmd_finish,
     "reached": cmd_reached,
     "begin": cmd_begin,
 }
 REQUIRED = {
     "sample": ["phase", "event"],
-    "report": ["out"],
+    "collect": ["out"],
     "finish": ["out"],
     "reached": [],
     "begin": ["phase"],

@@ -313,9 +313,8 @@ def test_commands_end_to_end(cmd, tmp_path, monkeypatch):
     # The line reads as before CPU snapshots (molecule's checks look for this).
     assert '"phase": "label", "event": "end"' in lines[7]
     (ws / "result.json").write_text(json.dumps({"server": "s-1", "landed_on": "h"}))
-    cmd("sample", workspace=ws, phase="collect-logs", event="start")
     done = cmd(
-        "report",
+        "collect",
         workspace=ws,
         out=out,
         success=True,
@@ -354,6 +353,56 @@ def test_commands_end_to_end(cmd, tmp_path, monkeypatch):
     done = cmd("finish", workspace=ws, out=out, teardown=dict(teardown, error="leak"))
     assert done["verdict"] == "POST_FAILURE"
     assert "Teardown error: leak" in shard_report_page.render(done["report"])
+
+
+def test_collect_assembles_what_a_reviewer_needs_and_never_the_real_configuration(cmd, tmp_path):
+    ws, out = tmp_path / "shard-0123456789ab", tmp_path / "shard-0123456789ab" / "zuul-logs"
+    assert cmd("collect", workspace=ws, out=out) == {
+        "changed": False,
+        "written": False,
+        "why": "no workspace",
+    }
+    assert not ws.exists()
+    for rel, text in {
+        "log/nova-compute.log": "started\n",
+        "etc/nova/nova.conf": "password = real\n",
+        "etc-masked/nova/nova.conf": "password = ****\n",
+        "pip-freeze-venv.txt": "nova==34.0.0\n",
+        "source-venv.txt": "abc123 A change\n",
+        "result.json": "{}",
+        "rolling/samples.jsonl": "{}\n",
+        "rolling/summary.json": "{}",
+        "rolling/servers.json": "[]",
+        "clouds.yaml": "secret\n",
+    }.items():
+        (ws / rel).parent.mkdir(parents=True, exist_ok=True)
+        (ws / rel).write_text(text)
+    out.mkdir()
+    (out / "stale.txt").write_text("from an earlier attempt")
+
+    done = cmd("collect", workspace=ws, out=out, success=True)
+
+    assert done["written"] is True and done["verdict"] == "SUCCESS"
+    found = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert found == [
+        "etc/nova/nova.conf",
+        "nova-compute.log",
+        "phases.json",
+        "phases.jsonl",
+        "pip-freeze-venv.txt",
+        "report.json",
+        "result.json",
+        "rolling/samples.jsonl",
+        "rolling/summary.json",
+        "source-venv.txt",
+    ]
+    assert (out / "etc" / "nova" / "nova.conf").read_text() == "password = ****\n"
+    assert all(p.stat().st_mode & 0o077 == 0 for p in [out, *out.rglob("*")])
+    # The phase it started is in the copy of the record, and ended in the report.
+    assert '"phase": "collect-logs", "event": "start"' in (out / "phases.jsonl").read_text()
+    report = json.loads((out / "report.json").read_text())
+    assert report["phases"][-1]["name"] == "collect-logs"
+    assert report["phases"][-1]["seconds"] is not None
 
 
 def test_finish_without_collected_logs(cmd, tmp_path):
