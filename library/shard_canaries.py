@@ -118,7 +118,7 @@ from ansible.module_utils.shard_canaries import (
     foreign_writes_error,
     snapshot,
 )
-from ansible.module_utils.shard_images import get_image, list_images
+from ansible.module_utils.shard_images import get_image, list_images, raise_for
 from ansible.module_utils.shard_openstack import LABEL_METADATA_KEY, UUID_RE, ShardModule
 
 
@@ -157,7 +157,7 @@ class CanariesModule(ShardModule):
         response = self.conn.compute.get(f"/servers/{server_id}")
         if response.status_code == 404:
             return None
-        _raise(response)
+        raise_for(response)
         return response.json()["server"]
 
     def _find_server(self, name_or_id):
@@ -171,7 +171,7 @@ class CanariesModule(ShardModule):
             "/servers/detail",
             params={"all_tenants": "1", "name": f"^{re.escape(name_or_id)}$"},
         )
-        _raise(response)
+        raise_for(response)
         found = [s for s in response.json()["servers"] if s.get("name") == name_or_id]
         return self._one("server", name_or_id, found)
 
@@ -250,12 +250,6 @@ def _named(recorded):
         for kind in KINDS
         for k, v in recorded.get(kind, {}).items()
     ]
-
-
-def _raise(response):
-    from openstack import exceptions
-
-    exceptions.raise_from_response(response)
 
 
 def main():

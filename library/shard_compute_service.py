@@ -224,9 +224,6 @@ try:
 except ImportError:  # pragma: no cover - reported by ShardModule.connect
     sdk_exceptions = None
 
-# Seconds between two looks while waiting (the scheduler maps hosts every 2 s;
-# the service and its provider appear sooner).
-POLL_INTERVAL = 0.5
 # GET /os-hosts/{host} exists up to 2.42.
 OS_HOSTS_MICROVERSION = "2.1"
 # A provider's aggregates with its generation (PUT needs it from 1.19 on).
@@ -382,9 +379,7 @@ class ComputeServiceModule(ShardModule):
             return check()
 
         try:
-            return wait_until(
-                probe, deadline=self.deadline, on_timeout=on_timeout, interval=POLL_INTERVAL
-            )
+            return wait_until(probe, deadline=self.deadline, on_timeout=on_timeout)
         except WaitTimeout as exc:
             self.fail_json(msg=str(exc))
 

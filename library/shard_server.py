@@ -236,7 +236,7 @@ from ansible.module_utils.shard_openstack import (
     server_has_label,
 )
 from ansible.module_utils.shard_resources import TeardownError, wait_server_gone
-from ansible.module_utils.shard_waits import WaitTimeout, wait_until
+from ansible.module_utils.shard_waits import POLL_INTERVAL, WaitTimeout, wait_until
 
 try:
     from openstack import exceptions as sdk_exceptions
@@ -244,7 +244,6 @@ try:
 except ImportError:  # pragma: no cover - reported by ShardModule.connect
     sdk_exceptions = sdk_utils = None
 
-POLL_INTERVAL = 0.5
 HOST_MICROVERSION = "2.74"
 TAGS_MICROVERSION = "2.52"
 

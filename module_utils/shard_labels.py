@@ -9,9 +9,8 @@ these functions, never a copy of the rule:
 
 - the modules, as ``ansible.module_utils.shard_labels`` (Ansible ships
   module_utils/ with them to the node);
-- Jinja, through the ``shard_label``, ``shard_trait``, ``shard_build_id_error``,
-  ``shard_description``, ``shard_flavor_name``, ``shard_server_name``,
-  ``shard_name`` and ``shard_port`` filters (roles/shard/filter_plugins/);
+- Jinja, through the filters of roles/shard/filter_plugins/shard_rules.py, one
+  per function (``shard_label``, ``shard_trait``, ``shard_port``, ...);
 - the CLI, the bench and the tests, as ``shard_jobs.rules.labels``.
 
 Standard library only, and no import of another module_utils file: each of
@@ -111,7 +110,7 @@ def label_error(label, option="label"):
 
 def trait_for(label):
     """CUSTOM_SHARD_<HEX>: the placement trait of a label."""
-    return "CUSTOM_" + label.upper().replace("-", "_")
+    return TRAIT_PREFIX + label[len(LABEL_PREFIX) :].upper()
 
 
 def label_of_trait(name):

@@ -40,7 +40,7 @@ def test_the_sampler_runs_as_a_script_with_the_files_the_role_copies_beside_it(t
     tasks = yaml.safe_load((paths.ROLES / "shard_upgrade" / "tasks" / "rolling.yaml").read_text())
     block = next(t for t in tasks if "block" in t)["block"]
     layout = next(t for t in block if t["name"].startswith("Lay out the sampler's directory"))
-    looked_up = r"lookup\('ansible.builtin.file', '([^']+)'\)"
+    looked_up = r"lookup\('ansible.builtin.file', '([^']+)', rstrip=false\)"
     copied = re.findall(looked_up, layout["shard_files"]["files"])
     assert sorted(copied) == sorted(p.name for p in files.iterdir())
     for name in copied:
