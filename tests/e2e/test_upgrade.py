@@ -1,6 +1,7 @@
 """The nightly upgrade-path job end to end: previous nova release -> the candidate."""
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -160,9 +161,9 @@ def test_night_after_night_on_one_long_lived_cloud(upgrade_cloud):
     def cloud_pids():
         # Each service's process as its record names it (pid and start time), while it runs.
         return {
-            p.name: (record["pid"], record["start_time"])
-            for p in sorted(run_dir.glob("*.pid"))
-            if (record := processes.read_record(str(p)))
+            os.path.basename(p): (record["pid"], record["start_time"])
+            for p in processes.recorded_pidfiles(str(run_dir))
+            if (record := processes.read_record(p))
         }
 
     before = cloud_pids()

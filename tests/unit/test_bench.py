@@ -642,11 +642,12 @@ def test_machine_figures_keep_their_meaning():
     assert abs(sampling.memory_used() - (info["MemTotal"] - info["MemAvailable"])) < 2**26
 
 
-def test_machine_busy_leaves_out_idle_iowait_and_guest(monkeypatch):
-    times = dict(user=1, nice=2, system=4, idle=1000, iowait=500, irq=8, softirq=16, steal=32)
-    times.update(guest=64, guest_nice=128)
-    monkeypatch.setattr(psutil, "cpu_times", lambda: SimpleNamespace(**times))
-    assert sampling.machine_busy() == 63
+def test_machine_busy_leaves_out_idle_and_iowait(tmp_path, monkeypatch):
+    tck = phases.CLK_TCK
+    (tmp_path / "stat").write_text(f"cpu  1 2 4 1000 500 8 16 32 {64 * tck} {128 * tck}\n")
+    real = phases.machine_seconds
+    monkeypatch.setattr(phases, "machine_seconds", lambda proc="/proc": real(str(tmp_path)))
+    assert sampling.machine_busy() == pytest.approx(63 / tck)
 
 
 def test_parse_scaling():

@@ -139,7 +139,7 @@ def test_names_of_what_a_run_creates():
     assert labels.trait_requirement(label) == {"trait:CUSTOM_SHARD_0123456789AB": "required"}
     assert labels.aggregate_metadata(label) == {
         "shard_label": label,
-        **labels.trait_requirement(label),
+        "trait:CUSTOM_SHARD_0123456789AB": "required",
     }
 
 
