@@ -22,7 +22,8 @@ import re
 import signal
 import socket
 import subprocess
-import time
+
+from ansible.module_utils.shard_waits import WaitTimeout, wait_until
 
 # Seconds between two looks at a process that is stopping.
 STOP_POLL = 0.05
@@ -229,11 +230,10 @@ def port_open(host, port):
 def wait_port_free(host, port, timeout=10.0):
     """Whether host:port is free within timeout. A killed multi-threaded process shows as
     a zombie before its last thread has let go of its sockets."""
-    deadline = time.monotonic() + timeout
-    while port_in_use(host, port):
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(STOP_POLL)
+    try:
+        wait_until(lambda: not port_in_use(host, port), timeout, interval=STOP_POLL)
+    except WaitTimeout:
+        return False
     return True
 
 
@@ -353,15 +353,21 @@ def stop(record, sig=signal.SIGTERM, timeout=30):
         return
     except PermissionError:
         os.kill(pgid, sig)
-    deadline = time.monotonic() + timeout
-    while group_members(pgid, since) and time.monotonic() < deadline:
-        time.sleep(STOP_POLL)
-    if not group_members(pgid, since):
+
+    def gone():
+        return not group_members(pgid, since)
+
+    try:
+        wait_until(gone, timeout, interval=STOP_POLL)
         return
+    except WaitTimeout:
+        pass
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
-    while group_members(pgid, since):
-        time.sleep(STOP_POLL)
+    # A SIGKILLed process goes at once, unless the kernel holds it (a stuck
+    # disk): then what is left is left, rather than a wait without end.
+    with contextlib.suppress(WaitTimeout):
+        wait_until(gone, timeout, interval=STOP_POLL)
 
 
 def kill_orphans(record, timeout=5.0):
@@ -370,9 +376,9 @@ def kill_orphans(record, timeout=5.0):
     for pid in pids:
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + timeout
-    while pids and orphans(record) and time.monotonic() < deadline:
-        time.sleep(STOP_POLL)
+    if pids:
+        with contextlib.suppress(WaitTimeout):
+            wait_until(lambda: not orphans(record), timeout, interval=STOP_POLL)
     return pids
 
 
@@ -431,25 +437,25 @@ def start(
     }
     write_record(pidfile, record)
 
-    deadline = time.monotonic() + (start_timeout if port else 0.5)
-    while True:
+    def listening():
         if proc.poll() is not None:
             raise StartFailed(
                 f"{name} exited with status {proc.returncode} while starting; log {logfile}",
                 log_tail(logfile),
             )
-        if port and port_open(host, port):
-            break
-        if time.monotonic() >= deadline:
-            if port:
-                stop(record, signal.SIGTERM, 5)
-                raise StartFailed(
-                    f"{name} did not accept connections on {host}:{port} within "
-                    f"{start_timeout}s; log {logfile}",
-                    log_tail(logfile),
-                )
-            break
-        time.sleep(0.1)
+        return bool(port) and port_open(host, port)
+
+    # Without a port: half a second in which an early exit is still caught.
+    try:
+        wait_until(listening, start_timeout if port else 0.5, interval=0.1)
+    except WaitTimeout:
+        if port:
+            stop(record, signal.SIGTERM, 5)
+            raise StartFailed(
+                f"{name} did not accept connections on {host}:{port} within "
+                f"{start_timeout}s; log {logfile}",
+                log_tail(logfile),
+            ) from None
     return record
 
 

@@ -1,8 +1,10 @@
 """./shard cloud up|status|down|destroy: the embedded cloud."""
 
+import ast
 import hashlib
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -18,14 +20,7 @@ from shard_jobs.rules import processes as proc
 
 PLAYBOOK = paths.PLAYBOOKS / "embedded-cloud.yaml"
 ROLE = paths.ROLES / "embedded_cloud"
-# Code outside the role that shapes the cloud: its modules and shared rules.
-INPUT_CODE = (
-    paths.LIBRARY / "shard_embedded_cloud.py",
-    paths.LIBRARY / "shard_identity_catalog.py",
-    paths.REPO / "module_utils" / "shard_cloud_services.py",
-    paths.REPO / "module_utils" / "shard_processes.py",
-    paths.REPO / "module_utils" / "shard_waits.py",
-)
+MODULE_UTILS = paths.REPO / "module_utils"
 MANIFEST = "cloud.json"
 CONVERGED = "converged"
 # Role files that do not shape the cloud.
@@ -50,10 +45,38 @@ def cloud_vars() -> dict:
     return extra
 
 
+def _module_utils_imported(path: Path) -> set[Path]:
+    """The module_utils/ files a Python file imports (as ansible.module_utils.X)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            if node.module == "ansible.module_utils":
+                names.update(alias.name for alias in node.names)
+            elif node.module.startswith("ansible.module_utils."):
+                names.add(node.module.split(".")[2])
+    files = {MODULE_UTILS / f"{name}.py" for name in names}
+    return {p for p in files if p.is_file()}
+
+
+def input_code() -> list[Path]:
+    """Code outside the role that shapes the cloud: the modules its tasks name, and the
+    shared rules those and its filter plugins import, found by reading them (a list
+    kept by hand would miss the next import)."""
+    role_files = [p for p in ROLE.rglob("*") if p.is_file()]
+    tasks = "\n".join(p.read_text() for p in role_files if p.suffix == ".yaml")
+    found = {p for p in paths.LIBRARY.glob("*.py") if re.search(rf"^\s+{p.stem}:", tasks, re.M)}
+    todo = list(found) + [p for p in role_files if p.suffix == ".py"]
+    while todo:
+        for used in _module_utils_imported(todo.pop()) - found:
+            found.add(used)
+            todo.append(used)
+    return sorted(found)
+
+
 def inputs_fingerprint(extra: dict) -> str:
     """Hash of everything that shapes the cloud: role, playbook, modules, constraints, vars."""
     digest = hashlib.sha256(json.dumps(extra, sort_keys=True).encode())
-    files = [PLAYBOOK, paths.CONSTRAINTS, *INPUT_CODE]
+    files = [PLAYBOOK, paths.CONSTRAINTS, *input_code()]
     files += sorted(p for p in ROLE.rglob("*") if p.is_file() and p.name not in NOT_INPUTS)
     for path in files:
         digest.update(str(path.relative_to(paths.REPO)).encode())

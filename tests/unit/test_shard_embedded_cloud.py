@@ -269,3 +269,22 @@ def test_a_canary_that_is_there_but_not_active_is_never_made_twice(glance_with_i
     with pytest.raises(RuntimeError, match=f"image canary \\({canary_id}\\) is deactivated"):
         module.ensure_image(image, tok, name="canary", visibility="private")
     assert [i["id"] for i in fake.images.values() if i["name"] == "canary"] == [canary_id]
+
+
+def test_the_cloud_s_inputs_are_found_by_reading_its_code():
+    """What ./shard cloud up fingerprints: the modules the role's tasks name and every
+    module_utils file they (and its filter plugins) import, however deep."""
+    from shard_jobs import cloud, paths
+
+    found = {str(p.relative_to(paths.REPO)) for p in cloud.input_code()}
+    assert {
+        "library/shard_embedded_cloud.py",
+        "library/shard_identity_catalog.py",
+        # Imported by shard_embedded_cloud.
+        "module_utils/shard_processes.py",
+        # Imported by shard_processes, not by any module itself.
+        "module_utils/shard_waits.py",
+        # Imported by the filter plugin the role links.
+        "module_utils/shard_secrets.py",
+    } <= found
+    assert "library/shard_server.py" not in found  # a job's module, not the cloud's
