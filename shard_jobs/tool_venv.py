@@ -53,8 +53,16 @@ def build_once(venv: Path, key: str, make: Callable[[Path], None], in_place: boo
     # Stamped already: no lock, nothing written (a virtualenv may be read-only).
     if _stamped(stamp, key):
         return venv
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    with open(venv.parent / f".{venv.name}.lock", "w") as lock:
+    # Updated in place (./shard's own .venv), it holds its lock, and nothing is
+    # written beside it (its parent may be the user's, or read-only); made
+    # from nothing, it is removed first, so the lock is its parent's.
+    if in_place:
+        venv.mkdir(parents=True, exist_ok=True)
+        lock_path = venv / ".shard-build.lock"
+    else:
+        venv.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = venv.parent / f".{venv.name}.lock"
+    with open(lock_path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if _stamped(stamp, key):
             return venv
