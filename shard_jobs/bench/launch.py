@@ -13,7 +13,7 @@ from shard_jobs import paths
 from shard_jobs.bench import BenchError
 from shard_jobs.bench.run_files import read_run
 from shard_jobs.bench.variants import JOB
-from shard_jobs.rules import labels, processes
+from shard_jobs.rules import labels, processes, waits
 
 SHARD = str(paths.REPO / "shard")
 
@@ -51,14 +51,17 @@ def label_of(build: str) -> str:
 
 
 def wait_jobs(jobs: list[dict]):
-    """Wait for every job, noting when each one ended (not when it was looked at)."""
-    while True:
+    """Wait for every job, noting when each one ended (within a look, 0.2 s).
+
+    No time limit of its own: each ./shard run ends on its jobs' timeouts."""
+
+    def all_ended():
         for job in jobs:
             if "end" not in job and job["proc"].poll() is not None:
                 job["end"] = time.monotonic()
-        if all("end" in job for job in jobs):
-            return
-        time.sleep(0.2)
+        return all("end" in job for job in jobs)
+
+    waits.wait_until(all_ended, deadline=float("inf"), interval=0.2)
 
 
 def finish_shard_job(job) -> dict:
