@@ -355,6 +355,16 @@ def stop(record, sig=signal.SIGTERM, timeout=30):
         os.kill(pgid, sig)
 
     def gone():
+        # While the leader lives the group does: one small read per look, not
+        # the whole process table (a service's graceful stop takes seconds).
+        leader = stat_fields(pgid)
+        if (
+            leader is not None
+            and leader[STATE] != "Z"
+            and int(leader[PGID]) == pgid
+            and (since is None or int(leader[STARTTIME]) >= since)
+        ):
+            return False
         return not group_members(pgid, since)
 
     try:

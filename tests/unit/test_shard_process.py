@@ -296,3 +296,26 @@ def test_a_start_after_a_dead_leader_stops_its_workers_first(proc, run_module, t
 
     assert again["action"] == "started" and alive(again["pid"])
     assert not alive(worker)
+
+
+def test_a_slow_stop_reads_the_leader_not_the_process_table(proc, run_module, monkeypatch):
+    """While the leader lives (a service's graceful stop), each look at it is one
+    read of its own stat: the whole process table is read only once it is gone."""
+    script = (
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGTERM, lambda *_: (time.sleep(1), sys.exit(0)))\n"
+        "time.sleep(60)\n"
+    )
+    started = run_module(module, proc(command=[sys.executable, "-c", script]))
+    record = shard_processes.raw_record(proc()["pidfile"])
+    tables = []
+    real_table = shard_processes.process_table
+    monkeypatch.setattr(
+        shard_processes, "process_table", lambda *a: tables.append(1) or real_table(*a)
+    )
+
+    shard_processes.stop(record, signal.SIGTERM, timeout=10)
+
+    assert not alive(started["pid"])
+    # About 20 looks in that second; the table once the leader is gone.
+    assert 1 <= len(tables) <= 2
