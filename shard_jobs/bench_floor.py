@@ -34,6 +34,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -380,6 +381,10 @@ class Floor:
             bus.delete_queues(conn, bus.host_queues(self.label, ["nova-compute"]))
         finally:
             bus.close(conn)
+        # As the job does: its teardown removes the build's workspace (the
+        # virtualenv) and ./shard run the prepared sources; the log stays.
+        for name in ("src", "venv"):
+            shutil.rmtree(self.workdir / name, ignore_errors=True)
 
     def run(self) -> dict:
         self.workdir.mkdir(parents=True)

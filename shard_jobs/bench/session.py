@@ -127,10 +127,6 @@ class Bench:
             [str(workdir)],
             lambda _sampler: run_floor(manifest["secret_file"], workdir, build=build),
         )
-        # Untimed: the build's source tree and virtualenv (its log stays).
-        for name in ("src", "venv"):
-            for path in workdir.glob(f"*/{name}"):
-                shutil.rmtree(path, ignore_errors=True)
         return out
 
     def from_scratch(self, n, fresh: bool) -> dict:
