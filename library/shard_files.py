@@ -7,12 +7,13 @@ DOCUMENTATION = r"""
 module: shard_files
 short_description: Lay out directories, symbolic links and files with given content in one run
 description:
-  - Creates directories (and fixes their mode), points symbolic links at
-    their targets and writes files with the content and mode given, all in
-    one module process. A step that lays out a workspace (a build's
-    directories, its configuration rendered on the controller, a copy with
-    the secrets masked) then costs one process, where C(file), C(copy) and
-    C(template) cost one or two per path.
+  - Removes what I(absent) lists, then creates directories (and fixes
+    their mode), points symbolic links at their targets and writes files
+    with the content and mode given, all in one module process. A step
+    that lays out a workspace (a build's directories, its configuration
+    rendered on the controller, a copy with the secrets masked) then costs
+    one process, where C(file), C(copy) and C(template) cost one or two per
+    path.
   - A file is written only when its content or mode differs, to a temporary
     file created with mode 0600 in the same directory and renamed into
     place, so that a secret is never readable by others, not even for a
@@ -23,6 +24,15 @@ description:
   - Idempotent; supports check mode (nothing is written, C(changed) says
     what would change).
 options:
+  absent:
+    description:
+      - Paths to remove, in this order, before anything else is laid out.
+        Each is a file, a symbolic link (removed, not what it points to) or
+        a directory (removed with everything under it). A path already gone
+        is no change.
+    type: list
+    elements: path
+    default: []
   directories:
     description: Directories to create (with their parents), in this order.
     type: list
@@ -79,6 +89,11 @@ EXAMPLES = r"""
       /home/zuul/build/pylib/sitecustomize.py: "0644"
   no_log: true
   register: layout
+
+- name: Remove the build's workspace
+  shard_files:
+    absent:
+      - /home/zuul/build
 """
 
 RETURN = r"""
@@ -88,7 +103,9 @@ checksums:
   type: dict
   sample: {"/home/zuul/build/etc/nova-compute.conf": "0b6f..."}
 changed_paths:
-  description: The directories, links and files created or changed (or to be, in check mode).
+  description:
+    - The paths removed, and the directories, links and files created or
+      changed (or to be, in check mode).
   returned: always
   type: list
   elements: str
@@ -96,6 +113,7 @@ changed_paths:
 
 import hashlib
 import os
+import shutil
 import stat
 import tempfile
 
@@ -108,6 +126,20 @@ def _mode(module, text, what):
         return int(str(text), 8)
     except ValueError:
         module.fail_json(msg=f"{what}: mode {text!r} is not an octal number such as 0600")
+
+
+def _absent(path, check):
+    """Whether something was there to remove: a directory with its tree, else the path itself."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    if not check:
+        if stat.S_ISDIR(st.st_mode):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+    return True
 
 
 def _directory(path, mode, check):
@@ -174,6 +206,7 @@ def _file(path, data, mode, check):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            absent=dict(type="list", elements="path", default=[]),
             directories=dict(type="list", elements="path", default=[]),
             directory_mode=dict(type="str", default="0700"),
             links=dict(type="dict", default={}),
@@ -191,6 +224,9 @@ def main():
     changed, checksums = [], {}
     dir_mode = _mode(module, p["directory_mode"], "directory_mode")
     try:
+        for path in p["absent"]:
+            if _absent(path, check):
+                changed.append(path)
         for path in p["directories"]:
             if _directory(path, dir_mode, check):
                 changed.append(path)

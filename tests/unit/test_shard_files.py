@@ -141,3 +141,22 @@ def test_the_phase_option_records_nothing_in_check_mode_nor_the_end_of_a_failure
 
     assert failed["failed"] is True
     assert events(ws) == [("deploy", "start")]
+
+
+def test_absent_removes_a_tree_a_file_and_a_link_but_not_its_target(tmp_path, run_module):
+    run_module(module, layout(tmp_path))
+    target = tmp_path / "venv"
+    target.mkdir()
+    (target / "keep").write_text("x")
+    ws = tmp_path / "ws"
+    gone = [str(ws / "current"), str(ws / "etc" / "a.conf"), str(ws), str(tmp_path / "never")]
+
+    checked = run_module(module, dict(absent=gone), check_mode=True)
+    assert checked["changed"] is True and (ws / "etc" / "a.conf").exists()
+
+    result = run_module(module, dict(absent=gone))
+
+    assert result["changed"] is True
+    assert result["changed_paths"] == gone[:3]
+    assert not ws.exists() and (target / "keep").read_text() == "x"
+    assert run_module(module, dict(absent=gone))["changed"] is False
