@@ -17,6 +17,9 @@ description:
     release (sdist) of I(package) on the package index, downloaded once
     into I(cache_dir).
   - Compiled files (C(__pycache__), C(*.pyc), C(*.pyo)) are ignored.
+  - The rule is module_utils/shard_migrations.py's, which C(shard_guard)
+    applies too (the shard_guard role's one module, with the rest of the
+    guard's step).
   - Opens no database connection. Reports C(changed=false) and runs in check
     mode (a download only fills the cache).
 options:
@@ -105,142 +108,8 @@ reference:
     where: 33.0.0
 """
 
-import glob
-import hashlib
-import os
-import re
-import shutil
-import subprocess
-import tarfile
-import tempfile
-import zipfile
-
 from ansible.module_utils.basic import AnsibleModule
-
-IGNORED_SUFFIXES = (".pyc", ".pyo")
-
-
-def blob_id(data):
-    """The git blob id of some content: the same for a file, a tag's blob and an sdist member."""
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
-
-
-def _ignored(path):
-    return "__pycache__" in path.split("/") or path.endswith(IGNORED_SUFFIXES)
-
-
-def _under(path, dirs):
-    return any(path == d or path.startswith(d + "/") for d in dirs)
-
-
-def tree_files(src, dirs):
-    """{relative path: blob id} of the files under dirs in a tree on disk."""
-    found = {}
-    for d in dirs:
-        top = os.path.join(src, d)
-        for root, subdirs, files in os.walk(top):
-            subdirs[:] = [s for s in subdirs if s != "__pycache__"]
-            for name in files:
-                full = os.path.join(root, name)
-                rel = os.path.relpath(full, src).replace(os.sep, "/")
-                if _ignored(rel) or not os.path.isfile(full):
-                    continue
-                with open(full, "rb") as f:
-                    found[rel] = blob_id(f.read())
-    return found
-
-
-def git(src, *args):
-    proc = subprocess.run(["git", "-C", src, *args], capture_output=True)
-    return proc.stdout.decode() if proc.returncode == 0 else None
-
-
-def ref_files(src, ref, dirs):
-    """{relative path: blob id} under dirs at a git ref of src, or None without that ref."""
-    top = git(src, "rev-parse", "--show-toplevel")
-    # Only the tree's own repository (not one it happens to sit in).
-    if top is None or os.path.realpath(top.strip()) != os.path.realpath(src):
-        return None
-    if git(src, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}") is None:
-        return None
-    out = git(src, "ls-tree", "-r", "-z", "--full-tree", f"{ref}^{{commit}}", "--", *dirs)
-    if out is None:
-        return None
-    found = {}
-    for line in out.split("\0"):
-        if not line:
-            continue
-        meta, _, path = line.partition("\t")
-        mode, kind, blob = meta.split()
-        if kind == "blob" and not _ignored(path):
-            found[path] = blob
-    return found
-
-
-def _canonical(name):
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def find_sdist(directory, package, version):
-    """A source release of package==version in directory (either spelling of its name)."""
-    if not os.path.isdir(directory):
-        return None
-    want = _canonical(package)
-    for path in sorted(glob.glob(os.path.join(directory, "*"))):
-        name = os.path.basename(path)
-        for ext in (".tar.gz", ".zip"):
-            if name.endswith(ext):
-                stem = name[: -len(ext)]
-                dist, sep, ver = stem.rpartition("-")
-                if sep and ver == version and _canonical(dist) == want:
-                    return path
-    return None
-
-
-def download_sdist(module, python, package, version, directory):
-    os.makedirs(directory, exist_ok=True)
-    cmd = [
-        python,
-        "-m",
-        "pip",
-        "download",
-        "--quiet",
-        "--no-deps",
-        "--no-binary",
-        ":all:",
-        "--disable-pip-version-check",
-        "--dest",
-        directory,
-        f"{package}=={version}",
-    ]
-    rc, out, err = module.run_command(cmd)
-    if rc != 0:
-        lines = [line for line in (err or out).strip().splitlines() if line.strip()]
-        return None, lines[-1] if lines else f"pip exited with {rc}"
-    path = find_sdist(directory, package, version)
-    return path, None if path else "pip downloaded no source release"
-
-
-def sdist_files(path, dirs):
-    """{relative path: blob id} under dirs in a source release (its top directory stripped)."""
-    found = {}
-
-    def add(name, read):
-        parts = name.split("/", 1)
-        if len(parts) == 2 and _under(parts[1], dirs) and not _ignored(parts[1]):
-            found[parts[1]] = blob_id(read())
-
-    if path.endswith(".zip"):
-        with zipfile.ZipFile(path) as z:
-            for info in z.infolist():
-                if not info.is_dir():
-                    add(info.filename, lambda info=info: z.read(info))
-    else:
-        with tarfile.open(path) as tar:
-            for member in tar:
-                if member.isfile():
-                    add(member.name, lambda member=member: tar.extractfile(member).read())
-    return found
+from ansible.module_utils.shard_migrations import MigrationsError, compare
 
 
 def main():
@@ -257,69 +126,20 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    src = p["src"]
-    bad = [d for d in p["paths"] if os.path.isabs(d) or ".." in d.split("/")]
-    if bad:
-        module.fail_json(msg=f"paths must be relative to the tree: {', '.join(bad)}")
-    dirs = [d.strip("/") for d in p["paths"] if d.strip("/")]
-    if not dirs:
-        module.fail_json(msg="paths names no directory")
-    if not os.path.isdir(src):
-        module.fail_json(msg=f"missing source tree: {src} is not a directory")
-
-    ref = p["ref"] or p["version"]
-    reference = ref_files(src, ref, dirs)
-    if reference is not None:
-        where = {"version": p["version"], "source": "tag", "where": ref}
-    else:
-        tmp = None
-        cache = p["cache_dir"]
-        if not cache:
-            tmp = cache = tempfile.mkdtemp(prefix="shard-migrations-")
-        try:
-            sdist = find_sdist(cache, p["package"], p["version"])
-            if sdist is None:
-                sdist, error = download_sdist(
-                    module, p["python"], p["package"], p["version"], cache
-                )
-                if sdist is None:
-                    module.fail_json(
-                        msg=f"cannot read the migrations of {p['package']} {p['version']}: "
-                        f"{src} has no ref {ref} and the package index gave no source "
-                        f"release ({error})"
-                    )
-            try:
-                reference = sdist_files(sdist, dirs)
-            except (OSError, tarfile.TarError, zipfile.BadZipFile) as exc:
-                module.fail_json(msg=f"cannot read the source release {sdist}: {exc}")
-            where = {
-                "version": p["version"],
-                "source": "package index",
-                "where": os.path.basename(sdist),
-            }
-        finally:
-            if tmp:
-                shutil.rmtree(tmp, ignore_errors=True)
-
-    candidate = tree_files(src, dirs)
-    if not candidate and not reference:
-        # Rather than pass a change because the profile looks in the wrong place.
-        module.fail_json(
-            msg=f"no migration files under {', '.join(dirs)} in {src} nor in "
-            f"{p['package']} {p['version']}: are the paths right?"
+    try:
+        result = compare(
+            p["src"],
+            p["paths"],
+            p["version"],
+            p["package"],
+            module.run_command,
+            ref=p["ref"],
+            python=p["python"],
+            cache_dir=p["cache_dir"],
         )
-    added = sorted(set(candidate) - set(reference))
-    removed = sorted(set(reference) - set(candidate))
-    modified = sorted(k for k in set(candidate) & set(reference) if candidate[k] != reference[k])
-    module.exit_json(
-        changed=False,
-        differs=bool(added or removed or modified),
-        added=added,
-        removed=removed,
-        modified=modified,
-        compared=len(candidate),
-        reference=where,
-    )
+    except MigrationsError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(changed=False, **result)
 
 
 if __name__ == "__main__":

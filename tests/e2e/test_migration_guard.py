@@ -49,6 +49,9 @@ def test_a_new_migration_is_refused_before_anything_runs(service, request, tmp_p
         line = f"this change alters the {service} database schema; a shard cannot test it: "
         assert line in output
         assert f"added {migration}" in output
+        # One module process decided it (shard_guard); the rest ran on the executor.
+        task = "shard_guard : Refuse a change that the shared cloud cannot take ("
+        assert output.count(task) == 1
         # Stopped in pre-run: no run playbook, no build, no deploy.
         assert [p["phase"] for p in summary["playbooks"]] == ["pre-run", "post-run", "post-run"]
         # (post-run still collects what logs there are.)

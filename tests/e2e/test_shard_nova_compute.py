@@ -197,6 +197,9 @@ def test_a_change_older_than_the_cloud_accepts_is_refused_before_its_build(older
         f"this cloud refuses nova-compute older than v{current} (minimum_service_versions in "
         f"its credentials): the change's nova has service version {current - 1}"
     ) in output
+    assert output.count("shard_guard : Refuse a change that the shared cloud cannot take (") == 1
+    # Refused in the guard: its phase started and never ended.
+    assert "end" not in summary["phases"]["guard"]
     assert "build" not in summary["phases"] and "deploy" not in summary["phases"]
     assert leftovers(admin_conn, labels.label_for(summary["build"])) == {}
 

@@ -7,6 +7,7 @@ import tarfile
 
 import pytest
 import shard_migrations as module
+from ansible.module_utils import shard_migrations as rules
 from unit_helpers import GIT_ENV
 
 VERSIONS = "glance/db/sqlalchemy/alembic_migrations/versions"
@@ -213,15 +214,15 @@ def test_blob_ids_are_git_blob_ids(tmp_path):
     out = subprocess.run(
         ["git", "hash-object", str(path)], capture_output=True, text=True, check=True
     )
-    assert module.blob_id(b"hello\n") == out.stdout.strip()
+    assert rules.blob_id(b"hello\n") == out.stdout.strip()
 
 
 def test_sdist_name_spellings(tmp_path):
     (tmp_path / "openstack_placement-16.0.0.tar.gz").write_bytes(b"")
     (tmp_path / "openstack_placement-16.0.1.tar.gz").write_bytes(b"")
-    found = module.find_sdist(str(tmp_path), "openstack-placement", "16.0.0")
+    found = rules.find_sdist(str(tmp_path), "openstack-placement", "16.0.0")
     assert found and found.endswith("openstack_placement-16.0.0.tar.gz")
-    assert module.find_sdist(str(tmp_path), "placement", "16.0.0") is None
+    assert rules.find_sdist(str(tmp_path), "placement", "16.0.0") is None
 
 
 if __name__ == "__main__":  # pragma: no cover
