@@ -1,9 +1,11 @@
 """What a run costs the machine while it runs: wall and CPU seconds, the peak of
 memory in use, and the OpenStack processes the run started (Sampler), all
-through psutil."""
+through psutil; and the CPU of the processes a run started and waited for, and
+of a cloud's processes."""
 
 import os
 import re
+import resource
 import threading
 import time
 
@@ -185,6 +187,44 @@ class Sampler:
         }
 
 
+def children_cpu() -> float:
+    """CPU-seconds of the processes this one started and waited for, with
+    those they waited for in turn (getrusage RUSAGE_CHILDREN): a daemon that
+    left its launcher is not in it."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def tree_cpu(before: dict, after: dict, roots) -> float:
+    """CPU-seconds that these processes and their descendants (in `after`,
+    phases.read_procs' tables) used since `before`, their exited children's
+    included: a process already there in `before` (same pid, same start)
+    from then on, a newer one all of it."""
+    ticks = 0
+    for pid in phases.descendants(after, roots):
+        _ppid, start, own, children = after[pid]
+        was = before.get(pid)
+        base = was[2] + was[3] if was and was[1] == start else 0
+        ticks += max(0, own + children - base)
+    return round(ticks / phases.CLK_TCK, 2)
+
+
+def bench_groups(result: dict, own_s: float, cloud_s: float | None) -> dict:
+    """The machine's CPU of a run the bench splits itself (no report.json), in
+    the report's groups: the code under test (result's code_cpu_s), the
+    target cloud (cloud_s), the harness (the run's own processes, own_s, less
+    the code under test when they waited for it) and the rest of the machine."""
+    code = result.get("code_cpu_s") or 0.0
+    harness = max(0.0, own_s - code)
+    measured = code + harness + (cloud_s or 0.0)
+    cpu = result.get("cpu_s")
+    return {
+        "cloud_cpu_s": cloud_s,
+        "harness_cpu_s": round(harness, 2),
+        "other_cpu_s": round(max(0.0, cpu - measured), 2) if cpu is not None else None,
+    }
+
+
 def _processes() -> dict:
     """pid -> (creation time, parent pid, psutil.Process) of every process that could be read."""
     table = {}
@@ -195,8 +235,13 @@ def _processes() -> dict:
     return table
 
 
-def measure(scopes, func) -> dict:
-    """Run func(sampler) -> dict and add wall and CPU seconds, memory and processes."""
+def measure(scopes, func, cloud=None) -> dict:
+    """Run func(sampler) -> dict and add wall and CPU seconds, memory and processes.
+
+    With cloud (a function: the target cloud's pids at the end), the bench
+    splits the machine's CPU itself (bench_groups): the processes func
+    started and waited for are the harness, the cloud's processes the cloud."""
+    own0, procs0 = children_cpu(), phases.read_procs() if cloud else None
     cpu0, t0 = machine_busy(), time.monotonic()
     load0 = os.getloadavg()[0]
     with Sampler(scopes) as sampler:
@@ -205,8 +250,15 @@ def measure(scopes, func) -> dict:
         wall_s=round(time.monotonic() - t0, 1),
         cpu_s=round(machine_busy() - cpu0, 1),
         load1_before=round(load0, 2),
-        **sampler.result(),
     )
+    if cloud is not None:
+        try:
+            pids = cloud()
+            cloud_s = None if pids is None else tree_cpu(procs0, phases.read_procs(), pids)
+        except (OSError, ValueError, KeyError):
+            cloud_s = None
+        result.update(bench_groups(result, children_cpu() - own0, cloud_s))
+    result.update(sampler.result())
     return with_share(result)
 
 

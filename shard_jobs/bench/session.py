@@ -17,6 +17,7 @@ from shard_jobs.bench import BenchError
 from shard_jobs.bench.launch import (
     SHARD,
     cloud_manifest,
+    cloud_pids,
     command_env,
     finish_shard_job,
     label_of,
@@ -126,6 +127,7 @@ class Bench:
         out = measure(
             [str(workdir)],
             lambda _sampler: run_floor(manifest["secret_file"], workdir, build=build),
+            cloud=lambda: cloud_pids(manifest),
         )
         # Untimed: the build's source tree and virtualenv (its log stays).
         for name in ("src", "venv"):
@@ -152,18 +154,21 @@ class Bench:
         except BenchError as exc:
             return {"ok": False, "error": str(exc), "wall_s": 0.0, "cpu_s": 0.0}
 
+        cloud_up = {}
+
         def work(sampler):
             try:
                 up_s = run_cloud("up", env)
             except BenchError as exc:
                 return {"ok": False, "error": str(exc)}
-            manifest = cloud_manifest(BENCH_CLOUD["SHARD_CLOUD_DIR"])
+            manifest = cloud_up["manifest"] = cloud_manifest(BENCH_CLOUD["SHARD_CLOUD_DIR"])
             sampler.adopt(service_pids(manifest))
             floor = run_floor(manifest["secret_file"], workdir, venv=manifest["venv"])
             floor["steps"] = dict(floor["steps"], cloud_up=up_s)
             return floor
 
-        out = measure(scopes, work)
+        # The bench cloud's processes: what cloud up started, and the backends.
+        out = measure(scopes, work, cloud=lambda: cloud_pids(cloud_up.get("manifest")))
         out["destroy_before_s"] = destroy_s
         # The Ansible of the run is that of cloud up (the floor's cycle has none).
         out.update(ansible_counts(workdir / "cloud-logs" / "cloud-up.log"))

@@ -3,6 +3,7 @@
 import contextlib
 import json
 import subprocess
+import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -254,7 +255,13 @@ def test_read_run_from_its_run_directory(tmp_path):
                     {"name": "collect-logs", "seconds": None},  # never ended
                 ],
                 "cpu": {
-                    "groups": {"code_under_test": {"seconds": 2.2}, "harness": {"seconds": 30}},
+                    "groups": {
+                        "code_under_test": {"seconds": 2.2},
+                        "target_cloud": {"seconds": 5.5},
+                        # Not measured (Ansible on an executor): None, as the report says.
+                        "harness": {"seconds": None},
+                        "other": {"seconds": 36.3},
+                    },
                     "machine": {"seconds": 44.0},
                     "code_share": 0.05,
                 },
@@ -265,6 +272,7 @@ def test_read_run_from_its_run_directory(tmp_path):
     assert run["result"] == "SUCCESS" and run["verdict"] == "SUCCESS"
     assert run["code_cpu_s"] == 2.2 and run["report_code_share"] == 0.05
     assert run["report_cpu_s"] == 44.0
+    assert (run["cloud_cpu_s"], run["harness_cpu_s"], run["other_cpu_s"]) == (5.5, None, 36.3)
     # The report's phases, not the summary's (written before teardown).
     assert run["phases"] == {"build": 5.5, "deploy": 8.0}
     assert run["playbooks"] == 3
@@ -673,6 +681,9 @@ def test_slowest_tasks(tmp_path):
     assert run_files.slowest_tasks(tmp_path / "missing") == []
 
 
+FLOOR_GROUPS = {"cloud_cpu_s": 3.0, "harness_cpu_s": 4.0, "other_cpu_s": 21.0}
+
+
 def test_render_a_whole_result():
     runs = {
         "from-scratch-fresh": [_run(240, 500, code=2.0, tasks=120, module_processes=60)],
@@ -681,12 +692,18 @@ def test_render_a_whole_result():
             _run(60, 100, code=2.0, job_wall_s=58, phases={"deploy": 8.0}, tasks=151),
             _run(62, 104, code=2.0, job_wall_s=60, phases={"deploy": 8.0}, tasks=149),
         ],
-        "floor": [_run(15, 30, code=2.0, floor_s=14, steps={"deploy": 4.0}, tasks=0)],
+        "floor": [
+            _run(15, 30, code=2.0, floor_s=14, steps={"deploy": 4.0}, tasks=0, **FLOOR_GROUPS)
+        ],
         # Measured the same way; no ratio.
         "shard-glance-api": [_run(50, 80, code=4.0, tasks=90, module_processes=40)],
     }
     runs["shard"][0]["module_processes"] = 106
     runs["shard"][1]["module_processes"] = 104
+    # The report's groups, over its window (90 and 94 of the run's 100 and 104 CPU s).
+    for run, (cloud, harness, other) in zip(runs["shard"], [(6, 70, 12), (8, 74, 10)], strict=True):
+        run.update(cloud_cpu_s=cloud, harness_cpu_s=harness, other_cpu_s=other)
+        run["report_cpu_s"] = 2.0 + cloud + harness + other
     runs["floor"][0]["module_processes"] = 0
     result = {
         "started": "20260101T000000Z",
@@ -705,12 +722,19 @@ def test_render_a_whole_result():
     assert "2 CPUs (Test CPU), 24 GiB, Debian; repeat 2, medians" in text
     lines = text.splitlines()
     header = lines[1].split("  ")
-    assert [h.strip() for h in header if h.strip()][-3:] == ["tasks", "module procs", "ok"]
+    assert [h.strip() for h in header if h.strip()][-6:] == [
+        "cloud CPU s",
+        "harness CPU s",
+        "other CPU s",
+        "tasks",
+        "module procs",
+        "ok",
+    ]
 
     def row(name):
         return next(line for line in lines[1:] if line.split()[:1] == [name]).split()
 
-    # Medians of two runs: 150 tasks, 105 module processes.
+    # Medians of two runs: 150 tasks, 105 module processes; the report's groups.
     assert row("shard") == [
         "shard",
         "61.0",
@@ -719,12 +743,22 @@ def test_render_a_whole_result():
         "1",
         "2.0",
         "2.0%",
+        "7.0",
+        "72.0",
+        "11.0",
         "150",
         "105",
         "2/2",
     ]
-    assert row("floor")[-3:] == ["0", "0", "1/1"]
-    assert row("from-scratch-fresh")[-3:] == ["120", "60", "1/1"]
+    assert row("floor")[-6:] == ["3.0", "4.0", "21.0", "0", "0", "1/1"]
+    # Not measured: dashes.
+    assert row("from-scratch-fresh")[-6:] == ["-", "-", "-", "120", "60", "1/1"]
+    assert any(
+        "shard: code, cloud, harness and other CPU s are its report.json's" in line
+        and "92.0 of the run's 102.0 CPU s" in line
+        for line in lines
+    )
+    assert not any(line.startswith("note: floor: code, cloud") for line in lines)
     assert row("shard-glance-api")[:3] == ["shard-glance-api", "50.0", "80.0"]
     assert row("shard/from-scratch-fresh") == ["shard/from-scratch-fresh", "0.25", "0.20"]
     assert row("shard/from-scratch-preinstalled") == [
@@ -753,8 +787,8 @@ def test_render_without_counts_says_so():
     result["ratios"] = summary.ratios(result["summary"])
     lines = table.render(result).splitlines()[1:]
     shard = next(line for line in lines if line.startswith("shard "))
-    # No code CPU, no share, no counts: dashes, not "-%" or 0.
-    assert shard.split()[5:] == ["-", "-", "-", "-", "1/1"]
+    # No code CPU, no share, no groups, no counts: dashes, not "-%" or 0.
+    assert shard.split()[5:] == ["-", "-", "-", "-", "-", "-", "-", "1/1"]
     assert not any("lower bound" in line for line in lines)
     # A task the tree no longer has: the count is a lower bound, and says so.
     runs["shard"][0].update(tasks=3, module_processes=1, unknown_tasks=["shard : Old name"])
@@ -790,3 +824,91 @@ def test_service_pids_are_read_through_the_one_pid_record_reader(tmp_path):
         ]
     }
     assert launch.service_pids(manifest) == [4242]
+    # No cloud (its up failed): nothing to split the CPU of.
+    assert launch.cloud_pids(None) is None
+
+
+# ---------------------------------------------------------------- CPU by process group
+
+
+def test_bench_groups_split_a_run_the_bench_measured_itself():
+    run = {"cpu_s": 30.0, "code_cpu_s": 2.0}
+    # Its own processes (bench_floor.py, git, pip and the nova-compute it waited
+    # for): the harness is them less the code under test.
+    groups = sampling.bench_groups(run, own_s=9.0, cloud_s=4.5)
+    assert groups == {"cloud_cpu_s": 4.5, "harness_cpu_s": 7.0, "other_cpu_s": 16.5}
+    # No cloud measured: a dash in the table, and the rest is other.
+    groups = sampling.bench_groups(run, own_s=9.0, cloud_s=None)
+    assert groups["cloud_cpu_s"] is None and groups["other_cpu_s"] == 21.0
+    # nova-compute never ran: the harness is all of its own processes.
+    assert sampling.bench_groups({"cpu_s": 5.0}, 3.0, 1.0)["harness_cpu_s"] == 3.0
+    # Never below zero (the counters are read a few milliseconds apart).
+    assert sampling.bench_groups({"cpu_s": 1.0, "code_cpu_s": 2.0}, 1.5, 1.0) == {
+        "cloud_cpu_s": 1.0,
+        "harness_cpu_s": 0.0,
+        "other_cpu_s": 0.0,
+    }
+
+
+def test_tree_cpu_counts_a_cloud_from_the_start_of_the_window():
+    tck = phases.CLK_TCK
+    # pid: (ppid, start, own ticks, children's ticks), as phases.read_procs.
+    before = {
+        10: (1, 100, 50 * tck, 5 * tck),  # a service already running
+        11: (10, 101, 20 * tck, 0),  # its worker
+        30: (1, 300, 7 * tck, 0),  # a pid that will be recycled
+        99: (1, 900, 1000 * tck, 0),  # not the cloud's
+    }
+    after = {
+        10: (1, 100, 52 * tck, 6 * tck),
+        11: (10, 101, 23 * tck, 0),
+        12: (10, 500, 4 * tck, 0),  # a new worker: all of it
+        30: (1, 700, 1 * tck, 0),  # another process under the old pid: all of it
+        99: (1, 900, 2000 * tck, 0),
+    }
+    assert sampling.tree_cpu(before, after, [10, 30]) == 3 + 3 + 4 + 1
+    assert sampling.tree_cpu(before, after, []) == 0.0
+
+
+def test_measure_splits_the_machine_cpu_with_a_cloud(tmp_path):
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass\n"
+
+    def work(_sampler):
+        # A child that burns 0.3 CPU-s and is waited for: the run's own.
+        subprocess.run([sys.executable, "-c", burn], check=True)
+        return {"ok": True, "code_cpu_s": 0.05}
+
+    out = sampling.measure(["no-scope"], work, cloud=lambda: [])
+    assert out["harness_cpu_s"] >= 0.25 - 0.05
+    assert out["cloud_cpu_s"] == 0.0 and out["other_cpu_s"] >= 0.0
+    # Without a cloud, the bench does not split (a shard run's report does).
+    out = sampling.measure(["no-scope"], lambda _s: {"ok": True})
+    assert "harness_cpu_s" not in out and "cloud_cpu_s" not in out
+
+
+def test_summarize_takes_medians_of_the_groups():
+    runs = [
+        _run(60, 100, cloud_cpu_s=6.0, harness_cpu_s=70.0, other_cpu_s=12.0),
+        _run(62, 104, cloud_cpu_s=8.0, harness_cpu_s=74.0, other_cpu_s=None),
+    ]
+    s = summary.summarize(runs)
+    assert (s["cloud_cpu_s"], s["harness_cpu_s"], s["other_cpu_s"]) == (7.0, 72.0, 12.0)
+    assert s["harness_cpu_s_range"] == [70.0, 74.0]
+    assert summary.summarize([_run(1, 2)])["cloud_cpu_s"] is None
+
+
+def test_the_floor_names_the_cloud_whose_cpu_it_splits(monkeypatch, tmp_path):
+    monkeypatch.setattr(paths, "HOME", tmp_path / "home")
+    bench = session.Bench(settings.BenchSettings(variants=("floor",), repeat=1, scaling=()))
+    bench.default_manifest = {"secret_file": "s", "services": []}
+    bench._floor_build = {"src": "/src"}
+    given = {}
+
+    def measure(scopes, func, **kw):
+        given.update(kw)
+        return {"ok": True}
+
+    monkeypatch.setattr(session, "measure", measure)
+    monkeypatch.setattr(session, "cloud_pids", lambda manifest: ["pids of", manifest])
+    bench.floor(1)
+    assert given["cloud"]() == ["pids of", bench.default_manifest]
