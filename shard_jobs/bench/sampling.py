@@ -1,7 +1,8 @@
 """What a run costs the machine while it runs: wall and CPU seconds, the peak of
 memory in use, and the OpenStack processes the run started (Sampler), all
-through psutil; and the CPU of the processes a run started and waited for, and
-of a cloud's processes."""
+through psutil; the CPU of the processes a run started and waited for, and of
+a cloud's processes; and, for --split, the CPU of each process of a run's
+tree (TreeSampler)."""
 
 import os
 import re
@@ -14,6 +15,9 @@ import psutil
 from shard_jobs.rules import phases
 
 SAMPLE_INTERVAL = 0.5
+# TreeSampler's: short enough to see most module processes (a tenth of a second
+# and more), long enough that the walk costs little (about a millisecond).
+SPLIT_INTERVAL = 0.025
 
 
 def machine_busy() -> float:
@@ -81,6 +85,8 @@ class Sampler:
 
     A process is known by its pid and its creation time, so that a recycled pid
     is another process."""
+
+    interval = SAMPLE_INTERVAL
 
     def __init__(self, scopes=(), root=None):
         self.root = os.getpid() if root is None else root
@@ -163,7 +169,7 @@ class Sampler:
                 self.started[key] = program
 
     def _loop(self):
-        while not self._stop.wait(SAMPLE_INTERVAL):
+        while not self._stop.wait(self.interval):
             self.sample()
 
     def __enter__(self):
@@ -185,6 +191,112 @@ class Sampler:
             "openstack_programs": dict(sorted(programs.items())),
             "openstack_rss_peak_mib": round(self.rss_peak / 2**20),
         }
+
+
+class TreeSampler(Sampler):
+    """A Sampler that also walks the run's process tree every SPLIT_INTERVAL
+    seconds (--split): each process below root (this process, not counted),
+    and each one seen there before that still runs (a service its launcher
+    left), with its command line and its own user+system CPU as last seen. A
+    process is known by its pid and its creation time; its parent is the one
+    it had when first seen. The Sampler's own figures are sampled every
+    SAMPLE_INTERVAL as before.
+
+    What it cannot see: a process that starts and ends between two walks, and
+    what a process used after the last walk that saw it."""
+
+    interval = SPLIT_INTERVAL
+
+    def __init__(self, scopes=(), root=None):
+        super().__init__(scopes, root)
+        self.processes = {}  # (pid, start) -> record
+        self.walks = 0
+        # The sampler's own CPU (of the thread that samples): the machine's, not the run's.
+        self.cpu_s = 0.0
+        self._gone = set()
+        self._full_at = 0.0
+
+    def sample(self):
+        cpu0 = time.thread_time()
+        self.walk()
+        now = time.monotonic()
+        if now - self._full_at >= SAMPLE_INTERVAL:
+            self._full_at = now
+            super().sample()
+        self.cpu_s += time.thread_time() - cpu0
+
+    def _tree(self) -> dict:
+        """(pid, start) -> psutil.Process of the processes to look at now."""
+        found = {}
+
+        def add(process):
+            start = _ask(process, "create_time", None)
+            if start is not None:
+                found[(process.pid, start)] = process
+
+        tops = [(self.root, None)]
+        # Seen before and no longer below root: reparented when their
+        # launcher left (a service started in a session of its own).
+        tops += [key for key in self.processes if key not in self._gone]
+        below = set()
+        for pid, start in tops:
+            if pid in below:
+                continue
+            try:
+                process = psutil.Process(pid)
+                if start is not None and process.create_time() != start:
+                    raise psutil.NoSuchProcess(pid)
+                children = process.children(recursive=True)
+            except psutil.Error:
+                self._gone.add((pid, start))
+                continue
+            if start is not None:
+                add(process)
+            for child in children:
+                add(child)
+                below.add(child.pid)
+        return found
+
+    def walk(self):
+        now = time.time()
+        found = self._tree()
+        by_pid = {pid: (pid, start) for pid, start in found}
+        for key, process in found.items():
+            try:
+                with process.oneshot():
+                    times = process.cpu_times()
+                    argv = process.cmdline()
+                    ppid = process.ppid()
+            except psutil.Error:
+                continue
+            record = self.processes.get(key)
+            if record is None:
+                record = self.processes[key] = {
+                    "pid": key[0],
+                    "start": key[1],
+                    "ppid": ppid,
+                    # The parent it had when first seen, when that is in the tree.
+                    "parent": list(by_pid[ppid]) if ppid in by_pid else None,
+                    "argv": argv,
+                    "cpu_s": 0.0,
+                    "first": now,
+                }
+            # The latest command line: a fork shows its parent's until it execs.
+            if argv:
+                record["argv"] = argv
+            record["cpu_s"] = round(times.user + times.system, 3)
+            record["last"] = now
+        self.walks += 1
+
+    def result(self) -> dict:
+        out = super().result()
+        out["tree"] = {
+            "interval_s": self.interval,
+            "walks": self.walks,
+            "sampler_cpu_s": round(self.cpu_s, 2),
+            "processes": list(self.processes.values()),
+        }
+        return out
 
 
 def children_cpu() -> float:
@@ -235,7 +347,7 @@ def _processes() -> dict:
     return table
 
 
-def measure(scopes, func, cloud=None) -> dict:
+def measure(scopes, func, sampler=Sampler, cloud=None) -> dict:
     """Run func(sampler) -> dict and add wall and CPU seconds, memory and processes.
 
     With cloud (a function: the target cloud's pids at the end), the bench
@@ -244,8 +356,8 @@ def measure(scopes, func, cloud=None) -> dict:
     own0, procs0 = children_cpu(), phases.read_procs() if cloud else None
     cpu0, t0 = machine_busy(), time.monotonic()
     load0 = os.getloadavg()[0]
-    with Sampler(scopes) as sampler:
-        result = func(sampler)
+    with sampler(scopes) as sampling:
+        result = func(sampling)
     result.update(
         wall_s=round(time.monotonic() - t0, 1),
         cpu_s=round(machine_busy() - cpu0, 1),
@@ -258,7 +370,7 @@ def measure(scopes, func, cloud=None) -> dict:
         except (OSError, ValueError, KeyError):
             cloud_s = None
         result.update(bench_groups(result, children_cpu() - own0, cloud_s))
-    result.update(sampler.result())
+    result.update(sampling.result())
     return with_share(result)
 
 
