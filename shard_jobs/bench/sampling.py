@@ -226,35 +226,44 @@ class TreeSampler(Sampler):
         self.cpu_s += time.thread_time() - cpu0
 
     def _tree(self) -> dict:
-        """(pid, start) -> psutil.Process of the processes to look at now."""
+        """(pid, start) -> psutil.Process of the processes to look at now:
+        those below root, and those seen before that still run elsewhere
+        (reparented when their launcher left: a service started in a session
+        of its own), with theirs. One table of parents a walk."""
+        parents = _parents()
+        children = {}
+        for pid, ppid in parents.items():
+            children.setdefault(ppid, []).append(pid)
         found = {}
 
-        def add(process):
-            start = _ask(process, "create_time", None)
-            if start is not None:
-                found[(process.pid, start)] = process
+        def below(pids):
+            todo = list(pids)
+            while todo:
+                pid = todo.pop()
+                if pid in seen:
+                    continue
+                seen.add(pid)
+                try:
+                    process = psutil.Process(pid)
+                    found[(pid, process.create_time())] = process
+                except psutil.Error:
+                    continue
+                todo.extend(children.get(pid, []))
 
-        tops = [(self.root, None)]
-        # Seen before and no longer below root: reparented when their
-        # launcher left (a service started in a session of its own).
-        tops += [key for key in self.processes if key not in self._gone]
-        below = set()
-        for pid, start in tops:
-            if pid in below:
+        seen = {self.root}
+        below(children.get(self.root, []))
+        for key in list(self.processes):
+            pid, start = key
+            if key in self._gone or key in found:
                 continue
             try:
                 process = psutil.Process(pid)
-                if start is not None and process.create_time() != start:
+                if pid not in parents or process.create_time() != start:
                     raise psutil.NoSuchProcess(pid)
-                children = process.children(recursive=True)
             except psutil.Error:
-                self._gone.add((pid, start))
+                self._gone.add(key)
                 continue
-            if start is not None:
-                add(process)
-            for child in children:
-                add(child)
-                below.add(child.pid)
+            below([pid])
         return found
 
     def walk(self):
@@ -335,6 +344,16 @@ def bench_groups(result: dict, own_s: float, cloud_s: float | None) -> dict:
         "harness_cpu_s": round(harness, 2),
         "other_cpu_s": round(max(0.0, cpu - measured), 2) if cpu is not None else None,
     }
+
+
+def _parents() -> dict:
+    """pid -> parent pid of every process: psutil's own table where its platform
+    has one (Linux: one read of each /proc/<pid>/stat, what Process.children
+    reads on each call), else through process_iter."""
+    table = getattr(psutil._psplatform, "ppid_map", None)
+    if table is not None:
+        return table()
+    return {p.pid: p.info["ppid"] for p in psutil.process_iter(["ppid"])}
 
 
 def _processes() -> dict:

@@ -75,13 +75,15 @@ def classify(records: dict, python: str | None = None) -> dict:
 
     By its own command line: build (pip, git and its helpers, python -m
     venv); the code under test (an OpenStack program: the service the job
-    started); ansible-playbook,
-    a worker when its parent is ansible-playbook too (Ansible forks its
-    workers); the CLI (python -m shard_jobs, or ./shard before it execs); a
-    module process (the node's python, or the OpenStack client virtualenv's).
-    Else what its parent is (the shells a worker starts a module through, the
-    commands a module runs, pip's build subprocesses, git's helpers), and
-    other when its parent is not in the run's tree."""
+    started); ansible-playbook, a worker when its parent is ansible-playbook
+    too (Ansible forks its workers); the CLI (python -m shard_jobs, or
+    ./shard before it execs); a module process (the node's python, or the
+    OpenStack client virtualenv's).
+    Else what its parent is (the commands a module runs, pip's build
+    subprocesses, git's helpers), a worker below ansible-playbook (a fork only
+    seen once it had exited, without a command line; the shells a worker
+    starts a module through), and other when its parent is not in the run's
+    tree."""
     python = python or node_python()
     groups = {}
 
@@ -93,11 +95,12 @@ def classify(records: dict, python: str | None = None) -> dict:
             return None
         parent = tuple(record["parent"]) if record.get("parent") else None
         group = _own_group(record.get("argv") or [], python)
-        if group == ANSIBLE_PLAYBOOK and parent is not None:
-            if group_of(parent, depth + 1) in (ANSIBLE_PLAYBOOK, ANSIBLE_WORKERS):
-                group = ANSIBLE_WORKERS
+        inherited = group_of(parent, depth + 1) if parent else None
+        if group in (None, ANSIBLE_PLAYBOOK) and inherited in (ANSIBLE_PLAYBOOK, ANSIBLE_WORKERS):
+            # What ansible-playbook forks and what its forks start is a worker's.
+            group = ANSIBLE_WORKERS
         elif group is None:
-            group = (group_of(parent, depth + 1) if parent else None) or OTHER
+            group = inherited or OTHER
         groups[key] = group
         return group
 

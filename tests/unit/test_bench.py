@@ -929,6 +929,8 @@ def _tree_records():
     add(111, 110, PLAYBOOK_ARGV, "ansible_workers", cpu=0.5)
     add(112, 110, PLAYBOOK_ARGV, "ansible_workers", cpu=0.5)
     add(160, 100, PLAYBOOK_ARGV, "ansible_playbook", cpu=1.0)
+    # A fork only seen once it had exited (a zombie's command line is empty).
+    add(161, 160, [], "ansible_workers", cpu=0.0)
     # A module on the node's python, through a worker's two shells, and the
     # command it runs.
     add(113, 111, SHELLS[0], "ansible_workers", cpu=0.0)
@@ -997,7 +999,7 @@ def test_split_adds_up_the_groups_against_the_machine():
         "cpu_s": 4.0,
         "share": 0.2,
     }
-    assert rows["ansible_workers"]["processes"] == 5 and rows["ansible_workers"]["cpu_s"] == 1.0
+    assert rows["ansible_workers"]["processes"] == 6 and rows["ansible_workers"]["cpu_s"] == 1.0
     assert rows["code_under_test"]["cpu_s"] == 2.6
     assert out["sampled_cpu_s"] == round(sum(r["cpu_s"] for r in records), 2)
     assert out["sampled_share"] == round(out["sampled_cpu_s"] / 20.0, 4)
@@ -1156,3 +1158,9 @@ def test_the_floor_names_the_cloud_whose_cpu_it_splits(monkeypatch, tmp_path):
     monkeypatch.setattr(session, "cloud_pids", lambda manifest: ["pids of", manifest])
     bench.floor(1)
     assert given["cloud"]() == ["pids of", bench.default_manifest]
+
+
+def test_one_table_of_parents_with_or_without_psutils_own(monkeypatch):
+    assert sampling._parents()[os.getpid()] == os.getppid()
+    monkeypatch.delattr(psutil._psplatform, "ppid_map")
+    assert sampling._parents()[os.getpid()] == os.getppid()
