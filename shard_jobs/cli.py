@@ -173,6 +173,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--json", action="store_true", help="print the results as JSON instead of the table"
     )
+    p.add_argument(
+        "--split",
+        action="store_true",
+        help="after the variants, one more ./shard run shard-nova-compute (not in the medians) "
+        "with its process tree sampled every 25 ms through psutil: where its harness CPU goes "
+        "(ansible-playbook, its workers, module processes on the node's and on the OpenStack "
+        "client's python, the build, ./shard run itself, the code under test, other), "
+        "as a table and in the JSON",
+    )
     p.set_defaults(func=_bench)
 
     p = sub.add_parser("docs", help="build the documentation site (Sphinx, zuul-sphinx)")

@@ -97,6 +97,9 @@ class BenchSettings:
     # Where the JSON goes (None: bench.json in the bench's directory).
     out: Path | None = None
     json: bool = False
+    # One more shard run after the variants, its process tree split by what
+    # each process is (where the harness's CPU goes).
+    split: bool = False
 
     @classmethod
     def from_args(cls, args) -> "BenchSettings":

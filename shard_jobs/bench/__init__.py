@@ -22,18 +22,23 @@ spreads over all of them); the table shows medians. For each run: wall seconds,
 CPU seconds of every process on the machine (/proc/stat busy time), the peak of
 the machine's memory in use above its level at the start, the OpenStack
 processes the run started, the CPU seconds of the code under test (the service
-that runs the change) and its share of the machine's CPU, and the Ansible tasks
+that runs the change) and its share of the machine's CPU, where the rest of it
+went (the target cloud's processes, the harness's, the rest of the machine:
+a shard run's report.json, or the bench's own split), and the Ansible tasks
 and module processes the run started (from the run's job-output.txt, or the
 cloud's cloud-up.log). A shard run's figures come from the files it leaves in
 its run directory (summary.json, logs/shard/report.json, job-output.txt), never
 from its terminal output. Then the scaling of shard jobs run at once, and the
 harness overhead: where a shard run's time goes beyond the floor, per phase.
-Everything goes to a JSON file too.
+With --split, one more shard run (not in the medians) with its process tree
+sampled: where its harness CPU goes, by kind of process. Everything goes to a
+JSON file too.
 
 The package, by concern: variants (what each variant is), launch (one run of
 a variant as a process), sampling (the machine's CPU and memory and the run's
 OpenStack processes while it runs), run_files (a finished run's figures, from
-the files it left), summary (medians, ratios, overhead, notes), table (the
+the files it left), split (what each process of a shard run's tree is, for
+--split), summary (medians, ratios, overhead, notes), table (the
 result as text) and session (every variant --repeat times, then the scaling;
 the JSON file). ./shard bench's settings are shard_jobs.settings.BenchSettings.
 """

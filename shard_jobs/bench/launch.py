@@ -131,6 +131,17 @@ def service_pids(manifest: dict) -> list[int]:
     return [record["pid"] for record in records if record is not None]
 
 
+def cloud_pids(manifest: dict | None) -> list[int] | None:
+    """A cloud's processes on this machine, as ./shard run names them to the
+    efficiency report (its target cloud group): the services and the backends
+    (MariaDB, RabbitMQ); None without a cloud."""
+    if not manifest:
+        return None
+    from shard_jobs import cloud
+
+    return cloud.process_ids(manifest)
+
+
 def cloud_manifest(cloud_dir: str) -> dict:
     return json.loads((Path(cloud_dir) / "cloud.json").read_text())
 

@@ -242,7 +242,12 @@ def read_run(build: str, runs_dir: Path | None = None, index: "TaskIndex | None"
     out = {
         "result": summary.get("result"),
         "verdict": report.get("verdict"),
+        # The report's split of the machine's CPU (cpu.groups), over its window
+        # (first to last phase event): report_cpu_s is the machine's.
         "code_cpu_s": (groups.get(phases.CODE_UNDER_TEST) or {}).get("seconds"),
+        "cloud_cpu_s": (groups.get(phases.TARGET_CLOUD) or {}).get("seconds"),
+        "harness_cpu_s": (groups.get(phases.HARNESS) or {}).get("seconds"),
+        "other_cpu_s": (groups.get(phases.OTHER) or {}).get("seconds"),
         "report_cpu_s": (cpu.get(phases.MACHINE) or {}).get("seconds"),
         "report_code_share": cpu.get("code_share"),
         "phases": seconds,

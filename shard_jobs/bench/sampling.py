@@ -1,9 +1,12 @@
 """What a run costs the machine while it runs: wall and CPU seconds, the peak of
 memory in use, and the OpenStack processes the run started (Sampler), all
-through psutil."""
+through psutil; the CPU of the processes a run started and waited for, and of
+a cloud's processes; and, for --split, the CPU of each process of a run's
+tree (TreeSampler)."""
 
 import os
 import re
+import resource
 import threading
 import time
 
@@ -12,6 +15,9 @@ import psutil
 from shard_jobs.rules import phases
 
 SAMPLE_INTERVAL = 0.5
+# TreeSampler's: short enough to see most module processes (a tenth of a second
+# and more), long enough that the walk costs little (about a millisecond).
+SPLIT_INTERVAL = 0.025
 
 
 def machine_busy() -> float:
@@ -79,6 +85,8 @@ class Sampler:
 
     A process is known by its pid and its creation time, so that a recycled pid
     is another process."""
+
+    interval = SAMPLE_INTERVAL
 
     def __init__(self, scopes=(), root=None):
         self.root = os.getpid() if root is None else root
@@ -161,7 +169,7 @@ class Sampler:
                 self.started[key] = program
 
     def _loop(self):
-        while not self._stop.wait(SAMPLE_INTERVAL):
+        while not self._stop.wait(self.interval):
             self.sample()
 
     def __enter__(self):
@@ -185,6 +193,169 @@ class Sampler:
         }
 
 
+class TreeSampler(Sampler):
+    """A Sampler that also walks the run's process tree every SPLIT_INTERVAL
+    seconds (--split): each process below root (this process, not counted),
+    and each one seen there before that still runs (a service its launcher
+    left), with its command line and its own user+system CPU as last seen. A
+    process is known by its pid and its creation time; its parent is the one
+    it had when first seen. The Sampler's own figures are sampled every
+    SAMPLE_INTERVAL as before.
+
+    What it cannot see: a process that starts and ends between two walks, and
+    what a process used after the last walk that saw it."""
+
+    interval = SPLIT_INTERVAL
+
+    def __init__(self, scopes=(), root=None):
+        super().__init__(scopes, root)
+        self.processes = {}  # (pid, start) -> record
+        self.walks = 0
+        # The sampler's own CPU (of the thread that samples): the machine's, not the run's.
+        self.cpu_s = 0.0
+        self._gone = set()
+        self._full_at = 0.0
+
+    def sample(self):
+        cpu0 = time.thread_time()
+        self.walk()
+        now = time.monotonic()
+        if now - self._full_at >= SAMPLE_INTERVAL:
+            self._full_at = now
+            super().sample()
+        self.cpu_s += time.thread_time() - cpu0
+
+    def _tree(self) -> dict:
+        """(pid, start) -> psutil.Process of the processes to look at now:
+        those below root, and those seen before that still run elsewhere
+        (reparented when their launcher left: a service started in a session
+        of its own), with theirs. One table of parents a walk."""
+        parents = _parents()
+        children = {}
+        for pid, ppid in parents.items():
+            children.setdefault(ppid, []).append(pid)
+        found = {}
+
+        def below(pids):
+            todo = list(pids)
+            while todo:
+                pid = todo.pop()
+                if pid in seen:
+                    continue
+                seen.add(pid)
+                try:
+                    process = psutil.Process(pid)
+                    found[(pid, process.create_time())] = process
+                except psutil.Error:
+                    continue
+                todo.extend(children.get(pid, []))
+
+        seen = {self.root}
+        below(children.get(self.root, []))
+        for key in list(self.processes):
+            pid, start = key
+            if key in self._gone or key in found:
+                continue
+            try:
+                process = psutil.Process(pid)
+                if pid not in parents or process.create_time() != start:
+                    raise psutil.NoSuchProcess(pid)
+            except psutil.Error:
+                self._gone.add(key)
+                continue
+            below([pid])
+        return found
+
+    def walk(self):
+        now = time.time()
+        found = self._tree()
+        by_pid = {pid: (pid, start) for pid, start in found}
+        for key, process in found.items():
+            try:
+                with process.oneshot():
+                    times = process.cpu_times()
+                    argv = process.cmdline()
+                    ppid = process.ppid()
+            except psutil.Error:
+                continue
+            record = self.processes.get(key)
+            if record is None:
+                record = self.processes[key] = {
+                    "pid": key[0],
+                    "start": key[1],
+                    "ppid": ppid,
+                    # The parent it had when first seen, when that is in the tree.
+                    "parent": list(by_pid[ppid]) if ppid in by_pid else None,
+                    "argv": argv,
+                    "cpu_s": 0.0,
+                    "first": now,
+                }
+            # The latest command line: a fork shows its parent's until it execs.
+            if argv:
+                record["argv"] = argv
+            record["cpu_s"] = round(times.user + times.system, 3)
+            record["last"] = now
+        self.walks += 1
+
+    def result(self) -> dict:
+        out = super().result()
+        out["tree"] = {
+            "interval_s": self.interval,
+            "walks": self.walks,
+            "sampler_cpu_s": round(self.cpu_s, 2),
+            "processes": list(self.processes.values()),
+        }
+        return out
+
+
+def children_cpu() -> float:
+    """CPU-seconds of the processes this one started and waited for, with
+    those they waited for in turn (getrusage RUSAGE_CHILDREN): a daemon that
+    left its launcher is not in it."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def tree_cpu(before: dict, after: dict, roots) -> float:
+    """CPU-seconds that these processes and their descendants (in `after`,
+    phases.read_procs' tables) used since `before`, their exited children's
+    included: a process already there in `before` (same pid, same start)
+    from then on, a newer one all of it."""
+    ticks = 0
+    for pid in phases.descendants(after, roots):
+        _ppid, start, own, children = after[pid]
+        was = before.get(pid)
+        base = was[2] + was[3] if was and was[1] == start else 0
+        ticks += max(0, own + children - base)
+    return round(ticks / phases.CLK_TCK, 2)
+
+
+def bench_groups(result: dict, own_s: float, cloud_s: float | None) -> dict:
+    """The machine's CPU of a run the bench splits itself (no report.json), in
+    the report's groups: the code under test (result's code_cpu_s), the
+    target cloud (cloud_s), the harness (the run's own processes, own_s, less
+    the code under test when they waited for it) and the rest of the machine."""
+    code = result.get("code_cpu_s") or 0.0
+    harness = max(0.0, own_s - code)
+    measured = code + harness + (cloud_s or 0.0)
+    cpu = result.get("cpu_s")
+    return {
+        "cloud_cpu_s": cloud_s,
+        "harness_cpu_s": round(harness, 2),
+        "other_cpu_s": round(max(0.0, cpu - measured), 2) if cpu is not None else None,
+    }
+
+
+def _parents() -> dict:
+    """pid -> parent pid of every process: psutil's own table where its platform
+    has one (Linux: one read of each /proc/<pid>/stat, what Process.children
+    reads on each call), else through process_iter."""
+    table = getattr(psutil._psplatform, "ppid_map", None)
+    if table is not None:
+        return table()
+    return {p.pid: p.info["ppid"] for p in psutil.process_iter(["ppid"])}
+
+
 def _processes() -> dict:
     """pid -> (creation time, parent pid, psutil.Process) of every process that could be read."""
     table = {}
@@ -195,18 +366,30 @@ def _processes() -> dict:
     return table
 
 
-def measure(scopes, func) -> dict:
-    """Run func(sampler) -> dict and add wall and CPU seconds, memory and processes."""
+def measure(scopes, func, sampler=Sampler, cloud=None) -> dict:
+    """Run func(sampler) -> dict and add wall and CPU seconds, memory and processes.
+
+    With cloud (a function: the target cloud's pids at the end), the bench
+    splits the machine's CPU itself (bench_groups): the processes func
+    started and waited for are the harness, the cloud's processes the cloud."""
+    own0, procs0 = children_cpu(), phases.read_procs() if cloud else None
     cpu0, t0 = machine_busy(), time.monotonic()
     load0 = os.getloadavg()[0]
-    with Sampler(scopes) as sampler:
-        result = func(sampler)
+    with sampler(scopes) as sampling:
+        result = func(sampling)
     result.update(
         wall_s=round(time.monotonic() - t0, 1),
         cpu_s=round(machine_busy() - cpu0, 1),
         load1_before=round(load0, 2),
-        **sampler.result(),
     )
+    if cloud is not None:
+        try:
+            pids = cloud()
+            cloud_s = None if pids is None else tree_cpu(procs0, phases.read_procs(), pids)
+        except (OSError, ValueError, KeyError):
+            cloud_s = None
+        result.update(bench_groups(result, children_cpu() - own0, cloud_s))
+    result.update(sampling.result())
     return with_share(result)
 
 

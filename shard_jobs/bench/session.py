@@ -17,6 +17,7 @@ from shard_jobs.bench import BenchError
 from shard_jobs.bench.launch import (
     SHARD,
     cloud_manifest,
+    cloud_pids,
     command_env,
     finish_shard_job,
     label_of,
@@ -29,7 +30,8 @@ from shard_jobs.bench.launch import (
     wait_jobs,
 )
 from shard_jobs.bench.run_files import TaskIndex, ansible_counts, slowest_tasks
-from shard_jobs.bench.sampling import machine_info, measure, with_share
+from shard_jobs.bench.sampling import TreeSampler, machine_info, measure, with_share
+from shard_jobs.bench.split import split as split_tree
 from shard_jobs.bench.summary import median, notes, overhead, ratios, summarize
 from shard_jobs.bench.table import render
 from shard_jobs.bench.variants import (
@@ -50,6 +52,7 @@ class Bench:
         self.repeat = settings.repeat
         self.variants = list(settings.variants)
         self.scaling = settings.scaling
+        self.split_run = settings.split
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         self.dir = paths.HOME / "bench" / stamp
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -126,6 +129,7 @@ class Bench:
         out = measure(
             [str(workdir)],
             lambda _sampler: run_floor(manifest["secret_file"], workdir, build=build),
+            cloud=lambda: cloud_pids(manifest),
         )
         return out
 
@@ -148,18 +152,21 @@ class Bench:
         except BenchError as exc:
             return {"ok": False, "error": str(exc), "wall_s": 0.0, "cpu_s": 0.0}
 
+        cloud_up = {}
+
         def work(sampler):
             try:
                 up_s = run_cloud("up", env)
             except BenchError as exc:
                 return {"ok": False, "error": str(exc)}
-            manifest = cloud_manifest(BENCH_CLOUD["SHARD_CLOUD_DIR"])
+            manifest = cloud_up["manifest"] = cloud_manifest(BENCH_CLOUD["SHARD_CLOUD_DIR"])
             sampler.adopt(service_pids(manifest))
             floor = run_floor(manifest["secret_file"], workdir, venv=manifest["venv"])
             floor["steps"] = dict(floor["steps"], cloud_up=up_s)
             return floor
 
-        out = measure(scopes, work)
+        # The bench cloud's processes: what cloud up started, and the backends.
+        out = measure(scopes, work, cloud=lambda: cloud_pids(cloud_up.get("manifest")))
         out["destroy_before_s"] = destroy_s
         # The Ansible of the run is that of cloud up (the floor's cycle has none).
         out.update(ansible_counts(workdir / "cloud-logs" / "cloud-up.log"))
@@ -195,9 +202,43 @@ class Bench:
             "runs": runs,
         }
 
+    def split(self) -> dict:
+        """One more ./shard run of the shard variant's job, not in the medians,
+        its process tree walked every SPLIT_INTERVAL (TreeSampler) and each
+        process classified (split.classify): where its harness CPU goes."""
+        build = new_build()
+        out = measure(
+            [label_of(build)],
+            lambda _sampler: finish_shard_job(start_shard_job(self.dir, build, JOB)),
+            sampler=TreeSampler,
+        )
+        finished = {k: out.pop(k) for k in ("rc", "job", "build", "job_wall_s", "output")}
+        tree = out.pop("tree")
+        out.update(shard_run_result(finished))
+        report = {
+            key: out.get(f"{key}_cpu_s") for key in ("code", "cloud", "harness", "other", "report")
+        }
+        return {
+            "job": JOB,
+            "build": build,
+            "ok": out["ok"],
+            "result": out["result"],
+            "wall_s": out["wall_s"],
+            "cpu_s": out["cpu_s"],
+            "load1_before": out["load1_before"],
+            "interval_s": tree["interval_s"],
+            "walks": tree["walks"],
+            "sampler_cpu_s": tree["sampler_cpu_s"],
+            "module_processes": out.get("module_processes"),
+            # The run's report.json's groups (its window): report is its machine CPU.
+            "report_groups": report,
+            **split_tree(tree["processes"], out["cpu_s"]),
+        }
+
     # -- the whole
     def run(self) -> dict:
-        if any(v in self.variants for v in ("floor", *SHARD_JOBS)) or self.scaling:
+        needs_cloud = ("floor", *SHARD_JOBS)
+        if any(v in self.variants for v in needs_cloud) or self.scaling or self.split_run:
             self.log("the default cloud: ./shard cloud up")
             # Its lines are progress too: on stderr with --json.
             self.progress.flush()
@@ -220,6 +261,16 @@ class Bench:
                         f" CPU {run['cpu_s']}s"
                     )
                     self.save()
+            if self.split_run:
+                self.log(f"split: one more {JOB} run, its process tree sampled ...")
+                self.result["split"] = self.split()
+                s = self.result["split"]
+                self.log(
+                    f"split: {'ok' if s['ok'] else 'FAILED'}, wall {s['wall_s']}s,"
+                    f" CPU {s['cpu_s']}s, {s['sampled_cpu_s']}s in {len(s['processes'])}"
+                    " processes sampled"
+                )
+                self.save()
             scaling = []
             for jobs in self.scaling:
                 if jobs == 1 and self.runs.get("shard"):

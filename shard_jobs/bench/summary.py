@@ -24,6 +24,12 @@ COLUMNS = (
     "peak_mem_mib",
     "openstack_processes",
     "code_cpu_s",
+    # The rest of the machine's CPU, by process group (the report's groups).
+    "cloud_cpu_s",
+    "harness_cpu_s",
+    "other_cpu_s",
+    # A shard run's report.json: the machine's CPU over the report's window.
+    "report_cpu_s",
     "tasks",
     "module_processes",
 )
@@ -118,6 +124,14 @@ def notes(result: dict) -> list[str]:
         "code CPU s is the service running the code under test (nova-compute; glance-api for "
         "shard-glance-api) from its start until it is stopped, from the run's report.json for "
         "the shard variants; code share is that over CPU s",
+        "cloud, harness and other CPU s split the rest of the machine's CPU as a shard "
+        "run's report.json does (cpu.groups): cloud is the target cloud's processes (the "
+        "embedded cloud's services and their workers, MariaDB, RabbitMQ, whoever made them "
+        "work), harness the run's own processes, other the rest of the machine (CPU s less "
+        "the groups: the operating system, other work, the bench's sampler); for the floor, "
+        "harness is bench_floor.py and what it ran (git, pip) less nova-compute, and for "
+        "from-scratch, cloud up's processes as well (Ansible, pip, the services' database "
+        "syncs), with its own cloud's processes as cloud; '-' where not measured",
         "tasks and module procs: the Ansible task results in the run's job-output.txt (for "
         "from-scratch: cloud up's cloud-up.log), and the module processes they started on the "
         "node (one per module run, per loop item and retry; copy and template two; none for "
@@ -146,6 +160,15 @@ def notes(result: dict) -> list[str]:
             "roles/shard_build does), nova-compute from that build, the exercise (boot on "
             "the shard's trait, stop, start, reboot, delete) and teardown"
         )
+    for variant, s in (result.get("summary") or {}).items():
+        report, cpu = s.get("report_cpu_s"), s.get("cpu_s")
+        if report is not None and cpu:
+            out.append(
+                f"{variant}: code, cloud, harness and other CPU s are its report.json's, over "
+                f"the report's window (pre-flight's start to teardown's end): {report:.1f} of "
+                f"the run's {cpu:.1f} CPU s (medians); the rest is ./shard run outside it (its "
+                "preparation and the first playbook's start before, its end after)"
+            )
     unknown = sorted(
         {
             t

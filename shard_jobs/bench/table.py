@@ -43,6 +43,9 @@ def render(result: dict) -> str:
                 _fmt(s["openstack_processes"], ".0f"),
                 _fmt(s["code_cpu_s"]),
                 _fmt(s["code_share"] * 100, ".1f") + "%" if s["code_share"] is not None else "-",
+                _fmt(s.get("cloud_cpu_s")),
+                _fmt(s.get("harness_cpu_s")),
+                _fmt(s.get("other_cpu_s")),
                 _fmt(s.get("tasks"), ".0f"),
                 _fmt(s.get("module_processes"), ".0f"),
                 f"{s['ok']}/{s['runs']}",
@@ -58,6 +61,9 @@ def render(result: dict) -> str:
                 "OpenStack procs",
                 "code CPU s",
                 "code share",
+                "cloud CPU s",
+                "harness CPU s",
+                "other CPU s",
                 "tasks",
                 "module procs",
                 "ok",
@@ -103,9 +109,55 @@ def render(result: dict) -> str:
             "harness overhead: a shard run's phases against the floor (medians)",
             format_table(["phase", "shard s", "floor s", "beyond floor s"], rows),
         ]
+    if result.get("split"):
+        out += ["", *render_split(result["split"])]
     if result.get("slowest_tasks"):
         out += ["", "slowest tasks of the last shard run:"]
         out += [f"  {t['seconds']:6.1f}s  {t['task']}" for t in result["slowest_tasks"]]
     if result.get("notes"):
         out += [""] + [f"note: {n}" for n in result["notes"]]
     return "\n".join(out)
+
+
+def _share(value):
+    return "-" if value is None else f"{value * 100:.1f}%"
+
+
+def render_split(split: dict) -> list[str]:
+    """--split's table: where one more shard run's CPU went, by process group."""
+    ms = round(split["interval_s"] * 1000)
+    state = "" if split["ok"] else f", FAILED ({split['result']})"
+    lines = [
+        f"where a shard run's harness CPU goes: one more ./shard run {split['job']} (not in "
+        f"the medians{state}), its process tree walked every {ms} ms; wall "
+        f"{_fmt(split['wall_s'])}s, machine CPU {_fmt(split['cpu_s'])}s"
+    ]
+    rows = [
+        [g["label"], str(g["processes"]), _fmt(g["cpu_s"], ".2f"), _share(g["share"])]
+        for g in split["groups"]
+    ]
+    rows.append(
+        [
+            "sampled, in all",
+            str(len(split["processes"])),
+            _fmt(split["sampled_cpu_s"], ".2f"),
+            _share(split["sampled_share"]),
+        ]
+    )
+    lines.append(format_table(["group", "processes", "CPU s", "share"], rows))
+    report = split.get("report_groups") or {}
+    lines.append(
+        "note: share is of the run's machine CPU (every process of the machine, /proc/stat); "
+        "each process counts its own user+system CPU as last seen: a process shorter than the "
+        f"sampling interval ({ms} ms) is missed, and so is what a process used after the last "
+        f"walk that saw it; the sampler's own CPU ({_fmt(split.get('sampler_cpu_s'), '.2f')} s "
+        f"for {split.get('walks')} walks, in the bench's process) is outside the run's groups, "
+        "in the machine's"
+    )
+    lines.append(
+        f"note: this run's report.json, over its window ({_fmt(report.get('report'))} CPU s): "
+        f"code under test {_fmt(report.get('code'))}, cloud {_fmt(report.get('cloud'))}, "
+        f"harness {_fmt(report.get('harness'))}, other {_fmt(report.get('other'))}; module "
+        f"processes by its log: {_fmt(split.get('module_processes'), '.0f')}"
+    )
+    return lines

@@ -2,7 +2,9 @@
 
 import contextlib
 import json
+import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -10,8 +12,8 @@ from types import SimpleNamespace
 import psutil
 import pytest
 
-from shard_jobs import bench_floor, cli, commands, paths, settings, tool_venv
-from shard_jobs.bench import launch, run_files, sampling, session, summary, table
+from shard_jobs import bench_floor, cli, commands, paths, runner, settings, tool_venv
+from shard_jobs.bench import launch, run_files, sampling, session, split, summary, table
 from shard_jobs.rules import phases
 
 
@@ -254,7 +256,13 @@ def test_read_run_from_its_run_directory(tmp_path):
                     {"name": "collect-logs", "seconds": None},  # never ended
                 ],
                 "cpu": {
-                    "groups": {"code_under_test": {"seconds": 2.2}, "harness": {"seconds": 30}},
+                    "groups": {
+                        "code_under_test": {"seconds": 2.2},
+                        "target_cloud": {"seconds": 5.5},
+                        # Not measured (Ansible on an executor): None, as the report says.
+                        "harness": {"seconds": None},
+                        "other": {"seconds": 36.3},
+                    },
                     "machine": {"seconds": 44.0},
                     "code_share": 0.05,
                 },
@@ -265,6 +273,7 @@ def test_read_run_from_its_run_directory(tmp_path):
     assert run["result"] == "SUCCESS" and run["verdict"] == "SUCCESS"
     assert run["code_cpu_s"] == 2.2 and run["report_code_share"] == 0.05
     assert run["report_cpu_s"] == 44.0
+    assert (run["cloud_cpu_s"], run["harness_cpu_s"], run["other_cpu_s"]) == (5.5, None, 36.3)
     # The report's phases, not the summary's (written before teardown).
     assert run["phases"] == {"build": 5.5, "deploy": 8.0}
     assert run["playbooks"] == 3
@@ -673,6 +682,9 @@ def test_slowest_tasks(tmp_path):
     assert run_files.slowest_tasks(tmp_path / "missing") == []
 
 
+FLOOR_GROUPS = {"cloud_cpu_s": 3.0, "harness_cpu_s": 4.0, "other_cpu_s": 21.0}
+
+
 def test_render_a_whole_result():
     runs = {
         "from-scratch-fresh": [_run(240, 500, code=2.0, tasks=120, module_processes=60)],
@@ -681,12 +693,18 @@ def test_render_a_whole_result():
             _run(60, 100, code=2.0, job_wall_s=58, phases={"deploy": 8.0}, tasks=151),
             _run(62, 104, code=2.0, job_wall_s=60, phases={"deploy": 8.0}, tasks=149),
         ],
-        "floor": [_run(15, 30, code=2.0, floor_s=14, steps={"deploy": 4.0}, tasks=0)],
+        "floor": [
+            _run(15, 30, code=2.0, floor_s=14, steps={"deploy": 4.0}, tasks=0, **FLOOR_GROUPS)
+        ],
         # Measured the same way; no ratio.
         "shard-glance-api": [_run(50, 80, code=4.0, tasks=90, module_processes=40)],
     }
     runs["shard"][0]["module_processes"] = 106
     runs["shard"][1]["module_processes"] = 104
+    # The report's groups, over its window (90 and 94 of the run's 100 and 104 CPU s).
+    for run, (cloud, harness, other) in zip(runs["shard"], [(6, 70, 12), (8, 74, 10)], strict=True):
+        run.update(cloud_cpu_s=cloud, harness_cpu_s=harness, other_cpu_s=other)
+        run["report_cpu_s"] = 2.0 + cloud + harness + other
     runs["floor"][0]["module_processes"] = 0
     result = {
         "started": "20260101T000000Z",
@@ -705,12 +723,19 @@ def test_render_a_whole_result():
     assert "2 CPUs (Test CPU), 24 GiB, Debian; repeat 2, medians" in text
     lines = text.splitlines()
     header = lines[1].split("  ")
-    assert [h.strip() for h in header if h.strip()][-3:] == ["tasks", "module procs", "ok"]
+    assert [h.strip() for h in header if h.strip()][-6:] == [
+        "cloud CPU s",
+        "harness CPU s",
+        "other CPU s",
+        "tasks",
+        "module procs",
+        "ok",
+    ]
 
     def row(name):
         return next(line for line in lines[1:] if line.split()[:1] == [name]).split()
 
-    # Medians of two runs: 150 tasks, 105 module processes.
+    # Medians of two runs: 150 tasks, 105 module processes; the report's groups.
     assert row("shard") == [
         "shard",
         "61.0",
@@ -719,12 +744,22 @@ def test_render_a_whole_result():
         "1",
         "2.0",
         "2.0%",
+        "7.0",
+        "72.0",
+        "11.0",
         "150",
         "105",
         "2/2",
     ]
-    assert row("floor")[-3:] == ["0", "0", "1/1"]
-    assert row("from-scratch-fresh")[-3:] == ["120", "60", "1/1"]
+    assert row("floor")[-6:] == ["3.0", "4.0", "21.0", "0", "0", "1/1"]
+    # Not measured: dashes.
+    assert row("from-scratch-fresh")[-6:] == ["-", "-", "-", "120", "60", "1/1"]
+    assert any(
+        "shard: code, cloud, harness and other CPU s are its report.json's" in line
+        and "92.0 of the run's 102.0 CPU s" in line
+        for line in lines
+    )
+    assert not any(line.startswith("note: floor: code, cloud") for line in lines)
     assert row("shard-glance-api")[:3] == ["shard-glance-api", "50.0", "80.0"]
     assert row("shard/from-scratch-fresh") == ["shard/from-scratch-fresh", "0.25", "0.20"]
     assert row("shard/from-scratch-preinstalled") == [
@@ -753,8 +788,8 @@ def test_render_without_counts_says_so():
     result["ratios"] = summary.ratios(result["summary"])
     lines = table.render(result).splitlines()[1:]
     shard = next(line for line in lines if line.startswith("shard "))
-    # No code CPU, no share, no counts: dashes, not "-%" or 0.
-    assert shard.split()[5:] == ["-", "-", "-", "-", "1/1"]
+    # No code CPU, no share, no groups, no counts: dashes, not "-%" or 0.
+    assert shard.split()[5:] == ["-", "-", "-", "-", "-", "-", "-", "1/1"]
     assert not any("lower bound" in line for line in lines)
     # A task the tree no longer has: the count is a lower bound, and says so.
     runs["shard"][0].update(tasks=3, module_processes=1, unknown_tasks=["shard : Old name"])
@@ -790,3 +825,342 @@ def test_service_pids_are_read_through_the_one_pid_record_reader(tmp_path):
         ]
     }
     assert launch.service_pids(manifest) == [4242]
+    # No cloud (its up failed): nothing to split the CPU of.
+    assert launch.cloud_pids(None) is None
+
+
+# ---------------------------------------------------------------- CPU by process group
+
+
+def test_bench_groups_split_a_run_the_bench_measured_itself():
+    run = {"cpu_s": 30.0, "code_cpu_s": 2.0}
+    # Its own processes (bench_floor.py, git, pip and the nova-compute it waited
+    # for): the harness is them less the code under test.
+    groups = sampling.bench_groups(run, own_s=9.0, cloud_s=4.5)
+    assert groups == {"cloud_cpu_s": 4.5, "harness_cpu_s": 7.0, "other_cpu_s": 16.5}
+    # No cloud measured: a dash in the table, and the rest is other.
+    groups = sampling.bench_groups(run, own_s=9.0, cloud_s=None)
+    assert groups["cloud_cpu_s"] is None and groups["other_cpu_s"] == 21.0
+    # nova-compute never ran: the harness is all of its own processes.
+    assert sampling.bench_groups({"cpu_s": 5.0}, 3.0, 1.0)["harness_cpu_s"] == 3.0
+    # Never below zero (the counters are read a few milliseconds apart).
+    assert sampling.bench_groups({"cpu_s": 1.0, "code_cpu_s": 2.0}, 1.5, 1.0) == {
+        "cloud_cpu_s": 1.0,
+        "harness_cpu_s": 0.0,
+        "other_cpu_s": 0.0,
+    }
+
+
+def test_tree_cpu_counts_a_cloud_from_the_start_of_the_window():
+    tck = phases.CLK_TCK
+    # pid: (ppid, start, own ticks, children's ticks), as phases.read_procs.
+    before = {
+        10: (1, 100, 50 * tck, 5 * tck),  # a service already running
+        11: (10, 101, 20 * tck, 0),  # its worker
+        30: (1, 300, 7 * tck, 0),  # a pid that will be recycled
+        99: (1, 900, 1000 * tck, 0),  # not the cloud's
+    }
+    after = {
+        10: (1, 100, 52 * tck, 6 * tck),
+        11: (10, 101, 23 * tck, 0),
+        12: (10, 500, 4 * tck, 0),  # a new worker: all of it
+        30: (1, 700, 1 * tck, 0),  # another process under the old pid: all of it
+        99: (1, 900, 2000 * tck, 0),
+    }
+    assert sampling.tree_cpu(before, after, [10, 30]) == 3 + 3 + 4 + 1
+    assert sampling.tree_cpu(before, after, []) == 0.0
+
+
+def test_measure_splits_the_machine_cpu_with_a_cloud(tmp_path):
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass\n"
+
+    def work(_sampler):
+        # A child that burns 0.3 CPU-s and is waited for: the run's own.
+        subprocess.run([sys.executable, "-c", burn], check=True)
+        return {"ok": True, "code_cpu_s": 0.05}
+
+    out = sampling.measure(["no-scope"], work, cloud=lambda: [])
+    assert out["harness_cpu_s"] >= 0.25 - 0.05
+    assert out["cloud_cpu_s"] == 0.0 and out["other_cpu_s"] >= 0.0
+    # Without a cloud, the bench does not split (a shard run's report does).
+    out = sampling.measure(["no-scope"], lambda _s: {"ok": True})
+    assert "harness_cpu_s" not in out and "cloud_cpu_s" not in out
+
+
+def test_summarize_takes_medians_of_the_groups():
+    runs = [
+        _run(60, 100, cloud_cpu_s=6.0, harness_cpu_s=70.0, other_cpu_s=12.0),
+        _run(62, 104, cloud_cpu_s=8.0, harness_cpu_s=74.0, other_cpu_s=None),
+    ]
+    s = summary.summarize(runs)
+    assert (s["cloud_cpu_s"], s["harness_cpu_s"], s["other_cpu_s"]) == (7.0, 72.0, 12.0)
+    assert s["harness_cpu_s_range"] == [70.0, 74.0]
+    assert summary.summarize([_run(1, 2)])["cloud_cpu_s"] is None
+
+
+# ---------------------------------------------------------------- --split
+
+NODE = "/usr/bin/python3"
+CLIENT = "/root/.shard-jobs/cache/openstack-client-0123456789abcdef/bin/python"
+PLAYBOOK_ARGV = ["/w/.venv/bin/python", "/w/.venv/bin/ansible-playbook", "-i", "inv", "run.yaml"]
+SHELLS = (["/bin/sh", "-c", "/bin/sh -c '/usr/bin/python3 && sleep 0'"], ["/bin/sh", "-c", "x"])
+
+
+def _tree_records():
+    """A shard run's process tree as TreeSampler records it, and what each is."""
+    records, expected = [], {}
+
+    def add(pid, parent, argv, group, cpu=0.1):
+        records.append(
+            {"pid": pid, "start": 1000.0 + pid, "ppid": parent or 1, "argv": argv, "cpu_s": cpu}
+        )
+        records[-1]["parent"] = [parent, 1000.0 + parent] if parent else None
+        expected[pid] = group
+
+    # ./shard before it execs the tool virtualenv's python, then after: the CLI.
+    add(100, None, ["/w/.venv/bin/python", "-m", "shard_jobs", "run", "shard-nova-compute"], "cli")
+    add(99, None, [NODE, "/w/shard", "run", "shard-nova-compute"], "cli")
+    # The source tree, as the merger makes it: git and its helpers.
+    add(101, 100, ["git", "clone", "-q", "/src/nova", "/ws/src"], "build")
+    add(102, 101, ["/usr/lib/git-core/git-remote-https", "origin"], "build")
+    add(103, 101, ["/bin/sh", "-c", "ssh x"], "build")
+    # Two playbooks, each with its workers (forks: the same command line).
+    add(110, 100, PLAYBOOK_ARGV, "ansible_playbook", cpu=3.0)
+    add(111, 110, PLAYBOOK_ARGV, "ansible_workers", cpu=0.5)
+    add(112, 110, PLAYBOOK_ARGV, "ansible_workers", cpu=0.5)
+    add(160, 100, PLAYBOOK_ARGV, "ansible_playbook", cpu=1.0)
+    # A fork only seen once it had exited (a zombie's command line is empty).
+    add(161, 160, [], "ansible_workers", cpu=0.0)
+    # A module on the node's python, through a worker's two shells, and the
+    # command it runs.
+    add(113, 111, SHELLS[0], "ansible_workers", cpu=0.0)
+    add(114, 113, SHELLS[1], "ansible_workers", cpu=0.0)
+    add(115, 114, [NODE], "modules_node_python", cpu=0.2)
+    add(116, 115, ["sleep", "0.3"], "modules_node_python", cpu=0.0)
+    # A cloud task's module, on the OpenStack client's python.
+    add(119, 112, SHELLS[1], "ansible_workers", cpu=0.0)
+    add(120, 119, [CLIENT], "modules_client_python", cpu=0.7)
+    # The build a module runs: a virtualenv, pip and pip's build backend.
+    add(129, 115, [NODE, "-m", "venv", "--without-pip", "/ws/venv"], "build")
+    add(130, 115, ["/ws/venv/bin/python", "-m", "pip", "install", "-e", "/src/nova"], "build")
+    add(131, 130, ["/ws/venv/bin/python", "/x/pip/_in_process.py", "build_editable"], "build")
+    add(132, 115, ["/ws/venv/bin/pip3.11", "list"], "build")
+    # The service the job started, and what it runs.
+    add(
+        140,
+        115,
+        ["/ws/venv/bin/python", "/ws/venv/bin/nova-compute", "--config-file", "c"],
+        "code_under_test",
+        cpu=2.5,
+    )
+    add(141, 140, ["/ws/venv/bin/privsep-helper", "--config-file", "c"], "code_under_test")
+    # Its parent was never seen: nothing says whose it is.
+    add(150, None, ["/usr/bin/rsync", "-a", "x", "y"], "other")
+    add(151, 150, ["/bin/sh", "-c", "y"], "other")
+    return records, expected
+
+
+def test_classify_says_what_each_process_of_a_run_is():
+    records, expected = _tree_records()
+    by_key = {(r["pid"], r["start"]): r for r in records}
+    groups = split.classify(by_key, python=NODE)
+    assert {pid: groups[(pid, start)] for pid, start in groups} == expected
+    # The node's python is the one ./shard run gives the modules: another
+    # interpreter is no module process, but what its parent is.
+    assert split.classify(by_key, python="/opt/python3")[(115, 1115.0)] == "ansible_workers"
+    assert split.node_python() == runner.NODE_PYTHON
+    # Every group the table shows is one classify gives.
+    assert set(expected.values()) == set(split.GROUPS)
+
+
+def test_classify_follows_parents_in_any_order_and_stops_on_a_loop():
+    records = {
+        (3, 0.0): {"argv": ["sleep", "1"], "parent": [2, 0.0]},
+        (2, 0.0): {"argv": [NODE], "parent": [1, 0.0]},
+        (1, 0.0): {"argv": ["/bin/sh"], "parent": None},
+        # A parent that is its own descendant (a recycled pid in a bad read).
+        (7, 0.0): {"argv": ["sh"], "parent": [8, 0.0]},
+        (8, 0.0): {"argv": ["sh"], "parent": [7, 0.0]},
+    }
+    groups = split.classify(records, python=NODE)
+    assert groups[(3, 0.0)] == groups[(2, 0.0)] == "modules_node_python"
+    assert groups[(1, 0.0)] == groups[(7, 0.0)] == groups[(8, 0.0)] == "other"
+
+
+def test_split_adds_up_the_groups_against_the_machine():
+    records, _ = _tree_records()
+    out = split.split(records, machine_cpu_s=20.0, python=NODE)
+    rows = {g["group"]: g for g in out["groups"]}
+    assert list(rows) == list(split.GROUPS)
+    assert rows["ansible_playbook"] == {
+        "group": "ansible_playbook",
+        "label": "ansible-playbook (main process)",
+        "processes": 2,
+        "cpu_s": 4.0,
+        "share": 0.2,
+    }
+    assert rows["ansible_workers"]["processes"] == 6 and rows["ansible_workers"]["cpu_s"] == 1.0
+    assert rows["code_under_test"]["cpu_s"] == 2.6
+    assert out["sampled_cpu_s"] == round(sum(r["cpu_s"] for r in records), 2)
+    assert out["sampled_share"] == round(out["sampled_cpu_s"] / 20.0, 4)
+    assert out["processes"][0] == {
+        "pid": 110,
+        "ppid": 100,
+        "group": "ansible_playbook",
+        "cpu_s": 3.0,
+        "command": " ".join(PLAYBOOK_ARGV),
+    }
+    assert len(out["processes"]) == len(records)
+    # No machine figure: no share.
+    assert split.split(records, None, python=NODE)["groups"][0]["share"] is None
+
+
+def test_tree_sampler_follows_a_run_and_the_daemons_it_leaves(tmp_path):
+    pidfile = tmp_path / "daemon.pid"
+    launcher = (
+        "import subprocess, sys, time\n"
+        "t = time.process_time()\n"
+        "while time.process_time() - t < 0.2: pass\n"
+        "d = subprocess.Popen(['sleep', '30'], start_new_session=True)\n"
+        f"open({str(pidfile)!r}, 'w').write(str(d.pid))\n"
+        "time.sleep(0.2)\n"
+    )
+    daemon = None
+    try:
+        with sampling.TreeSampler(["no-scope"]) as sampler:
+            subprocess.run([sys.executable, "-c", launcher], check=True)
+            ended = time.time()
+            daemon = int(pidfile.read_text())
+            time.sleep(0.2)  # walks after its launcher left it to init
+        tree = sampler.result()["tree"]
+    finally:
+        if daemon:
+            os.kill(daemon, 9)
+    assert tree["interval_s"] == sampling.SPLIT_INTERVAL and tree["walks"] > 10
+    assert 0 < tree["sampler_cpu_s"] < 1.0
+    records = {r["pid"]: r for r in tree["processes"]}
+    assert os.getpid() not in records  # the bench's own process (the sampler's CPU)
+    (launched,) = [r for r in records.values() if r["argv"][1:2] == ["-c"]]
+    assert launched["argv"][0] == sys.executable and launched["parent"] is None
+    assert 0.15 <= launched["cpu_s"] < 1.0
+    # The daemon: its launcher as parent, still walked after the launcher ended.
+    assert records[daemon]["argv"] == ["sleep", "30"]
+    assert records[daemon]["parent"] == [launched["pid"], launched["start"]]
+    assert records[daemon]["last"] > ended + 0.1
+    # The Sampler's own figures are still sampled.
+    assert "peak_mem_mib" in sampler.result()
+
+
+def test_render_split():
+    records, _ = _tree_records()
+    result = {
+        "job": "shard-nova-compute",
+        "ok": True,
+        "result": "SUCCESS",
+        "wall_s": 40.0,
+        "cpu_s": 20.0,
+        "interval_s": 0.025,
+        "walks": 1600,
+        "sampler_cpu_s": 1.25,
+        "module_processes": 27,
+        "report_groups": {"code": 2.5, "cloud": 4.0, "harness": 9.0, "other": 2.0, "report": 17.5},
+        **split.split(records, 20.0, python=NODE),
+    }
+    lines = table.render_split(result)
+    assert "one more ./shard run shard-nova-compute (not in the medians)" in lines[0]
+    assert "every 25 ms" in lines[0] and "machine CPU 20.0s" in lines[0]
+    rows = lines[1].splitlines()
+    assert rows[0].split() == ["group", "processes", "CPU", "s", "share"]
+    assert rows[2].split()[-3:] == ["2", "4.00", "20.0%"]
+    assert rows[-1].split() == ["sampled,", "in", "all", str(len(records)), "9.60", "48.0%"]
+    notes = " ".join(lines[2:])
+    assert "shorter than the sampling interval (25 ms) is missed" in notes
+    assert (
+        "the sampler's own CPU (1.25 s for 1600 walks, in the bench's process) is outside the "
+        "run's groups" in notes
+    )
+    assert "harness 9.0" in notes and "module processes by its log: 27" in notes
+    json.dumps(result)
+
+
+def test_split_is_asked_for_on_the_command_line(capsys):
+    given = settings.BenchSettings.from_args(_bench_args("--split", "--only", "shard"))
+    assert given.split is True and given.variants == ("shard",)
+    assert settings.BenchSettings.from_args(_bench_args()).split is False
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["bench", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--split" in text
+    assert f"sampled every {round(sampling.SPLIT_INTERVAL * 1000)} ms" in text
+
+
+def test_the_session_splits_one_more_shard_run_after_the_medians(capsys, monkeypatch, tmp_path):
+    monkeypatch.setattr(paths, "HOME", tmp_path / "home")
+    ran = []
+    records, _ = _tree_records()
+
+    def variant(self, name, n):
+        ran.append(name)
+        return _run(10, 20)
+
+    def one_more(self):
+        ran.append("split")
+        return {
+            "job": "shard-nova-compute",
+            "ok": True,
+            "result": "SUCCESS",
+            "wall_s": 40.0,
+            "cpu_s": 20.0,
+            "interval_s": 0.025,
+            "report_groups": {},
+            **split.split(records, 20.0, python=NODE),
+        }
+
+    def scale(self, jobs):
+        ran.append(f"scale {jobs}")
+        return {"jobs": jobs, "wall_s": 1.0, "job_wall_s": 1.0, "cpu_s": 1.0, "failures": 0}
+
+    monkeypatch.setattr(session.Bench, "variant", variant)
+    monkeypatch.setattr(session.Bench, "split", one_more)
+    monkeypatch.setattr(session.Bench, "scale", scale)
+    # The split run needs the default cloud, whatever the variants.
+    ups = []
+    monkeypatch.setattr(
+        session.subprocess, "run", lambda *a, **kw: ups.append(a) or SimpleNamespace(returncode=0)
+    )
+    monkeypatch.setattr("shard_jobs.cloud.load_manifest", lambda _dir: {"secret_file": "s"})
+    out = tmp_path / "bench.json"
+    given = settings.BenchSettings(
+        variants=("from-scratch-fresh",), repeat=2, scaling=(2,), out=out, split=True
+    )
+    assert session.main(given) == 0
+    assert ran == ["from-scratch-fresh", "from-scratch-fresh", "split", "scale 2"]
+    assert len(ups) == 1
+    result = json.loads(out.read_text())
+    assert result["split"]["groups"][0]["group"] == "ansible_playbook"
+    # Not one of the medians' runs.
+    assert result["summary"]["from-scratch-fresh"]["runs"] == 2
+    assert "where a shard run's harness CPU goes" in capsys.readouterr().out
+
+
+def test_the_floor_names_the_cloud_whose_cpu_it_splits(monkeypatch, tmp_path):
+    monkeypatch.setattr(paths, "HOME", tmp_path / "home")
+    bench = session.Bench(settings.BenchSettings(variants=("floor",), repeat=1, scaling=()))
+    bench.default_manifest = {"secret_file": "s", "services": []}
+    bench._floor_build = {"src": "/src"}
+    given = {}
+
+    def measure(scopes, func, **kw):
+        given.update(kw)
+        return {"ok": True}
+
+    monkeypatch.setattr(session, "measure", measure)
+    monkeypatch.setattr(session, "cloud_pids", lambda manifest: ["pids of", manifest])
+    bench.floor(1)
+    assert given["cloud"]() == ["pids of", bench.default_manifest]
+
+
+def test_one_table_of_parents_with_or_without_psutils_own(monkeypatch):
+    assert sampling._parents()[os.getpid()] == os.getppid()
+    monkeypatch.delattr(psutil._psplatform, "ppid_map")
+    assert sampling._parents()[os.getpid()] == os.getppid()
