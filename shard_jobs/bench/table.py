@@ -79,6 +79,7 @@ def render(result: dict) -> str:
     if ratio_rows:
         out += ["", format_table(["ratio", "wall", "CPU"], ratio_rows)]
     if result.get("scaling"):
+        cpus = machine.get("cpus") or 1
         rows = [
             [
                 str(s["jobs"]),
@@ -86,6 +87,9 @@ def render(result: dict) -> str:
                 _fmt(s["job_wall_s"]),
                 _fmt(s["cpu_s"]),
                 _fmt(s["cpu_s"] / s["jobs"] if s["cpu_s"] is not None else None),
+                # The shortest wall that much CPU allows on this machine: where
+                # it is close to the wall, the jobs waited for the CPUs.
+                _fmt(s["cpu_s"] / cpus if s["cpu_s"] is not None else None),
                 str(s["failures"]),
             ]
             for s in result["scaling"]
@@ -94,7 +98,16 @@ def render(result: dict) -> str:
             "",
             "scaling: shard jobs started at once",
             format_table(
-                ["jobs", "wall s", "wall s per job", "CPU s", "CPU s per job", "failures"], rows
+                [
+                    "jobs",
+                    "wall s",
+                    "wall s per job",
+                    "CPU s",
+                    "CPU s per job",
+                    f"CPU s / {cpus} CPUs",
+                    "failures",
+                ],
+                rows,
             ),
         ]
     if result.get("overhead"):
