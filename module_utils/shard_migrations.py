@@ -9,7 +9,7 @@ says which were added, removed or changed (compared by git blob id, so that
 a tag's blob, a file and an sdist member compare alike); compiled files are
 ignored. Also the one line that refuses such a change.
 
-Used by library/shard_migrations.py and library/shard_guard.py (as
+Used by library/shard_guard.py (as
 ``ansible.module_utils.shard_migrations``) and the unit tests. Standard
 library only, no import of another module_utils file.
 """

@@ -1,4 +1,5 @@
-"""shard_migrations: a change's migrations against a release's, in real git trees and sdists."""
+"""The migration rule (module_utils/shard_migrations.py) through shard_guard: a change's
+migrations against a release's, in real git trees and sdists."""
 
 import io
 import subprocess
@@ -6,7 +7,7 @@ import sys
 import tarfile
 
 import pytest
-import shard_migrations as module
+import shard_guard as module
 from ansible.module_utils import shard_migrations as rules
 from unit_helpers import GIT_ENV
 
@@ -60,8 +61,10 @@ def sdist_bytes(files, top="glance-33.0.0"):
     return buf.getvalue()
 
 
-def args(src, **extra):
-    out = {"src": str(src), "paths": [VERSIONS], "version": "33.0.0", "package": "glance"}
+def args(src, paths=(VERSIONS,), **extra):
+    """shard_guard's options for the migration rule alone (no service version)."""
+    database = {"name": "glance", "instead": "a job of its own", "migrations": list(paths)}
+    out = {"src": str(src), "database": database, "version": "33.0.0", "package": "glance"}
     out.update(extra)
     return out
 
