@@ -212,7 +212,12 @@ reference:
 
 from ansible.module_utils import shard_phases
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.shard_migrations import MigrationsError, compare, refusal
+from ansible.module_utils.shard_migrations import (
+    MigrationsError,
+    compare,
+    refusal,
+    unstated_release,
+)
 from ansible.module_utils.shard_versions import parse_minimum, service_version, skew_refusal
 
 NOT_COMPARED = dict(differs=False, added=[], removed=[], modified=[], compared=0, reference={})
@@ -253,30 +258,35 @@ def main():
     )
     p = module.params
     database = p["database"]
-    if database and not p["version"]:
-        # The role asserts it first, with the operator's fix in its line.
-        module.fail_json(msg="version is empty: which release does the cloud run?")
-    try:
-        minimum = parse_minimum(p["minimum"])
-    except ValueError:
-        module.fail_json(msg=f"minimum is not a service version: {p['minimum']!r}")
     root = p["root"] or p["src"]
     if p["service_version"] and not root:
         module.fail_json(msg="service_version needs root or src")
 
+    # From here on the phase has started: a refusal leaves it unfinished.
     shard_phases.module_event(module, "start")
-    result = dict(NOT_COMPARED)
+    result = dict(NOT_COMPARED, changed=False, service_version=None)
+    if database and not p["version"]:
+        result["refusal"] = unstated_release(p["package"], database["name"])
+        module.exit_json(**result)
+    minimum = None
+    if p["service_version"]:
+        try:
+            minimum = parse_minimum(p["minimum"])
+        except ValueError:
+            module.fail_json(msg=f"minimum is not a service version: {p['minimum']!r}")
     if database:
         try:
-            result = compare(
-                p["src"],
-                database["migrations"],
-                p["version"],
-                p["package"],
-                module.run_command,
-                ref=p["ref"],
-                python=p["python"],
-                cache_dir=p["cache_dir"],
+            result.update(
+                compare(
+                    p["src"],
+                    database["migrations"],
+                    p["version"],
+                    p["package"],
+                    module.run_command,
+                    ref=p["ref"],
+                    python=p["python"],
+                    cache_dir=p["cache_dir"],
+                )
             )
         except MigrationsError as exc:
             module.fail_json(msg=str(exc))

@@ -234,6 +234,17 @@ def compare(src, paths, version, package, run_command, ref="", python="python3",
     }
 
 
+def unstated_release(package, database):
+    """The one line that stops a job whose credentials do not say which release of
+    package the cloud runs: without it the guard cannot compare."""
+    return (
+        f"the target cloud's credentials do not say which {package} release it runs"
+        f" (versions.{package}): the migration guard cannot tell whether this change alters"
+        f" the {database} database schema; the cloud's operator adds it"
+        ' (README.rst, "Using the jobs")'
+    )
+
+
 def refusal(database, instead):
     """The one line that stops a change whose migrations differ (database: its name;
     instead: what to use, the profile's database.instead)."""

@@ -151,21 +151,31 @@ def test_a_comparison_that_cannot_be_made_fails_without_the_end(run_module, tmp_
     assert phase_events(tmp_path / "ws") == [("guard", "start")]
 
 
-@pytest.mark.parametrize(
-    "extra, line",
-    [
-        ({"version": ""}, "version is empty"),
-        ({"minimum": "seventy"}, "minimum is not a service version"),
-        (
-            {"src": None, "database": None, "service_version": {"path": FILE, "pattern": "x"}},
-            "root",
-        ),
-    ],
-)
-def test_what_it_cannot_decide_fails(run_module, tmp_path, repo, extra, line):
+def test_credentials_without_the_release_are_refused_with_the_phase_started(
+    run_module, tmp_path, repo
+):
+    result = run_module(module, args(tmp_path, repo, version=""))
+    assert result.get("failed") is not True
+    assert result["refusal"].startswith(
+        "the target cloud's credentials do not say which glance release it runs (versions.glance)"
+    )
+    assert phase_events(tmp_path / "ws") == [("guard", "start")]
+
+
+def test_a_minimum_that_is_not_a_number_fails_once_it_is_used(run_module, tmp_path, repo):
+    spec = {"path": FILE, "pattern": "x"}
+    result = run_module(module, args(tmp_path, repo, minimum="seventy", service_version=spec))
+    assert result["failed"] is True and "minimum is not a service version" in result["msg"]
+    assert phase_events(tmp_path / "ws") == [("guard", "start")]
+    # Without a service version to compare, the minimum is not read.
+    assert run_module(module, args(tmp_path, repo, minimum="seventy"))["refusal"] == ""
+
+
+def test_a_service_version_without_a_tree_fails_before_the_phase(run_module, tmp_path, repo):
+    extra = {"src": None, "database": None, "service_version": {"path": FILE, "pattern": "x"}}
     given = {k: v for k, v in args(tmp_path, repo, **extra).items() if v is not None}
     result = run_module(module, given)
-    assert result["failed"] is True and line in result["msg"], result
+    assert result["failed"] is True and "root" in result["msg"], result
     assert phase_events(tmp_path / "ws") == []
 
 
@@ -284,16 +294,13 @@ def test_the_role_runs_one_module_and_stops_a_refused_change(tmp_path):
         return [(t, a) for t, a, state in _results(proc, name) if state == "failed"]
 
     stop = ("Stop before anything touches the cloud", "ansible.builtin.fail")
-    assert failed("migration") == failed("older") == [stop]
-    assert failed("unstated") == [
-        ("Check that the cloud's credentials say which release it runs", "ansible.builtin.assert")
-    ]
+    assert failed("migration") == failed("older") == failed("unstated") == [stop]
 
     # One module process on the node, whatever the guard decides.
     for name in hosts:
         ran = [(t, a) for t, a, state in _results(proc, name) if state != "skipped"]
         on_node = [a for _, a in ran if a not in EXECUTOR_SIDE | THE_PLAY]
-        assert on_node == ([] if name == "unstated" else ["shard_guard"]), (name, ran)
+        assert on_node == ["shard_guard"], (name, ran)
 
     def events(name):
         return phase_events(tmp_path / name / "ws")
@@ -308,7 +315,7 @@ def test_the_role_runs_one_module_and_stops_a_refused_change(tmp_path):
     for name in ("migration", "older"):
         assert events(name) == [("guard", "start")], name
         assert retry(name) == {"zuul": {"retry": False}}, name
-    assert events("unstated") == []
+    assert events("unstated") == [("guard", "start")]
     assert retry("unstated") == {"zuul": {"retry": False}}
 
     output = proc.stdout
