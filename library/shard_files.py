@@ -27,9 +27,11 @@ options:
   absent:
     description:
       - Paths to remove, in this order, before anything else is laid out.
-        Each is a file, a symbolic link (removed, not what it points to) or
-        a directory (removed with everything under it). A path already gone
-        is no change.
+        Each is a file, a symbolic link (removed, not what it points to, also
+        when given with a trailing slash) or a directory (removed with
+        everything under it). A path already gone is no change. The root and
+        mount points are refused; a path that cannot be removed does not
+        stop the others, and the module then fails naming each.
     type: list
     elements: path
     default: []
@@ -129,11 +131,18 @@ def _mode(module, text, what):
 
 
 def _absent(path, check):
-    """Whether something was there to remove: a directory with its tree, else the path itself."""
+    """Whether something was there to remove: a directory with its tree, else the path itself.
+
+    The path is normalised first: "link/" would be the directory a link points to.
+    The root and mount points are refused (another file system's content is not a
+    build's)."""
+    path = os.path.normpath(path)
     try:
         st = os.lstat(path)
     except FileNotFoundError:
         return False
+    if path == os.sep or os.path.ismount(path):
+        raise OSError(f"{path} is a mount point: not removed")
     if not check:
         if stat.S_ISDIR(st.st_mode):
             shutil.rmtree(path)
@@ -224,9 +233,16 @@ def main():
     changed, checksums = [], {}
     dir_mode = _mode(module, p["directory_mode"], "directory_mode")
     try:
+        # Each path whatever happened to another: a teardown removes what it can.
+        errors = []
         for path in p["absent"]:
-            if _absent(path, check):
-                changed.append(path)
+            try:
+                if _absent(path, check):
+                    changed.append(path)
+            except OSError as exc:
+                errors.append(str(exc))
+        if errors:
+            raise OSError("; ".join(errors))
         for path in p["directories"]:
             if _directory(path, dir_mode, check):
                 changed.append(path)

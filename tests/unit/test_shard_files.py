@@ -160,3 +160,28 @@ def test_absent_removes_a_tree_a_file_and_a_link_but_not_its_target(tmp_path, ru
     assert result["changed_paths"] == gone[:3]
     assert not ws.exists() and (target / "keep").read_text() == "x"
     assert run_module(module, dict(absent=gone))["changed"] is False
+
+
+def test_absent_takes_a_link_with_a_trailing_slash_as_the_link(tmp_path, run_module):
+    target = tmp_path / "venv"
+    target.mkdir()
+    (target / "keep").write_text("x")
+    link = tmp_path / "current"
+    link.symlink_to(target)
+
+    result = run_module(module, dict(absent=[str(link) + "/"]))
+
+    assert result["changed"] is True
+    assert not os.path.lexists(link) and (target / "keep").read_text() == "x"
+
+
+def test_absent_refuses_a_mount_point_and_still_removes_the_others(tmp_path, run_module):
+    first, last = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    first.write_text("secret")
+    last.write_text("secret")
+
+    result = run_module(module, dict(absent=[str(first), "/proc", str(last)]))
+
+    assert result["failed"] is True and "/proc is a mount point" in result["msg"]
+    assert not first.exists() and not last.exists()
+    assert os.path.isdir("/proc/self")
