@@ -381,8 +381,8 @@ class Floor:
             bus.delete_queues(conn, bus.host_queues(self.label, ["nova-compute"]))
         finally:
             bus.close(conn)
-        # As the job does: its teardown removes the build's workspace (the
-        # virtualenv) and ./shard run the prepared sources; the log stays.
+
+    def remove_build(self):
         for name in ("src", "venv"):
             shutil.rmtree(self.workdir / name, ignore_errors=True)
 
@@ -408,6 +408,11 @@ class Floor:
             except openstack.exceptions.SDKException as exc:
                 result["ok"] = False
                 result.setdefault("error", f"teardown: {exc}")
+            finally:
+                # As the job does, whatever happened (timed): its teardown
+                # removes the build's workspace (the virtualenv) and ./shard
+                # run the prepared sources; the log stays.
+                self.step("teardown", self.remove_build)
         result["steps"] = self.steps
         result["boot_retries"] = self.boot_retries
         result["code_cpu"] = self.code_cpu

@@ -131,6 +131,10 @@ class Bench:
             lambda _sampler: run_floor(manifest["secret_file"], workdir, build=build),
             cloud=lambda: cloud_pids(manifest),
         )
+        # Untimed, a backstop: what a floor that died before its teardown left.
+        for name in ("src", "venv"):
+            for path in workdir.glob(f"*/{name}"):
+                shutil.rmtree(path, ignore_errors=True)
         return out
 
     def from_scratch(self, n, fresh: bool) -> dict:
