@@ -69,6 +69,22 @@ def _own_group(argv: list[str], python: str) -> str | None:
     return None
 
 
+def program(argv: list[str]) -> str:
+    """What a process runs, for the JSON, never its arguments (a command line may
+    hold a credential: a URL with a password, a -p option): the program's name,
+    and for an interpreter the script or module it runs."""
+    if not argv:
+        return ""
+    names = [os.path.basename(argv[0].split()[0]) if argv[0].strip() else ""]
+    rest = argv[1:]
+    if names[0].startswith("python") and rest:
+        if rest[0] == "-m" and len(rest) > 1:
+            names += ["-m", rest[1]]
+        elif not rest[0].startswith("-"):
+            names.append(os.path.basename(rest[0]))
+    return " ".join(names)
+
+
 def classify(records: dict, python: str | None = None) -> dict:
     """(pid, start) -> group of each process record ({"argv": [...], "parent":
     its parent's (pid, start) or None}).
@@ -135,7 +151,7 @@ def split(records: list[dict], machine_cpu_s: float | None, python: str | None =
             "ppid": r.get("ppid"),
             "group": groups[k],
             "cpu_s": r["cpu_s"],
-            "command": " ".join(r.get("argv") or [])[:200],
+            "program": program(r.get("argv") or []),
         }
         for k, r in by_key.items()
     ]

@@ -1010,7 +1010,7 @@ def test_split_adds_up_the_groups_against_the_machine():
         "ppid": 100,
         "group": "ansible_playbook",
         "cpu_s": 3.0,
-        "command": " ".join(PLAYBOOK_ARGV),
+        "program": "python ansible-playbook",
     }
     assert len(out["processes"]) == len(records)
     # No machine figure: no share.
@@ -1166,3 +1166,15 @@ def test_one_table_of_parents_with_or_without_psutils_own(monkeypatch):
     assert sampling._parents()[os.getpid()] == os.getppid()
     monkeypatch.delattr(psutil._psplatform, "ppid_map")
     assert sampling._parents()[os.getpid()] == os.getppid()
+
+
+def test_the_split_keeps_programs_never_their_arguments():
+    assert split.program(["/usr/bin/mysql", "-u", "root", "-pS3cret"]) == "mysql"
+    assert split.program(["/v/bin/python3", "-m", "pip", "install", "https://u:pw@x/p"]) == (
+        "python3 -m pip"
+    )
+    assert split.program(["python3", "/v/bin/nova-compute", "--config-file", "c"]) == (
+        "python3 nova-compute"
+    )
+    assert split.program(["git", "clone", "https://user:token@example.org/r"]) == "git"
+    assert split.program([]) == ""
