@@ -362,7 +362,7 @@ def stop(record, sig=signal.SIGTERM, timeout=30):
             leader is not None
             and leader[STATE] != "Z"
             and int(leader[PGID]) == pgid
-            and (since is None or int(leader[STARTTIME]) >= since)
+            and (since is None or int(leader[STARTTIME]) == since)
         ):
             return False
         return not group_members(pgid, since)
