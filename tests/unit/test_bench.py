@@ -14,7 +14,7 @@ import pytest
 
 from shard_jobs import bench_floor, cli, commands, paths, runner, settings, tool_venv
 from shard_jobs.bench import launch, run_files, sampling, session, split, summary, table
-from shard_jobs.rules import phases
+from shard_jobs.rules import phases, waits
 
 
 def test_format_table_aligns_columns():
@@ -883,7 +883,33 @@ def test_measure_splits_the_machine_cpu_with_a_cloud(tmp_path):
 
     out = sampling.measure(["no-scope"], work, cloud=lambda: [])
     assert out["harness_cpu_s"] >= 0.25 - 0.05
-    assert out["cloud_cpu_s"] == 0.0 and out["other_cpu_s"] >= 0.0
+    assert out["cloud_cpu_s"] == 0.0
+
+    # A cloud process that burns 0.3 CPU-s during the run (then idles): the cloud's.
+    marker = tmp_path / "burnt"
+    cloud = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import sys\nsys.stdin.readline()\n{burn}"
+            f"open({str(marker)!r}, 'w').close()\nimport time\ntime.sleep(60)\n",
+        ],
+        stdin=subprocess.PIPE,
+        text=True,
+    )
+
+    def cloud_work(_sampler):
+        cloud.stdin.write("go\n")
+        cloud.stdin.flush()
+        waits.wait_until(marker.exists, 30, interval=0.05)
+        return {"ok": True, "code_cpu_s": 0.0}
+
+    try:
+        out = sampling.measure(["no-scope"], cloud_work, cloud=lambda: [cloud.pid])
+    finally:
+        cloud.kill()
+        cloud.wait()
+    assert out["cloud_cpu_s"] >= 0.25 and out["harness_cpu_s"] < 0.25
     # Without a cloud, the bench does not split (a shard run's report does).
     out = sampling.measure(["no-scope"], lambda _s: {"ok": True})
     assert "harness_cpu_s" not in out and "cloud_cpu_s" not in out
