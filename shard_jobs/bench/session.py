@@ -30,7 +30,13 @@ from shard_jobs.bench.launch import (
     wait_jobs,
 )
 from shard_jobs.bench.run_files import TaskIndex, ansible_counts, slowest_tasks
-from shard_jobs.bench.sampling import TreeSampler, machine_info, measure, with_share
+from shard_jobs.bench.sampling import (
+    Sampler,
+    TreeSampler,
+    machine_info,
+    measure,
+    with_share,
+)
 from shard_jobs.bench.split import split as split_tree
 from shard_jobs.bench.summary import median, notes, overhead, ratios, summarize
 from shard_jobs.bench.table import render
@@ -83,14 +89,20 @@ class Bench:
         return self.from_scratch(n, fresh=name == "from-scratch-fresh")
 
     def shard(self, n, job=JOB) -> dict:
+        return with_share(self._shard_run(job)[1])
+
+    def _shard_run(self, job, sampler=Sampler) -> tuple[str, dict]:
+        """A measured ./shard run of job (its build id, and what measure and
+        its result say), for the shard variants and --split alike."""
         build = new_build()
         out = measure(
             [label_of(build)],
             lambda _sampler: finish_shard_job(start_shard_job(self.dir, build, job)),
+            sampler=sampler,
         )
         finished = {k: out.pop(k) for k in ("rc", "job", "build", "job_wall_s", "output")}
         out.update(shard_run_result(finished))
-        return with_share(out)
+        return build, out
 
     def floor_build(self) -> dict:
         """Untimed, once: what the floor builds (the source release the shard
@@ -210,15 +222,8 @@ class Bench:
         """One more ./shard run of the shard variant's job, not in the medians,
         its process tree walked every SPLIT_INTERVAL (TreeSampler) and each
         process classified (split.classify): where its harness CPU goes."""
-        build = new_build()
-        out = measure(
-            [label_of(build)],
-            lambda _sampler: finish_shard_job(start_shard_job(self.dir, build, JOB)),
-            sampler=TreeSampler,
-        )
-        finished = {k: out.pop(k) for k in ("rc", "job", "build", "job_wall_s", "output")}
+        build, out = self._shard_run(JOB, sampler=TreeSampler)
         tree = out.pop("tree")
-        out.update(shard_run_result(finished))
         report = {
             key: out.get(f"{key}_cpu_s") for key in ("code", "cloud", "harness", "other", "report")
         }
