@@ -10,20 +10,19 @@ description:
   - C(sample) appends a phase event, with a snapshot of the node's CPU
     counters, to the build's phases.jsonl (module_utils/shard_phases.py has
     the record and the sampler).
-  - C(collect) is the collect-logs step in one process. When the workspace
-    exists, it starts the phase and assembles in I(out) what a reviewer
-    needs from the build (its service's logs, the configuration with every
-    secret masked - never the real one -, the build's record of what it
-    installed, the exercise's result, the phase record, the rolling
-    upgrade's samples), readable by its owner only. Then it ends the phase
-    and writes report.json (phase timeline, CPU per process group, what the
-    run created, the verdict) and phases.json (seconds per phase) beside
-    them, and returns the report; the shard_report_html filter renders
+  - C(finish) is the end of the build's record, in one process, after
+    teardown (the cleanup playbook runs it whatever happened before, also
+    after a cancelled build). When the workspace exists, it ends the
+    teardown phase and assembles in I(out) what a reviewer needs from the
+    build (its service's logs, with what the service wrote while it
+    stopped; the configuration with every secret masked - never the real
+    one -; the build's record of what it installed, the exercise's result,
+    the phase record, the rolling upgrade's samples), readable by its owner
+    only. Beside them it writes teardown.json (what teardown found, deleted
+    and left), phases.json (seconds per phase) and report.json (phase
+    timeline, CPU per process group, what the run created, the verdict),
+    and returns the report; the shard_report_html filter renders
     report.html from it on the controller.
-  - C(finish), after teardown, adds what teardown found, deleted and left
-    (teardown.json), the end of the teardown phase and the verdict it makes,
-    and rewrites the report (or writes one from the phases, with I(verdict),
-    when the logs were never collected, as after a cancelled build).
   - C(reached) reads which phases the build started (read-only).
   - C(begin) starts a step in one process. It reads which phases the build
     started, looks for the paths the step decides on (I(paths)), and
@@ -38,7 +37,7 @@ options:
     description: What to do.
     type: str
     required: true
-    choices: [sample, collect, finish, reached, begin]
+    choices: [sample, finish, reached, begin]
   workspace:
     description: The build's workspace (phases.jsonl, result.json, run/ with the pid files).
     type: path
@@ -69,15 +68,14 @@ options:
     type: path
   out:
     description:
-      - Where C(collect) assembles the logs and writes report.json, and
-        C(finish) writes teardown.json.
+      - Where C(finish) assembles the logs and writes the report (emptied
+        first).
     type: path
   success:
     description:
       - Whether the job succeeded so far (Zuul's C(zuul_success) in post-run);
-        unset when not known. With I(will_retry) it makes the verdict, for
-        C(collect), and for C(finish) only when there is no report yet (the
-        logs were never collected).
+        unset when not known. With I(will_retry) and what teardown left it
+        makes the verdict of C(finish).
     type: bool
   will_retry:
     description: Whether Zuul will retry the build (C(zuul_will_retry)).
@@ -115,12 +113,17 @@ EXAMPLES = r"""
       - /home/zuul/.cache/shard-jobs/openstack-client/bin/python
   register: begun
 
-- name: Collect the logs and write the efficiency report
+- name: After teardown, collect the logs and write the efficiency report
   shard_report:
-    command: collect
+    command: finish
     workspace: /home/zuul/.shard-jobs/builds/shard-3f2a9c01b7d4
     out: /home/zuul/.shard-jobs/builds/shard-3f2a9c01b7d4/zuul-logs
-    success: true
+    teardown:
+      found:
+        servers: [{id: 6f1c0a52-2b1e-4c4e-9d0a-5b7a1f3e2c11, name: shard-3f2a9c01b7d4-server}]
+      left: {}
+      error: null
+    success: "{{ zuul_success | default(omit) }}"
   register: report
 
 - name: Write its page beside it, rendered on the controller
@@ -132,8 +135,8 @@ EXAMPLES = r"""
 
 RETURN = r"""
 written:
-  description: Whether a report was written (C(collect), C(finish)).
-  returned: when I(command) is collect or finish
+  description: Whether a report was written (C(finish)).
+  returned: when I(command) is finish
   type: bool
 verdict:
   description: The verdict the report carries.
@@ -441,75 +444,31 @@ def collect_logs(workspace, out):
     os.chmod(out, 0o700)
 
 
-def cmd_collect(p):
-    if not os.path.isdir(p["workspace"]):
-        return {"written": False, "why": "no workspace"}
-    record(p["workspace"], "collect-logs", "start")
-    collect_logs(p["workspace"], p["out"])
-    return _report(p)
-
-
-def _report(p):
-    phases_file = os.path.join(p["workspace"], PHASES_FILE)
-    append_event(phases_file, "collect-logs", "end", snapshot(p["workspace"]))
-    events = read_events(phases_file)
-    os.makedirs(p["out"], mode=0o700, exist_ok=True)
-    _write(os.path.join(p["out"], "phases.json"), json.dumps(phase_times(events), indent=2) + "\n")
-    report = build_report(
-        events,
-        verdict=p["verdict"],
-        job=p["job"],
-        build=p["build"],
-        label=os.path.basename(os.path.normpath(p["workspace"])),
-        exercise=_load(os.path.join(p["workspace"], "result.json"), {}),
-        upgrade=_load(os.path.join(p["workspace"], "upgrade.json")),
-        generated=[_stamp()],
-    )
-    return write_report(p["out"], report)
-
-
 def cmd_finish(p):
-    previous = _load(os.path.join(p["out"], "report.json"))
-    phases_file = os.path.join(p["workspace"], PHASES_FILE)
-    if not isinstance(previous, dict) or previous.get("schema") != SCHEMA:
-        if not p["verdict"] or not os.path.isfile(phases_file):
-            return {"written": False, "why": "no report to finish"}
-        # The logs were never collected (a cancelled build): a report of what
-        # the phases recorded, with the verdict the cleanup playbook knows.
-        previous = {
-            "verdict": p["verdict"],
-            "job": p["job"],
-            "build": p["build"],
-            "label": os.path.basename(os.path.normpath(p["workspace"])),
-            "exercise": _load(os.path.join(p["workspace"], "result.json"), {}),
-            "upgrade": _load(os.path.join(p["workspace"], "upgrade.json")),
-        }
+    """The logs and the report, once, at the very end of the build (the cleanup
+    playbook's teardown calls it whatever happened before): the end of the
+    teardown phase, the logs assembled in I(out), then the report."""
+    workspace = p["workspace"]
+    if not os.path.isdir(workspace):
+        return {"written": False, "why": "no workspace"}
+    phases_file = os.path.join(workspace, PHASES_FILE)
+    # First, so that the copy of the record in the logs has the end too.
+    append_event(phases_file, "teardown", "end", snapshot(workspace))
+    collect_logs(workspace, p["out"])
+    events = read_events(phases_file)
     teardown = p["teardown"] or {}
-    if os.path.isdir(p["workspace"]):
-        append_event(phases_file, "teardown", "end", snapshot(p["workspace"]))
-        events = read_events(phases_file)
-    else:
-        events = list(previous.get("events") or [])
-        events.append(
-            {
-                "phase": "teardown",
-                "event": "end",
-                "time": time.time(),
-                "cpu": snapshot(p["workspace"]),
-            }
-        )
-    os.makedirs(p["out"], mode=0o700, exist_ok=True)
+    _write(os.path.join(p["out"], "phases.json"), json.dumps(phase_times(events), indent=2) + "\n")
     _write(os.path.join(p["out"], "teardown.json"), json.dumps(teardown, indent=2) + "\n")
     report = build_report(
         events,
-        verdict=final_verdict(previous["verdict"], teardown),
-        job=previous.get("job", ""),
-        build=previous.get("build", ""),
-        label=previous.get("label", ""),
-        exercise=previous.get("exercise"),
-        upgrade=previous.get("upgrade"),
+        verdict=final_verdict(p["verdict"], teardown),
+        job=p["job"],
+        build=p["build"],
+        label=os.path.basename(os.path.normpath(workspace)),
+        exercise=_load(os.path.join(workspace, "result.json"), {}),
+        upgrade=_load(os.path.join(workspace, "upgrade.json")),
         teardown=teardown,
-        generated=(previous.get("generated") or []) + [_stamp()],
+        generated=[_stamp()],
     )
     return write_report(p["out"], report)
 
@@ -548,14 +507,12 @@ def cmd_begin(p, check_mode=False):
 
 COMMANDS = {
     "sample": cmd_sample,
-    "collect": cmd_collect,
     "finish": cmd_finish,
     "reached": cmd_reached,
     "begin": cmd_begin,
 }
 REQUIRED = {
     "sample": ["phase", "event"],
-    "collect": ["out"],
     "finish": ["out"],
     "reached": [],
     "begin": ["phase"],

@@ -118,13 +118,6 @@ def test_role_argument_specs_match_defaults(role):
         pytest.fail(f"{rel(path)}: " + "; ".join(problems), pytrace=False)
 
 
-# Roles whose scenario converges twice instead, and why.
-NOT_IDEMPOTENT = {
-    # Each run takes a new snapshot of the live service's log and of the CPU counters.
-    "shard_collect_logs": "collects a snapshot of a running service",
-}
-
-
 @pytest.mark.parametrize("role", ROLES, ids=[r.name for r in ROLES])
 def test_role_has_a_molecule_scenario(role):
     """One scenario per role, named after it, that keeps the idempotence step."""
@@ -133,5 +126,5 @@ def test_role_has_a_molecule_scenario(role):
         pytest.fail(f"{rel(scenario)}: missing (every role has a molecule scenario)", pytrace=False)
     sequence = (load_yaml(scenario).get("scenario") or {}).get("test_sequence")
     # molecule's default sequence includes idempotence.
-    if sequence is not None and "idempotence" not in sequence and role.name not in NOT_IDEMPOTENT:
+    if sequence is not None and "idempotence" not in sequence:
         pytest.fail(f"{rel(scenario)}: its test_sequence drops idempotence", pytrace=False)

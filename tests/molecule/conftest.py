@@ -34,7 +34,6 @@ ORDER = [
     "shard_exercise",
     "shard_teardown",
     "shard_label",
-    "shard_collect_logs",
     "shard_deploy",
     "shard_build",
     "shard_preflight",

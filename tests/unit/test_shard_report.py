@@ -302,7 +302,8 @@ def cmd(run_module):
 
 
 def test_commands_end_to_end(cmd, tmp_path, monkeypatch):
-    ws, out = tmp_path / "shard-0123456789ab", tmp_path / "ws-logs"
+    ws = tmp_path / "shard-0123456789ab"
+    out = ws / "zuul-logs"
     monkeypatch.setenv("SHARD_RUN_PID", str(os.getpid()))
     monkeypatch.delenv("SHARD_RUN_CLOUD_PIDS", raising=False)
     for phase in ("preflight", "build", "deploy", "label", "exercise"):
@@ -313,10 +314,14 @@ def test_commands_end_to_end(cmd, tmp_path, monkeypatch):
     # The line reads as before CPU snapshots (molecule's checks look for this).
     assert '"phase": "label", "event": "end"' in lines[7]
     (ws / "result.json").write_text(json.dumps({"server": "s-1", "landed_on": "h"}))
+
+    cmd("begin", workspace=ws, phase="teardown")
+    teardown = {"found": {"servers": [], "flavors": [{"id": "f", "name": "n"}]}, "left": {}}
     done = cmd(
-        "collect",
+        "finish",
         workspace=ws,
         out=out,
+        teardown=dict(teardown, error=None),
         success=True,
         job="shard-nova-compute",
         build="0123456789ab" * 2,
@@ -326,45 +331,37 @@ def test_commands_end_to_end(cmd, tmp_path, monkeypatch):
     report = json.loads((out / "report.json").read_text())
     # The result carries the report to the controller, less its events.
     assert page == {k: v for k, v in report.items() if k != "events"}
-    assert [p["name"] for p in report["phases"]][-1] == "collect-logs"
+    assert report["job"] == "shard-nova-compute" and report["label"] == ws.name
+    assert report["exercise"] == {"server": "s-1", "landed_on": "h"}
     times = json.loads((out / "phases.json").read_text())
-    assert list(times) == ["preflight", "build", "deploy", "label", "exercise", "collect-logs"]
+    assert list(times) == ["preflight", "build", "deploy", "label", "exercise", "teardown"]
     assert all(t["seconds"] >= 0 for t in times.values())
     assert all(p["seconds"] is not None for p in report["phases"])
-    assert report["teardown"]["state"] == "pending" and report["label"] == ws.name
-    assert report["cpu"]["groups"]["harness"]["seconds"] is not None
-    assert report["cpu"]["groups"]["target_cloud"]["seconds"] is None
-    assert "Teardown has not run yet" in shard_report_page.render(page)
-
-    cmd("sample", workspace=ws, phase="teardown", event="start")
-    teardown = {"found": {"servers": [], "flavors": [{"id": "f", "name": "n"}]}, "left": {}}
-    done = cmd("finish", workspace=ws, out=out, teardown=dict(teardown, error=None))
-    assert done.pop("report")["verdict"] == "SUCCESS"
-    assert done == {"changed": False, "written": True, "verdict": "SUCCESS"}
-    report = json.loads((out / "report.json").read_text())
-    assert report["phases"][-1]["name"] == "teardown" and report["phases"][-1]["seconds"] >= 0
     assert report["teardown"] == {"state": "ok", "error": None}
     assert {c["kind"] for c in report["resources"]["deleted"]} == {"servers", "flavors"}
-    assert len(report["generated"]) == 2
+    assert report["cpu"]["groups"]["harness"]["seconds"] is not None
+    assert report["cpu"]["groups"]["target_cloud"]["seconds"] is None
+    assert len(report["generated"]) == 1
     assert json.loads((out / "teardown.json").read_text())["left"] == {}
     assert oct((out / "report.json").stat().st_mode & 0o777) == "0o600"
+    assert "Teardown error" not in shard_report_page.render(page)
 
     # A teardown that failed makes it a post failure.
-    done = cmd("finish", workspace=ws, out=out, teardown=dict(teardown, error="leak"))
+    done = cmd("finish", workspace=ws, out=out, teardown=dict(teardown, error="leak"), success=True)
     assert done["verdict"] == "POST_FAILURE"
     assert "Teardown error: leak" in shard_report_page.render(done["report"])
 
 
-def test_collect_assembles_what_a_reviewer_needs_and_never_the_real_configuration(cmd, tmp_path):
+def test_finish_assembles_what_a_reviewer_needs_and_never_the_real_configuration(cmd, tmp_path):
     ws, out = tmp_path / "shard-0123456789ab", tmp_path / "shard-0123456789ab" / "zuul-logs"
-    assert cmd("collect", workspace=ws, out=out) == {
+    assert cmd("finish", workspace=ws, out=out, teardown={}) == {
         "changed": False,
         "written": False,
         "why": "no workspace",
     }
     assert not ws.exists()
     for rel, text in {
-        "log/nova-compute.log": "started\n",
+        "log/nova-compute.log": "started\nCaught SIGTERM, handling\n",
         "etc/nova/nova.conf": "password = real\n",
         "etc-masked/nova/nova.conf": "password = ****\n",
         "pip-freeze-venv.txt": "nova==34.0.0\n",
@@ -379,8 +376,9 @@ def test_collect_assembles_what_a_reviewer_needs_and_never_the_real_configuratio
         (ws / rel).write_text(text)
     out.mkdir()
     (out / "stale.txt").write_text("from an earlier attempt")
+    cmd("begin", workspace=ws, phase="teardown")
 
-    done = cmd("collect", workspace=ws, out=out, success=True)
+    done = cmd("finish", workspace=ws, out=out, teardown={}, success=True)
 
     assert done["written"] is True and done["verdict"] == "SUCCESS"
     found = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
@@ -395,31 +393,30 @@ def test_collect_assembles_what_a_reviewer_needs_and_never_the_real_configuratio
         "rolling/samples.jsonl",
         "rolling/summary.json",
         "source-venv.txt",
+        "teardown.json",
     ]
     assert (out / "etc" / "nova" / "nova.conf").read_text() == "password = ****\n"
     assert all(p.stat().st_mode & 0o077 == 0 for p in [out, *out.rglob("*")])
-    # The phase it started is in the copy of the record, and ended in the report.
-    assert '"phase": "collect-logs", "event": "start"' in (out / "phases.jsonl").read_text()
+    # The copy of the record in the logs has the end of the teardown too.
+    assert '"phase": "teardown", "event": "end"' in (out / "phases.jsonl").read_text()
     report = json.loads((out / "report.json").read_text())
-    assert report["phases"][-1]["name"] == "collect-logs"
+    assert [p["name"] for p in report["phases"]] == ["teardown"]
     assert report["phases"][-1]["seconds"] is not None
 
 
-def test_finish_without_collected_logs(cmd, tmp_path):
-    ws, out = tmp_path / "shard-0123456789ab", tmp_path / "ws" / "zuul-logs"
-    # Nothing recorded at all: nothing to write.
-    done = cmd("finish", workspace=ws, out=out, teardown={}, success=False)
-    assert done["written"] is False
-    # A cancelled build: phases recorded, logs never collected.
+def test_finish_after_a_cancelled_build(cmd, tmp_path):
+    ws = tmp_path / "shard-0123456789ab"
+    out = ws / "zuul-logs"
+    # A build cancelled during deploy: the phase never ended.
     cmd("sample", workspace=ws, phase="deploy", event="start")
+    cmd("begin", workspace=ws, phase="teardown")
     done = cmd("finish", workspace=ws, out=out, teardown={}, success=False)
     assert done.pop("report")["verdict"] == "FAILURE"
     assert done == {"changed": False, "written": True, "verdict": "FAILURE"}
     report = json.loads((out / "report.json").read_text())
-    assert [p["name"] for p in report["phases"]] == ["deploy"]
+    assert [p["name"] for p in report["phases"]] == ["deploy", "teardown"]
     assert report["phases"][0]["end"] is None
     # Without the job's result (outside Zuul's post-run), the verdict says so.
-    (out / "report.json").unlink()
     assert cmd("finish", workspace=ws, out=out, teardown={})["verdict"] == "UNKNOWN"
 
 

@@ -73,7 +73,7 @@ def test_a_nova_change_passes_as_a_shard_and_leaves_nothing(site, admin_conn):
         f"{build['result']}; see {logs}/job-output.txt:\n{reasons(output)}"
     )
     # The change under test is what ran: its marker is in the shard's log, which the
-    # job's collect-logs role pulled into the build's logs.
+    # job's teardown collected into the build's logs.
     assert marker in (logs / "shard" / "nova-compute.log").read_text()
     # The cleanup playbook's teardown ran and found nothing left; the cloud agrees.
     assert TEARDOWN_TASK in output
