@@ -73,7 +73,7 @@ FLOOR_STEPS = {
 def overhead(shard_runs: list[dict], floor_runs: list[dict]) -> list[dict]:
     """Per phase of the shard run (its report.json), its median seconds next
     to the floor's for the same work (build, deploy, label, exercise,
-    teardown); the other phases (pre-flight, guard, collecting logs) have no
+    teardown); the other phases (pre-flight, guard) have no
     counterpart in the floor. Outside the phases: the shard run's starting of
     playbooks, fact gathering and ./shard run's preparation (the source tree
     as the merger makes it), against the floor's time outside the steps above
