@@ -111,6 +111,7 @@ limits:
 import socket
 
 from ansible.module_utils.shard_bus import DEFAULT_PORT, address_of
+from ansible.module_utils.shard_nova_services import CONTROL_SERVICES, first_down
 from ansible.module_utils.shard_openstack import ShardModule, endpoint_problem, short_error
 from ansible.module_utils.shard_quota import quota_room
 from ansible.module_utils.shard_secrets import url_hosts
@@ -155,9 +156,7 @@ class CloudHealthModule(ShardModule):
         services=dict(
             type="list", elements="str", default=["compute", "placement", "image", "network"]
         ),
-        nova_services=dict(
-            type="list", elements="str", default=["nova-conductor", "nova-scheduler"]
-        ),
+        nova_services=dict(type="list", elements="str", default=list(CONTROL_SERVICES)),
         transport_url=dict(type="str", no_log=True),
         probe_timeout=dict(type="int", default=10),
         image=dict(type="str"),
@@ -201,11 +200,12 @@ class CloudHealthModule(ShardModule):
                 services = list(self.conn.compute.services())
             except Exception as exc:
                 self.unhealthy(f"compute services cannot be listed ({short_error(exc)})")
-            for binary in self.params["nova_services"]:
-                states = [s.state for s in services if s.binary == binary]
-                if "up" not in states:
-                    self.unhealthy(f"{binary} is down" if states else f"{binary} is not running")
-                checked.append(binary)
+            problem = first_down(
+                [(s.binary, s.state) for s in services], self.params["nova_services"]
+            )
+            if problem:
+                self.unhealthy(problem)
+            checked.extend(self.params["nova_services"])
 
         if self.params["transport_url"]:
             problem = amqp_probe(self.params["transport_url"], self.params["probe_timeout"])

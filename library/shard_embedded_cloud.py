@@ -126,6 +126,13 @@ options:
         type: list
         elements: str
         default: []
+      compute_services:
+        description:
+          - nova's C(os-services) URL. C(verify) waits until nova's conductor
+            and scheduler report up there (the rule pre-flight checks,
+            module_utils/shard_nova_services.py), so that a shard job
+            started right after C(./shard cloud up) finds them up.
+        type: str
       image:
         description: The public raw image every cloud has.
         type: dict
@@ -401,6 +408,7 @@ from ansible.module_utils.shard_cloud_services import (
     usable_image,
     wait_for_apis,
 )
+from ansible.module_utils.shard_nova_services import first_down
 from ansible.module_utils.shard_processes import (
     StartFailed,
     kill_orphans,
@@ -413,6 +421,7 @@ from ansible.module_utils.shard_processes import (
     stop,
     wait_port_free,
 )
+from ansible.module_utils.shard_waits import wait_until
 
 VERIFY_TIMEOUT = 180
 STOP_TIMEOUT = 30
@@ -792,6 +801,8 @@ def verify(params, check_mode):
     image = checks["image"]
     try:
         tok = checked_token(checks)
+        if checks["compute_services"]:
+            wait_for_control_plane(checks["compute_services"], tok, params["timeout"])
         out["image_id"], created = ensure_image(image, tok)
         # A private image of the operator's project: shard jobs must leave it as it is.
         canary_created = (
@@ -809,6 +820,29 @@ def verify(params, check_mode):
             pass
     out["changed"] = bool(out["created"])
     return out
+
+
+def wait_for_control_plane(url, tok, timeout):
+    """Until nova's conductor and scheduler report up (a service record is
+    written a moment after its API or process starts); RuntimeError past the
+    timeout, with what was last seen."""
+    seen = []
+
+    def problem():
+        status, _, body = http("GET", url, headers={"X-Auth-Token": tok})
+        if status >= 400:
+            seen.append(f"GET {url} answered HTTP {status}")
+        else:
+            records = (body or {}).get("services") or []
+            seen.append(first_down((r.get("binary"), r.get("state")) for r in records))
+        return seen[-1] is None
+
+    wait_until(
+        problem,
+        timeout or VERIFY_TIMEOUT,
+        on_timeout=lambda: f"nova's control plane is not up: {seen[-1]}",
+        error=RuntimeError,
+    )
 
 
 def stop_step(params, check_mode):
@@ -872,6 +906,7 @@ ARGUMENT_SPEC = dict(
                 ),
             ),
             urls=dict(type="list", elements="str", default=[]),
+            compute_services=dict(type="str"),
             image=dict(
                 type="dict",
                 required=True,

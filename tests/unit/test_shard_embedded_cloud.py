@@ -288,3 +288,48 @@ def test_the_cloud_s_inputs_are_found_by_reading_its_code():
         "module_utils/shard_secrets.py",
     } <= found
     assert "library/shard_server.py" not in found  # a job's module, not the cloud's
+
+
+def test_verify_waits_until_nova_s_control_plane_reports_up(monkeypatch):
+    """A service record is written a moment after the process starts: the cloud is
+    ready only once the conductor and the scheduler report up (as pre-flight wants)."""
+    answers = [
+        (200, {}, {"services": [{"binary": "nova-conductor", "state": "up"}]}),
+        (503, {}, None),
+        (
+            200,
+            {},
+            {
+                "services": [
+                    {"binary": "nova-conductor", "state": "up"},
+                    {"binary": "nova-scheduler", "state": "down"},
+                ]
+            },
+        ),
+        (
+            200,
+            {},
+            {
+                "services": [
+                    {"binary": "nova-conductor", "state": "up"},
+                    {"binary": "nova-scheduler", "state": "up"},
+                ]
+            },
+        ),
+    ]
+    calls = []
+
+    def http(method, url, headers=None, **kwargs):
+        calls.append((method, url, headers["X-Auth-Token"]))
+        return answers[len(calls) - 1]
+
+    monkeypatch.setattr(module, "http", http)
+    module.wait_for_control_plane("http://nova/v2.1/os-services", "tok", 5)
+    assert len(calls) == 4 and calls[0] == ("GET", "http://nova/v2.1/os-services", "tok")
+
+    # Never up: the wait ends with what it saw last.
+    monkeypatch.setattr(module, "http", lambda *a, **k: answers[2])
+    with pytest.raises(
+        RuntimeError, match="^nova's control plane is not up: nova-scheduler is down$"
+    ):
+        module.wait_for_control_plane("http://nova/v2.1/os-services", "tok", 0.05)
