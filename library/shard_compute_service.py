@@ -127,8 +127,8 @@ options:
         enable_isolated_aggregate_filtering)) would let any tenant's server
         land on the shard, and the task fails, saying so, with
         C(label_failed=true) in its result. The probe waits up to I(timeout).
-      - Omit it where the shard is already labelled (an upgrade's restart):
-        nothing is probed again and no label phase is recorded.
+      - Omit it where the shard is already labelled (an upgrade's restart),
+        so that nothing is probed again and no label phase is recorded.
       - In check mode, what would change, when the provider exists (no probe).
     type: dict
     suboptions:
@@ -155,10 +155,27 @@ options:
         default: ""
       phase:
         description:
-          - The label's phase, as I(phase) (same suboptions): its start is
+          - The label's phase, with the suboptions of I(phase). Its start is
             recorded before the label, its end once the label and the probe
             succeeded.
         type: dict
+        suboptions:
+          workspace:
+            description: The build's workspace.
+            type: path
+            required: true
+          name:
+            description: The phase, C(label).
+            type: str
+            required: true
+          start:
+            description: Record the phase's start, before the label.
+            type: bool
+            default: false
+          end:
+            description: Record the phase's end, once the label succeeded.
+            type: bool
+            default: false
 notes:
   - Needs admin rights (service records, placement).
   - In check mode nothing is waited for nor changed; the result tells what
