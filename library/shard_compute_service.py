@@ -24,6 +24,11 @@ description:
   - Only looks up the resource provider and the aggregate for
     I(binary=nova-compute); it assumes a driver whose node name is the host
     name (such as C(fake.FakeDriverWithoutFakeNodes) or libvirt).
+  - With I(label_step), once the cloud sees the host, the same run (one
+    process, one connection) labels the shard, so that only servers of the
+    label's flavor land on it, and proves that nothing else can (see
+    I(label_step)). The end of I(phase) is recorded when the host is part of
+    the cloud, before the label, whose own phase is I(label_step.phase).
 options:
   host:
     description: Host name of the compute service (its C([DEFAULT] host) option).
@@ -97,6 +102,80 @@ options:
       - When the bus does not answer, the module warns and waits for the
         heartbeat.
     type: str
+  label_step:
+    description:
+      - Label the shard once the cloud sees it (I(state=present),
+        I(binary=nova-compute); requires I(label)). The rule lives in
+        module_utils/shard_compute_label.py. It makes sure that the flavor
+        C(<label>-flavor) exists with the size of I(label_step.flavor),
+        private to the account's project, with a description
+        C(shard-jobs label=<label> created=<UTC time>) (kept on a re-run, so
+        the date stays true; a flavor of another size, or public, is created
+        again with it; one of that name without the label fails the task and
+        is left alone) and the extra spec C(trait:CUSTOM_SHARD_<HEX>=required);
+        that the placement trait C(CUSTOM_SHARD_<HEX>) exists; and that the
+        host's resource provider has it, keeping its other traits (written
+        with the generation read with them; on 409 read again and retried).
+        The flavor comes first, so that a janitor finding the trait of a dead
+        run can date it by the flavor.
+      - With I(label_step.probe_image), it then proves that the cloud isolates
+        the shard; a server of a private flavor without the trait
+        (C(<label>-probe)), asked for on the shard's host (microversion
+        2.74), must not be placed (nova answers C(No valid host)); it and its
+        flavor are deleted at once. A cloud whose scheduler does not filter
+        isolated aggregates (nova's C([scheduler]
+        enable_isolated_aggregate_filtering)) would let any tenant's server
+        land on the shard, and the task fails, saying so, with
+        C(label_failed=true) in its result. The probe waits up to I(timeout).
+      - Omit it where the shard is already labelled (an upgrade's restart),
+        so that nothing is probed again and no label phase is recorded.
+      - In check mode, what would change, when the provider exists (no probe).
+    type: dict
+    suboptions:
+      flavor:
+        description: Size of the flavor C(<label>-flavor).
+        type: dict
+        required: true
+        suboptions:
+          ram:
+            description: Memory in MiB.
+            type: int
+            required: true
+          vcpus:
+            description: Number of vCPUs.
+            type: int
+            required: true
+          disk:
+            description: Root disk in GiB.
+            type: int
+            default: 0
+      probe_image:
+        description: Name or id of an image to boot the isolation probe with; no probe when empty.
+        type: str
+        default: ""
+      phase:
+        description:
+          - The label's phase, with the suboptions of I(phase). Its start is
+            recorded before the label, its end once the label and the probe
+            succeeded.
+        type: dict
+        suboptions:
+          workspace:
+            description: The build's workspace.
+            type: path
+            required: true
+          name:
+            description: The phase, C(label).
+            type: str
+            required: true
+          start:
+            description: Record the phase's start, before the label.
+            type: bool
+            default: false
+          end:
+            description: Record the phase's end, once the label succeeded.
+            type: bool
+            default: false
 notes:
   - Needs admin rights (service records, placement).
   - In check mode nothing is waited for nor changed; the result tells what
@@ -120,6 +199,38 @@ EXAMPLES = r"""
     logfile: /home/zuul/shard/logs/nova-compute.log
     transport_url: "{{ cloud_transport_url }}"
   register: compute
+
+- name: Wait until the cloud sees the shard, then make it targetable by its flavor only
+  shard_compute_service:
+    cloud: my-cloud
+    host: shard-3f2a9c01b7d4
+    aggregate: shard-3f2a9c01b7d4
+    label: shard-3f2a9c01b7d4
+    pidfile: /home/zuul/shard/run/nova-compute.pid
+    logfile: /home/zuul/shard/logs/nova-compute.log
+    phase:
+      workspace: /home/zuul/shard
+      name: deploy
+      end: true
+    label_step:
+      flavor:
+        ram: 128
+        vcpus: 1
+        disk: 0
+      probe_image: cirros
+      phase:
+        workspace: /home/zuul/shard
+        name: label
+        start: true
+        end: true
+  register: labelled
+
+- name: Boot on the shard
+  openstack.cloud.server:
+    cloud: my-cloud
+    name: shard-3f2a9c01b7d4-server
+    flavor: "{{ labelled.label.flavor.id }}"
+    image: cirros
 
 - name: After stopping nova-compute, remove it from the cloud
   shard_compute_service:
@@ -187,6 +298,77 @@ mapped:
     - Always false for other binaries than C(nova-compute), and with I(state=absent).
   returned: always
   type: bool
+label:
+  description:
+    - What I(label_step) made (in check mode, would make) of the shard.
+    - Null in check mode when the resource provider does not exist yet.
+  returned: when I(label_step) is given and I(state=present)
+  type: dict
+  contains:
+    flavor:
+      description:
+        - The flavor C(<label>-flavor) after the task (in check mode, as it
+          would be; its I(id) is null when it would be created).
+      type: dict
+      contains:
+        id:
+          description: Flavor id.
+          type: str
+        name:
+          description: Flavor name.
+          type: str
+          sample: shard-3f2a9c01b4e5-flavor
+        extra_specs:
+          description: Extra specs of the flavor.
+          type: dict
+          sample: {"trait:CUSTOM_SHARD_3F2A9C01B4E5": "required"}
+        description:
+          description: Description, with the label and the creation time.
+          type: str
+          sample: shard-jobs label=shard-3f2a9c01b4e5 created=2026-12-02T09:14:03Z
+        ram:
+          description: Memory in MiB.
+          type: int
+        vcpus:
+          description: Number of vCPUs.
+          type: int
+        disk:
+          description: Root disk in GiB.
+          type: int
+    trait:
+      description: The placement trait of the label.
+      type: str
+      sample: CUSTOM_SHARD_3F2A9C01B4E5
+    provider:
+      description: The resource provider with its traits.
+      type: dict
+      contains:
+        uuid:
+          description: Provider UUID.
+          type: str
+        name:
+          description: Provider name.
+          type: str
+        traits:
+          description: All traits of the provider after the task (in check mode, as they would be).
+          type: list
+          elements: str
+          sample: [COMPUTE_NODE, CUSTOM_SHARD_3F2A9C01B4E5]
+    probe:
+      description: The isolation probe's outcome, or null without I(label_step.probe_image).
+      type: dict
+      contains:
+        refused:
+          description: Always true (a probe that was placed fails the task).
+          type: bool
+        fault:
+          description: nova's fault for the refused probe.
+          type: str
+          sample: "No valid host was found. "
+label_failed:
+  description: Whether the task failed in I(label_step), once the cloud saw the host.
+  returned: when the task failed in I(label_step)
+  type: bool
 deleted:
   description: What was (or in check mode would be) deleted, as C(kind:id) strings.
   returned: when I(state=absent)
@@ -198,7 +380,8 @@ deleted:
 import time
 from urllib.parse import quote
 
-from ansible.module_utils import shard_bus
+from ansible.module_utils import shard_bus, shard_phases
+from ansible.module_utils.shard_compute_label import ComputeLabel, LabelError
 from ansible.module_utils.shard_labels import LABEL_METADATA_KEY, aggregate_metadata
 from ansible.module_utils.shard_openstack import (
     ShardModule,
@@ -241,14 +424,35 @@ class ComputeServiceModule(ShardModule):
         pidfile=dict(type="path"),
         logfile=dict(type="path"),
         transport_url=dict(type="str", no_log=True),
+        label_step=dict(
+            type="dict",
+            options=dict(
+                flavor=dict(
+                    type="dict",
+                    required=True,
+                    options=dict(
+                        ram=dict(type="int", required=True),
+                        vcpus=dict(type="int", required=True),
+                        disk=dict(type="int", default=0),
+                    ),
+                ),
+                probe_image=dict(type="str", default=""),
+                phase=shard_phases.PHASE_OPTION,
+            ),
+        ),
     )
-    module_kwargs = dict(supports_check_mode=True, required_together=[("pidfile", "logfile")])
+    module_kwargs = dict(
+        supports_check_mode=True,
+        required_together=[("pidfile", "logfile")],
+        required_by={"label_step": ("label",)},
+    )
 
     def run(self):
         self.require_label()
         self.is_compute = self.params["binary"] == "nova-compute"
-        if self.params["aggregate"] and not self.is_compute:
-            self.fail_json(msg="aggregate only applies to binary nova-compute")
+        for option in ("aggregate", "label_step"):
+            if self.params[option] and not self.is_compute:
+                self.fail_json(msg=f"{option} only applies to binary nova-compute")
         self.deadline = time.monotonic() + self.params["timeout"]
         self.process = None
         # (In check mode nothing was started: there is no process to watch.)
@@ -406,6 +610,10 @@ class ComputeServiceModule(ShardModule):
                 else:
                     result["aggregate"] = _aggregate(aggregate)
                 result["changed"] = aggregate is None or host not in (aggregate.hosts or [])
+            if self.params["label_step"]:
+                # (Before the host has a provider, the whole label would be created.)
+                label, changed = self._label() if "resource_provider" in result else (None, True)
+                result.update(label=label, changed=result["changed"] or changed)
             self.exit_json(**result)
 
         # The shard's aggregate first, isolating (module_utils/shard_labels.py
@@ -483,7 +691,32 @@ class ComputeServiceModule(ShardModule):
                 # (an upgraded shard rejoining keeps its own: not checked then).
                 self._check_in_placement(provider, aggregate, just_joined=joined)
 
+        if self.params["label_step"]:
+            # The cloud sees the shard: deploy ends here, the label starts.
+            self.end_phase()
+            label, changed = self._label()
+            result.update(label=label, changed=result["changed"] or changed)
         self.exit_json(**result)
+
+    def _label(self):
+        """Run the label step (module_utils/shard_compute_label.py) between the start and the
+        end of its own phase: (what it made, whether that changed anything)."""
+        step = self.params["label_step"]
+        shard_phases.option_event(step["phase"], "start", self.check_mode)
+        try:
+            label = ComputeLabel(self.conn, self.params["label"], self.check_mode).present(
+                self.params["host"],
+                step["flavor"],
+                probe_image=step["probe_image"],
+                timeout=self.params["timeout"],
+            )
+        except LabelError as exc:
+            self.fail_json(msg=str(exc), label_failed=True)
+        except sdk_exceptions.SDKException as exc:
+            self.fail_json(msg=f"labelling the shard failed: {api_error(exc)}", label_failed=True)
+        shard_phases.option_event(step["phase"], "end", self.check_mode)
+        changed = label.pop("changed")
+        return label, changed
 
     def _host_mapped(self):
         """Whether nova finds the host through its host mapping (GET /os-hosts/{host}, 2.1)."""

@@ -102,6 +102,7 @@ class ShardModule:
         self.check_mode = self.ansible.check_mode
         self.results = {"changed": False}
         self.conn = None
+        self.phase_ended = False
 
     def connect(self):
         if not HAS_SDK:
@@ -126,10 +127,18 @@ class ShardModule:
     def fail_json(self, **kwargs):
         self.ansible.fail_json(**kwargs)
 
+    def end_phase(self):
+        """Record the end of the C(phase) option now, once (exit_json does it otherwise): for
+        a module whose phase ends before the rest of its work (another phase's)."""
+        if not self.phase_ended:
+            self.phase_ended = True
+            shard_phases.module_event(self.ansible, "end")
+
     def exit_json(self, **kwargs):
         result = dict(self.results)
         result.update(kwargs)
-        shard_phases.exit_json(self.ansible, **result)
+        self.end_phase()
+        self.ansible.exit_json(**result)
 
     def require_label(self, option="label"):
         """Fail unless option I(option) holds a valid shard label; return it (or None if unset)."""

@@ -308,11 +308,17 @@ PHASE_OPTION = dict(
 )
 
 
+def option_event(option, event, check_mode=False):
+    """Record I(event) (start or end) of a phase option (PHASE_OPTION's shape), when it
+    asks for it. A module that does the work of two phases (shard_compute_service's
+    label_step) records the second one's from an option of its own."""
+    if option and option[event] and not check_mode:
+        record(option["workspace"], option["name"], event)
+
+
 def module_event(module, event):
     """Record I(event) (start or end) of I(module)'s C(phase) option, when it asks for it."""
-    option = module.params.get("phase")
-    if option and option[event] and not module.check_mode:
-        record(option["workspace"], option["name"], event)
+    option_event(module.params.get("phase"), event, module.check_mode)
 
 
 def exit_json(module, **result):

@@ -85,6 +85,9 @@ def clock(monkeypatch):
     from openstack import utils as sdk_utils
 
     monkeypatch.setattr(shard_resources, "time", fake)
+    from ansible.module_utils import shard_compute_label
+
+    monkeypatch.setattr(shard_compute_label, "time", fake)
     # The shared wait (shard_waits) paces every module's; openstacksdk's own
     # (wait_for_server, wait_for_delete) sleep through its utils.
     monkeypatch.setattr(shard_waits, "time", fake)
@@ -92,7 +95,6 @@ def clock(monkeypatch):
     for name in (
         "shard_compute_service",
         "shard_server",
-        "shard_compute_label",
         "shard_labelled_resources",
         "shard_teardown_cloud",
     ):

@@ -641,8 +641,8 @@ class FakeIdentity(_Proxy):
         return endpoint
 
 
-# -- shard_compute_label: flavor writes, trait create/delete ---------------
-# Kept apart from the classes above: the calls only shard_compute_label makes.
+# -- the label rule (module_utils/shard_compute_label.py): flavor writes, traits
+# Kept apart from the classes above: the calls only the label rule makes.
 
 
 def _create_flavor(self, name, ram, vcpus, disk, description=None, is_public=True, **attrs):

@@ -7,6 +7,8 @@ from shard_jobs import paths
 
 PROFILES = sorted((paths.ROLES / "shard" / "profiles").glob("*/profile.yaml"))
 MARK = "_shard_step_phase"
+# The label phase of a registered step that also labels the shard (roles/shard_deploy).
+LABEL_MARK = "_shard_label_phase"
 
 
 def steps_in_order(path):
@@ -38,9 +40,20 @@ def records(task):
     )
 
 
-def check(path, step):
+def labels(task):
+    """Whether a task labels the shard, recording the label phase from LABEL_MARK."""
+    return any(isinstance(args, dict) and LABEL_MARK in str(args) for args in task.values())
+
+
+def check(path, step, has_label_step=False):
     """What is wrong with a step file's phase record, or None."""
     tasks = steps_in_order(path)
+    labelling = [t["name"] for t in tasks if labels(t)]
+    if labelling and (step != "registered" or has_label_step):
+        return f"{labelling} record the label phase, but the profile has a label step"
+    # One module run records the end of deploy, then the label phase: the last.
+    if labelling and (len(labelling) != 1 or not (records(tasks[-1]) and labels(tasks[-1]))):
+        return f"the label phase is recorded by {labelling}, not by the step's last task"
     recording = [t["name"] for t in tasks if records(t)]
     if len(recording) != 1:
         return f"{len(recording)} tasks record the phase: {recording}"
@@ -57,7 +70,15 @@ def check(path, step):
 def test_each_recording_step_records_its_phase_at_the_right_place(profile, step):
     steps = yaml.safe_load(profile.read_text()).get("steps", {})
     if step in steps:
-        assert check(profile.parent / steps[step], step) is None
+        assert check(profile.parent / steps[step], step, "label" in steps) is None
+
+
+def test_the_nova_compute_registered_step_labels_the_shard():
+    # No label step of its own: its registered step's one module labels it.
+    path = paths.ROLES / "shard" / "profiles" / "nova-compute" / "profile.yaml"
+    steps = yaml.safe_load(path.read_text())["steps"]
+    assert "label" not in steps
+    assert labels(steps_in_order(path.parent / steps["registered"])[-1])
 
 
 def test_the_check_finds_a_missing_or_early_record(tmp_path):
@@ -73,3 +94,20 @@ def test_the_check_finds_a_missing_or_early_record(tmp_path):
     assert check(step, "registered") == "the end is recorded by 'Wait', not by the step's last task"
     step.write_text("- name: Wait\n  shard_image_info:\n    phase: '{{ _shard_step_phase }}'\n")
     assert check(step, "registered") is None
+
+
+def test_the_check_finds_a_label_phase_out_of_place(tmp_path):
+    step = tmp_path / "registered.yaml"
+    both = "phase: '{{ _shard_step_phase }}'\n    label_step: '{{ _shard_label_phase }}'\n"
+    step.write_text(f"- name: Wait and label\n  shard_compute_service:\n    {both}")
+    assert check(step, "registered") is None
+    assert check(step, "registered", has_label_step=True) == (
+        "['Wait and label'] record the label phase, but the profile has a label step"
+    )
+    step.write_text(
+        "- name: Wait\n  shard_compute_service:\n    label_step: '{{ _shard_label_phase }}'\n"
+        "- name: End\n  shard_report:\n    phase: '{{ _shard_step_phase }}'\n"
+    )
+    assert check(step, "registered") == (
+        "the label phase is recorded by ['Wait'], not by the step's last task"
+    )

@@ -1,24 +1,37 @@
-"""shard_compute_label: the label step of a nova-compute shard, in one module run."""
+"""The label rule of a nova-compute shard (module_utils/shard_compute_label.py), through the
+one module that runs it: shard_compute_service with label_step, once the cloud sees the shard."""
 
 import re
 
 import fake_cloud
-import shard_compute_label as module
+import pytest
+import shard_compute_service as module
 from fake_cloud import OWN_PROJECT
+
+from shard_jobs.rules import phases
 
 LABEL = "shard-0123456789ab"
 HOST = LABEL
 TRAIT = "CUSTOM_SHARD_0123456789AB"
 FLAVOR = f"{LABEL}-flavor"
 SIZE = dict(ram=128, vcpus=1, disk=0)
-ARGS = dict(label=LABEL, provider=HOST, flavor=SIZE)
+ARGS = dict(host=HOST, label=LABEL, timeout=120, label_step=dict(flavor=SIZE))
 DESCRIPTION_RE = re.compile(
     rf"^shard-jobs label={LABEL} created=\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"
 )
 OLD_DESCRIPTION = f"shard-jobs label={LABEL} created=2026-11-25T13:00:00Z"
 
-OTHER = "shard-998877665544"
-OTHER_TRAIT = "CUSTOM_SHARD_998877665544"
+
+@pytest.fixture(autouse=True)
+def shard_up(cloud):
+    """The shard's compute service is up and its host mapped; each test adds its provider."""
+    cloud.add_service(HOST)
+    cloud.mapped_hosts.add(HOST)
+
+
+def label_of(result):
+    assert result.get("failed") is not True, result.get("msg")
+    return result["label"]
 
 
 def flavor_named(cloud, name):
@@ -51,8 +64,8 @@ def test_creates_flavor_trait_and_provider_trait_on_a_clean_cloud(cloud, run_mod
     assert flavor.extra_specs == {f"trait:{TRAIT}": "required"}
     assert TRAIT in cloud.traits
     assert cloud.providers[uuid]["traits"] == {"COMPUTE_NODE", "HW_CPU_X86_AVX2", TRAIT}
-    assert result["trait"] == TRAIT
-    assert result["flavor"] == dict(
+    assert label_of(result)["trait"] == TRAIT
+    assert label_of(result)["flavor"] == dict(
         id=flavor.id,
         name=FLAVOR,
         description=flavor.description,
@@ -61,7 +74,7 @@ def test_creates_flavor_trait_and_provider_trait_on_a_clean_cloud(cloud, run_mod
         vcpus=1,
         disk=0,
     )
-    assert result["provider"] == dict(
+    assert label_of(result)["provider"] == dict(
         uuid=uuid, name=HOST, traits=["COMPUTE_NODE", TRAIT, "HW_CPU_X86_AVX2"]
     )
     # The flavor first (it dates the label), then the trait, then the provider.
@@ -88,9 +101,9 @@ def test_a_second_run_changes_nothing_and_keeps_the_description(cloud, run_modul
     assert second["changed"] is False, second
     assert cloud.mutations == []
     assert flavor_named(cloud, FLAVOR) is flavor
-    assert second["flavor"]["id"] == first["flavor"]["id"]
-    assert second["flavor"]["description"] == OLD_DESCRIPTION
-    assert second["provider"]["traits"] == ["COMPUTE_NODE", TRAIT]
+    assert label_of(second)["flavor"]["id"] == label_of(first)["flavor"]["id"]
+    assert label_of(second)["flavor"]["description"] == OLD_DESCRIPTION
+    assert label_of(second)["provider"]["traits"] == ["COMPUTE_NODE", TRAIT]
 
 
 def test_sets_a_missing_or_different_extra_spec_and_keeps_the_others(cloud, run_module):
@@ -101,7 +114,7 @@ def test_sets_a_missing_or_different_extra_spec_and_keeps_the_others(cloud, run_
 
     assert result["changed"] is True
     assert flavor.extra_specs == {f"trait:{TRAIT}": "required", "hw:cpu_policy": "shared"}
-    assert result["flavor"]["extra_specs"] == flavor.extra_specs
+    assert label_of(result)["flavor"]["extra_specs"] == flavor.extra_specs
     assert [c[0] for c in cloud.mutations] == ["compute.create_flavor_extra_specs"]
     assert flavor.description == OLD_DESCRIPTION
 
@@ -118,7 +131,7 @@ def test_a_flavor_of_another_size_is_created_again_with_its_description(cloud, r
     assert (new.ram, new.vcpus, new.disk) == (128, 1, 0)
     assert new.description == OLD_DESCRIPTION
     assert new.extra_specs == {f"trait:{TRAIT}": "required"}
-    assert result["flavor"]["id"] == new.id
+    assert label_of(result)["flavor"]["id"] == new.id
 
 
 def test_retries_when_the_provider_changes_meanwhile(cloud, clock, run_module):
@@ -157,10 +170,10 @@ def test_check_mode_changes_nothing(cloud, run_module):
     assert cloud.mutations == []
     assert cloud.flavors == [] and TRAIT not in cloud.traits
     assert cloud.providers[uuid]["traits"] == {"COMPUTE_NODE"}
-    assert result["flavor"]["id"] is None
-    assert DESCRIPTION_RE.match(result["flavor"]["description"])
-    assert result["flavor"]["extra_specs"] == {f"trait:{TRAIT}": "required"}
-    assert result["provider"]["traits"] == ["COMPUTE_NODE", TRAIT]
+    assert label_of(result)["flavor"]["id"] is None
+    assert DESCRIPTION_RE.match(label_of(result)["flavor"]["description"])
+    assert label_of(result)["flavor"]["extra_specs"] == {f"trait:{TRAIT}": "required"}
+    assert label_of(result)["provider"]["traits"] == ["COMPUTE_NODE", TRAIT]
 
 
 def test_check_mode_on_a_labelled_shard_tells_no_change(cloud, run_module):
@@ -181,11 +194,13 @@ def test_a_bad_label_fails_in_one_line_before_any_call(cloud, run_module):
     assert cloud.calls == []
 
 
-def test_a_missing_provider_fails_before_any_write(cloud, run_module):
-    result = run_module(module, ARGS)
+def test_no_label_before_the_cloud_sees_the_shard(cloud, run_module):
+    # No provider: the wait fails, and nothing of the label is written.
+    result = run_module(module, dict(ARGS, timeout=5))
 
     assert result["failed"] is True
-    assert result["msg"].startswith(f"resource provider {HOST} not found in placement")
+    assert result["msg"].startswith(f"resource provider {HOST} of compute service {HOST} did not")
+    assert "label_failed" not in result
     assert cloud.mutations == []
 
 
@@ -203,74 +218,98 @@ def test_a_flavor_of_that_name_without_the_label_is_not_taken_over(cloud, run_mo
     assert cloud.mutations == []
 
 
-def test_present_needs_the_flavor_size(cloud, run_module):
-    result = run_module(module, dict(label=LABEL, provider=HOST))
+def test_the_label_step_needs_the_flavor_size_and_the_label(cloud, run_module):
+    no_size = run_module(module, dict(ARGS, label_step=dict(probe_image="cirros")))
+    no_label = run_module(module, dict(host=HOST, label_step=dict(flavor=SIZE)))
+
+    assert no_size["failed"] is True and "flavor" in no_size["msg"]
+    assert no_label["failed"] is True and "label" in no_label["msg"]
+    assert cloud.mutations == []
+
+
+def test_the_label_step_is_for_nova_compute_only(cloud, run_module):
+    result = run_module(module, dict(ARGS, binary="nova-conductor"))
 
     assert result["failed"] is True
-    assert "flavor" in result["msg"]
+    assert result["msg"] == "label_step only applies to binary nova-compute"
 
 
-def test_absent_removes_only_this_labels(cloud, run_module):
-    uuid, flavor = labelled(cloud)
-    cloud.providers[uuid]["traits"].add("HW_CPU_X86_AVX2")
-    other_uuid, other_flavor = labelled(cloud, OTHER, OTHER_TRAIT)
-    plain = cloud.add_flavor("m1.tiny")
-
-    result = run_module(module, dict(label=LABEL, provider=HOST, state="absent"))
-
-    assert result.get("changed") is True, result
-    assert flavor not in cloud.flavors
-    assert TRAIT not in cloud.traits
-    assert cloud.providers[uuid]["traits"] == {"COMPUTE_NODE", "HW_CPU_X86_AVX2"}
-    assert result["flavor"]["id"] == flavor.id
-    assert result["provider"] == dict(
-        uuid=uuid, name=HOST, traits=["COMPUTE_NODE", "HW_CPU_X86_AVX2"]
-    )
-    # The other label's and the cloud's own are untouched.
-    assert other_flavor in cloud.flavors and plain in cloud.flavors
-    assert OTHER_TRAIT in cloud.traits
-    assert cloud.providers[other_uuid]["traits"] == {"COMPUTE_NODE", OTHER_TRAIT}
-
-    cloud.calls.clear()
-    again = run_module(module, dict(label=LABEL, provider=HOST, state="absent"))
-    assert again["changed"] is False and cloud.mutations == []
-    assert again["flavor"] is None
-
-
-def test_absent_leaves_a_flavor_of_that_name_without_the_label(cloud, run_module):
+def test_without_the_label_step_nothing_is_labelled(cloud, run_module):
+    # The upgrade's re-run of the registered step: the shard keeps its label.
     cloud.add_provider(HOST, traits={"COMPUTE_NODE"})
-    decoy = cloud.add_flavor(FLAVOR, description="somebody else's")
+    cloud.add_image("cirros")
 
-    result = run_module(module, dict(label=LABEL, provider=HOST, state="absent"))
+    result = run_module(module, dict(host=HOST, label=LABEL, timeout=120))
 
-    assert result["changed"] is False
-    assert decoy in cloud.flavors
+    assert result.get("failed") is not True, result.get("msg")
+    assert "label" not in result
+    assert cloud.mutations == [] and cloud.called("compute.create_server") == []
+
+
+def events(ws):
+    return [(e["phase"], e["event"]) for e in phases.read_events(ws / phases.PHASES_FILE)]
+
+
+def phased(ws, probe_image=""):
+    """The deploy role's arguments: deploy ends once the cloud sees the shard, then label."""
+    return dict(
+        ARGS,
+        phase=dict(workspace=str(ws), name="deploy", end=True),
+        label_step=dict(
+            flavor=SIZE,
+            probe_image=probe_image,
+            phase=dict(workspace=str(ws), name="label", start=True, end=True),
+        ),
+    )
+
+
+def test_deploy_ends_when_the_cloud_sees_the_shard_then_the_label_phase(
+    cloud, run_module, tmp_path, monkeypatch
+):
+    probe_ready(cloud, "ERROR")
+    ws = tmp_path / "ws"
+    seen = {}
+    create_server = cloud.compute.create_server
+
+    def probe(**attrs):  # what the record held when the label started its work
+        seen["events"] = events(ws)
+        return create_server(**attrs)
+
+    monkeypatch.setattr(cloud.compute, "create_server", probe)
+
+    result = run_module(module, phased(ws, "cirros"))
+
+    assert label_of(result)["probe"]["refused"] is True
+    assert seen["events"] == [("deploy", "end"), ("label", "start")]
+    assert events(ws) == [("deploy", "end"), ("label", "start"), ("label", "end")]
+
+
+def test_a_label_that_fails_ends_deploy_but_not_the_label_phase(cloud, run_module, tmp_path):
+    probe_ready(cloud, "ACTIVE")  # the cloud does not isolate the shard
+    ws = tmp_path / "ws"
+
+    result = run_module(module, phased(ws, "cirros"))
+
+    assert result["failed"] is True and result["label_failed"] is True
+    assert result["msg"].startswith("this cloud does not isolate shards")
+    assert events(ws) == [("deploy", "end"), ("label", "start")]
+
+
+def test_check_mode_records_no_phase(cloud, run_module, tmp_path):
+    cloud.add_provider(HOST, traits={"COMPUTE_NODE"})
+    ws = tmp_path / "ws"
+
+    result = run_module(module, phased(ws), check_mode=True)
+
+    assert label_of(result)["trait"] == TRAIT
+    assert not (ws / phases.PHASES_FILE).exists()
+
+
+def test_check_mode_before_the_provider_exists_tells_a_change(cloud, run_module):
+    result = run_module(module, ARGS, check_mode=True)
+
+    assert result["changed"] is True and result["label"] is None
     assert cloud.mutations == []
-
-
-def test_absent_without_the_provider_still_deletes_flavor_and_trait(cloud, run_module):
-    cloud.traits.add(TRAIT)
-    flavor = cloud.add_flavor(FLAVOR, description=OLD_DESCRIPTION)
-
-    result = run_module(module, dict(label=LABEL, provider=HOST, state="absent"))
-
-    assert result["changed"] is True
-    assert result["provider"] is None
-    assert flavor not in cloud.flavors and TRAIT not in cloud.traits
-
-
-def test_absent_in_check_mode_changes_nothing(cloud, run_module):
-    uuid, flavor = labelled(cloud)
-
-    result = run_module(module, dict(label=LABEL, provider=HOST, state="absent"), check_mode=True)
-
-    assert result["changed"] is True
-    assert cloud.mutations == []
-    assert result["provider"]["traits"] == ["COMPUTE_NODE"]
-    assert flavor in cloud.flavors and TRAIT in cloud.traits
-
-
-# -- private flavors, and the isolation probe --------------------------------
 
 
 def test_the_flavor_is_private_to_the_jobs_project(cloud, run_module):
@@ -294,13 +333,12 @@ def test_a_public_flavor_of_an_older_run_is_made_private_keeping_its_description
     assert again.description == OLD_DESCRIPTION
 
 
-PROBE_ARGS = dict(ARGS, probe_image="cirros")
+PROBE_ARGS = dict(ARGS, label_step=dict(flavor=SIZE, probe_image="cirros"))
 
 
 def probe_ready(cloud, boot_result):
-    """A mapped shard host, the probe's image, and what the probe server turns into."""
+    """The shard's provider, the probe's image, and what the probe server turns into."""
     cloud.add_provider(HOST, traits={"COMPUTE_NODE"})
-    cloud.mapped_hosts.add(HOST)
     cloud.add_image("cirros")
     cloud.boot_result = boot_result
 
@@ -310,7 +348,7 @@ def test_the_probe_proves_isolation_and_leaves_nothing(cloud, run_module):
 
     result = run_module(module, PROBE_ARGS)
 
-    assert result["probe"]["refused"] is True
+    assert label_of(result)["probe"]["refused"] is True
     (create,) = cloud.called("compute.create_server")
     assert create[2]["host"] == HOST and create[2]["name"] == f"{LABEL}-probe"
     probe_flavor = create[2]["flavor_id"]
@@ -328,7 +366,7 @@ def test_the_probe_waits_for_the_fault_nova_records_after_the_error(cloud, run_m
     result = run_module(module, PROBE_ARGS)
 
     assert result.get("failed") is not True, result.get("msg")
-    assert result["probe"]["refused"] is True
+    assert label_of(result)["probe"]["refused"] is True
 
 
 def test_the_probe_fails_the_task_on_a_cloud_that_does_not_isolate(cloud, run_module):
