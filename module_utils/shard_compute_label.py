@@ -107,7 +107,13 @@ class ComputeLabel:
         traits = self._add_trait(provider)
         probe = None
         if probe_image and not self.check_mode:
-            probe = self._probe_isolation(provider["name"], probe_image, wanted, timeout)
+            deadline = time.monotonic() + timeout
+            # A provider without its inventory yet refuses every server:
+            # the probe's refusal would then prove nothing.
+            self._wait_for_inventory(provider, wanted, deadline)
+            probe = self._probe_isolation(
+                provider["name"], probe_image, wanted, max(deadline - time.monotonic(), 1)
+            )
         return dict(
             changed=self.changed,
             flavor=flavor,
@@ -178,6 +184,27 @@ class ComputeLabel:
         return state["traits"]
 
     # -- the isolation probe ---------------------------------------------
+
+    def _wait_for_inventory(self, provider, size, deadline):
+        """Until the provider's inventory could hold the probe (ram, vcpus)."""
+        ram, vcpus = size[0], size[1]
+        url = f"/resource_providers/{provider['uuid']}/inventories"
+
+        def ready():
+            inventories = (placement(self.conn, "get", url) or {}).get("inventories") or {}
+            return (inventories.get("VCPU") or {}).get("total", 0) >= vcpus and (
+                inventories.get("MEMORY_MB") or {}
+            ).get("total", 0) >= ram
+
+        wait_until(
+            ready,
+            deadline=deadline,
+            on_timeout=lambda: (
+                f"resource provider {provider['name']} reported no inventory for a server of "
+                f"{vcpus} vCPU and {ram} MiB, so the isolation probe would prove nothing"
+            ),
+            error=LabelError,
+        )
 
     def _probe_isolation(self, host, image_name, size, timeout):
         """A server of a flavor without the trait, asked for on the shard: nova must refuse it."""

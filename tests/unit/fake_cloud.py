@@ -142,7 +142,7 @@ class FakeCloud:
         self.services.append(service)
         return service
 
-    def add_provider(self, name, traits=(), allocations=None, generation=1):
+    def add_provider(self, name, traits=(), allocations=None, generation=1, inventories=None):
         uuid = f"{next(self._ids):08x}-0000-4000-8000-000000000000"
         self.providers[uuid] = dict(
             uuid=uuid,
@@ -151,6 +151,16 @@ class FakeCloud:
             traits=set(traits),
             allocations=dict(allocations or {}),
             aggregates=[],
+            # What a fake-driver compute reports (nova's defaults of the fake driver).
+            inventories=(
+                {
+                    "VCPU": {"total": 1000},
+                    "MEMORY_MB": {"total": 800000},
+                    "DISK_GB": {"total": 600000},
+                }
+                if inventories is None
+                else inventories
+            ),
         )
         return uuid
 
@@ -474,6 +484,14 @@ class FakePlacement(_Proxy):
                 200,
                 {
                     "allocations": provider["allocations"],
+                    "resource_provider_generation": provider["generation"],
+                },
+            )
+        if path[2] == "inventories" and method == "get":
+            return response(
+                200,
+                {
+                    "inventories": provider["inventories"],
                     "resource_provider_generation": provider["generation"],
                 },
             )

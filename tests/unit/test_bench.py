@@ -253,7 +253,7 @@ def test_read_run_from_its_run_directory(tmp_path):
                     {"name": "build", "seconds": 3.0},
                     {"name": "deploy", "seconds": 8.0},
                     {"name": "build", "seconds": 2.5},  # the upgrade job builds twice
-                    {"name": "collect-logs", "seconds": None},  # never ended
+                    {"name": "teardown", "seconds": None},  # never ended
                 ],
                 "cpu": {
                     "groups": {

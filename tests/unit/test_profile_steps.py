@@ -111,3 +111,29 @@ def test_the_check_finds_a_label_phase_out_of_place(tmp_path):
     assert check(step, "registered") == (
         "the label phase is recorded by ['Wait'], not by the step's last task"
     )
+
+
+def test_only_deploy_asks_the_registered_step_to_label():
+    """The upgrade re-runs the registered step on a labelled shard: it must not label or
+    probe again, nor record a second label phase, so it never passes the label phase."""
+
+    def passes_label_phase(path):
+        found = []
+
+        def walk(node):
+            if isinstance(node, dict):
+                if LABEL_MARK in (node.get("vars") or {}):
+                    found.append(node.get("name"))
+                for value in node.values():
+                    walk(value)
+            elif isinstance(node, list):
+                for value in node:
+                    walk(value)
+
+        walk(yaml.safe_load(path.read_text()))
+        return found
+
+    deploy = paths.ROLES / "shard_deploy" / "tasks" / "main.yaml"
+    assert passes_label_phase(deploy), "shard_deploy no longer asks its registered step to label"
+    for path in sorted((paths.ROLES / "shard_upgrade" / "tasks").glob("*.yaml")):
+        assert passes_label_phase(path) == [], path

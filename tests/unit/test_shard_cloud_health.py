@@ -670,3 +670,18 @@ def test_no_room_is_the_quota_rule_message(cloud, run_module, monkeypatch):
         "target cloud has no room: the quota of project p-shard-ci is exhausted: "
         "cores 2 of 2 cores used, 1 more needed"
     )
+
+
+def test_pre_flight_checks_the_services_the_embedded_cloud_waits_for():
+    """The role's default is what pre-flight checks on every job; the embedded cloud's
+    readiness waits for module_utils/shard_nova_services.py's list: one list."""
+    from ansible.module_utils.shard_nova_services import CONTROL_SERVICES
+
+    from shard_jobs import paths
+
+    role = paths.ROLES / "shard_preflight"
+    defaults = yaml.safe_load((role / "defaults" / "main.yaml").read_text())
+    spec = yaml.safe_load((role / "meta" / "argument_specs.yaml").read_text())
+    option = spec["argument_specs"]["main"]["options"]["shard_preflight_nova_services"]
+    assert defaults["shard_preflight_nova_services"] == list(CONTROL_SERVICES)
+    assert option["default"] == list(CONTROL_SERVICES)

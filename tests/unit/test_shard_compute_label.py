@@ -413,3 +413,25 @@ def test_a_probe_that_cannot_be_created_leaves_no_flavor_and_says_why(
     assert result["msg"].startswith(f"the isolation probe {LABEL}-probe failed: ")
     assert "requested_destination" in result["msg"]
     assert [f.name for f in cloud.flavors] == [FLAVOR]
+
+
+def test_the_probe_waits_for_the_provider_s_inventory(cloud, clock, run_module):
+    """A provider without its inventory yet refuses every server: the probe waits for
+    it, and without it fails rather than take a refusal for isolation."""
+    probe_ready(cloud, "ERROR")
+    provider = cloud.provider_named(HOST)
+    reported = provider["inventories"]
+    provider["inventories"] = {}
+
+    result = run_module(module, dict(PROBE_ARGS, timeout=5))
+
+    assert result["failed"] is True
+    assert result["msg"] == (
+        f"resource provider {HOST} reported no inventory for a server of 1 vCPU and 128 MiB, "
+        "so the isolation probe would prove nothing"
+    )
+    assert cloud.called("compute.create_server") == []
+
+    # Once reported, the probe runs.
+    provider["inventories"] = reported
+    assert label_of(run_module(module, PROBE_ARGS))["probe"]["refused"] is True
