@@ -58,15 +58,31 @@ def local_trees(src_items) -> dict[str, Path]:
 def release_source(package: str, version: str) -> Path:
     """The source release of a package (sdist from the package index), as a tagged git repo."""
     dest = paths.HOME / "cache" / "sources" / f"{package}-{version}"
-    if (dest / ".git").exists():
+    if _packed(dest):
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     # Runs started together (concurrent jobs) fetch it once, one after the other.
     with open(dest.parent / f".{package}-{version}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if (dest / ".git").exists():
-            return dest
-        return _fetch_release(package, version, dest)
+        if not (dest / ".git").exists():
+            _fetch_release(package, version, dest)
+        if not _packed(dest):
+            # A cache made before releases were packed: packed once, here.
+            _pack(dest)
+        return dest
+
+
+def _packed(repo: Path) -> bool:
+    """Whether the cached release's objects are in a pack: every run clones it
+    (--no-hardlinks), and a copy of thousands of loose objects (one per file
+    of the release) cost seconds of system CPU, one pack file a fraction."""
+    pack_dir = repo / ".git" / "objects" / "pack"
+    return pack_dir.is_dir() and any(pack_dir.glob("*.pack"))
+
+
+def _pack(repo: Path):
+    _git(["repack", "-a", "-d", "-q"], repo)
+    _git(["prune-packed", "-q"], repo)
 
 
 def _fetch_release(package: str, version: str, dest: Path) -> Path:
@@ -108,6 +124,7 @@ def _fetch_release(package: str, version: str, dest: Path) -> Path:
     _git(["add", "-A"], src)
     _git(["commit", "-q", "-m", f"{package} {version} source release"], src)
     _git(["tag", version], src)
+    _pack(src)
     src.rename(dest)
     tmp.rmdir()
     print(f"run: {package} {version} source release fetched in {time.monotonic() - start:.0f}s")

@@ -131,3 +131,28 @@ def test_src_names_a_project_and_an_existing_tree(tmp_path):
         sources.local_trees(["nova=/x"])
     with pytest.raises(sources.RunError, match=f"^missing source tree: {tmp_path / 'no'} is not"):
         sources.local_trees([f"openstack/nova={tmp_path / 'no'}"])
+
+
+def test_a_cached_release_of_loose_objects_is_packed_once(tmp_path, monkeypatch):
+    """Every run clones the cached release: a cache left with one loose object
+    per file (as releases were cached before) is packed on its next use, and a
+    packed one is used as it is (no fetch, no git command)."""
+    monkeypatch.setattr(sources.paths, "HOME", tmp_path)
+    cached = tmp_path / "cache" / "sources" / "nova-1.0.0"
+    cached.parent.mkdir(parents=True)
+    _source(tmp_path).rename(cached)
+    objects = cached / ".git" / "objects"
+    loose = [p for p in objects.glob("??/*") if p.is_file()]
+    assert loose and not list((objects / "pack").glob("*.pack"))
+    monkeypatch.setattr(sources, "_fetch_release", lambda *a: pytest.fail("fetched again"))
+
+    assert sources.release_source("nova", "1.0.0") == cached
+
+    assert list((objects / "pack").glob("*.pack"))
+    assert not [p for p in objects.glob("??/*") if p.is_file()]
+    assert _git(cached, "status", "--porcelain") == ""
+    monkeypatch.setattr(sources, "_pack", lambda repo: pytest.fail("packed again"))
+    assert sources.release_source("nova", "1.0.0") == cached
+    dest = tmp_path / "work" / "nova"
+    sources.prepare_repo(cached, dest)
+    assert (dest / "pkg" / "code.py").read_text() == "old\n"
