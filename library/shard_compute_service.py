@@ -714,6 +714,8 @@ class ComputeServiceModule(ShardModule):
             self.fail_json(msg=str(exc), label_failed=True)
         except sdk_exceptions.SDKException as exc:
             self.fail_json(msg=f"labelling the shard failed: {api_error(exc)}", label_failed=True)
+        except Exception as exc:  # keystoneauth / requests errors: the label's, not the log's
+            self.fail_json(msg=f"labelling the shard failed: {api_error(exc)}", label_failed=True)
         shard_phases.option_event(step["phase"], "end", self.check_mode)
         changed = label.pop("changed")
         return label, changed

@@ -828,7 +828,7 @@ def wait_for_control_plane(url, tok, timeout):
     timeout, with what was last seen."""
     seen = []
 
-    def problem():
+    def up():
         status, _, body = http("GET", url, headers={"X-Auth-Token": tok})
         if status >= 400:
             seen.append(f"GET {url} answered HTTP {status}")
@@ -838,7 +838,7 @@ def wait_for_control_plane(url, tok, timeout):
         return seen[-1] is None
 
     wait_until(
-        problem,
+        up,
         timeout or VERIFY_TIMEOUT,
         on_timeout=lambda: f"nova's control plane is not up: {seen[-1]}",
         error=RuntimeError,

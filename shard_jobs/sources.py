@@ -75,9 +75,12 @@ def release_source(package: str, version: str) -> Path:
 def _packed(repo: Path) -> bool:
     """Whether the cached release's objects are in a pack: every run clones it
     (--no-hardlinks), and a copy of thousands of loose objects (one per file
-    of the release) cost seconds of system CPU, one pack file a fraction."""
-    pack_dir = repo / ".git" / "objects" / "pack"
-    return pack_dir.is_dir() and any(pack_dir.glob("*.pack"))
+    of the release) cost seconds of system CPU, one pack file a fraction.
+    Packed means done: an index of a finished pack, and no loose object left
+    (prune-packed removes their directories last), so that a run never
+    clones it while another run packs it (that one holds the lock)."""
+    objects = repo / ".git" / "objects"
+    return any((objects / "pack").glob("pack-*.idx")) and not any(objects.glob("[0-9a-f][0-9a-f]"))
 
 
 def _pack(repo: Path):

@@ -4,7 +4,8 @@ What the runner can judge (build id, profile, source tree, cloud name) it
 refuses before anything is written (exit 2). What needs the target cloud
 (credentials, image, quota) fails the job's pre-run (exit 1, result RETRY:
 the cloud's problem, not the change's), and the cleanup playbook adds no
-line of its own: it has nothing to collect or tear down.
+line of its own: it has nothing to tear down, and collects the logs and the
+report (with teardown's verdict) quietly.
 These runs start together: each spends its time in ansible, not in the cloud.
 """
 

@@ -435,3 +435,23 @@ def test_the_probe_waits_for_the_provider_s_inventory(cloud, clock, run_module):
     # Once reported, the probe runs.
     provider["inventories"] = reported
     assert label_of(run_module(module, PROBE_ARGS))["probe"]["refused"] is True
+
+
+def test_a_connection_error_while_labelling_is_the_labels_failure(
+    cloud, run_module, monkeypatch, tmp_path
+):
+    """Not only the API's errors: keystoneauth's and requests' (the cloud went
+    away mid-label) fail the label, not the service's log."""
+    probe_ready(cloud, "ERROR")
+
+    def unreachable(**attrs):
+        raise ConnectionError("Unable to establish connection to http://cloud:8774")
+
+    monkeypatch.setattr(cloud.compute, "create_server", unreachable)
+
+    result = run_module(module, phased(tmp_path / "ws", "cirros"))
+
+    assert result["failed"] is True and result["label_failed"] is True
+    assert result["msg"] == (
+        "labelling the shard failed: Unable to establish connection to http://cloud:8774"
+    )
