@@ -493,8 +493,11 @@ def stop_all(specs, timeout):
 
 
 def fingerprint(spec, contents, salt):
-    """A hash of the files a process reads and of the package set: a change restarts it."""
+    """A hash of the process's command and environment, the files it reads and the package
+    set: a change restarts it (a new command: the programs of another virtualenv, as when
+    the cloud moves to another nova commit)."""
     digest = hashlib.sha1(str(salt).encode())
+    digest.update(json.dumps([spec["command"], spec["environment"]], sort_keys=True).encode())
     for path in spec["inputs"]:
         digest.update(b"\0" + path.encode() + b"\0" + contents[path].encode())
     return digest.hexdigest()

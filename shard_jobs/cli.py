@@ -17,8 +17,18 @@ from shard_jobs import testing
 def _cloud(args) -> int:
     from shard_jobs import cloud
 
+    if args.action != "up" and args.source:
+        sys.stderr.write(f"shard cloud {args.action}: --source is for up\n")
+        return 2
+    if (args.action == "upgrade") != bool(args.to):
+        sys.stderr.write(
+            "shard cloud: upgrade needs --to PROJECT=[PATH@]REF, and only upgrade takes it\n"
+        )
+        return 2
     if args.action == "up":
-        return cloud.up()
+        return cloud.up(args.source)
+    if args.action == "upgrade":
+        return cloud.upgrade(args.to)
     if args.action == "status":
         return cloud.status(as_json=args.json)
     if args.action == "down":
@@ -68,9 +78,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("cloud", help="the embedded cloud: up, status, down, destroy")
-    p.add_argument("action", choices=["up", "status", "down", "destroy"])
+    p = sub.add_parser("cloud", help="the embedded cloud: up, status, upgrade, down, destroy")
+    p.add_argument("action", choices=["up", "status", "upgrade", "down", "destroy"])
     p.add_argument("--json", action="store_true", help="status as JSON, for scripts")
+    p.add_argument(
+        "--source",
+        action="append",
+        default=[],
+        metavar="PROJECT=PATH[@REF]",
+        help="up: a new cloud runs this commit of the project's git repository instead of "
+        "its release (openstack/nova only; REF defaults to HEAD); the cloud keeps following it",
+    )
+    p.add_argument(
+        "--to",
+        action="append",
+        default=[],
+        metavar="PROJECT=[PATH@]REF",
+        help="upgrade: move the running cloud forward in place to this commit (migrations, "
+        "control plane, then computes); PATH only when the cloud runs the project's release",
+    )
     p.set_defaults(func=_cloud)
 
     p = sub.add_parser("run", help="run a job from zuul.d/ locally, the way Zuul runs it")

@@ -1,4 +1,4 @@
-"""./shard cloud up|status|down|destroy: the embedded cloud."""
+"""./shard cloud up|status|upgrade|down|destroy: the embedded cloud."""
 
 import ast
 import hashlib
@@ -14,9 +14,10 @@ from pathlib import Path
 
 import yaml
 
-from shard_jobs import ansible, paths
+from shard_jobs import ansible, cloud_sources, paths, sources
 from shard_jobs.rules import cloud_services
 from shard_jobs.rules import processes as proc
+from shard_jobs.settings import RunError
 
 PLAYBOOK = paths.PLAYBOOKS / "embedded-cloud.yaml"
 ROLE = paths.ROLES / "embedded_cloud"
@@ -37,6 +38,8 @@ def cloud_vars() -> dict:
     extra = {
         "embedded_cloud_dir": str(paths.CLOUD_DIR),
         "embedded_cloud_venv": str(paths.CLOUD_VENV),
+        # What the cloud follows from a branch, as recorded (cloud_sources).
+        "embedded_cloud_sources": cloud_sources.load(paths.CLOUD_DIR),
     }
     for key, value in os.environ.items():
         if key.startswith("SHARD_CLOUD_VAR_"):
@@ -178,6 +181,7 @@ def status(as_json: bool = False) -> int:
                     "secret_file": manifest.get("secret_file"),
                     "state_dir": manifest.get("state_dir", str(paths.CLOUD_DIR)),
                     "venv": manifest.get("venv"),
+                    "sources": manifest.get("sources") or {},
                     "services": states,
                 },
                 indent=2,
@@ -190,6 +194,8 @@ def status(as_json: bool = False) -> int:
             print(f"{s['name']:<16} {s['state']:<10} {pid:>8}  {s['endpoint']}")
         print(f"cloud {manifest.get('cloud_name')} in clouds.yaml {manifest.get('clouds_yaml')}")
         print(f"state directory {manifest.get('state_dir', paths.CLOUD_DIR)}")
+        for dist, src in sorted((manifest.get("sources") or {}).items()):
+            print(f"{dist} follows {src['repo']} at {src['commit'][:12]} (past {src['version']})")
     return 0 if healthy else 1
 
 
@@ -317,9 +323,14 @@ def _canary_problem(manifest: dict) -> str | None:
     return f"the canary image {name} is missing"
 
 
-def up() -> int:
+def up(source_items: list[str] | None = None) -> int:
     start = time.monotonic()
-    extra = cloud_vars()
+    try:
+        cloud_sources.up_sources(paths.CLOUD_DIR, source_items or [], load_manifest() is not None)
+        extra = cloud_vars()
+    except RunError as exc:
+        sys.stderr.write(f"cloud up: {exc}\n")
+        return 2
     fingerprint = inputs_fingerprint(extra)
     manifest = load_manifest()
     if manifest is not None and _stamp() == fingerprint:
@@ -355,6 +366,38 @@ def up() -> int:
     return rc
 
 
+def upgrade(to_items: list[str]) -> int:
+    """Move a running cloud forward in place to other commits: the role's `up` with the
+    new sources installs them beside the running ones, migrates the databases, restarts
+    the control plane, then the ordinary compute, then runs the online data migrations."""
+    start = time.monotonic()
+    if load_manifest() is None:
+        sys.stderr.write("cloud upgrade: no cloud to upgrade: './shard cloud up' first\n")
+        return 2
+    before = cloud_sources.load(paths.CLOUD_DIR)
+    try:
+        releases = {d: sources.pinned_version(d) for d in cloud_sources.PROJECTS.values()}
+        after = cloud_sources.upgrade_sources(paths.CLOUD_DIR, to_items, releases)
+    except RunError as exc:
+        sys.stderr.write(f"cloud upgrade: {exc}\n")
+        return 2
+    moves = []
+    for dist, new in sorted(after.items()):
+        if before.get(dist) != new:
+            was = before[dist]["commit"][:12] if dist in before else releases[dist]
+            moves.append(f"{dist} {was} -> {new['commit'][:12]}")
+    if not moves:
+        print("cloud upgrade: the cloud runs these commits already")
+        return up()
+    print(f"cloud upgrade: {', '.join(moves)}", flush=True)
+    (paths.CLOUD_DIR / CONVERGED).unlink(missing_ok=True)
+    rc = _run("up", cloud_vars(), "upgrade")
+    if rc == 0:
+        (paths.CLOUD_DIR / CONVERGED).write_text(inputs_fingerprint(cloud_vars()) + "\n")
+        print(f"cloud upgrade: done in {time.monotonic() - start:.1f}s")
+    return rc
+
+
 def down() -> int:
     """Stop every process, keep the data. The converged stamp stays: the next `up`
     only starts the processes again when nothing else changed."""
@@ -368,12 +411,13 @@ def destroy() -> int:
     return _run("destroy", cloud_vars())
 
 
-def _run(state: str, extra: dict) -> int:
-    log = paths.CLOUD_LOG_DIR / f"cloud-{state}.log"
+def _run(state: str, extra: dict, command: str = "") -> int:
+    command = command or state
+    log = paths.CLOUD_LOG_DIR / f"cloud-{command}.log"
     rc = ansible.playbook(
         PLAYBOOK,
         dict(extra, embedded_cloud_state=state),
-        progress_prefix=f"cloud {state}: ",
+        progress_prefix=f"cloud {command}: ",
         log_path=log,
     )
     return rc

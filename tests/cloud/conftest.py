@@ -9,6 +9,13 @@ import yaml
 from cloud_helpers import BASE, LOCK, IsolatedCloud
 
 
+def _remove_venvs(cloud: IsolatedCloud) -> None:
+    """The services' virtualenv and those layered on it (a nova commit's, another nova
+    release's for the ordinary compute), named after it."""
+    for venv in [cloud.venv, *cloud.venv.parent.glob(cloud.venv.name + "-*")]:
+        shutil.rmtree(venv, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def iso() -> IsolatedCloud:
     """The isolated cloud, destroyed before the first test and after the last.
@@ -26,7 +33,7 @@ def iso() -> IsolatedCloud:
         assert result.rc == 0, result
         # destroy keeps the services' virtualenv (a package cache): this tier's
         # goes too, so that every session installs the services from nothing.
-        shutil.rmtree(cloud.venv, ignore_errors=True)
+        _remove_venvs(cloud)
         try:
             yield cloud
         finally:
@@ -34,7 +41,7 @@ def iso() -> IsolatedCloud:
             for what, seconds in cloud.timings.items():
                 print(f"cloud up, {what}: {seconds:.1f}s")
             result = cloud.shard("destroy")
-            shutil.rmtree(cloud.venv, ignore_errors=True)
+            _remove_venvs(cloud)
             assert result.rc == 0, result
 
 

@@ -1,0 +1,162 @@
+"""What the embedded cloud runs from a source tree instead of a release: the one home of the rules.
+
+A cloud that follows a branch runs a project built from a commit of a git
+repository (`./shard cloud up --source openstack/nova=PATH[@REF]`) and moves
+forward in place (`./shard cloud upgrade --to openstack/nova=[PATH@]REF`). The
+cloud's state directory records what it runs (sources.json), so that a later
+`cloud up` keeps running it and never silently goes back to the release; the
+role installs it (embedded_cloud_sources) and hands out the commit (the
+handout's `commits`, which the migration guard compares with).
+"""
+
+import json
+import subprocess
+from pathlib import Path
+
+from shard_jobs import git_identity
+from shard_jobs.settings import RunError
+
+RECORD = "sources.json"
+# Projects the embedded cloud can build from source, by their Python
+# distribution. Only nova so far: the shard jobs' guard and skew rules are
+# nova's (and glance's, whose shards share the cloud's database, so a glance
+# of another commit would have to be refused by its migrations anyway).
+PROJECTS = {"openstack/nova": "nova"}
+
+
+def _git(repo: Path, *args: str) -> str:
+    proc = subprocess.run(
+        ["git", "-C", str(repo), *args],
+        env=git_identity.environment(),
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        raise RunError(
+            proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "git failed"
+        )
+    return proc.stdout.strip()
+
+
+def parse(item: str, option: str) -> tuple[str, str, str]:
+    """PROJECT=[PATH@]REF or PROJECT=PATH → (distribution, path or "", ref or "").
+
+    The last '@' separates the ref; with --source a bare path means its HEAD,
+    with --to a bare word is a ref of the repository the cloud already follows."""
+    project, sep, rest = item.partition("=")
+    if not sep or not rest:
+        raise RunError(
+            f"bad {option} {item!r}: expected PROJECT=PATH[@REF], e.g. openstack/nova=~/nova@master"
+        )
+    if project not in PROJECTS:
+        raise RunError(
+            f"bad {option} {item!r}: the embedded cloud builds only {', '.join(sorted(PROJECTS))} "
+            "from source"
+        )
+    path, at, ref = rest.rpartition("@")
+    if not at:
+        path, ref = (rest, "") if option == "--source" else ("", rest)
+    if not ref and option == "--to":
+        raise RunError(f"bad {option} {item!r}: no ref to upgrade to")
+    return PROJECTS[project], path, ref
+
+
+def resolve(path: str, ref: str) -> dict:
+    """{repo, commit, version} of REF (HEAD when empty) in the git repository at path.
+
+    version is the newest release tag the commit descends from: the release the
+    cloud is past (the handout's versions)."""
+    repo = Path(path).expanduser().resolve()
+    if not (repo / ".git").exists() and not (repo / "HEAD").is_file():
+        raise RunError(f"not a git repository: {repo}")
+    try:
+        commit = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref or 'HEAD'}^{{commit}}")
+    except RunError:
+        raise RunError(f"{repo} has no commit {ref or 'HEAD'!r}") from None
+    try:
+        # Release tags only (pbr's are versions: 34.0.0, 2026.2.0): not a test's or a
+        # user's own tag.
+        version = _git(repo, "describe", "--tags", "--abbrev=0", "--match", "[0-9]*", commit)
+    except RunError:
+        raise RunError(
+            f"no release tag below {ref or 'HEAD'} in {repo}: which release it follows is unknown"
+        ) from None
+    return {"repo": str(repo), "commit": commit, "version": version}
+
+
+def load(cloud_dir: Path) -> dict:
+    """What the cloud runs from source, by distribution ({} for releases only)."""
+    try:
+        return json.loads((cloud_dir / RECORD).read_text())
+    except FileNotFoundError:
+        return {}
+    except ValueError as exc:
+        raise RunError(
+            f"{cloud_dir / RECORD} is not JSON ({exc}): remove it or destroy the cloud"
+        ) from None
+
+
+def save(cloud_dir: Path, sources: dict) -> None:
+    cloud_dir.mkdir(parents=True, exist_ok=True)
+    tmp = cloud_dir / f".{RECORD}.tmp"
+    tmp.write_text(json.dumps(sources, indent=2, sort_keys=True) + "\n")
+    tmp.replace(cloud_dir / RECORD)
+
+
+def forward(dist: str, current: dict | None, release: str, new: dict) -> None:
+    """Refuse a move that is not forward: the new commit must descend from the one the
+    cloud runs (current), or from the tag of the release it runs (release)."""
+    base = current["commit"] if current else release
+    what = f"{dist} {current['commit'][:12]}" if current else f"the release {dist} {release}"
+    try:
+        _git(Path(new["repo"]), "merge-base", "--is-ancestor", base, new["commit"])
+    except RunError:
+        raise RunError(
+            f"{dist} {new['commit'][:12]} does not descend from {what}, which the cloud runs: "
+            "a cloud is upgraded forward only (destroy it to start again)"
+        ) from None
+
+
+def up_sources(cloud_dir: Path, items: list[str], exists: bool) -> dict:
+    """The sources a `cloud up` builds: the recorded ones, or --source's for a new cloud.
+
+    A cloud that exists is moved only by `cloud upgrade` (forward, in place)."""
+    recorded = load(cloud_dir)
+    wanted = {}
+    for item in items:
+        dist, path, ref = parse(item, "--source")
+        wanted[dist] = resolve(path, ref)
+    if not items or wanted == recorded:
+        return recorded
+    if exists:
+        runs = (
+            ", ".join(f"{d} {s['commit'][:12]}" for d, s in sorted(recorded.items())) or "releases"
+        )
+        raise RunError(
+            f"this cloud runs {runs}: 'cloud upgrade --to PROJECT=[PATH@]REF' moves it forward, "
+            "'cloud destroy' starts again"
+        )
+    save(cloud_dir, wanted)
+    return wanted
+
+
+def upgrade_sources(cloud_dir: Path, items: list[str], releases: dict) -> dict:
+    """The sources after `cloud upgrade --to ...`, checked forward and recorded.
+
+    releases: the release each distribution runs when not from source."""
+    sources = load(cloud_dir)
+    for item in items:
+        dist, path, ref = parse(item, "--to")
+        current = sources.get(dist)
+        if not path:
+            if not current:
+                raise RunError(
+                    f"the cloud runs the release of {dist}: say which repository, "
+                    f"--to {item.partition('=')[0]}=PATH@REF"
+                )
+            path = current["repo"]
+        new = resolve(path, ref)
+        forward(dist, current, releases.get(dist, ""), new)
+        sources[dist] = new
+    save(cloud_dir, sources)
+    return sources

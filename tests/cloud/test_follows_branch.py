@@ -1,0 +1,206 @@
+"""A cloud that follows a branch (docs: deployment models), end to end on the isolated cloud.
+
+The isolated cloud comes up again (test_embedded_cloud.py destroyed it) running nova
+from a commit of a git repository instead of its release: the nova 34.0.0 source
+release with "master" on top, as a site whose cloud follows master has it. Shard
+jobs then meet what the cloud runs: a change based on its commit passes; `cloud
+upgrade --to` moves the cloud forward in place (migrations, control plane, then the
+ordinary compute) to a commit that raises nova's service version, and refuses to
+move back; a change based on that commit passes; a change of the older release,
+which the cloud now refuses, fails in pre-run before its build, with its one line.
+
+The tests run in file order and share the cloud and the repository.
+"""
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from job_runs import run_job
+
+from shard_jobs import git_identity, sources
+from shard_jobs.rules import processes
+
+NOVA = "openstack/nova"
+SERVICE_PY = "nova/objects/service.py"
+GIT_ENV = git_identity.environment(GIT_CONFIG_NOSYSTEM="1")
+
+
+def git(cwd, *args) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, env=GIT_ENV, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def commit(repo: Path, message: str) -> str:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+    return git(repo, "rev-parse", "HEAD")
+
+
+def raise_service_version(repo: Path, version: int) -> None:
+    """SERVICE_VERSION = version, with its history entry (nova reads the history by it)."""
+    path = repo / SERVICE_PY
+    text = path.read_text()
+    current = int(re.search(r"^SERVICE_VERSION = (\d+)$", text, re.M).group(1))
+    entries = "".join(
+        f"    # Version {v}: Compute RPC v6.5: (shard-jobs test: master moved on)\n"
+        "    {'compute_rpc': '6.5'},\n"
+        for v in range(current + 1, version + 1)
+    )
+    text = text.replace(f"SERVICE_VERSION = {current}\n", f"SERVICE_VERSION = {version}\n", 1)
+    end = text.index("\n)\n", text.index("SERVICE_VERSION_HISTORY = ("))
+    path.write_text(text[: end + 1] + entries + text[end + 1 :])
+
+
+@pytest.fixture(scope="module")
+def branch(tmp_path_factory) -> dict:
+    """nova's "master": the 34.0.0 source release, then m1 (one commit past it) and m2
+    (service version 75: the release has 74)."""
+    repo = tmp_path_factory.mktemp("follow") / "nova"
+    release = sources.release_source("nova", sources.pinned_version("nova"))
+    git(repo.parent, "clone", "-q", str(release), str(repo))
+    git(repo, "checkout", "-q", "-b", "master")
+    (repo / "README.rst").write_text((repo / "README.rst").read_text() + "\nmaster\n")
+    m1 = commit(repo, "master: one commit past the release")
+    raise_service_version(repo, 75)
+    m2 = commit(repo, "master: service version 75")
+    return {"repo": repo, "m1": m1, "m2": m2, "release": sources.pinned_version("nova")}
+
+
+def change_on(branch: dict, base: str, path: Path, edit=None) -> Path:
+    """A change for a shard job: a clone of the branch's repository (all its commits, as a
+    Zuul-prepared repository has), the change committed on BASE."""
+    git(path.parent, "clone", "-q", str(branch["repo"]), str(path))
+    git(path, "checkout", "-q", "-B", "change", base)
+    (path / "nova" / "version.py").write_text(
+        (path / "nova" / "version.py").read_text() + "# a change\n"
+    )
+    if edit:
+        edit(path)
+    commit(path, "a change")
+    return path
+
+
+def handout(iso) -> dict:
+    return yaml.safe_load(Path(iso.manifest["secret_file"]).read_text())
+
+
+def nova_commands(iso) -> dict[str, str]:
+    return {
+        s["name"]: " ".join(s["command"])
+        for s in iso.manifest["services"]
+        if s["name"].startswith("nova-")
+    }
+
+
+def job(iso, tree: Path):
+    status, summary, stderr = run_job(
+        "shard-nova-compute", "--src", f"{NOVA}={tree}", timeout=900, env=iso.env
+    )
+    assert summary, stderr
+    return status, summary, stderr
+
+
+def test_up_runs_nova_from_a_commit(iso, branch):
+    result = iso.shard("up", "--source", f"{NOVA}={branch['repo']}@{branch['m1']}")
+    assert result.rc == 0, result
+    iso.timings["from a nova commit"] = result.seconds
+    given = handout(iso)
+    # The guard's reference: the commit, with the release it is past.
+    assert given["commits"] == {"nova": branch["m1"]}
+    assert given["versions"]["nova"] == branch["release"]
+    # The release's service version both ways (74), and one newer allowed.
+    assert given["maximum_service_versions"]["nova-compute"] == (
+        given["minimum_service_versions"]["nova-compute"] + 1
+    )
+    layer = f"-nova-{branch['m1'][:12]}/bin/"
+    assert all(layer in command for command in nova_commands(iso).values()), nova_commands(iso)
+    status = iso.shard("status")
+    assert f"nova follows {branch['repo']} at {branch['m1'][:12]}" in status.stdout, status
+
+
+def test_up_keeps_the_commit_and_moves_only_by_upgrade(iso, branch):
+    result = iso.shard("up")
+    assert result.rc == 0, result
+    assert handout(iso)["commits"] == {"nova": branch["m1"]}
+    result = iso.shard("up", "--source", f"{NOVA}={branch['repo']}@{branch['m2']}")
+    assert result.rc == 2, result
+    assert result.stderr_lines == [
+        f"cloud up: this cloud runs nova {branch['m1'][:12]}: 'cloud upgrade --to "
+        "PROJECT=[PATH@]REF' moves it forward, 'cloud destroy' starts again"
+    ]
+
+
+def test_a_change_on_the_clouds_commit_passes(iso, branch, tmp_path):
+    status, summary, stderr = job(iso, change_on(branch, branch["m1"], tmp_path / "nova"))
+    assert status == 0 and summary["result"] == "SUCCESS", stderr
+
+
+def test_upgrade_moves_the_cloud_forward_in_place(iso, branch):
+    before = iso.services()
+    result = iso.shard("upgrade", "--to", f"{NOVA}=no-such-ref")
+    assert result.rc == 2, result
+    assert result.stderr_lines == [
+        f"cloud upgrade: {branch['repo'].resolve()} has no commit 'no-such-ref'"
+    ]
+    result = iso.shard("upgrade", "--to", f"{NOVA}={branch['m2']}")
+    assert result.rc == 0, result
+    iso.timings["upgrade to the next commit"] = result.seconds
+    given = handout(iso)
+    assert given["commits"] == {"nova": branch["m2"]}
+    # The ordinary compute runs m2 now: the cloud refuses older computes.
+    assert given["minimum_service_versions"] == {"nova-compute": 75}
+    assert given["maximum_service_versions"] == {"nova-compute": 76}
+    layer = f"-nova-{branch['m2'][:12]}/bin/"
+    assert all(layer in command for command in nova_commands(iso).values()), nova_commands(iso)
+    after = iso.services()
+    # Every nova process restarted; the others kept running.
+    for name, svc in after.items():
+        assert (svc["pid"] != before[name]["pid"]) == name.startswith("nova-"), (name, svc)
+    # The ordinary compute last, once the control plane ran the new code.
+    started = {name: processes.start_time(after[name]["pid"]) for name in after}
+    control = ("nova-api", "nova-conductor", "nova-scheduler")
+    assert started["nova-compute"] > max(started[name] for name in control), started
+
+
+def test_upgrade_refuses_to_move_back(iso, branch):
+    result = iso.shard("upgrade", "--to", f"{NOVA}={branch['m1']}")
+    assert result.rc == 2, result
+    assert result.stderr_lines == [
+        f"cloud upgrade: nova {branch['m1'][:12]} does not descend from nova "
+        f"{branch['m2'][:12]}, which the cloud runs: a cloud is upgraded forward only "
+        "(destroy it to start again)"
+    ]
+    assert handout(iso)["commits"] == {"nova": branch["m2"]}
+
+
+def test_a_change_on_the_new_commit_passes(iso, branch, tmp_path):
+    status, summary, stderr = job(iso, change_on(branch, branch["m2"], tmp_path / "nova"))
+    assert status == 0 and summary["result"] == "SUCCESS", stderr
+
+
+def test_a_change_of_the_release_the_cloud_left_behind_fails_before_its_build(
+    iso, branch, tmp_path
+):
+    # A change to the stable branch (the release's service version, 74).
+    tree = change_on(branch, branch["release"], tmp_path / "nova")
+    status, summary, stderr = job(iso, tree)
+    assert status == 1 and summary["result"] == "FAILURE", stderr
+    output = (Path(summary["logs"]) / "job-output.txt").read_text()
+    assert (
+        "this cloud refuses nova-compute older than v75 (minimum_service_versions in its "
+        "credentials): the change's nova has service version 74"
+    ) in output
+    assert [p["phase"] for p in summary["playbooks"]] == ["pre-run", "post-run"]
+    assert not set(summary["phases"]) & {"build", "deploy", "label", "exercise"}
+
+
+def test_destroy_removes_the_cloud_that_followed_a_branch(iso, branch):
+    result = iso.shard("destroy")
+    assert result.rc == 0, result
+    assert not iso.dir.exists()
+    shutil.rmtree(branch["repo"].parent, ignore_errors=True)
