@@ -63,7 +63,7 @@ def branch(tmp_path_factory) -> dict:
     repo = tmp_path_factory.mktemp("follow") / "nova"
     release = sources.release_source("nova", sources.pinned_version("nova"))
     git(repo.parent, "clone", "-q", str(release), str(repo))
-    git(repo, "checkout", "-q", "-b", "master")
+    git(repo, "checkout", "-q", "-B", "master")
     (repo / "README.rst").write_text((repo / "README.rst").read_text() + "\nmaster\n")
     m1 = commit(repo, "master: one commit past the release")
     raise_service_version(repo, 75)

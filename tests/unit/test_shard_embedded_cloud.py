@@ -104,6 +104,29 @@ def test_converge_fingerprint_follows_the_inputs(cloud, tmp_path, run_module):
     assert before != after != salted["processes"]["api"]["fingerprint"]
 
 
+def test_converge_fingerprint_follows_the_command(cloud, run_module):
+    """A process whose programs move to another virtualenv (the cloud follows another nova
+    commit) restarts, though no file it reads changed."""
+    before = run_module(module, cloud["converge"])["processes"]["api"]["fingerprint"]
+    services = dict(cloud["services"])
+    services["processes"] = [dict(services["processes"][0])]
+    services["processes"][0]["command"] = "/other-venv/bin/python -m http.server"
+    moved = run_module(module, dict(cloud["converge"], services=services))
+    services["processes"][0] = dict(cloud["services"]["processes"][0], environment={"A": "1"})
+    env = run_module(module, dict(cloud["converge"], services=services))
+
+    assert (
+        len(
+            {
+                before,
+                moved["processes"]["api"]["fingerprint"],
+                env["processes"]["api"]["fingerprint"],
+            }
+        )
+        == 3
+    )
+
+
 def test_converge_refuses_a_port_held_by_another_program(cloud, tmp_path, run_module):
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
