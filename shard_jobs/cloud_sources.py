@@ -10,10 +10,12 @@ handout's `commits`, which the migration guard compares with).
 """
 
 import json
+import os
+import shutil
 import subprocess
 from pathlib import Path
 
-from shard_jobs import git_identity
+from shard_jobs import git_identity, paths
 from shard_jobs.settings import RunError
 
 RECORD = "sources.json"
@@ -82,6 +84,30 @@ def resolve(path: str, ref: str) -> dict:
             f"no release tag below {ref or 'HEAD'} in {repo}: which release it follows is unknown"
         ) from None
     return {"repo": str(repo), "commit": commit, "version": version}
+
+
+def followed_source(source: dict, package: str) -> Path:
+    """The commit a cloud follows as a source of a run (the release's counterpart for
+    `./shard run` without --src): a cached clone of its repository with HEAD there."""
+    dest = paths.HOME / "cache" / "sources" / f"{package}-{source['commit'][:12]}"
+    if (dest / ".git").exists():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.parent / f".{dest.name}.{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        _git(Path(source["repo"]), "clone", "-q", "--no-checkout", source["repo"], str(tmp))
+        _git(tmp, "checkout", "-q", "-B", "master", source["commit"])
+        tmp.rename(dest)
+    except RunError as exc:
+        where = f"{package} {source['commit'][:12]} from {source['repo']}"
+        raise RunError(f"cannot take {where}: {exc}") from None
+    except OSError:
+        if not (dest / ".git").exists():  # not another run that made it first
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest
 
 
 def load(cloud_dir: Path) -> dict:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import yaml
 
-from shard_jobs import ansible, ara_records, cloud, paths, zuul_config
+from shard_jobs import ansible, ara_records, cloud, cloud_sources, paths, zuul_config
 from shard_jobs.credentials import target_secret
 from shard_jobs.output import report_summary
 from shard_jobs.rules import labels, profiles
@@ -108,7 +108,15 @@ class LocalRun:
                 if name != profile_project:
                     raise RunError(f"no source for {name}: pass --src {name}=PATH")
                 package = self.profile_package()
-                wanted[name] = release_source(package, pinned_version(package))
+                # The embedded cloud that follows a branch: the commit it runs,
+                # as the release is the code of a cloud that runs a release.
+                followed = {}
+                if self.settings.embedded_cloud:
+                    followed = cloud_sources.load(paths.CLOUD_DIR).get(package)
+                if followed:
+                    wanted[name] = cloud_sources.followed_source(followed, package)
+                else:
+                    wanted[name] = release_source(package, pinned_version(package))
         return wanted
 
     def profile_package(self) -> str:

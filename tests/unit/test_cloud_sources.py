@@ -126,3 +126,22 @@ def test_a_broken_record_is_one_line(tmp_path):
     (tmp_path / "sources.json").write_text("{not json")
     with pytest.raises(RunError, match="sources.json is not JSON"):
         cloud_sources.load(tmp_path)
+
+
+def test_a_run_without_src_takes_the_commit_the_cloud_follows(repo, tmp_path, monkeypatch):
+    monkeypatch.setattr(cloud_sources.paths, "HOME", tmp_path / "home")
+    followed = cloud_sources.resolve(str(repo), "master~1")
+    source = cloud_sources.followed_source(followed, "nova")
+    assert source == tmp_path / "home" / "cache" / "sources" / f"nova-{followed['commit'][:12]}"
+    # HEAD at the cloud's commit, whatever the repository's HEAD, with a clean tree.
+    assert _git(source, "rev-parse", "HEAD") == followed["commit"]
+    assert _git(source, "status", "--porcelain") == ""
+    assert (source / "change1").exists() and not (source / "change2").exists()
+    # Kept for the next run.
+    (source / "marker").write_text("kept\n")
+    assert cloud_sources.followed_source(followed, "nova") == source
+    assert (source / "marker").exists()
+    # A repository that lost the commit: one line.
+    gone = dict(followed, commit="0" * 40)
+    with pytest.raises(RunError, match="cannot take nova 000000000000 from"):
+        cloud_sources.followed_source(gone, "nova")
