@@ -4,6 +4,7 @@ test_shard_guard.py."""
 
 import json
 import sys
+from pathlib import Path
 
 import shard_service_version as module
 import yaml
@@ -52,34 +53,39 @@ def test_nothing_found_is_none(tmp_path, run_module):
 
 
 def test_the_embedded_cloud_hands_out_its_computes_version(tmp_path):
-    """The embedded_cloud role's own read task (state.yaml), with the role's defaults and
+    """The embedded_cloud role's own read tasks (state.yaml), with the role's defaults and
     vars: the module reads the ordinary compute's nova on the cloud's host, by the
-    nova-compute profile's rule, into the handout's minimum_service_versions; a host
-    without nova yet hands out none."""
+    nova-compute profile's rule, into the handout's minimum_service_versions, and the
+    control plane's (the same nova here: read once) plus the allowed skew into its
+    maximum_service_versions; a host without nova yet hands out neither."""
     installed = tmp_path / "installed"
     site = installed / "lib/python3.12/site-packages"
     (site / "nova/objects").mkdir(parents=True)
     (site / FILE).write_text(SOURCE.replace("72", "61"))
     role = paths.ROLES / "embedded_cloud"
     state = yaml.safe_load((role / "tasks" / "state.yaml").read_text())
-    (read,) = [task for task in state if "shard_service_version" in task]
+    reads = [task for task in state if "shard_service_version" in task]
+    assert len(reads) == 2
     play = {
         "hosts": "all",
         "gather_facts": False,
-        # The role's vars; of its defaults, those the read uses, set here (vars_files
+        # The role's vars; of its defaults, those the reads use, set here (vars_files
         # would win over these).
         "vars_files": [str(role / "vars" / "main.yaml")],
         "vars": {
             "role_path": str(role),
             "embedded_cloud_venv": "{{ venv }}",
             "embedded_cloud_compute_nova": "",
+            "embedded_cloud_sources": {},
+            "embedded_cloud_newer_service_versions": 2,
             "embedded_cloud_python": sys.executable,
         },
         "tasks": [
-            read,
+            *reads,
             {
                 "ansible.builtin.debug": {
-                    "msg": "{{ _embedded_cloud_handout_data.minimum_service_versions }}"
+                    "msg": "{{ [_embedded_cloud_handout_data.minimum_service_versions,"
+                    " _embedded_cloud_handout_data.maximum_service_versions] }}"
                 }
             },
         ],
@@ -91,6 +97,47 @@ def test_the_embedded_cloud_hands_out_its_computes_version(tmp_path):
         fresh=dict(venv=str(tmp_path / "not-yet")),
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    shown = json.loads(proc.stdout)["plays"][0]["tasks"][1]["hosts"]
-    assert shown["installed"]["msg"] == {"nova-compute": 61}
-    assert shown["fresh"]["msg"] == {}
+    tasks = json.loads(proc.stdout)["plays"][0]["tasks"]
+    # One nova for both: the control plane's read is skipped.
+    assert tasks[1]["hosts"]["installed"].get("skipped") is True
+    shown = tasks[2]["hosts"]
+    assert shown["installed"]["msg"] == [{"nova-compute": 61}, {"nova-compute": 63}]
+    assert shown["fresh"]["msg"] == [{}, {}]
+
+
+def test_the_embedded_cloud_reads_its_control_plane_apart_from_an_older_compute(tmp_path):
+    """An ordinary compute of an older release (embedded_cloud_compute_nova): the handout's
+    minimum is its version, the maximum the control plane's plus the allowed skew."""
+    venv = tmp_path / "venv"
+    for root, version in ((venv, "74"), (Path(f"{venv}-compute-nova-33.0.2"), "72")):
+        site = root / "lib/python3.12/site-packages"
+        (site / "nova/objects").mkdir(parents=True)
+        (site / FILE).write_text(SOURCE.replace("72", version))
+    role = paths.ROLES / "embedded_cloud"
+    state = yaml.safe_load((role / "tasks" / "state.yaml").read_text())
+    play = {
+        "hosts": "all",
+        "gather_facts": False,
+        "vars_files": [str(role / "vars" / "main.yaml")],
+        "vars": {
+            "role_path": str(role),
+            "embedded_cloud_venv": str(venv),
+            "embedded_cloud_compute_nova": "33.0.2",
+            "embedded_cloud_sources": {},
+            "embedded_cloud_newer_service_versions": 1,
+            "embedded_cloud_python": sys.executable,
+        },
+        "tasks": [
+            *[task for task in state if "shard_service_version" in task],
+            {
+                "ansible.builtin.debug": {
+                    "msg": "{{ [_embedded_cloud_handout_data.minimum_service_versions,"
+                    " _embedded_cloud_handout_data.maximum_service_versions] }}"
+                }
+            },
+        ],
+    }
+    proc = playbook(tmp_path, play, host={})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    shown = json.loads(proc.stdout)["plays"][0]["tasks"][2]["hosts"]["host"]
+    assert shown["msg"] == [{"nova-compute": 72}, {"nova-compute": 75}]
