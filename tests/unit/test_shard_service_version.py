@@ -5,8 +5,10 @@ test_shard_guard.py."""
 import json
 import sys
 
+import pytest
 import shard_service_version as module
 import yaml
+from ansible.module_utils import shard_versions as rules
 from unit_helpers import playbook
 
 from shard_jobs import paths
@@ -94,3 +96,36 @@ def test_the_embedded_cloud_hands_out_its_computes_version(tmp_path):
     shown = json.loads(proc.stdout)["plays"][0]["tasks"][1]["hosts"]
     assert shown["installed"]["msg"] == {"nova-compute": 61}
     assert shown["fresh"]["msg"] == {}
+
+
+@pytest.mark.parametrize(
+    ("minimum", "maximum", "version", "refused"),
+    [
+        (74, 75, 74, ""),
+        (74, 75, 75, ""),
+        (74, 75, 73, "older than v74"),
+        (74, 75, 76, "up to v75"),
+        (None, 75, 60, ""),
+        (74, None, 99, ""),
+        (74, 75, None, ""),
+    ],
+)
+def test_the_skew_rule_both_ways(minimum, maximum, version, refused):
+    """Within [minimum, maximum] (either unstated: no bound) or no version read: nothing;
+    outside: the line of that side, the newer one saying which cloud the change needs."""
+    line = rules.skew_refusal(
+        "nova-compute", minimum, version, "the change's nova", maximum=maximum, project="nova"
+    )
+    assert (refused in line) if refused else line == ""
+    if refused == "up to v75":
+        assert line.endswith(
+            "the change's nova has service version 76; it needs a cloud whose nova is at "
+            "least that new (one that follows the branch, upgraded)"
+        )
+
+
+def test_bounds_parse_as_whole_numbers():
+    assert rules.parse_bound(" 75 ") == 75 and rules.parse_bound(75) == 75
+    assert rules.parse_bound("") is None and rules.parse_bound(None) is None
+    with pytest.raises(ValueError):
+        rules.parse_bound("v75")
