@@ -11,22 +11,27 @@ description:
     four (the phase's start, the migrations, the service version, the
     phase's end). Only reads; opens no database connection and no API.
   - With I(database), compares the files of the migration directories
-    I(database.migrations) in the change's tree I(src) with those of release
-    I(version) of I(package), which the cloud runs (the rule of
-    C(shard_migrations), in module_utils/shard_migrations.py; the tag
-    I(ref), by default I(version), of the git repository I(src), else the
-    release's source distribution from the package index, downloaded once
-    into I(cache_dir); compiled files ignored).
+    I(database.migrations) in the change's tree I(src) with those of what
+    the cloud runs (the rule of C(shard_migrations), in
+    module_utils/shard_migrations.py; compiled files ignored). When I(ref)
+    is a full commit id (the commit the cloud's services were built from,
+    the credentials' C(commits)), that commit's tree in the git repository
+    I(src), which must have it in the history of its HEAD, else the change
+    is refused. Otherwise release I(version) of I(package), read from the
+    ref I(ref), by default the tag I(version), of the git repository I(src),
+    else from the release's source distribution on the package index,
+    downloaded once into I(cache_dir).
   - With I(service_version), reads the service version a profile names
     (module_utils/shard_versions.py, as C(shard_service_version) does) from
     I(root), a source tree or a virtualenv, and compares it with
-    I(minimum), the oldest the cloud accepts.
+    I(minimum), the oldest the cloud accepts, and I(maximum), the newest.
   - Refuses nothing itself and never fails for a refusal; it returns
     I(refusal), the one line the job fails with (the service version's
-    first, as the role checked it first), for the role to return
+    first, as the role checked it first; then a repository without the
+    cloud's commit; then the migrations), for the role to return
     C(zuul.retry) false and fail. It fails when it cannot decide (the
     release's migrations cannot be read, no migration file anywhere, a
-    I(minimum) that is not a number).
+    I(minimum) or I(maximum) that is not a number).
   - With I(phase), records the phase's start before its work, and its end
     only when nothing is refused, so that a refused change leaves the phase
     unfinished in the build's record.
@@ -60,13 +65,23 @@ options:
   version:
     description:
       - The release the cloud runs (the credentials' C(versions)); required
-        with I(database).
+        with I(database), also when I(ref) is the commit it runs (it names
+        what the cloud runs in messages).
     type: str
   package:
-    description: The project's distribution on the package index; required with I(database).
+    description:
+      - The project's distribution on the package index; required with
+        I(database). Also names the project in the refusal of a service newer
+        than I(maximum) (the cloud the change needs); I(service) without it.
     type: str
   ref:
-    description: Git ref of I(src) holding the release's tree; empty for I(version) as a tag.
+    description:
+      - Git ref of I(src) holding the tree the cloud runs; empty for I(version)
+        as a tag.
+      - A full commit id (40 hex digits) is the commit the cloud runs (the
+        credentials' C(commits)), compared with that commit only, never the
+        source release; when it is not HEAD or an ancestor of HEAD in I(src),
+        I(refusal) says the change must be rebased onto it.
     type: str
     default: ""
   python:
@@ -101,6 +116,13 @@ options:
       - The oldest service version the cloud accepts (the credentials'
         C(minimum_service_versions) for I(service)); empty when not stated
         (nothing is refused for the version).
+    type: str
+    default: ""
+  maximum:
+    description:
+      - The newest service version the cloud accepts (the credentials'
+        C(maximum_service_versions) for I(service)); empty when not stated
+        (nothing newer is refused).
     type: str
     default: ""
   service:
@@ -142,6 +164,7 @@ EXAMPLES = r"""
       path: nova/objects/service.py
       pattern: '^SERVICE_VERSION = (\d+)$'
     minimum: "74"
+    maximum: "75"
     service: nova-compute
     what: the change's nova
   register: guard
@@ -151,7 +174,21 @@ EXAMPLES = r"""
     msg: "{{ guard.refusal }}"
   when: guard.refusal | length > 0
 
-- name: Refuse a "from" version older than the cloud accepts (no migrations, no phase)
+- name: Compare with the commit a cloud that follows master runs (credentials' commits)
+  shard_guard:
+    src: /home/zuul/src/opendev.org/openstack/nova
+    database:
+      name: nova
+      migrations:
+        - nova/db/main/migrations/versions
+        - nova/db/api/migrations/versions
+      instead: a job that deploys its own databases
+    version: 34.0.0
+    package: nova
+    ref: 5f0c1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b
+  register: guard
+
+- name: Refuse a "from" version the cloud does not accept (no migrations, no phase)
   shard_guard:
     root: /home/zuul/.shard-jobs/builds/shard-3f2a9c01b7d4/venv-from
     service_version:
@@ -181,13 +218,13 @@ differs:
   returned: always
   type: bool
 added:
-  description: Files of I(src) that the release does not have (paths relative to the tree).
+  description: Files of I(src) that the reference does not have (paths relative to the tree).
   returned: always
   type: list
   elements: str
   sample: [nova/db/main/migrations/versions/0123456789ab_add_x.py]
 removed:
-  description: Files of the release that I(src) does not have.
+  description: Files of the reference that I(src) does not have.
   returned: always
   type: list
   elements: str
@@ -201,7 +238,11 @@ compared:
   returned: always
   type: int
 reference:
-  description: Where the release's files were read (empty without I(database)).
+  description:
+    - Where the files of what the cloud runs were read; C(source) is C(commit)
+      (C(where) the commit id), C(tag) (the git ref) or C(package index) (the
+      source release's file name).
+    - Empty without I(database), or when I(src) lacks the commit the cloud runs.
   returned: always
   type: dict
   sample:
@@ -214,11 +255,12 @@ from ansible.module_utils import shard_phases
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.shard_migrations import (
     MigrationsError,
+    MissingCommit,
     compare,
     refusal,
     unstated_release,
 )
-from ansible.module_utils.shard_versions import parse_minimum, service_version, skew_refusal
+from ansible.module_utils.shard_versions import parse_bound, service_version, skew_refusal
 
 NOT_COMPARED = dict(differs=False, added=[], removed=[], modified=[], compared=0, reference={})
 
@@ -249,6 +291,7 @@ def main():
             ),
             root=dict(type="path"),
             minimum=dict(type="str", default=""),
+            maximum=dict(type="str", default=""),
             service=dict(type="str", default=""),
             what=dict(type="str", default=""),
             phase=shard_phases.PHASE_OPTION,
@@ -268,12 +311,14 @@ def main():
     if database and not p["version"]:
         result["refusal"] = unstated_release(p["package"], database["name"])
         module.exit_json(**result)
-    minimum = None
+    bounds = dict(minimum=None, maximum=None)
     if p["service_version"]:
-        try:
-            minimum = parse_minimum(p["minimum"])
-        except ValueError:
-            module.fail_json(msg=f"minimum is not a service version: {p['minimum']!r}")
+        for name in bounds:
+            try:
+                bounds[name] = parse_bound(p[name])
+            except ValueError:
+                module.fail_json(msg=f"{name} is not a service version: {p[name]!r}")
+    missing = ""
     if database:
         try:
             result.update(
@@ -288,6 +333,8 @@ def main():
                     cache_dir=p["cache_dir"],
                 )
             )
+        except MissingCommit as exc:
+            missing = str(exc)
         except MigrationsError as exc:
             module.fail_json(msg=str(exc))
     version = None
@@ -295,7 +342,16 @@ def main():
         spec = p["service_version"]
         version = service_version(root, spec["path"], spec["pattern"])
     # The service version first, as the role's tasks checked it.
-    refused = skew_refusal(p["service"], minimum, version, p["what"])
+    refused = skew_refusal(
+        p["service"],
+        bounds["minimum"],
+        version,
+        p["what"],
+        maximum=bounds["maximum"],
+        project=p["package"] or "",
+    )
+    if not refused:
+        refused = missing
     if not refused and result["differs"]:
         refused = refusal(database["name"], database["instead"])
     result.update(changed=False, service_version=version, refusal=refused)

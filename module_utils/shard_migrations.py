@@ -3,11 +3,14 @@
 """A source tree's database migrations against a release's: the one home of the rule.
 
 Lists the files under a project's migration directories in the change's
-tree and in the release the cloud runs (its tag in the tree's own git
-repository, else its source release from the package index, cached), and
-says which were added, removed or changed (compared by git blob id, so that
-a tag's blob, a file and an sdist member compare alike); compiled files are
-ignored. Also the one line that refuses such a change.
+tree and in what the cloud runs: the commit its services were built from
+when it follows a branch (the credentials' commits; that commit in the
+tree's own git repository, nothing else), else its release (its tag in that
+repository, else its source release from the package index, cached). Says
+which were added, removed or changed (compared by git blob id, so that a
+commit's blob, a file and an sdist member compare alike); compiled files are
+ignored. Also the lines that refuse such a change, and one whose repository
+lacks the commit the cloud runs.
 
 Used by library/shard_guard.py (as
 ``ansible.module_utils.shard_migrations``) and the unit tests. Standard
@@ -27,8 +30,24 @@ import zipfile
 IGNORED_SUFFIXES = (".pyc", ".pyo")
 
 
+# A full commit id: the credentials' commits hold these, and only a full id
+# names one commit whatever the repository holds.
+COMMIT_ID = re.compile(r"[0-9a-f]{40}", re.IGNORECASE)
+
+
 class MigrationsError(Exception):
     """The comparison cannot be made (its message is the module's one line)."""
+
+
+class MissingCommit(Exception):
+    """The change's repository lacks the commit the cloud runs: a refusal, not a failure
+    (its message is the refusal's one line)."""
+
+
+def is_commit(ref):
+    """Whether ref is a full commit id: the commit a cloud that follows a branch runs, whose
+    tree alone is the reference (a release's source distribution is not that commit)."""
+    return bool(COMMIT_ID.fullmatch(ref or ""))
 
 
 def blob_id(data):
@@ -66,11 +85,29 @@ def git(src, *args):
     return proc.stdout.decode() if proc.returncode == 0 else None
 
 
+def _own_repository(src):
+    """Whether src is the top of a git repository (not a tree that sits in another's)."""
+    top = git(src, "rev-parse", "--show-toplevel")
+    return top is not None and os.path.realpath(top.strip()) == os.path.realpath(src)
+
+
+def in_history(src, commit):
+    """Whether commit is src's HEAD or one of its ancestors, in src's own repository.
+
+    An object the repository merely holds is not enough: a change based on an
+    older commit lacks the migrations that came after it, whatever else was
+    fetched."""
+    if not _own_repository(src):
+        return False
+    proc = subprocess.run(
+        ["git", "-C", src, "merge-base", "--is-ancestor", commit, "HEAD"], capture_output=True
+    )
+    return proc.returncode == 0
+
+
 def ref_files(src, ref, dirs):
     """{relative path: blob id} under dirs at a git ref of src, or None without that ref."""
-    top = git(src, "rev-parse", "--show-toplevel")
-    # Only the tree's own repository (not one it happens to sit in).
-    if top is None or os.path.realpath(top.strip()) != os.path.realpath(src):
+    if not _own_repository(src):
         return None
     if git(src, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}") is None:
         return None
@@ -170,7 +207,15 @@ def migration_dirs(paths):
 
 
 def _reference(src, dirs, version, package, ref, python, cache_dir, run_command):
-    """({path: blob id} of the release, where they were read)."""
+    """({path: blob id} of what the cloud runs, where they were read).
+
+    ref: a full commit id (the commit the cloud runs: its tree, else MissingCommit),
+    another git ref, or empty for the tag of version (else its source release)."""
+    if is_commit(ref):
+        found = ref_files(src, ref, dirs) if in_history(src, ref) else None
+        if found is None:
+            raise MissingCommit(missing_commit(package, ref))
+        return found, {"version": version, "source": "commit", "where": ref}
     ref = ref or version
     found = ref_files(src, ref, dirs)
     if found is not None:
@@ -204,12 +249,14 @@ def _reference(src, dirs, version, package, ref, python, cache_dir, run_command)
 
 
 def compare(src, paths, version, package, run_command, ref="", python="python3", cache_dir=""):
-    """Whether src's migrations under paths differ from those of package's release version.
+    """Whether src's migrations under paths differ from those of what the cloud runs:
+    package's release version, or the commit ref when it is a full commit id.
 
     Returns {differs, added, removed, modified, compared, reference} (the files as paths
     relative to the tree; compared: the number of src's files; reference: where the
-    release's were read). MigrationsError when that cannot be told. A download only fills
-    cache_dir (a temporary directory when empty)."""
+    cloud's were read). MigrationsError when that cannot be told; MissingCommit when
+    ref is a commit not in src's history (HEAD and its ancestors). A download only
+    fills cache_dir (a temporary directory when empty)."""
     dirs = migration_dirs(paths)
     if not os.path.isdir(src):
         raise MigrationsError(f"missing source tree: {src} is not a directory")
@@ -242,6 +289,16 @@ def unstated_release(package, database):
         f" (versions.{package}): the migration guard cannot tell whether this change alters"
         f" the {database} database schema; the cloud's operator adds it"
         ' (README.rst, "Using the jobs")'
+    )
+
+
+def missing_commit(package, commit):
+    """The one line that stops a change whose repository lacks the commit the cloud runs
+    (the credentials' commits): its migrations cannot be compared with the cloud's."""
+    return (
+        f"this cloud runs {package} at commit {commit}, which the change's repository lacks"
+        f" (commits.{package} in its credentials): the change must be rebased onto (or past)"
+        " the commit the cloud runs"
     )
 
 

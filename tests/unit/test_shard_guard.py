@@ -29,6 +29,22 @@ def skew_line(minimum, what, version, service="nova-compute"):
     )
 
 
+def newer_line(maximum, what, version, project, service="nova-compute"):
+    return (
+        f"this cloud accepts {service} up to v{maximum} (maximum_service_versions in its "
+        f"credentials): {what} has service version {version}; it needs a cloud whose {project} "
+        "is at least that new (one that follows the branch, upgraded)"
+    )
+
+
+def lacks_line(package, commit):
+    return (
+        f"this cloud runs {package} at commit {commit}, which the change's repository lacks "
+        f"(commits.{package} in its credentials): the change must be rebased onto (or past) "
+        "the commit the cloud runs"
+    )
+
+
 @pytest.fixture
 def repo(tmp_path):
     """glance with release 33.0.0 tagged, and a service version of 73 in its tree; the
@@ -95,6 +111,29 @@ def test_a_service_older_than_the_cloud_accepts_is_refused(run_module, tmp_path,
         assert ok["refusal"] == "" and ok["service_version"] == 73
 
 
+def test_a_service_newer_than_the_cloud_accepts_is_refused(run_module, tmp_path, repo):
+    sv = {"path": FILE, "pattern": PATTERN}
+    extra = dict(service_version=sv, service="nova-compute", what="the change's nova")
+    result = run_module(module, args(tmp_path, repo, maximum="72", **extra))
+    assert result["service_version"] == 73
+    # Which cloud it needs: one whose project (the package) is that new.
+    assert result["refusal"] == newer_line(72, "the change's nova", 73, "glance")
+    assert phase_events(tmp_path / "ws") == [("guard", "start")]
+    # The maximum itself, or no maximum stated: nothing refused; both bounds, between them.
+    for bounds in ({"maximum": "73"}, {"maximum": ""}, {"minimum": "73", "maximum": "73"}):
+        ok = run_module(module, args(tmp_path, repo, **bounds, **extra))
+        assert ok["refusal"] == "" and ok["service_version"] == 73, bounds
+
+
+def test_a_maximum_that_is_not_a_number_fails_once_it_is_used(run_module, tmp_path, repo):
+    spec = {"path": FILE, "pattern": "x"}
+    result = run_module(module, args(tmp_path, repo, maximum="v75", service_version=spec))
+    assert result["failed"] is True
+    assert result["msg"] == "maximum is not a service version: 'v75'"
+    assert phase_events(tmp_path / "ws") == [("guard", "start")]
+    assert run_module(module, args(tmp_path, repo, maximum="v75"))["refusal"] == ""
+
+
 def test_the_service_version_is_refused_first(run_module, tmp_path, repo):
     """As the role's tasks checked it: both refused, the service version's line."""
     write(repo, {NEW: "x = 1\n"})
@@ -135,6 +174,101 @@ def test_the_upgrade_s_from_without_migrations_nor_phase(run_module, tmp_path):
     )
     assert result["refusal"] == skew_line(72, 'the upgrade\'s "from" (nova 31.0.0)', 70)
     assert not (tmp_path / "ws").exists()
+
+
+def test_the_upgrade_s_from_newer_than_the_cloud_accepts(run_module, tmp_path):
+    venv = tmp_path / "venv-from"
+    write(venv / "lib/python3.12/site-packages", {FILE: "SERVICE_VERSION = 77\n"})
+    what = 'the upgrade\'s "from" (nova 35.0.0)'
+    given = {"root": str(venv), "service_version": {"path": FILE, "pattern": PATTERN}}
+    given.update(service="nova-compute", what=what, minimum="72", maximum="75")
+    result = run_module(module, dict(given, package="nova"))
+    assert result["refusal"] == newer_line(75, what, 77, "nova")
+    # Without the package, the service names the cloud it needs.
+    assert run_module(module, given)["refusal"] == newer_line(75, what, 77, "nova-compute")
+
+
+# ------------------------------------------------- a cloud that follows a branch
+
+
+@pytest.fixture
+def follows(tmp_path):
+    """glance's master: A (tagged 33.0.0, the release), then B adding a migration, the
+    commit a cloud that follows master runs; the working tree (the change) on top of B.
+    Returns (tree, A, B)."""
+    tree = tmp_path / "glance-master"
+    tree.mkdir()
+    git(tree, "init", "-q", "-b", "master")
+    write(tree, dict(RELEASE, **{FILE: "SERVICE_VERSION = 73\n"}))
+    git(tree, "add", "-A")
+    git(tree, "commit", "-q", "-m", "glance 33.0.0")
+    git(tree, "tag", "33.0.0")
+    a = git(tree, "rev-parse", "HEAD")
+    write(tree, {NEW: "def upgrade():\n    add_column()\n"})
+    git(tree, "add", "-A")
+    git(tree, "commit", "-q", "-m", "a migration of master")
+    return tree, a, git(tree, "rev-parse", "HEAD")
+
+
+def test_the_commit_the_cloud_runs_is_the_reference(run_module, tmp_path, follows):
+    """A change on top of the cloud's commit, without migrations of its own, is taken;
+    compared with the release (no commits in the credentials), master's migration
+    refuses it, as before."""
+    tree, _, b = follows
+    write(tree, {"glance/api/v2/images.py": "def index():\n    return ['changed']\n"})
+    git(tree, "commit", "-qam", "the change")
+    result = run_module(module, args(tmp_path, tree, ref=b))
+    assert result["refusal"] == "" and result["differs"] is False, result
+    assert result["reference"] == {"version": "33.0.0", "source": "commit", "where": b}
+    assert phase_events(tmp_path / "ws") == [("guard", "start"), ("guard", "end")]
+    # The tag alone, as a cloud at its release: master's migration is the change's.
+    release = run_module(module, args(tmp_path, tree))
+    assert release["refusal"] == MIGRATION_REFUSAL and release["added"] == [NEW]
+    assert release["reference"] == {"version": "33.0.0", "source": "tag", "where": "33.0.0"}
+
+
+def test_a_change_with_a_migration_of_its_own_is_refused_on_that_commit(
+    run_module, tmp_path, follows
+):
+    tree, _, b = follows
+    own = f"{VERSIONS}/2026_2_expand02_add_index.py"
+    write(tree, {own: "def upgrade():\n    add_index()\n"})
+    result = run_module(module, args(tmp_path, tree, ref=b.upper()))
+    assert result["refusal"] == MIGRATION_REFUSAL and result["added"] == [own]
+    assert result["reference"]["source"] == "commit"
+
+
+def test_a_change_that_lacks_the_cloud_s_commit_is_refused(run_module, tmp_path, follows):
+    """Based on A while the cloud runs B: B is in the repository (master) but not in the
+    change's history, so the change lacks B's migration. Refused in one line, which
+    says to rebase, not that the change alters the schema; the phase left unfinished."""
+    tree, a, b = follows
+    git(tree, "checkout", "-q", "-b", "change", a)
+    write(tree, {"glance/api/v2/images.py": "def index():\n    return ['changed']\n"})
+    git(tree, "commit", "-qam", "the change, on the release")
+    result = run_module(module, args(tmp_path, tree, ref=b))
+    assert result.get("failed") is None, result
+    assert result["refusal"] == lacks_line("glance", b)
+    assert result["differs"] is False and result["reference"] == {}
+    assert phase_events(tmp_path / "ws") == [("guard", "start")]
+    # A commit the repository does not hold at all; a tree that is no repository: the
+    # same line, never the source release instead.
+    unknown = "0123456789abcdef0123456789abcdef01234567"
+    assert run_module(module, args(tmp_path, tree, ref=unknown))["refusal"] == lacks_line(
+        "glance", unknown
+    )
+    plain = tmp_path / "plain"
+    write(plain, RELEASE)
+    assert run_module(module, args(tmp_path, plain, ref=b))["refusal"] == lacks_line("glance", b)
+
+
+def test_a_service_version_refusal_comes_before_the_missing_commit(run_module, tmp_path, follows):
+    tree, a, b = follows
+    git(tree, "checkout", "-q", a)
+    sv = {"path": FILE, "pattern": PATTERN}
+    extra = dict(service_version=sv, service="nova-compute", what="the change's nova")
+    result = run_module(module, args(tmp_path, tree, ref=b, minimum="74", **extra))
+    assert result["refusal"] == skew_line(74, "the change's nova", 73)
 
 
 def test_check_mode_gives_the_same_answer_and_records_nothing(run_module, tmp_path, repo):
@@ -332,8 +466,9 @@ def test_the_role_runs_one_module_and_stops_a_refused_change(tmp_path):
 
 def test_skew_yaml_refuses_the_upgrade_s_from(tmp_path):
     """skew.yaml, as the upgrade's pre-run includes it: the "from" virtualenv read by the
-    nova-compute profile's rule; older than the minimum: refused in one line and not
-    retried; the minimum itself, or no version found: no refusal."""
+    nova-compute profile's rule; older than the minimum or newer than the maximum:
+    refused in one line and not retried; the minimum itself, the maximum itself, or no
+    version found: no refusal."""
     profile = _profile("nova-compute")
 
     def venv(name, version):
@@ -346,7 +481,8 @@ def test_skew_yaml_refuses_the_upgrade_s_from(tmp_path):
         "gather_facts": False,
         "vars": {
             "_shard_profile": profile,
-            "_shard_guard_minimum": "74",
+            "_shard_guard_minimum": "{{ minimum }}",
+            "_shard_guard_maximum": "{{ maximum }}",
             "zuul": {"executor": {"result_data_file": "{{ result_file }}"}},
         },
         "tasks": [
@@ -360,20 +496,120 @@ def test_skew_yaml_refuses_the_upgrade_s_from(tmp_path):
         ],
     }
     hosts = {
-        name: dict(root=root, result_file=str(tmp_path / f"{name}.json"))
-        for name, root in (
-            ("older", venv("older", 73)),
-            ("same", venv("same", 74)),
-            ("unknown", str(tmp_path / "no-venv")),
+        name: dict(
+            root=root, minimum="74", maximum=maximum, result_file=str(tmp_path / f"{name}.json")
+        )
+        for name, root, maximum in (
+            ("older", venv("older", 73), ""),
+            ("same", venv("same", 74), ""),
+            ("newer", venv("newer", 76), "75"),
+            ("top", venv("top", 75), "75"),
+            ("unknown", str(tmp_path / "no-venv"), "75"),
         )
     }
+    # Only a maximum stated: checked all the same.
+    hosts["newer-only"] = dict(hosts["newer"], minimum="", result_file=str(tmp_path / "n.json"))
     proc = playbook(tmp_path, play, **hosts)
     stats = json.loads(proc.stdout)["stats"]
-    assert stats["older"]["failures"] == 1
-    assert stats["same"]["failures"] == 0 and stats["unknown"]["failures"] == 0
-    assert skew_line(74, 'the upgrade\'s \\"from\\" (nova 31.0.0)', 73) in proc.stdout
-    assert json.loads((tmp_path / "older.json").read_text())["data"] == {"zuul": {"retry": False}}
-    assert not (tmp_path / "same.json").exists()
+    assert {name: stats[name]["failures"] for name in hosts} == {
+        "older": 1,
+        "same": 0,
+        "newer": 1,
+        "top": 0,
+        "unknown": 0,
+        "newer-only": 1,
+    }
+    what = 'the upgrade\'s \\"from\\" (nova 31.0.0)'
+    assert skew_line(74, what, 73) in proc.stdout
+    assert newer_line(75, what, 76, "nova") in proc.stdout
+    for name in ("older", "newer"):
+        data = json.loads((tmp_path / f"{name}.json").read_text())["data"]
+        assert data == {"zuul": {"retry": False}}, name
+    assert not (tmp_path / "same.json").exists() and not (tmp_path / "top.json").exists()
     for name in hosts:
         ran = [a for _, a, state in _results(proc, name) if state != "skipped"]
         assert [a for a in ran if a not in EXECUTOR_SIDE | THE_PLAY] == ["shard_guard"], name
+
+
+def test_the_role_follows_the_cloud_s_commit_and_its_maximum(tmp_path):
+    """main.yaml with the nova-compute profile and the role's vars, against a cloud that
+    follows master (commits.nova in the credentials): a change on top of the cloud's
+    commit goes through; one based on an older commit is refused for lacking it; one
+    adding a migration is refused, the line before it naming the commit; one whose
+    service version is above maximum_service_versions is refused, naming the cloud it
+    needs. Each refusal in one line, not retried."""
+    nova = _profile("nova-compute")
+    migration = "nova/db/main/migrations/versions/0123456789ab_new.py"
+
+    def master(name, version=75):
+        """nova: A (32.0.0, tagged), B (a migration of master); the change on top of B."""
+        root = tmp_path / name
+        _nova_tree(root, 74)
+        a = git(root, "rev-parse", "HEAD")
+        write(root, {"nova/db/main/migrations/versions/b.py": "x\n"})
+        git(root, "add", "-A")
+        git(root, "commit", "-qm", "a migration of master")
+        write(root, {FILE: f"SERVICE_VERSION = {version}\n"})
+        return root, a, git(root, "rev-parse", "HEAD")
+
+    def host(name, src, commit, maximum="75"):
+        cloud = {
+            "versions": {"nova": "32.0.0"},
+            "commits": {"nova": commit},
+            "minimum_service_versions": {"nova-compute": 74},
+            "maximum_service_versions": {"nova-compute": maximum},
+        }
+        return dict(
+            _shard_profile=nova,
+            _shard_cloud=cloud,
+            _shard_project={"src_dir": str(src)},
+            _shard_workspace=str(tmp_path / name / "ws"),
+            result_file=str(tmp_path / f"{name}.json"),
+        )
+
+    follows, _, b1 = master("n1")
+    behind, a2, b2 = master("n2")
+    git(behind, "stash", "-q")
+    git(behind, "checkout", "-q", a2)
+    own, _, b3 = master("n3")
+    write(own, {migration: "def upgrade():\n    pass\n"})
+    newer, _, b4 = master("n4", version=77)
+    hosts = {
+        "follows": host("follows", follows, b1),
+        "behind": host("behind", behind, b2),
+        "own": host("own", own, b3),
+        "newer": host("newer", newer, b4),
+    }
+    play = {
+        "hosts": "all",
+        "gather_facts": True,
+        "gather_subset": ["!all", "!min", "user"],
+        "vars_files": [str(ROLE / "vars" / "main.yaml")],
+        "vars": {
+            "shard_cache_dir": str(tmp_path / "cache"),
+            "_shard_openstack_python": sys.executable,
+            "zuul": {"executor": {"result_data_file": "{{ result_file }}"}},
+        },
+        "tasks": [{"ansible.builtin.include_tasks": str(ROLE / "tasks" / "main.yaml")}],
+    }
+    proc = playbook(tmp_path, play, **hosts)
+    assert proc.stdout, proc.stderr
+    stats = json.loads(proc.stdout)["stats"]
+    assert {name: stats[name]["failures"] for name in hosts} == {
+        "follows": 0,
+        "behind": 1,
+        "own": 1,
+        "newer": 1,
+    }, proc.stdout
+    assert phase_events(tmp_path / "follows" / "ws") == [("guard", "start"), ("guard", "end")]
+    assert not (tmp_path / "follows.json").exists()
+    for name in ("behind", "own", "newer"):
+        data = json.loads((tmp_path / f"{name}.json").read_text())["data"]
+        assert data == {"zuul": {"retry": False}}, name
+    output = proc.stdout
+    assert lacks_line("nova", b2) in output
+    assert (
+        f"the nova migrations differ from those of nova 32.0.0 at commit {b3}, which the cloud "
+        f"runs: added {migration}"
+    ) in output
+    assert newer_line(75, "the change's nova", 77, "nova") in output

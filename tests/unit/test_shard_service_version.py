@@ -6,8 +6,10 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
 import shard_service_version as module
 import yaml
+from ansible.module_utils import shard_versions as rules
 from unit_helpers import playbook
 
 from shard_jobs import paths
@@ -141,3 +143,36 @@ def test_the_embedded_cloud_reads_its_control_plane_apart_from_an_older_compute(
     assert proc.returncode == 0, proc.stdout + proc.stderr
     shown = json.loads(proc.stdout)["plays"][0]["tasks"][2]["hosts"]["host"]
     assert shown["msg"] == [{"nova-compute": 72}, {"nova-compute": 75}]
+
+
+@pytest.mark.parametrize(
+    ("minimum", "maximum", "version", "refused"),
+    [
+        (74, 75, 74, ""),
+        (74, 75, 75, ""),
+        (74, 75, 73, "older than v74"),
+        (74, 75, 76, "up to v75"),
+        (None, 75, 60, ""),
+        (74, None, 99, ""),
+        (74, 75, None, ""),
+    ],
+)
+def test_the_skew_rule_both_ways(minimum, maximum, version, refused):
+    """Within [minimum, maximum] (either unstated: no bound) or no version read: nothing;
+    outside: the line of that side, the newer one saying which cloud the change needs."""
+    line = rules.skew_refusal(
+        "nova-compute", minimum, version, "the change's nova", maximum=maximum, project="nova"
+    )
+    assert (refused in line) if refused else line == ""
+    if refused == "up to v75":
+        assert line.endswith(
+            "the change's nova has service version 76; it needs a cloud whose nova is at "
+            "least that new (one that follows the branch, upgraded)"
+        )
+
+
+def test_bounds_parse_as_whole_numbers():
+    assert rules.parse_bound(" 75 ") == 75 and rules.parse_bound(75) == 75
+    assert rules.parse_bound("") is None and rules.parse_bound(None) is None
+    with pytest.raises(ValueError):
+        rules.parse_bound("v75")
