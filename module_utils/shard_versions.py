@@ -58,7 +58,8 @@ def skew_refusal(service, minimum, version, what, maximum=None, project=""):
     if minimum is not None and version < minimum:
         return (
             f"this cloud refuses {service} older than v{minimum} (minimum_service_versions in "
-            f"its credentials): {what} has service version {version}"
+            f"its credentials): {what} has service version {version}; it needs a cloud that "
+            f"still accepts that version (one at the change's release, not upgraded past it)"
         )
     if maximum is not None and version > maximum:
         # The newer side: no older cloud can take it, only one upgraded past it.

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cloud_helpers import DB_PREFIX, mysql
 from job_runs import run_job
 
 from shard_jobs import git_identity, sources
@@ -26,6 +27,9 @@ from shard_jobs.rules import processes
 
 NOVA = "openstack/nova"
 SERVICE_PY = "nova/objects/service.py"
+MIGRATIONS = "nova/db/main/migrations/versions"
+# The table master's new migration creates (m2), in the cloud's nova database.
+TABLE = "shard_jobs_follow"
 GIT_ENV = git_identity.environment(GIT_CONFIG_NOSYSTEM="1")
 
 
@@ -39,6 +43,28 @@ def commit(repo: Path, message: str) -> str:
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", message)
     return git(repo, "rev-parse", "HEAD")
+
+
+def add_migration(repo: Path, revision: str, table: str) -> str:
+    """A new migration of nova's main database on top of its head (a table of its own);
+    its path in the tree."""
+    versions = repo / MIGRATIONS
+    texts = [f.read_text() for f in versions.glob("*.py")]
+    revisions = {re.search(r"^revision = '(\w+)'", t, re.M).group(1) for t in texts}
+    downs = {
+        m.group(1) for t in texts for m in [re.search(r"^down_revision = '(\w+)'", t, re.M)] if m
+    }
+    (head,) = revisions - downs
+    path = versions / f"{revision}_shard_jobs_{table}.py"
+    path.write_text(
+        f'"""shard-jobs test: a table of its own."""\n\n'
+        "import sqlalchemy as sa\nfrom alembic import op\n\n"
+        f"revision = '{revision}'\ndown_revision = '{head}'\n"
+        "branch_labels = None\ndepends_on = None\n\n\n"
+        "def upgrade():\n"
+        f"    op.create_table('{table}', sa.Column('id', sa.Integer, primary_key=True))\n"
+    )
+    return str(path.relative_to(repo))
 
 
 def raise_service_version(repo: Path, version: int) -> None:
@@ -59,7 +85,7 @@ def raise_service_version(repo: Path, version: int) -> None:
 @pytest.fixture(scope="module")
 def branch(tmp_path_factory) -> dict:
     """nova's "master": the 34.0.0 source release, then m1 (one commit past it) and m2
-    (service version 75: the release has 74)."""
+    (service version 75, where the release has 74, and a new migration)."""
     repo = tmp_path_factory.mktemp("follow") / "nova"
     release = sources.release_source("nova", sources.pinned_version("nova"))
     git(repo.parent, "clone", "-q", str(release), str(repo))
@@ -67,7 +93,8 @@ def branch(tmp_path_factory) -> dict:
     (repo / "README.rst").write_text((repo / "README.rst").read_text() + "\nmaster\n")
     m1 = commit(repo, "master: one commit past the release")
     raise_service_version(repo, 75)
-    m2 = commit(repo, "master: service version 75")
+    add_migration(repo, "5a4f0b1c2d3e", TABLE)
+    m2 = commit(repo, "master: service version 75, a new table")
     return {"repo": repo, "m1": m1, "m2": m2, "release": sources.pinned_version("nova")}
 
 
@@ -157,6 +184,8 @@ def test_upgrade_moves_the_cloud_forward_in_place(iso, branch):
     assert given["maximum_service_versions"] == {"nova-compute": 76}
     layer = f"-nova-{branch['m2'][:12]}/bin/"
     assert all(layer in command for command in nova_commands(iso).values()), nova_commands(iso)
+    # m2's migration ran.
+    assert mysql(f"SHOW TABLES FROM {DB_PREFIX}nova LIKE '{TABLE}'") == [TABLE]
     after = iso.services()
     # Every nova process restarted; the others kept running.
     for name, svc in after.items():
@@ -179,8 +208,30 @@ def test_upgrade_refuses_to_move_back(iso, branch):
 
 
 def test_a_change_on_the_new_commit_passes(iso, branch, tmp_path):
+    """m2 added a migration that the release lacks: the guard compares with the commit
+    the cloud runs (its handout's commits), not with the release, and lets it in."""
     status, summary, stderr = job(iso, change_on(branch, branch["m2"], tmp_path / "nova"))
     assert status == 0 and summary["result"] == "SUCCESS", stderr
+    assert "end" in summary["phases"]["guard"]
+
+
+def test_a_change_that_adds_a_migration_to_the_new_commit_is_refused(iso, branch, tmp_path):
+    added = []
+    tree = change_on(
+        branch,
+        branch["m2"],
+        tmp_path / "nova",
+        edit=lambda path: added.append(add_migration(path, "6b5a0c1d2e3f", "shard_jobs_change")),
+    )
+    status, summary, stderr = job(iso, tree)
+    assert status == 1 and summary["result"] == "FAILURE", stderr
+    output = (Path(summary["logs"]) / "job-output.txt").read_text()
+    assert "this change alters the nova database schema; a shard cannot test it" in output
+    assert (
+        f"the nova migrations differ from those of nova {branch['release']} at commit "
+        f"{branch['m2']}, which the cloud runs: added {added[0]}"
+    ) in output
+    assert not set(summary["phases"]) & {"build", "deploy", "label", "exercise"}
 
 
 def test_a_change_of_the_release_the_cloud_left_behind_fails_before_its_build(

@@ -25,7 +25,8 @@ MIGRATION_REFUSAL = (
 def skew_line(minimum, what, version, service="nova-compute"):
     return (
         f"this cloud refuses {service} older than v{minimum} (minimum_service_versions in its "
-        f"credentials): {what} has service version {version}"
+        f"credentials): {what} has service version {version}; it needs a cloud that still "
+        "accepts that version (one at the change's release, not upgraded past it)"
     )
 
 
