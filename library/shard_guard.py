@@ -84,6 +84,18 @@ options:
         I(refusal) says the change must be rebased onto it.
     type: str
     default: ""
+  commit:
+    description:
+      - The commit the cloud runs (the credentials' C(commits)), when it follows
+        a branch; compared as I(ref) is, and the job fails in one line when it
+        is not a full commit id (a short one could name another commit, or none
+        in the change's repository, and the guard would quietly compare with
+        the release instead).
+      - When the change's own commit leaves the migrations as its parent has
+        them but they differ from the cloud's commit, I(refusal) says the cloud
+        must be upgraded past its branch's migrations.
+    type: str
+    default: ""
   python:
     description: Interpreter whose pip downloads the source release.
     type: str
@@ -249,6 +261,14 @@ reference:
     version: 32.0.0
     source: tag
     where: 32.0.0
+cloud_behind:
+  description:
+    - Whether the migrations differ from those of the commit the cloud runs
+      while the change's own commit leaves them as its parent has them: the
+      branch moved past the cloud's commit (the refusal then says the cloud
+      must be upgraded).
+  returned: always
+  type: bool
 """
 
 from ansible.module_utils import shard_phases
@@ -256,13 +276,17 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.shard_migrations import (
     MigrationsError,
     MissingCommit,
+    cloud_behind,
     compare,
+    is_commit,
     refusal,
     unstated_release,
 )
 from ansible.module_utils.shard_versions import parse_bound, service_version, skew_refusal
 
-NOT_COMPARED = dict(differs=False, added=[], removed=[], modified=[], compared=0, reference={})
+NOT_COMPARED = dict(
+    differs=False, added=[], removed=[], modified=[], compared=0, reference={}, cloud_behind=False
+)
 
 
 def main():
@@ -280,6 +304,7 @@ def main():
             version=dict(type="str"),
             package=dict(type="str"),
             ref=dict(type="str", default=""),
+            commit=dict(type="str", default=""),
             python=dict(type="str", default="python3"),
             cache_dir=dict(type="path", default=""),
             service_version=dict(
@@ -318,6 +343,10 @@ def main():
                 bounds[name] = parse_bound(p[name])
             except ValueError:
                 module.fail_json(msg=f"{name} is not a service version: {p[name]!r}")
+    if p["commit"] and not is_commit(p["commit"]):
+        module.fail_json(
+            msg=f"commit is not a full commit id (40 hexadecimal digits): {p['commit']!r}"
+        )
     missing = ""
     if database:
         try:
@@ -328,7 +357,7 @@ def main():
                     p["version"],
                     p["package"],
                     module.run_command,
-                    ref=p["ref"],
+                    ref=p["commit"] or p["ref"],
                     python=p["python"],
                     cache_dir=p["cache_dir"],
                 )
@@ -352,6 +381,8 @@ def main():
     )
     if not refused:
         refused = missing
+    if not refused and result["cloud_behind"]:
+        refused = cloud_behind(p["package"], p["commit"], database["name"])
     if not refused and result["differs"]:
         refused = refusal(database["name"], database["instead"])
     result.update(changed=False, service_version=version, refusal=refused)

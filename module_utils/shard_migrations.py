@@ -271,14 +271,27 @@ def compare(src, paths, version, package, run_command, ref="", python="python3",
     added = sorted(set(candidate) - set(reference))
     removed = sorted(set(reference) - set(candidate))
     modified = sorted(k for k in set(candidate) & set(reference) if candidate[k] != reference[k])
+    differs = bool(added or removed or modified)
     return {
-        "differs": bool(added or removed or modified),
+        "differs": differs,
         "added": added,
         "removed": removed,
         "modified": modified,
         "compared": len(candidate),
         "reference": where,
+        "cloud_behind": (
+            differs and where["source"] == "commit" and _parent_has_them(src, dirs, candidate)
+        ),
     }
+
+
+def _parent_has_them(src, dirs, candidate):
+    """Whether the change leaves the migrations as its parent has them (the tree, its
+    uncommitted files included, alike HEAD^ under dirs): then the differences with the
+    commit the cloud runs are the branch's, which moved on since the cloud's last
+    upgrade, not the change's. (Zuul merges a change onto its branch's tip: HEAD^ is that
+    tip, or the change's parent.)"""
+    return ref_files(src, "HEAD^", dirs) == candidate
 
 
 def unstated_release(package, database):
@@ -299,6 +312,16 @@ def missing_commit(package, commit):
         f"this cloud runs {package} at commit {commit}, which the change's repository lacks"
         f" (commits.{package} in its credentials): the change must be rebased onto (or past)"
         " the commit the cloud runs"
+    )
+
+
+def cloud_behind(package, commit, database):
+    """The one line that stops a change, itself without migrations, whose branch has
+    migrations the commit the cloud runs lacks: the cloud, not the change, must move."""
+    return (
+        f"this cloud runs {package} at commit {commit}, and the change's branch has {database}"
+        " database migrations since, which the cloud lacks (the change itself adds none): the"
+        " cloud must be upgraded past them before changes of this branch meet it"
     )
 
 

@@ -263,6 +263,34 @@ def test_a_change_that_lacks_the_cloud_s_commit_is_refused(run_module, tmp_path,
     assert run_module(module, args(tmp_path, plain, ref=b))["refusal"] == lacks_line("glance", b)
 
 
+def test_a_cloud_behind_its_branch_is_told_to_move_not_the_change(run_module, tmp_path, follows):
+    """The cloud still runs A while master gained B's migration: a change on B without a
+    migration of its own is refused with the line that says the cloud must be upgraded;
+    one that adds its own still gets the schema line."""
+    tree, a, b = follows
+    write(tree, {"glance/api/v2/images.py": "def index():\n    return ['changed']\n"})
+    git(tree, "commit", "-qam", "the change")
+    result = run_module(module, args(tmp_path, tree, commit=a))
+    assert result["cloud_behind"] is True and result["added"] == [NEW], result
+    assert result["refusal"] == (
+        f"this cloud runs glance at commit {a}, and the change's branch has glance database "
+        "migrations since, which the cloud lacks (the change itself adds none): the cloud "
+        "must be upgraded past them before changes of this branch meet it"
+    )
+    assert phase_events(tmp_path / "ws") == [("guard", "start")]
+    own = f"{VERSIONS}/2026_2_expand02_add_index.py"
+    write(tree, {own: "def upgrade():\n    add_index()\n"})  # uncommitted, still the change's
+    result = run_module(module, args(tmp_path, tree, commit=a))
+    assert result["cloud_behind"] is False and result["refusal"] == MIGRATION_REFUSAL
+
+
+def test_a_commit_that_is_not_a_full_id_fails_in_one_line(run_module, tmp_path, follows):
+    tree, a, _ = follows
+    result = run_module(module, args(tmp_path, tree, commit=a[:12]))
+    assert result["failed"] is True
+    assert result["msg"] == f"commit is not a full commit id (40 hexadecimal digits): {a[:12]!r}"
+
+
 def test_a_service_version_refusal_comes_before_the_missing_commit(run_module, tmp_path, follows):
     tree, a, b = follows
     git(tree, "checkout", "-q", a)
