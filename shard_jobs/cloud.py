@@ -29,17 +29,20 @@ NOT_INPUTS = {"README.rst"}
 REPAIR_TIMEOUT = 120
 
 
-def cloud_vars() -> dict:
+def cloud_vars(followed: dict | None = None) -> dict:
     """Variables the CLI passes to the role.
 
-    SHARD_CLOUD_VAR_<NAME>=<YAML> sets embedded_cloud_<name>, e.g.
+    followed: what the cloud is to run from a branch, when not what it records (an
+    upgrade's target). SHARD_CLOUD_VAR_<NAME>=<YAML> sets embedded_cloud_<name>, e.g.
     SHARD_CLOUD_VAR_PORTS='{keystone: 15000, ...}' or SHARD_CLOUD_VAR_DB_PREFIX=test_.
     """
+    if followed is None:
+        followed = cloud_sources.load(paths.CLOUD_DIR)
     extra = {
         "embedded_cloud_dir": str(paths.CLOUD_DIR),
         "embedded_cloud_venv": str(paths.CLOUD_VENV),
-        # What the cloud follows from a branch, as recorded (cloud_sources).
-        "embedded_cloud_sources": cloud_sources.load(paths.CLOUD_DIR),
+        # What the cloud follows from a branch (cloud_sources).
+        "embedded_cloud_sources": followed,
     }
     for key, value in os.environ.items():
         if key.startswith("SHARD_CLOUD_VAR_"):
@@ -374,8 +377,8 @@ def upgrade(to_items: list[str]) -> int:
     if load_manifest() is None:
         sys.stderr.write("cloud upgrade: no cloud to upgrade: './shard cloud up' first\n")
         return 2
-    before = cloud_sources.load(paths.CLOUD_DIR)
     try:
+        before = cloud_sources.load(paths.CLOUD_DIR)
         releases = {d: sources.pinned_version(d) for d in cloud_sources.PROJECTS.values()}
         after = cloud_sources.upgrade_sources(paths.CLOUD_DIR, to_items, releases)
     except RunError as exc:
@@ -391,11 +394,19 @@ def upgrade(to_items: list[str]) -> int:
         return up()
     print(f"cloud upgrade: {', '.join(moves)}", flush=True)
     (paths.CLOUD_DIR / CONVERGED).unlink(missing_ok=True)
-    rc = _run("up", cloud_vars(), "upgrade")
-    if rc == 0:
-        (paths.CLOUD_DIR / CONVERGED).write_text(inputs_fingerprint(cloud_vars()) + "\n")
-        print(f"cloud upgrade: done in {time.monotonic() - start:.1f}s")
-    return rc
+    extra = cloud_vars(after)
+    rc = _run("up", extra, "upgrade")
+    if rc != 0:
+        sys.stderr.write(
+            "cloud upgrade: failed; the cloud still records what it ran before: 'cloud up' "
+            "brings its services back to that, 'cloud upgrade' again retries\n"
+        )
+        return rc
+    # Recorded once the cloud runs it: until then `up` keeps to what it ran.
+    cloud_sources.save(paths.CLOUD_DIR, after)
+    (paths.CLOUD_DIR / CONVERGED).write_text(inputs_fingerprint(extra) + "\n")
+    print(f"cloud upgrade: done in {time.monotonic() - start:.1f}s")
+    return 0
 
 
 def down() -> int:
@@ -404,11 +415,17 @@ def down() -> int:
     if not paths.CLOUD_DIR.exists():
         print("cloud down: nothing to stop")
         return 0
-    return _run("down", cloud_vars())
+    try:
+        extra = cloud_vars()
+    except RunError as exc:
+        sys.stderr.write(f"cloud down: {exc}\n")
+        return 2
+    return _run("down", extra)
 
 
 def destroy() -> int:
-    return _run("destroy", cloud_vars())
+    # What the cloud followed does not matter to its removal: a broken record neither.
+    return _run("destroy", cloud_vars(followed={}))
 
 
 def _run(state: str, extra: dict, command: str = "") -> int:

@@ -9,13 +9,13 @@ role installs it (embedded_cloud_sources) and hands out the commit (the
 handout's `commits`, which the migration guard compares with).
 """
 
+import fcntl
 import json
-import os
+import re
 import shutil
-import subprocess
 from pathlib import Path
 
-from shard_jobs import git_identity, paths
+from shard_jobs import paths, sources
 from shard_jobs.settings import RunError
 
 RECORD = "sources.json"
@@ -24,20 +24,13 @@ RECORD = "sources.json"
 # nova's (and glance's, whose shards share the cloud's database, so a glance
 # of another commit would have to be refused by its migrations anyway).
 PROJECTS = {"openstack/nova": "nova"}
+COMMIT = re.compile(r"[0-9a-f]{40}")
 
 
 def _git(repo: Path, *args: str) -> str:
-    proc = subprocess.run(
-        ["git", "-C", str(repo), *args],
-        env=git_identity.environment(),
-        capture_output=True,
-        text=True,
-    )
-    if proc.returncode != 0:
-        raise RunError(
-            proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "git failed"
-        )
-    return proc.stdout.strip()
+    """git in the repository, as ./shard run reads a --src tree (sources._source_git: a
+    tree of another owner is trusted for this command only); one line on failure."""
+    return sources._source_git(list(args), repo, cwd=repo).stdout.decode().strip()
 
 
 def parse(item: str, option: str) -> tuple[str, str, str]:
@@ -88,38 +81,55 @@ def resolve(path: str, ref: str) -> dict:
 
 def followed_source(source: dict, package: str) -> Path:
     """The commit a cloud follows as a source of a run (the release's counterpart for
-    `./shard run` without --src): a cached clone of its repository with HEAD there."""
+    `./shard run` without --src): a cached clone of its repository with HEAD there, made
+    once under a lock as sources.release_source makes a release's."""
     dest = paths.HOME / "cache" / "sources" / f"{package}-{source['commit'][:12]}"
     if (dest / ".git").exists():
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.parent / f".{dest.name}.{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        _git(Path(source["repo"]), "clone", "-q", "--no-checkout", source["repo"], str(tmp))
-        _git(tmp, "checkout", "-q", "-B", "master", source["commit"])
-        tmp.rename(dest)
-    except RunError as exc:
-        where = f"{package} {source['commit'][:12]} from {source['repo']}"
-        raise RunError(f"cannot take {where}: {exc}") from None
-    except OSError:
-        if not (dest / ".git").exists():  # not another run that made it first
-            raise
-    finally:
+    with open(dest.parent / f".{dest.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (dest / ".git").exists():
+            return dest
+        tmp = dest.parent / f".{dest.name}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            _git(Path(source["repo"]), "clone", "-q", "--no-checkout", source["repo"], str(tmp))
+            _git(tmp, "checkout", "-q", "-B", "master", source["commit"])
+            tmp.rename(dest)
+        except (RunError, OSError) as exc:
+            where = f"{package} {source['commit'][:12]} from {source['repo']}"
+            raise RunError(f"cannot take {where}: {exc}") from None
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return dest
 
 
 def load(cloud_dir: Path) -> dict:
     """What the cloud runs from source, by distribution ({} for releases only)."""
+    path = cloud_dir / RECORD
     try:
-        return json.loads((cloud_dir / RECORD).read_text())
+        found = json.loads(path.read_text())
     except FileNotFoundError:
         return {}
     except ValueError as exc:
+        raise RunError(f"{path} is not JSON ({exc}): destroy the cloud to start again") from None
+    if not _well_formed(found):
         raise RunError(
-            f"{cloud_dir / RECORD} is not JSON ({exc}): remove it or destroy the cloud"
-        ) from None
+            f"{path} is not a record of sources ({{distribution: {{repo, commit, version}}}}):"
+            " destroy the cloud to start again"
+        )
+    return found
+
+
+def _well_formed(found) -> bool:
+    return isinstance(found, dict) and all(
+        dist in PROJECTS.values()
+        and isinstance(entry, dict)
+        and all(isinstance(entry.get(k), str) for k in ("repo", "commit", "version"))
+        and COMMIT.fullmatch(entry["commit"])
+        for dist, entry in found.items()
+    )
 
 
 def save(cloud_dir: Path, sources: dict) -> None:
@@ -167,13 +177,15 @@ def up_sources(cloud_dir: Path, items: list[str], exists: bool) -> dict:
 
 
 def upgrade_sources(cloud_dir: Path, items: list[str], releases: dict) -> dict:
-    """The sources after `cloud upgrade --to ...`, checked forward and recorded.
+    """The sources after `cloud upgrade --to ...`, checked forward. Not recorded: the
+    caller records them once the cloud runs them (a failed upgrade leaves the record,
+    and `cloud up` brings the services back to it; `cloud upgrade` again resumes).
 
     releases: the release each distribution runs when not from source."""
-    sources = load(cloud_dir)
+    found = load(cloud_dir)
     for item in items:
         dist, path, ref = parse(item, "--to")
-        current = sources.get(dist)
+        current = found.get(dist)
         if not path:
             if not current:
                 raise RunError(
@@ -183,6 +195,5 @@ def upgrade_sources(cloud_dir: Path, items: list[str], releases: dict) -> dict:
             path = current["repo"]
         new = resolve(path, ref)
         forward(dist, current, releases.get(dist, ""), new)
-        sources[dist] = new
-    save(cloud_dir, sources)
-    return sources
+        found[dist] = new
+    return found

@@ -104,10 +104,13 @@ def test_an_upgrade_moves_forward_only(repo, tmp_path):
         cloud_sources.upgrade_sources(cloud, ["openstack/nova=master"], releases)
     first = cloud_sources.upgrade_sources(cloud, [f"openstack/nova={repo}@master~1"], releases)
     assert first["nova"]["commit"] == _git(repo, "rev-parse", "master~1")
+    # Not recorded until the cloud runs it (the caller saves it then).
+    assert cloud_sources.load(cloud) == {}
+    cloud_sources.save(cloud, first)
     # Then a ref of the repository it follows.
     second = cloud_sources.upgrade_sources(cloud, ["openstack/nova=master"], releases)
     assert second["nova"]["commit"] == _git(repo, "rev-parse", "master")
-    assert cloud_sources.load(cloud) == second
+    cloud_sources.save(cloud, second)
     # Back, or sideways, is refused, and the record stays.
     for ref in ("master~1", "side"):
         with pytest.raises(RunError, match="does not descend from nova .* forward only"):
@@ -122,9 +125,19 @@ def test_an_upgrade_from_a_release_refuses_a_commit_before_it(repo, tmp_path):
         )
 
 
-def test_a_broken_record_is_one_line(tmp_path):
-    (tmp_path / "sources.json").write_text("{not json")
-    with pytest.raises(RunError, match="sources.json is not JSON"):
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("{not json", "sources.json is not JSON"),
+        ("[]", "sources.json is not a record of sources"),
+        ('{"nova": {"repo": "/r", "version": "34.0.0"}}', "not a record of sources"),
+        ('{"nova": {"repo": "/r", "commit": "abc", "version": "34.0.0"}}', "not a record"),
+        ('{"glance": {"repo": "/r", "commit": "' + "a" * 40 + '", "version": "1"}}', "not a"),
+    ],
+)
+def test_a_broken_record_is_one_line(tmp_path, text, message):
+    (tmp_path / "sources.json").write_text(text)
+    with pytest.raises(RunError, match=message):
         cloud_sources.load(tmp_path)
 
 
@@ -145,3 +158,34 @@ def test_a_run_without_src_takes_the_commit_the_cloud_follows(repo, tmp_path, mo
     gone = dict(followed, commit="0" * 40)
     with pytest.raises(RunError, match="cannot take nova 000000000000 from"):
         cloud_sources.followed_source(gone, "nova")
+
+
+def test_the_cloud_commands_say_a_broken_record_in_one_line(tmp_path, monkeypatch, capsys):
+    from shard_jobs import cloud
+
+    monkeypatch.setattr(cloud.paths, "CLOUD_DIR", tmp_path)
+    (tmp_path / "sources.json").write_text("[]")
+    assert cloud.down() == 2
+    assert cloud.up() == 2
+    (tmp_path / "cloud.json").write_text('{"services": []}')
+    assert cloud.upgrade(["openstack/nova=master"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["cloud down", "cloud up", "cloud upgrade"]
+    assert all("is not a record of sources" in line for line in lines), lines
+    # destroy does not read it: the remedy the line names works.
+    assert cloud.cloud_vars(followed={})["embedded_cloud_sources"] == {}
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["cloud", "status", "--source", "openstack/nova=/x"], "--source is for up"),
+        (["cloud", "upgrade"], "upgrade needs --to"),
+        (["cloud", "up", "--to", "openstack/nova=x"], "upgrade needs --to"),
+    ],
+)
+def test_the_cli_refuses_misplaced_options(argv, message, capsys):
+    from shard_jobs import cli
+
+    assert cli.main(argv) == 2
+    assert message in capsys.readouterr().err
