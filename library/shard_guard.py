@@ -264,8 +264,8 @@ reference:
 cloud_behind:
   description:
     - Whether the migrations differ from those of the commit the cloud runs
-      while the change's own commit leaves them as its parent has them: the
-      branch moved past the cloud's commit (the refusal then says the cloud
+      while the change's own commit leaves them as its parent has them (the
+      branch moved past the cloud's commit; the refusal then says the cloud
       must be upgraded).
   returned: always
   type: bool

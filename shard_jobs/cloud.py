@@ -397,9 +397,10 @@ def upgrade(to_items: list[str]) -> int:
     extra = cloud_vars(after)
     rc = _run("up", extra, "upgrade")
     if rc != 0:
-        sys.stderr.write(
+        # The failure's own line is on standard error; this says what is left.
+        print(
             "cloud upgrade: failed; the cloud still records what it ran before: 'cloud up' "
-            "brings its services back to that, 'cloud upgrade' again retries\n"
+            "brings its services back to that, 'cloud upgrade' again retries"
         )
         return rc
     # Recorded once the cloud runs it: until then `up` keeps to what it ran.

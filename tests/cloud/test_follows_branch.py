@@ -207,6 +207,34 @@ def test_upgrade_refuses_to_move_back(iso, branch):
     assert handout(iso)["commits"] == {"nova": branch["m2"]}
 
 
+def test_a_failed_upgrade_leaves_the_cloud_on_its_commit(iso, branch):
+    """A commit whose nova needs a library the services' virtualenv lacks stops before its
+    migrations, in one line; nothing restarted, and `cloud up` keeps the cloud on (and
+    hands out) the commit it ran."""
+    repo = branch["repo"]
+    git(repo, "checkout", "-q", "-b", "needs-more", branch["m2"])
+    requirements = repo / "requirements.txt"
+    requirements.write_text(requirements.read_text() + "shard-jobs-no-such-library>=1\n")
+    m3 = commit(repo, "needs a library the cloud lacks")
+    git(repo, "checkout", "-q", "master")
+    before = {name: s["pid"] for name, s in iso.services().items()}
+
+    result = iso.shard("upgrade", "--to", f"{NOVA}={m3}")
+    assert result.rc != 0 and len(result.stderr_lines) == 1, result
+    assert result.stderr_lines[0].startswith(
+        f"nova {m3[:12]} needs what the services' virtualenv does not hold (constraints.txt): "
+    ), result
+    assert "shard-jobs-no-such-library" in result.stderr_lines[0], result
+    assert "'cloud up' brings its services back to that" in result.stdout, result
+    assert {name: s["pid"] for name, s in iso.services().items()} == before
+
+    result = iso.shard("up")
+    assert result.rc == 0, result
+    assert handout(iso)["commits"] == {"nova": branch["m2"]}
+    assert handout(iso)["minimum_service_versions"] == {"nova-compute": 75}
+    assert {name: s["pid"] for name, s in iso.services().items()} == before
+
+
 def test_a_change_on_the_new_commit_passes(iso, branch, tmp_path):
     """m2 added a migration that the release lacks: the guard compares with the commit
     the cloud runs (its handout's commits), not with the release, and lets it in."""
