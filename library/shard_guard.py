@@ -197,7 +197,7 @@ EXAMPLES = r"""
       instead: a job that deploys its own databases
     version: 34.0.0
     package: nova
-    ref: 5f0c1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b
+    commit: 5f0c1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b
   register: guard
 
 - name: Refuse a "from" version the cloud does not accept (no migrations, no phase)

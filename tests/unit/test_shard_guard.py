@@ -363,6 +363,22 @@ EXECUTOR_SIDE = {
 THE_PLAY = {"gather_facts", "ansible.builtin.include_tasks"}
 
 
+def guard_play(tmp_path):
+    """The shard_guard role's main tasks, with its vars, on every host of the inventory."""
+    return {
+        "hosts": "all",
+        "gather_facts": True,
+        "gather_subset": ["!all", "!min", "user"],
+        "vars_files": [str(ROLE / "vars" / "main.yaml")],
+        "vars": {
+            "shard_cache_dir": str(tmp_path / "cache"),
+            "_shard_openstack_python": sys.executable,
+            "zuul": {"executor": {"result_data_file": "{{ result_file }}"}},
+        },
+        "tasks": [{"ansible.builtin.include_tasks": str(ROLE / "tasks" / "main.yaml")}],
+    }
+
+
 def _profile(name):
     """The parts of a real profile the guard reads (the rest holds Jinja of other roles)."""
     profile = yaml.safe_load((paths.ROLES / f"shard/profiles/{name}/profile.yaml").read_text())
@@ -430,19 +446,7 @@ def test_the_role_runs_one_module_and_stops_a_refused_change(tmp_path):
         "nodb": host("nodb", nodb, str(plain), {}),
         "unstated": host("unstated", glance, str(plain), {}),
     }
-    play = {
-        "hosts": "all",
-        "gather_facts": True,
-        "gather_subset": ["!all", "!min", "user"],
-        "vars_files": [str(ROLE / "vars" / "main.yaml")],
-        "vars": {
-            "shard_cache_dir": str(tmp_path / "cache"),
-            "_shard_openstack_python": sys.executable,
-            "zuul": {"executor": {"result_data_file": "{{ result_file }}"}},
-        },
-        "tasks": [{"ansible.builtin.include_tasks": str(ROLE / "tasks" / "main.yaml")}],
-    }
-    proc = playbook(tmp_path, play, **hosts)
+    proc = playbook(tmp_path, guard_play(tmp_path), **hosts)
     assert proc.stdout, proc.stderr
     stats = json.loads(proc.stdout)["stats"]
     assert {name: stats[name]["failures"] for name in hosts} == {
@@ -609,19 +613,7 @@ def test_the_role_follows_the_cloud_s_commit_and_its_maximum(tmp_path):
         "own": host("own", own, b3),
         "newer": host("newer", newer, b4),
     }
-    play = {
-        "hosts": "all",
-        "gather_facts": True,
-        "gather_subset": ["!all", "!min", "user"],
-        "vars_files": [str(ROLE / "vars" / "main.yaml")],
-        "vars": {
-            "shard_cache_dir": str(tmp_path / "cache"),
-            "_shard_openstack_python": sys.executable,
-            "zuul": {"executor": {"result_data_file": "{{ result_file }}"}},
-        },
-        "tasks": [{"ansible.builtin.include_tasks": str(ROLE / "tasks" / "main.yaml")}],
-    }
-    proc = playbook(tmp_path, play, **hosts)
+    proc = playbook(tmp_path, guard_play(tmp_path), **hosts)
     assert proc.stdout, proc.stderr
     stats = json.loads(proc.stdout)["stats"]
     assert {name: stats[name]["failures"] for name in hosts} == {

@@ -54,6 +54,36 @@ def test_nothing_found_is_none(tmp_path, run_module):
     )
 
 
+def handout_play(venv, compute_nova, newer):
+    """The embedded_cloud role's nova service version reads (state.yaml), with the role's
+    vars and, of its defaults, those the reads use (vars_files would win over these), then
+    the handout's minimum_service_versions and maximum_service_versions."""
+    role = paths.ROLES / "embedded_cloud"
+    state = yaml.safe_load((role / "tasks" / "state.yaml").read_text())
+    return {
+        "hosts": "all",
+        "gather_facts": False,
+        "vars_files": [str(role / "vars" / "main.yaml")],
+        "vars": {
+            "role_path": str(role),
+            "embedded_cloud_venv": venv,
+            "embedded_cloud_compute_nova": compute_nova,
+            "embedded_cloud_sources": {},
+            "embedded_cloud_newer_service_versions": newer,
+            "embedded_cloud_python": sys.executable,
+        },
+        "tasks": [
+            *[task for task in state if "shard_service_version" in task],
+            {
+                "ansible.builtin.debug": {
+                    "msg": "{{ [_embedded_cloud_handout_data.minimum_service_versions,"
+                    " _embedded_cloud_handout_data.maximum_service_versions] }}"
+                }
+            },
+        ],
+    }
+
+
 def test_the_embedded_cloud_hands_out_its_computes_version(tmp_path):
     """The embedded_cloud role's own read tasks (state.yaml), with the role's defaults and
     vars: the module reads the ordinary compute's nova on the cloud's host, by the
@@ -64,34 +94,8 @@ def test_the_embedded_cloud_hands_out_its_computes_version(tmp_path):
     site = installed / "lib/python3.12/site-packages"
     (site / "nova/objects").mkdir(parents=True)
     (site / FILE).write_text(SOURCE.replace("72", "61"))
-    role = paths.ROLES / "embedded_cloud"
-    state = yaml.safe_load((role / "tasks" / "state.yaml").read_text())
-    reads = [task for task in state if "shard_service_version" in task]
-    assert len(reads) == 2
-    play = {
-        "hosts": "all",
-        "gather_facts": False,
-        # The role's vars; of its defaults, those the reads use, set here (vars_files
-        # would win over these).
-        "vars_files": [str(role / "vars" / "main.yaml")],
-        "vars": {
-            "role_path": str(role),
-            "embedded_cloud_venv": "{{ venv }}",
-            "embedded_cloud_compute_nova": "",
-            "embedded_cloud_sources": {},
-            "embedded_cloud_newer_service_versions": 2,
-            "embedded_cloud_python": sys.executable,
-        },
-        "tasks": [
-            *reads,
-            {
-                "ansible.builtin.debug": {
-                    "msg": "{{ [_embedded_cloud_handout_data.minimum_service_versions,"
-                    " _embedded_cloud_handout_data.maximum_service_versions] }}"
-                }
-            },
-        ],
-    }
+    play = handout_play("{{ venv }}", compute_nova="", newer=2)
+    assert len(play["tasks"]) == 3  # the two reads, then the handout's bounds
     proc = playbook(
         tmp_path,
         play,
@@ -115,30 +119,7 @@ def test_the_embedded_cloud_reads_its_control_plane_apart_from_an_older_compute(
         site = root / "lib/python3.12/site-packages"
         (site / "nova/objects").mkdir(parents=True)
         (site / FILE).write_text(SOURCE.replace("72", version))
-    role = paths.ROLES / "embedded_cloud"
-    state = yaml.safe_load((role / "tasks" / "state.yaml").read_text())
-    play = {
-        "hosts": "all",
-        "gather_facts": False,
-        "vars_files": [str(role / "vars" / "main.yaml")],
-        "vars": {
-            "role_path": str(role),
-            "embedded_cloud_venv": str(venv),
-            "embedded_cloud_compute_nova": "33.0.2",
-            "embedded_cloud_sources": {},
-            "embedded_cloud_newer_service_versions": 1,
-            "embedded_cloud_python": sys.executable,
-        },
-        "tasks": [
-            *[task for task in state if "shard_service_version" in task],
-            {
-                "ansible.builtin.debug": {
-                    "msg": "{{ [_embedded_cloud_handout_data.minimum_service_versions,"
-                    " _embedded_cloud_handout_data.maximum_service_versions] }}"
-                }
-            },
-        ],
-    }
+    play = handout_play(str(venv), compute_nova="33.0.2", newer=1)
     proc = playbook(tmp_path, play, host={})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     shown = json.loads(proc.stdout)["plays"][0]["tasks"][2]["hosts"]["host"]
