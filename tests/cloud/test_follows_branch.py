@@ -222,7 +222,8 @@ def test_a_failed_upgrade_leaves_the_cloud_on_its_commit(iso, branch):
     result = iso.shard("upgrade", "--to", f"{NOVA}={m3}")
     assert result.rc != 0 and len(result.stderr_lines) == 1, result
     assert result.stderr_lines[0].startswith(
-        f"nova {m3[:12]} needs what the services' virtualenv does not hold (constraints.txt): "
+        f"cloud upgrade: nova {m3[:12]} needs what the services' virtualenv does not hold "
+        "(constraints.txt): "
     ), result
     assert "shard-jobs-no-such-library" in result.stderr_lines[0], result
     assert "'cloud up' brings its services back to that" in result.stdout, result
