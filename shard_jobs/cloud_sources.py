@@ -11,11 +11,11 @@ handout's `commits`, which the migration guard compares with).
 
 import fcntl
 import json
-import re
 import shutil
 from pathlib import Path
 
 from shard_jobs import paths, sources
+from shard_jobs.rules import migrations
 from shard_jobs.settings import RunError
 
 RECORD = "sources.json"
@@ -24,7 +24,6 @@ RECORD = "sources.json"
 # nova's (and glance's, whose shards share the cloud's database, so a glance
 # of another commit would have to be refused by its migrations anyway).
 PROJECTS = {"openstack/nova": "nova"}
-COMMIT = re.compile(r"[0-9a-f]{40}")
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -127,7 +126,9 @@ def _well_formed(found) -> bool:
         dist in PROJECTS.values()
         and isinstance(entry, dict)
         and all(isinstance(entry.get(k), str) for k in ("repo", "commit", "version"))
-        and COMMIT.fullmatch(entry["commit"])
+        # A full commit id (the guard's rule), as git rev-parse writes it.
+        and migrations.is_commit(entry["commit"])
+        and entry["commit"] == entry["commit"].lower()
         for dist, entry in found.items()
     )
 

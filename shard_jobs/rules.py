@@ -21,6 +21,7 @@ from ansible.module_utils import shard_cloud_services as cloud_services  # noqa:
 from ansible.module_utils import shard_janitor_rules as janitor  # noqa: E402
 from ansible.module_utils import shard_jsonl as jsonl  # noqa: E402
 from ansible.module_utils import shard_labels as labels  # noqa: E402
+from ansible.module_utils import shard_migrations as migrations  # noqa: E402
 from ansible.module_utils import shard_phases as phases  # noqa: E402
 from ansible.module_utils import shard_processes as processes  # noqa: E402
 from ansible.module_utils import shard_profiles as profiles  # noqa: E402
@@ -35,6 +36,7 @@ __all__ = [
     "janitor",
     "jsonl",
     "labels",
+    "migrations",
     "phases",
     "processes",
     "profiles",

@@ -132,6 +132,7 @@ def test_an_upgrade_from_a_release_refuses_a_commit_before_it(repo, tmp_path):
         ("[]", "sources.json is not a record of sources"),
         ('{"nova": {"repo": "/r", "version": "34.0.0"}}', "not a record of sources"),
         ('{"nova": {"repo": "/r", "commit": "abc", "version": "34.0.0"}}', "not a record"),
+        ('{"nova": {"repo": "/r", "commit": "' + "A" * 40 + '", "version": "1"}}', "not a"),
         ('{"glance": {"repo": "/r", "commit": "' + "a" * 40 + '", "version": "1"}}', "not a"),
     ],
 )
