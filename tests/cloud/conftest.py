@@ -14,6 +14,9 @@ def _remove_venvs(cloud: IsolatedCloud) -> None:
     release's for the ordinary compute), named after it."""
     for venv in [cloud.venv, *cloud.venv.parent.glob(cloud.venv.name + "-*")]:
         shutil.rmtree(venv, ignore_errors=True)
+    # And their lock files (shard_virtualenv's <path>.lock), which a new run makes again.
+    for lock in cloud.venv.parent.glob(cloud.venv.name + "*.lock"):
+        lock.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")
