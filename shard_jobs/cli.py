@@ -87,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="PROJECT=PATH[@REF]",
         help="up: a new cloud runs this commit of the project's git repository instead of "
-        "its release (openstack/nova only; REF defaults to HEAD); the cloud keeps following it",
+        "its release (openstack/nova, openstack/glance; REF defaults to HEAD); the cloud keeps "
+        "following it",
     )
     p.add_argument(
         "--to",

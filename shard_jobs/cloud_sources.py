@@ -20,10 +20,10 @@ from shard_jobs.settings import RunError
 
 RECORD = "sources.json"
 # Projects the embedded cloud can build from source, by their Python
-# distribution. Only nova so far: the shard jobs' guard and skew rules are
-# nova's (and glance's, whose shards share the cloud's database, so a glance
-# of another commit would have to be refused by its migrations anyway).
-PROJECTS = {"openstack/nova": "nova"}
+# distribution: those a shard job tests (the guard compares a change with the
+# commit the cloud runs). Each needs the role to run its services from the
+# commit's virtualenv and to migrate its database in an operator's order.
+PROJECTS = {"openstack/nova": "nova", "openstack/glance": "glance"}
 
 
 def _git(repo: Path, *args: str) -> str:

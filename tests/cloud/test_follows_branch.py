@@ -8,8 +8,11 @@ upgrade --to` moves the cloud forward in place (migrations, control plane, then 
 ordinary compute) to a commit that raises nova's service version, and refuses to
 move back; a change based on that commit passes; a change of the older release,
 which the cloud now refuses, fails in pre-run before its build, with its one line.
+Then glance moves from its release to a commit of its "master" the same way, in
+glance's rolling-upgrade order (expand and migrate, the API, then contract): a glance
+change based on that commit passes, one of the release is refused before its build.
 
-The tests run in file order and share the cloud and the repository.
+The tests run in file order and share the cloud and the repositories.
 """
 
 import re
@@ -26,6 +29,8 @@ from shard_jobs import git_identity, sources
 from shard_jobs.rules import processes
 
 NOVA = "openstack/nova"
+GLANCE = "openstack/glance"
+GLANCE_VERSIONS = "glance/db/sqlalchemy/alembic_migrations/versions"
 SERVICE_PY = "nova/objects/service.py"
 MIGRATIONS = "nova/db/main/migrations/versions"
 # The table master's new migration creates (m2), in the cloud's nova database.
@@ -95,7 +100,40 @@ def branch(tmp_path_factory) -> dict:
     raise_service_version(repo, 75)
     add_migration(repo, "5a4f0b1c2d3e", TABLE)
     m2 = commit(repo, "master: service version 75, a new table")
-    return {"repo": repo, "m1": m1, "m2": m2, "release": sources.pinned_version("nova")}
+    return {
+        "repo": repo,
+        "m1": m1,
+        "m2": m2,
+        "release": sources.pinned_version("nova"),
+        "package": "nova",
+    }
+
+
+@pytest.fixture(scope="module")
+def glance_branch(tmp_path_factory) -> dict:
+    """glance's "master": its source release, then g1 with the expand and contract
+    migrations of a new table (glance's rolling-upgrade pair)."""
+    repo = tmp_path_factory.mktemp("follow-glance") / "glance"
+    version = sources.pinned_version("glance")
+    git(repo.parent, "clone", "-q", str(sources.release_source("glance", version)), str(repo))
+    git(repo, "checkout", "-q", "-B", "master")
+    versions = repo / GLANCE_VERSIONS
+    (versions / "2026_2_expand01_shard_jobs.py").write_text(
+        '"""shard-jobs test: a table of its own."""\n\n'
+        "import sqlalchemy as sa\nfrom alembic import op\n\n"
+        "revision = '2026_2_expand01'\ndown_revision = '2024_1_expand01'\n"
+        "branch_labels = None\ndepends_on = None\n\n\n"
+        "def upgrade():\n"
+        f"    op.create_table('{TABLE}', sa.Column('id', sa.Integer, primary_key=True))\n"
+    )
+    (versions / "2026_2_contract01_shard_jobs.py").write_text(
+        '"""shard-jobs test: the contraction that goes with it."""\n\n'
+        "revision = '2026_2_contract01'\ndown_revision = '2024_1_contract01'\n"
+        "branch_labels = None\ndepends_on = '2026_2_expand01'\n\n\n"
+        "def upgrade():\n    pass\n"
+    )
+    g1 = commit(repo, "master: a new table, expanded and contracted")
+    return {"repo": repo, "g1": g1, "release": version, "package": "glance"}
 
 
 def change_on(branch: dict, base: str, path: Path, edit=None) -> Path:
@@ -103,9 +141,8 @@ def change_on(branch: dict, base: str, path: Path, edit=None) -> Path:
     Zuul-prepared repository has), the change committed on BASE."""
     git(path.parent, "clone", "-q", str(branch["repo"]), str(path))
     git(path, "checkout", "-q", "-B", "change", base)
-    (path / "nova" / "version.py").write_text(
-        (path / "nova" / "version.py").read_text() + "# a change\n"
-    )
+    version_py = path / branch["package"] / "version.py"
+    version_py.write_text(version_py.read_text() + "# a change\n")
     if edit:
         edit(path)
     commit(path, "a change")
@@ -124,10 +161,8 @@ def nova_commands(iso) -> dict[str, str]:
     }
 
 
-def job(iso, tree: Path):
-    status, summary, stderr = run_job(
-        "shard-nova-compute", "--src", f"{NOVA}={tree}", timeout=900, env=iso.env
-    )
+def job(iso, tree: Path, name="shard-nova-compute", project=NOVA):
+    status, summary, stderr = run_job(name, "--src", f"{project}={tree}", timeout=900, env=iso.env)
     assert summary, stderr
     return status, summary, stderr
 
@@ -279,8 +314,55 @@ def test_a_change_of_the_release_the_cloud_left_behind_fails_before_its_build(
     assert not set(summary["phases"]) & {"build", "deploy", "label", "exercise"}
 
 
-def test_destroy_removes_the_cloud_that_followed_a_branch(iso, branch):
+def test_upgrade_moves_glance_from_its_release_to_a_commit(iso, branch, glance_branch):
+    before = iso.services()
+    result = iso.shard("upgrade", "--to", f"{GLANCE}={glance_branch['repo']}@{glance_branch['g1']}")
+    assert result.rc == 0, result
+    iso.timings["upgrade glance from its release"] = result.seconds
+    given = handout(iso)
+    assert given["commits"] == {"nova": branch["m2"], "glance": glance_branch["g1"]}
+    assert given["versions"]["glance"] == glance_branch["release"]
+    (command,) = [" ".join(s["command"]) for s in iso.manifest["services"] if s["name"] == "glance"]
+    assert f"-glance-{glance_branch['g1'][:12]}/bin/" in command, command
+    # Expanded and migrated before the restart, contracted after: the table is there and
+    # the schema is at the contraction's head.
+    assert mysql(f"SHOW TABLES FROM {DB_PREFIX}glance LIKE '{TABLE}'") == [TABLE]
+    assert mysql(f"SELECT version_num FROM {DB_PREFIX}glance.alembic_version") == [
+        "2026_2_contract01"
+    ]
+    after = iso.services()
+    for name, svc in after.items():
+        assert (svc["pid"] != before[name]["pid"]) == (name == "glance"), (name, svc)
+    status = iso.shard("status")
+    assert f"glance follows {glance_branch['repo']} at {glance_branch['g1'][:12]}" in status.stdout
+
+
+def test_a_glance_change_on_the_clouds_commit_passes(iso, glance_branch, tmp_path):
+    """g1's migrations are not the change's: the guard compares with the commit."""
+    tree = change_on(glance_branch, glance_branch["g1"], tmp_path / "glance")
+    status, summary, stderr = job(iso, tree, "shard-glance-api", GLANCE)
+    assert status == 0 and summary["result"] == "SUCCESS", stderr
+    assert "end" in summary["phases"]["guard"]
+
+
+def test_a_glance_change_of_the_release_fails_before_its_build(iso, glance_branch, tmp_path):
+    """glance's rule is its migrations: a change without the cloud's commit in its history
+    lacks what the cloud's schema has, and is told to rebase."""
+    tree = change_on(glance_branch, glance_branch["release"], tmp_path / "glance")
+    status, summary, stderr = job(iso, tree, "shard-glance-api", GLANCE)
+    assert status == 1 and summary["result"] == "FAILURE", stderr
+    output = (Path(summary["logs"]) / "job-output.txt").read_text()
+    assert (
+        f"this cloud runs glance at commit {glance_branch['g1']}, which the change's "
+        "repository lacks (commits.glance in its credentials): the change must be rebased "
+        "onto (or past) the commit the cloud runs"
+    ) in output
+    assert not set(summary["phases"]) & {"build", "deploy", "label", "exercise"}
+
+
+def test_destroy_removes_the_cloud_that_followed_a_branch(iso, branch, glance_branch):
     result = iso.shard("destroy")
     assert result.rc == 0, result
     assert not iso.dir.exists()
     shutil.rmtree(branch["repo"].parent, ignore_errors=True)
+    shutil.rmtree(glance_branch["repo"].parent, ignore_errors=True)

@@ -63,7 +63,11 @@ def test_a_source_resolves_to_its_commit_and_the_release_it_is_past(repo):
     "item, option, message",
     [
         ("openstack/nova", "--source", "expected PROJECT=PATH[@REF]"),
-        ("openstack/glance=/x@y", "--source", "builds only openstack/nova from source"),
+        (
+            "openstack/placement=/x@y",
+            "--source",
+            "builds only openstack/glance, openstack/nova from source",
+        ),
         ("openstack/nova=/x@", "--to", "no ref to upgrade to"),
     ],
 )
@@ -133,7 +137,7 @@ def test_an_upgrade_from_a_release_refuses_a_commit_before_it(repo, tmp_path):
         ('{"nova": {"repo": "/r", "version": "34.0.0"}}', "not a record of sources"),
         ('{"nova": {"repo": "/r", "commit": "abc", "version": "34.0.0"}}', "not a record"),
         ('{"nova": {"repo": "/r", "commit": "' + "A" * 40 + '", "version": "1"}}', "not a"),
-        ('{"glance": {"repo": "/r", "commit": "' + "a" * 40 + '", "version": "1"}}', "not a"),
+        ('{"placement": {"repo": "/r", "commit": "' + "a" * 40 + '", "version": "1"}}', "not a"),
     ],
 )
 def test_a_broken_record_is_one_line(tmp_path, text, message):

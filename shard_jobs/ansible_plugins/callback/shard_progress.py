@@ -140,14 +140,14 @@ class CallbackModule(CallbackBase):
         if ignore_errors:
             return
         res = result._result
+        # A loop's failure is its first failed item's ("One or more items failed" says
+        # nothing).
+        failed_item = next((i for i in res.get("results") or [] if i.get("failed")), None)
+        if failed_item is not None:
+            res = failed_item
         msg = res.get("msg") or res.get("stderr") or res.get("module_stderr") or ""
-        if res.get("censored") or "no_log" in str(msg):
+        if res.get("censored") or result._result.get("censored") or "no_log" in str(msg):
             msg = "details hidden (the task handles secrets)"
-        if not msg and res.get("results"):
-            for item in res["results"]:
-                if item.get("failed"):
-                    msg = item.get("msg") or item.get("stderr") or ""
-                    break
         self.failure = (self.step, result._task.get_name(), _first_line(msg))
 
     def v2_runner_on_unreachable(self, result):
