@@ -96,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="PROJECT=[PATH@]REF",
         help="upgrade: move the running cloud forward in place to this commit (migrations, "
-        "control plane, then computes); PATH only when the cloud runs the project's release",
+        "control plane, then computes; glance's contraction last); PATH only when the cloud "
+        "runs the project's release",
     )
     p.set_defaults(func=_cloud)
 

@@ -371,8 +371,9 @@ def up(source_items: list[str] | None = None) -> int:
 
 def upgrade(to_items: list[str]) -> int:
     """Move a running cloud forward in place to other commits: the role's `up` with the
-    new sources installs them beside the running ones, migrates the databases, restarts
-    the control plane, then the ordinary compute, then runs the online data migrations."""
+    new sources installs them beside the running ones, migrates the databases (glance's
+    expanded), restarts the control plane, then the ordinary compute, then runs nova's
+    online data migrations and glance's contraction."""
     start = time.monotonic()
     if load_manifest() is None:
         sys.stderr.write("cloud upgrade: no cloud to upgrade: './shard cloud up' first\n")
@@ -400,7 +401,8 @@ def upgrade(to_items: list[str]) -> int:
         # The failure's own line is on standard error; this says what is left.
         print(
             "cloud upgrade: failed; the cloud still records what it ran before: 'cloud up' "
-            "brings its services back to that, 'cloud upgrade' again retries"
+            "brings its services back to that (not once glance's contraction has started: "
+            "then only 'cloud upgrade' again), 'cloud upgrade' again retries"
         )
         return rc
     # Recorded once the cloud runs it: until then `up` keeps to what it ran.

@@ -15,9 +15,11 @@ change based on that commit passes, one of the release is refused before its bui
 The tests run in file order and share the cloud and the repositories.
 """
 
+import os
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -147,6 +149,12 @@ def change_on(branch: dict, base: str, path: Path, edit=None) -> Path:
         edit(path)
     commit(path, "a change")
     return path
+
+
+def started_epoch(pid: int) -> float:
+    """When a process started, in seconds since the epoch (to the clock tick)."""
+    uptime = float(Path("/proc/uptime").read_text().split()[0])
+    return time.time() - uptime + processes.start_time(pid) / os.sysconf("SC_CLK_TCK")
 
 
 def handout(iso) -> dict:
@@ -333,6 +341,12 @@ def test_upgrade_moves_glance_from_its_release_to_a_commit(iso, branch, glance_b
     after = iso.services()
     for name, svc in after.items():
         assert (svc["pid"] != before[name]["pid"]) == (name == "glance"), (name, svc)
+    # In that order: the migration before the restart stopped at the expansion (it would
+    # have contracted too as db_sync), the contraction ran once the new glance-api had.
+    migrated = (iso.dir / "log" / "dbsync-glance.log").read_text()
+    assert "-> 2026_2_expand01" in migrated and "2026_2_contract01" not in migrated, migrated
+    contracted = iso.dir / "lib" / "stamps" / f"contract-glance-{glance_branch['g1'][:12]}"
+    assert contracted.stat().st_mtime > started_epoch(after["glance"]["pid"])
     status = iso.shard("status")
     assert f"glance follows {glance_branch['repo']} at {glance_branch['g1'][:12]}" in status.stdout
 

@@ -142,7 +142,9 @@ class CallbackModule(CallbackBase):
         res = result._result
         # A loop's failure is its first failed item's ("One or more items failed" says
         # nothing).
-        failed_item = next((i for i in res.get("results") or [] if i.get("failed")), None)
+        failed_item = next(
+            (i for i in res.get("results") or [] if isinstance(i, dict) and i.get("failed")), None
+        )
         if failed_item is not None:
             res = failed_item
         msg = res.get("msg") or res.get("stderr") or res.get("module_stderr") or ""
