@@ -41,7 +41,7 @@ def _run(args) -> int:
 
     if args.list:
         return commands.list_jobs(as_json=args.json)
-    if not args.job:
+    if not args.job and not args.from_zuul:
         sys.stderr.write("shard run: name a job (./shard run --list lists them)\n")
         return 2
     return commands.run(args)
@@ -126,6 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="job variable, as ansible-playbook -e takes it: KEY=VALUE is a string, "
         "KEY={yaml} or KEY=[yaml] a mapping or list, @FILE a YAML file of variables; repeatable",
+    )
+    p.add_argument(
+        "--from-zuul",
+        metavar="LOG_URL_OR_DIR",
+        help="run again the job of a finished build, with its variables and change, from its "
+        "logs' zuul-info/inventory.yaml; the change's tree with --src",
     )
     p.add_argument("--build", help="build id (default: a new random one)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")

@@ -15,7 +15,7 @@ import uuid
 
 import yaml
 
-from shard_jobs import ara_records, collection_requirements, output, paths, zuul_config
+from shard_jobs import ara_records, collection_requirements, output, paths, replay, zuul_config
 from shard_jobs.rules import janitor as janitor_rules
 from shard_jobs.runner import LocalRun
 from shard_jobs.settings import BenchSettings, JanitorSettings, RunError, RunSettings
@@ -55,8 +55,19 @@ def list_jobs(as_json: bool = False) -> int:
 
 
 def run(args) -> int:
-    """./shard run JOB."""
-    settings = RunSettings.from_args(args)
+    """./shard run JOB, or a finished build's job again (--from-zuul)."""
+    given = {}
+    if args.from_zuul:
+        if args.cleanup:
+            return _refuse("run", "--from-zuul runs a build again: --cleanup takes --build")
+        try:
+            build = replay.read(args.from_zuul)
+            given = replay.settings(build, args.job, args.src)
+        except RunError as exc:
+            return _refuse("run", str(exc))
+        if not args.json:
+            print(f"run: replaying {build.describe()}", flush=True)
+    settings = RunSettings.from_args(args, **given)
     with output.result_only(settings.json):
         outcome = _run_job(settings)
     if isinstance(outcome, int):

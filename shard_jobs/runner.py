@@ -25,7 +25,7 @@ from pathlib import Path
 
 import yaml
 
-from shard_jobs import ansible, ara_records, cloud, cloud_sources, paths, zuul_config
+from shard_jobs import ansible, ara_records, cloud, cloud_sources, paths, replay, zuul_config
 from shard_jobs.credentials import target_secret
 from shard_jobs.output import report_summary
 from shard_jobs.rules import labels, profiles
@@ -133,6 +133,16 @@ class LocalRun:
         return yaml.safe_load(path.read_text())
 
     def zuul_var(self, projects: dict, item_project: str) -> dict:
+        """Zuul's variable as the executor gives it, for this local build (a replayed
+        build's change in its item: branch, ref, change, pipeline...)."""
+        zuul = self._zuul_var(projects, item_project)
+        zuul.update(self.settings.zuul_item)
+        zuul["items"][0].update(
+            {k: v for k, v in self.settings.zuul_item.items() if k in zuul["items"][0]}
+        )
+        return zuul
+
+    def _zuul_var(self, projects: dict, item_project: str) -> dict:
         short = self.build[:7]
         item = projects[item_project]
         return {
@@ -221,6 +231,10 @@ class LocalRun:
         }
         self._write(self.private / "inventory.yaml", yaml.safe_dump(inventory))
         self._write(self.private / "zuul-vars.yaml", yaml.safe_dump({"zuul": self.zuul}))
+        # As zuul-jobs' log-inventory role logs the executor's: a replay reads it back.
+        logged = replay.inventory(inventory["all"]["hosts"], job_vars, self.zuul)
+        (self.log_root / "zuul-info").mkdir(exist_ok=True)
+        self._write(self.log_root / replay.INVENTORY, yaml.safe_dump(logged))
         # The target cloud's credentials reach the playbooks as shard_cloud, as
         # a secret attached with pass-to-parent would (a site may instead
         # write them on the node from its trusted base job).

@@ -39,10 +39,15 @@ class RunSettings:
     json: bool = False
     ara: bool = False
     cleanup: bool = False
+    # A replayed build's change in Zuul's item (replay.ITEM_KEYS): the zuul
+    # variable's branch, ref, change... instead of the local run's own.
+    zuul_item: dict = field(default_factory=dict)
 
     @classmethod
-    def from_args(cls, args) -> "RunSettings":
-        return _from_args(cls, args, src=tuple(args.src), extra_vars=tuple(args.var), variables={})
+    def from_args(cls, args, **given) -> "RunSettings":
+        given = {"src": tuple(args.src), "extra_vars": tuple(args.var), "variables": {}, **given}
+        given.setdefault("zuul_item", {})
+        return _from_args(cls, args, **given)
 
     @property
     def embedded_cloud(self) -> bool:

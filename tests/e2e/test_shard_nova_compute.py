@@ -11,8 +11,8 @@ import yaml
 from conftest import marked_copy
 from job_runs import bus_leftovers, handout, leftovers, run_job, secret_file
 
-from shard_jobs import cloud
-from shard_jobs.rules import labels
+from shard_jobs import cloud, replay
+from shard_jobs.rules import labels, secrets
 
 
 def efficiency_report(summary) -> dict:
@@ -61,6 +61,17 @@ def test_changed_code_runs_as_a_shard_and_leaves_nothing(patched_nova, admin_con
         private = Path(summary["logs"]).parent / "private"
         assert private.is_dir() and not list(private.glob("secrets-*"))
         assert not list(Path.home().glob(f".shard-jobs/builds/{label}*"))
+        # What `./shard run --from-zuul` reads: the run's inventory in Zuul's shape (as
+        # zuul-jobs' log-inventory logs the executor's), without the credentials.
+        build = replay.read(summary["logs"])
+        assert (build.build, build.job, build.project) == (
+            summary["build"],
+            "shard-nova-compute",
+            "openstack/nova",
+        )
+        assert build.variables["shard_profile"] == "nova-compute"
+        logged = (Path(summary["logs"]) / replay.INVENTORY).read_text()
+        assert not [v for v in secrets.secret_values(handout()).values() if v in logged]
     finally:
         # Nothing with the build's label remains, whatever happened above; nor a
         # queue of its host (the label) on the cloud's message bus.

@@ -41,9 +41,10 @@ def secret_file(path, credentials: dict) -> str:
 
 
 def run_job(job, *args, timeout=1800, env=None):
-    """`./shard run JOB ARGS --json`: (exit status, summary dict, stderr)."""
+    """`./shard run JOB ARGS --json` (no JOB when None: --from-zuul names it): (exit
+    status, summary dict, stderr)."""
     proc = subprocess.run(
-        [SHARD, "run", job, "--json", *args],
+        [SHARD, "run", *([job] if job else []), "--json", *args],
         capture_output=True,
         text=True,
         timeout=timeout,

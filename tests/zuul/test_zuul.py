@@ -12,13 +12,14 @@ a site job only, tests/zuul/post-review/site-jobs.yaml, in a post-review gate pi
 import json
 import subprocess
 import uuid
+from pathlib import Path
 
 import yaml
-from job_runs import leftovers
+from job_runs import leftovers, run_job
 from zuul_site import POST_REVIEW_JOB as SITE_JOB
 from zuul_site import TENANT
 
-from shard_jobs import sources
+from shard_jobs import replay, sources
 from shard_jobs.rules import labels, secrets
 
 JOB = "shard-nova-compute"
@@ -26,6 +27,8 @@ JOB = "shard-nova-compute"
 TEARDOWN_TASK = "Delete what carries the build's label and check that nothing is left"
 NOVA = "openstack/nova"
 UNAUTHORIZED = "openstack/unauthorized"
+# The build of a nova change that passed, its revision and marker: replayed locally later.
+PASSED = {}
 
 
 def label_of(build: dict) -> str:
@@ -78,6 +81,34 @@ def test_a_nova_change_passes_as_a_shard_and_leaves_nothing(site, admin_conn):
     # The cleanup playbook's teardown ran and found nothing left; the cloud agrees.
     assert TEARDOWN_TASK in output
     assert leftovers(admin_conn, label_of(build)) == {}
+    PASSED.update(build=build, rev=rev, marker=marker)
+
+
+def test_a_build_is_replayed_locally_from_its_logs(site, admin_conn, tmp_path):
+    """`./shard run --from-zuul LOGS --src ...`: the build's job, variables and change, read
+    from the inventory the site's base job logged (as zuul-jobs' log-inventory does), run
+    here against the same cloud."""
+    build = PASSED["build"]
+    logs = site.build_logs(build)
+    logged = (logs / replay.INVENTORY).read_text()
+    # Zuul's executor keeps the site's secret out of the inventory it logs.
+    assert not [v for v in secrets.secret_values(site.handout).values() if v in logged]
+    tree = tmp_path / "nova"
+    subprocess.run(["git", "clone", "-q", str(site.bare(NOVA)), str(tree)], check=True)
+    subprocess.run(["git", "checkout", "-q", PASSED["rev"]], cwd=tree, check=True)
+
+    status, summary, stderr = run_job(None, "--from-zuul", str(logs), "--src", f"{NOVA}={tree}")
+    assert summary, stderr
+    assert (status, summary["result"], summary["job"]) == (0, "SUCCESS", JOB), stderr
+    replayed = Path(summary["logs"])
+    # The change's code ran (its marker), in the build's change: Zuul's item as the build had.
+    assert PASSED["marker"] in (replayed / "shard" / "nova-compute.log").read_text()
+    original = yaml.safe_load(logged)["all"]["vars"]["zuul"]
+    local = yaml.safe_load((replayed / replay.INVENTORY).read_text())["all"]["vars"]["zuul"]
+    item = {k: original[k] for k in replay.ITEM_KEYS if original.get(k) is not None}
+    assert item and {k: local[k] for k in item} == item, (item, local)
+    assert local["build"] == summary["build"] != build["uuid"]
+    assert leftovers(admin_conn, labels.label_for(summary["build"])) == {}
 
 
 def test_a_nova_change_that_breaks_nova_compute_fails_and_leaves_nothing(site, admin_conn):
