@@ -41,6 +41,16 @@ options:
     type: list
     elements: str
     default: []
+  store_dirs:
+    description:
+      - (record) The directories of the cloud's file image stores (the credentials'
+        C(glance.stores) of type C(file)), for a shard that serves them; each canary
+        image's data must be in one of them on this node (glance's file store keeps an
+        image's data as DIR/ID), else the node does not see the cloud's store and the
+        record fails in one line (module_utils/shard_image_stores.py).
+    type: list
+    elements: str
+    default: []
   snapshot:
     description:
       - The file the snapshot is written to (record) and read from (check).
@@ -78,6 +88,14 @@ EXAMPLES = r"""
     command: record
     images: [shard-canary]
     servers: [0b5f1c8e-6f4d-4d7a-9a57-3c0e2f9b6d11]
+    snapshot: /home/zuul/shard/shard-3f2a9c01b7d4/state/canaries.json
+
+- name: Record the canary images, and check that this node sees the cloud's file store
+  shard_canaries:
+    cloud: my-cloud
+    command: record
+    images: [shard-canary]
+    store_dirs: [/srv/glance/images]
     snapshot: /home/zuul/shard/shard-3f2a9c01b7d4/state/canaries.json
 
 - name: Check the canaries and the shard's access log
@@ -118,6 +136,7 @@ from ansible.module_utils.shard_canaries import (
     foreign_writes_error,
     snapshot,
 )
+from ansible.module_utils.shard_image_stores import data_path, unreachable
 from ansible.module_utils.shard_images import get_image, list_images, raise_for
 from ansible.module_utils.shard_openstack import LABEL_METADATA_KEY, UUID_RE, ShardModule
 
@@ -127,6 +146,7 @@ class CanariesModule(ShardModule):
         command=dict(type="str", required=True, choices=["record", "check"]),
         images=dict(type="list", elements="str", default=[]),
         servers=dict(type="list", elements="str", default=[]),
+        store_dirs=dict(type="list", elements="str", default=[]),
         snapshot=dict(type="path", required=True),
         access_log=dict(type="path"),
         own_images=dict(type="list", elements="str", default=[]),
@@ -191,11 +211,14 @@ class CanariesModule(ShardModule):
 
     def record(self):
         finders = {"images": self._find_image, "servers": self._find_server}
+        found = {kind: [finders[kind](c) for c in self.params[kind]] for kind in KINDS}
+        dirs = self.params["store_dirs"]
+        for image in found["images"] if dirs else []:
+            # An image with data (active) is in a store; the node must see it there.
+            if image.get("status") == "active" and data_path(dirs, image["id"]) is None:
+                self.fail_json(msg=unreachable(image.get("name"), image["id"], dirs))
         recorded = {
-            kind: {
-                record["id"]: snapshot(record) for record in map(finders[kind], self.params[kind])
-            }
-            for kind in KINDS
+            kind: {record["id"]: snapshot(record) for record in found[kind]} for kind in KINDS
         }
         content = json.dumps(recorded, indent=2, sort_keys=True) + "\n"
         path = self.params["snapshot"]

@@ -8,6 +8,7 @@ import pytest
 import shard_canaries as module
 import yaml
 from ansible.module_utils import shard_canaries as rule
+from ansible.module_utils import shard_image_stores as stores_rule
 from ansible.module_utils import shard_openstack
 from test_shard_image_info import FakeGlance
 from unit_helpers import jinja
@@ -344,3 +345,48 @@ def test_the_shipped_profiles_name_known_kinds_and_the_filter_says_why_not():
     assert found["msg"] == {"servers": ["a"]}, found
     refused = jinja("cloud | shard_canaries(profile)", cloud={}, profile={"canary_images": True})
     assert refused["failed"] and "is now 'canaries: [images]'" in refused["msg"], refused
+
+
+# -- the cloud's file image store, seen from the node (module_utils/shard_image_stores.py)
+
+
+def test_record_checks_that_the_node_sees_the_canary_s_data_in_the_file_store(
+    run_module, glance, tmp_path
+):
+    canary = glance.add("canary", owner="project-other")
+    elsewhere, here = tmp_path / "elsewhere", tmp_path / "images"
+    elsewhere.mkdir()
+    here.mkdir()
+    snap = tmp_path / "canaries.json"
+    args = {"command": "record", "images": ["canary"], "snapshot": str(snap)}
+    # Not in the directory the credentials name: another host's store, nothing recorded.
+    result = run_module(module, dict(args, store_dirs=[str(elsewhere)]))
+    assert result["failed"] and not snap.exists()
+    assert result["msg"] == (
+        f"the cloud's file image store is not reachable from this node: the data of its "
+        f"image canary ({canary}) is not in {elsewhere} here; a glance-api shard on another "
+        "host than the cloud's needs a store both reach (a filesystem both mount, or rbd, "
+        "swift, s3, cinder)"
+    )
+    # glance's file store keeps it as DIR/ID: this node sees the store.
+    (here / canary).write_bytes(b"data")
+    result = run_module(module, dict(args, store_dirs=[str(elsewhere), str(here)]))
+    assert "failed" not in result and result["changed"] and snap.exists()
+
+
+def test_the_store_rules_as_the_profile_and_the_credentials_state_them():
+    stores = {
+        "file": {"type": "file", "filesystem_store_datadir": "/srv/images"},
+        "fast": {"type": "rbd", "rbd_store_pool": "images"},
+        "old": {"type": "vmware"},
+    }
+    types = ["file", "rbd", "swift", "s3", "cinder"]
+    assert stores_rule.unsupported(stores, types) == ["glance.stores.old.type 'vmware'"]
+    assert stores_rule.file_dirs(stores) == ["/srv/images"]
+    # Jinja, as the profile's pre-flight and the shard role's vars use them.
+    found = jinja("stores | shard_unsupported_stores(types)", stores=stores, types=types)
+    assert found["msg"] == ["glance.stores.old.type 'vmware'"], found
+    assert jinja("stores | shard_file_store_dirs", stores=stores)["msg"] == ["/srv/images"]
+    # The shipped glance-api profile serves file stores (the embedded cloud's).
+    glance = yaml.safe_load((paths.ROLES / "shard/profiles/glance-api/profile.yaml").read_text())
+    assert stores_rule.unsupported({"file": stores["file"]}, glance["image_store"]["types"]) == []

@@ -36,6 +36,7 @@ if _MODULE_UTILS not in ansible.module_utils.__path__:
 from ansible.module_utils import (  # noqa: E402
     shard_auth,
     shard_canaries,
+    shard_image_stores,
     shard_labels,
     shard_profiles,
     shard_report_page,
@@ -94,6 +95,8 @@ class FilterModule:
             "shard_profile_error": _filter(_profile_error, blank_none=True),
             "shard_profile_path": _filter(_profile_path),
             "shard_canaries": _filter(shard_canaries.canaries_for),
+            "shard_unsupported_stores": _filter(shard_image_stores.unsupported),
+            "shard_file_store_dirs": _filter(shard_image_stores.file_dirs),
             # Credentials (shard_secrets, shard_auth).
             "shard_masked": _filter(shard_secrets.masked),
             "shard_url_quoted": _filter(shard_secrets.url_quoted),

@@ -1,0 +1,65 @@
+# Copyright shard-jobs contributors
+# SPDX-License-Identifier: Apache-2.0
+"""The cloud's image stores as a glance-api shard meets them: the one home of the rules.
+
+A glance-api shard serves the cloud's images from the cloud's own stores (the
+credentials' ``glance.stores``, glance_store's multi-store configuration, and
+``glance.default_store``). Its profile says which store types it serves
+(``image_store.types``). A network store (rbd, swift, s3, cinder) is the same
+from any host. A ``file`` store is a directory of the cloud's: the shard can
+serve it only where the node sees that same directory (the cloud's own host,
+or a filesystem both mount). glance_store's filesystem driver keeps an image's
+data as ``<filesystem_store_datadir>/<image id>``, so the data of an image the
+cloud holds (the operator's canary image, found in pre-flight) shows whether
+this node sees the store.
+
+Used by library/shard_canaries.py (as ``ansible.module_utils.shard_image_stores``),
+the shard role's filters and the unit tests. Standard library only.
+"""
+
+import os
+
+# The store type whose data is a directory of the cloud's, and that directory's option.
+FILE_TYPE = "file"
+FILE_DIR_OPTION = "filesystem_store_datadir"
+
+
+def _stores(stores):
+    return sorted((sid, store) for sid, store in (stores or {}).items() if isinstance(store, dict))
+
+
+def unsupported(stores, types):
+    """'glance.stores.ID.type 'T'' for each store whose type the profile does not serve."""
+    return [
+        f"glance.stores.{sid}.type {store.get('type')!r}"
+        for sid, store in _stores(stores)
+        if store.get("type") not in (types or [])
+    ]
+
+
+def file_dirs(stores):
+    """The directories of the cloud's file stores, as the credentials hand them out."""
+    return [
+        str(store[FILE_DIR_OPTION])
+        for _, store in _stores(stores)
+        if store.get("type") == FILE_TYPE and store.get(FILE_DIR_OPTION)
+    ]
+
+
+def data_path(dirs, image_id):
+    """Where this host sees the data of the image in one of the file stores, or None."""
+    for directory in dirs:
+        path = os.path.join(directory, image_id)
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def unreachable(image_name, image_id, dirs):
+    """The one line that stops a glance-api shard whose node does not see the file store."""
+    return (
+        f"the cloud's file image store is not reachable from this node: the data of its "
+        f"image {image_name} ({image_id}) is not in {', '.join(dirs)} here; a glance-api "
+        "shard on another host than the cloud's needs a store both reach (a filesystem "
+        "both mount, or rbd, swift, s3, cinder)"
+    )
