@@ -41,16 +41,15 @@ options:
     type: list
     elements: str
     default: []
-  store_dirs:
+  file_stores:
     description:
-      - (record) The directories of the cloud's file image stores (the credentials'
-        C(glance.stores) of type C(file)), for a shard that serves them; each canary
-        image's data must be in one of them on this node (glance's file store keeps an
-        image's data as DIR/ID), else the node does not see the cloud's store and the
+      - (record) Store id to the directory of each of the cloud's file image stores (the
+        credentials' C(glance.stores) of type C(file)), for a shard that serves them; a
+        canary image in one of them must have its data there on this node (glance's file
+        store keeps it as DIR/ID), else the node does not see the cloud's store and the
         record fails in one line (module_utils/shard_image_stores.py).
-    type: list
-    elements: str
-    default: []
+    type: dict
+    default: {}
   snapshot:
     description:
       - The file the snapshot is written to (record) and read from (check).
@@ -95,7 +94,7 @@ EXAMPLES = r"""
     cloud: my-cloud
     command: record
     images: [shard-canary]
-    store_dirs: [/srv/glance/images]
+    file_stores: {file: /srv/glance/images}
     snapshot: /home/zuul/shard/shard-3f2a9c01b7d4/state/canaries.json
 
 - name: Check the canaries and the shard's access log
@@ -136,7 +135,7 @@ from ansible.module_utils.shard_canaries import (
     foreign_writes_error,
     snapshot,
 )
-from ansible.module_utils.shard_image_stores import data_path, unreachable
+from ansible.module_utils.shard_image_stores import unreachable, unseen_dirs
 from ansible.module_utils.shard_images import get_image, list_images, raise_for
 from ansible.module_utils.shard_openstack import LABEL_METADATA_KEY, UUID_RE, ShardModule
 
@@ -146,7 +145,7 @@ class CanariesModule(ShardModule):
         command=dict(type="str", required=True, choices=["record", "check"]),
         images=dict(type="list", elements="str", default=[]),
         servers=dict(type="list", elements="str", default=[]),
-        store_dirs=dict(type="list", elements="str", default=[]),
+        file_stores=dict(type="dict", default={}),
         snapshot=dict(type="path", required=True),
         access_log=dict(type="path"),
         own_images=dict(type="list", elements="str", default=[]),
@@ -212,10 +211,9 @@ class CanariesModule(ShardModule):
     def record(self):
         finders = {"images": self._find_image, "servers": self._find_server}
         found = {kind: [finders[kind](c) for c in self.params[kind]] for kind in KINDS}
-        dirs = self.params["store_dirs"]
-        for image in found["images"] if dirs else []:
-            # An image with data (active) is in a store; the node must see it there.
-            if image.get("status") == "active" and data_path(dirs, image["id"]) is None:
+        for image in found["images"]:
+            dirs = unseen_dirs(image, self.params["file_stores"])
+            if dirs:
                 self.fail_json(msg=unreachable(image.get("name"), image["id"], dirs))
         recorded = {
             kind: {record["id"]: snapshot(record) for record in found[kind]} for kind in KINDS

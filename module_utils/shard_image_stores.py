@@ -37,22 +37,32 @@ def unsupported(stores, types):
     ]
 
 
-def file_dirs(stores):
-    """The directories of the cloud's file stores, as the credentials hand them out."""
-    return [
-        str(store[FILE_DIR_OPTION])
-        for _, store in _stores(stores)
+def file_stores(stores):
+    """Store id to the directory of each of the cloud's file stores, as the credentials
+    hand them out."""
+    return {
+        sid: str(store[FILE_DIR_OPTION])
+        for sid, store in _stores(stores)
         if store.get("type") == FILE_TYPE and store.get(FILE_DIR_OPTION)
-    ]
+    }
 
 
-def data_path(dirs, image_id):
-    """Where this host sees the data of the image in one of the file stores, or None."""
-    for directory in dirs:
-        path = os.path.join(directory, image_id)
-        if os.path.isfile(path):
-            return path
-    return None
+def unseen_dirs(image, stores_dirs):
+    """The file store directories where this host should see the image's data and does
+    not (an empty list when it sees it, or when the image is in no file store).
+
+    An image with data (active) names its stores in ``stores`` (glance's multi-store,
+    comma-separated ids); without that, it is in whichever store the cloud has. glance's
+    file store keeps the data as DIR/<image id>."""
+    if image.get("status") != "active" or not stores_dirs:
+        return []
+    named = [s.strip() for s in str(image.get("stores") or "").split(",") if s.strip()]
+    dirs = (
+        [stores_dirs[s] for s in named if s in stores_dirs] if named else list(stores_dirs.values())
+    )
+    if not dirs or any(os.path.isfile(os.path.join(d, image["id"])) for d in dirs):
+        return []
+    return dirs
 
 
 def unreachable(image_name, image_id, dirs):

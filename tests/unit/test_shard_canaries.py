@@ -360,7 +360,7 @@ def test_record_checks_that_the_node_sees_the_canary_s_data_in_the_file_store(
     snap = tmp_path / "canaries.json"
     args = {"command": "record", "images": ["canary"], "snapshot": str(snap)}
     # Not in the directory the credentials name: another host's store, nothing recorded.
-    result = run_module(module, dict(args, store_dirs=[str(elsewhere)]))
+    result = run_module(module, dict(args, file_stores={"file": str(elsewhere)}))
     assert result["failed"] and not snap.exists()
     assert result["msg"] == (
         f"the cloud's file image store is not reachable from this node: the data of its "
@@ -370,8 +370,28 @@ def test_record_checks_that_the_node_sees_the_canary_s_data_in_the_file_store(
     )
     # glance's file store keeps it as DIR/ID: this node sees the store.
     (here / canary).write_bytes(b"data")
-    result = run_module(module, dict(args, store_dirs=[str(elsewhere), str(here)]))
+    result = run_module(module, dict(args, file_stores={"a": str(elsewhere), "b": str(here)}))
     assert "failed" not in result and result["changed"] and snap.exists()
+
+
+def test_only_the_file_stores_an_image_is_in_must_hold_its_data(tmp_path):
+    (tmp_path / "local").mkdir()
+    stores = {"local": str(tmp_path / "local"), "other": str(tmp_path / "other")}
+    image = {"id": "img-1", "status": "active"}
+    # In rbd only (multi-store's stores): no file store of it to see.
+    assert stores_rule.unseen_dirs(dict(image, stores="ceph"), stores) == []
+    # In a file store: its directory, and only its, must hold the data.
+    assert stores_rule.unseen_dirs(dict(image, stores="ceph,local"), stores) == [stores["local"]]
+    (tmp_path / "local" / "img-1").write_bytes(b"x")
+    assert stores_rule.unseen_dirs(dict(image, stores="ceph,local"), stores) == []
+    assert stores_rule.unseen_dirs(dict(image, stores="other"), stores) == [stores["other"]]
+    # No stores named (one store): any file store; no data yet (queued): nothing to see.
+    assert stores_rule.unseen_dirs(image, stores) == []
+    assert stores_rule.unseen_dirs({"id": "img-2", "status": "active"}, stores) == list(
+        stores.values()
+    )
+    assert stores_rule.unseen_dirs({"id": "img-2", "status": "queued"}, stores) == []
+    assert stores_rule.unseen_dirs(dict(image, id="img-2"), {}) == []
 
 
 def test_the_store_rules_as_the_profile_and_the_credentials_state_them():
@@ -382,11 +402,11 @@ def test_the_store_rules_as_the_profile_and_the_credentials_state_them():
     }
     types = ["file", "rbd", "swift", "s3", "cinder"]
     assert stores_rule.unsupported(stores, types) == ["glance.stores.old.type 'vmware'"]
-    assert stores_rule.file_dirs(stores) == ["/srv/images"]
+    assert stores_rule.file_stores(stores) == {"file": "/srv/images"}
     # Jinja, as the profile's pre-flight and the shard role's vars use them.
     found = jinja("stores | shard_unsupported_stores(types)", stores=stores, types=types)
     assert found["msg"] == ["glance.stores.old.type 'vmware'"], found
-    assert jinja("stores | shard_file_store_dirs", stores=stores)["msg"] == ["/srv/images"]
+    assert jinja("stores | shard_file_stores", stores=stores)["msg"] == {"file": "/srv/images"}
     # The shipped glance-api profile serves file stores (the embedded cloud's).
     glance = yaml.safe_load((paths.ROLES / "shard/profiles/glance-api/profile.yaml").read_text())
     assert stores_rule.unsupported({"file": stores["file"]}, glance["image_store"]["types"]) == []

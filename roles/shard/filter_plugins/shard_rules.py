@@ -96,7 +96,7 @@ class FilterModule:
             "shard_profile_path": _filter(_profile_path),
             "shard_canaries": _filter(shard_canaries.canaries_for),
             "shard_unsupported_stores": _filter(shard_image_stores.unsupported),
-            "shard_file_store_dirs": _filter(shard_image_stores.file_dirs),
+            "shard_file_stores": _filter(shard_image_stores.file_stores),
             # Credentials (shard_secrets, shard_auth).
             "shard_masked": _filter(shard_secrets.masked),
             "shard_url_quoted": _filter(shard_secrets.url_quoted),
