@@ -65,11 +65,24 @@ def unseen_dirs(image, stores_dirs):
     return dirs
 
 
+# What a site does about it, the end of both lines below.
+_BOTH_REACH = (
+    "a glance-api shard on another host than the cloud's needs a store both reach (a "
+    "filesystem both mount, or a network store of the profile's image_store.types)"
+)
+
+
 def unreachable(image_name, image_id, dirs):
-    """The one line that stops a glance-api shard whose node does not see the file store."""
+    """The one line that stops a glance-api shard whose node does not see the file store
+    that holds an image of the cloud's."""
     return (
         f"the cloud's file image store is not reachable from this node: the data of its "
-        f"image {image_name} ({image_id}) is not in {', '.join(dirs)} here; a glance-api "
-        "shard on another host than the cloud's needs a store both reach (a filesystem "
-        "both mount, or rbd, swift, s3, cinder)"
+        f"image {image_name} ({image_id}) is not in {', '.join(dirs)} here; {_BOTH_REACH}"
+    )
+
+
+def missing_dir(directory):
+    """The one line that stops a glance-api shard whose node lacks a file store's directory."""
+    return (
+        f"the cloud's file image store {directory} is not a directory on this node; {_BOTH_REACH}"
     )

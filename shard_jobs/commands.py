@@ -19,6 +19,7 @@ from shard_jobs import ara_records, collection_requirements, output, paths, repl
 from shard_jobs.rules import janitor as janitor_rules
 from shard_jobs.runner import LocalRun
 from shard_jobs.settings import BenchSettings, JanitorSettings, RunError, RunSettings
+from shard_jobs.sources import local_trees, source_head
 
 
 def _refuse(command: str, message: str) -> int:
@@ -63,10 +64,14 @@ def run(args) -> int:
         try:
             build = replay.read(args.from_zuul)
             given = replay.settings(build, args.job, args.src)
+            tree = local_trees(args.src)[build.project]
+            note = replay.tree_note(build, source_head(tree))
         except RunError as exc:
             return _refuse("run", str(exc))
         if not args.json:
             print(f"run: replaying {build.describe()}", flush=True)
+            if note:
+                print(f"run: {note}", flush=True)
     settings = RunSettings.from_args(args, **given)
     with output.result_only(settings.json):
         outcome = _run_job(settings)

@@ -12,8 +12,10 @@ What is not replayed: anything that only made sense on the build's hosts
 and any credential (a build's log is public; the local run takes its own).
 """
 
+import http.client
 import urllib.error
 import urllib.request
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,13 +44,16 @@ class Build:
     project: str
     variables: dict
     item: dict
+    # The commit Zuul's merger prepared for the project ("" when the build does not say).
+    commit: str = ""
 
     def describe(self) -> str:
         change = self.item.get("change")
         what = f"change {change},{self.item.get('patchset')}" if change else self.item.get("ref")
+        names = ", ".join(sorted(self.variables)) or "none"
         return (
             f"build {self.build or '?'} of {self.job} ({self.project} {what} on "
-            f"{self.item.get('branch', '?')}) from {self.where}"
+            f"{self.item.get('branch', '?')}) from {self.where}, with its variables {names}"
         )
 
 
@@ -58,14 +63,38 @@ def _job_variable(name: str) -> bool:
     )
 
 
+def _decoded(data: bytes, encoding: str, url: str) -> bytes:
+    """A log server's compressed file as it was written: zuul-jobs' uploads store text
+    with Content-Encoding gzip or deflate, which urllib leaves as it is."""
+    encoding = (encoding or "identity").strip().lower()
+    if encoding in ("", "identity"):
+        return data
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        raise RunError(f"cannot read {url}: unknown Content-Encoding {encoding!r}")
+    # gzip (wbits 31), zlib (15), raw deflate (-15): servers label deflate either way.
+    for wbits in (31, 15, -15) if encoding == "deflate" else (31,):
+        inflater = zlib.decompressobj(wbits)
+        try:
+            out = inflater.decompress(data, MAX_BYTES + 1)
+        except zlib.error:
+            continue
+        return out
+    raise RunError(f"cannot read {url}: its {encoding} content does not decompress")
+
+
 def _read_text(where: str) -> str:
-    if where.startswith(("http://", "https://")):
-        url = f"{where.rstrip('/')}/{INVENTORY}"
+    scheme, sep, _ = where.partition("://")
+    if sep and scheme not in ("http", "https"):
+        raise RunError(f"cannot read {where}: a build's logs are a URL (http, https) or a path")
+    if sep:
+        url = where if where.endswith(INVENTORY) else f"{where.rstrip('/')}/{INVENTORY}"
         try:
             with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 (http(s) only)
-                data = response.read(MAX_BYTES + 1)
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            reason = getattr(exc, "reason", exc)
+                data = _decoded(
+                    response.read(MAX_BYTES + 1), response.headers.get("Content-Encoding"), url
+                )
+        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", None) or exc.__class__.__name__
             raise RunError(f"cannot read {url}: {reason}") from None
     else:
         path = Path(where).expanduser()
@@ -109,6 +138,11 @@ def build_of(inventory, where: str) -> Build:
             f"{where}: {INVENTORY} names no job and project (all.vars.zuul.job, "
             "all.vars.zuul.project.name): not a Zuul build's inventory"
         )
+    prepared = [
+        p
+        for p in (zuul.get("projects") or {}).values()
+        if isinstance(p, dict) and p.get("name") == project["name"]
+    ]
     return Build(
         where=where,
         build=str(zuul.get("build") or ""),
@@ -116,6 +150,7 @@ def build_of(inventory, where: str) -> Build:
         project=project["name"],
         variables={k: v for k, v in all_vars.items() if _job_variable(k)},
         item={k: zuul[k] for k in ITEM_KEYS if zuul.get(k) is not None},
+        commit=str((prepared[0].get("commit") if prepared else "") or ""),
     )
 
 
@@ -129,6 +164,19 @@ def settings(build: Build, job: str | None, src_items) -> dict:
             f"{build.project}=PATH, a tree holding that change"
         )
     return {"job": job or build.job, "variables": build.variables, "zuul_item": build.item}
+
+
+def tree_note(build: Build, tree_head: str) -> str:
+    """What the replay says of the --src tree: the build's commit, or not ("" when the
+    build does not record it)."""
+    if not build.commit:
+        return ""
+    if tree_head == build.commit:
+        return f"the --src tree is at the build's commit {build.commit[:12]}"
+    return (
+        f"the --src tree is at {tree_head[:12]}, not at the build's commit {build.commit[:12]}:"
+        " this run tests the tree, not the build's change"
+    )
 
 
 def inventory(hosts: dict, job_vars: dict, zuul: dict) -> dict:

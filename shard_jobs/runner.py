@@ -136,10 +136,11 @@ class LocalRun:
         """Zuul's variable as the executor gives it, for this local build (a replayed
         build's change in its item: branch, ref, change, pipeline...)."""
         zuul = self._zuul_var(projects, item_project)
-        zuul.update(self.settings.zuul_item)
-        zuul["items"][0].update(
-            {k: v for k, v in self.settings.zuul_item.items() if k in zuul["items"][0]}
-        )
+        given = self.settings.zuul_item
+        zuul.update(given)
+        zuul["items"][0].update({k: v for k, v in given.items() if k not in ("tenant", "pipeline")})
+        if "branch" in given:
+            zuul["projects"][zuul["project"]["canonical_name"]]["checkout"] = given["branch"]
         return zuul
 
     def _zuul_var(self, projects: dict, item_project: str) -> dict:

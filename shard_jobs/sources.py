@@ -134,6 +134,12 @@ def _fetch_release(package: str, version: str, dest: Path) -> Path:
     return dest
 
 
+def source_head(tree: Path) -> str:
+    """The commit a --src tree's HEAD is at; a RunError of one line when it has none."""
+    tree = tree.expanduser()
+    return _source_git(["rev-parse", "HEAD"], tree, cwd=tree).stdout.decode().strip()
+
+
 def _source_git(args: list[str], source: Path, **kwargs) -> subprocess.CompletedProcess:
     """git on the user's tree, as Zuul's merger reads a repository it did not create.
 

@@ -3,8 +3,10 @@ its logs' zuul-info/inventory.yaml (shard_jobs/replay.py)."""
 
 import base64
 import functools
+import gzip
 import http.server
 import threading
+import zlib
 from pathlib import Path
 
 import pytest
@@ -41,13 +43,17 @@ def zuul_inventory() -> dict:
                     "job": "site-shard-nova-compute-master",
                     "tenant": "openstack",
                     "pipeline": "check",
-                    "branch": "master",
+                    "branch": "stable/2026.2",
                     "ref": "refs/changes/55/955/3",
                     "change": "955",
                     "patchset": "3",
                     "change_url": "https://review.example.org/955",
                     "message": base64.b64encode(b"Fix the thing").decode(),
                     "project": {"name": "openstack/nova", "canonical_name": "x/openstack/nova"},
+                    "projects": {
+                        "x/openstack/nova": {"name": "openstack/nova", "commit": "c" * 40},
+                        "x/openstack/glance": {"name": "openstack/glance", "commit": "d" * 40},
+                    },
                     "executor": {"log_root": "/var/lib/zuul/builds/x/work/logs"},
                 },
             },
@@ -73,13 +79,15 @@ def check_build(build: replay.Build) -> None:
     assert build.item == {
         "tenant": "openstack",
         "pipeline": "check",
-        "branch": "master",
+        "branch": "stable/2026.2",
         "ref": "refs/changes/55/955/3",
         "change": "955",
         "patchset": "3",
         "change_url": "https://review.example.org/955",
     }
-    assert "change 955,3 on master" in build.describe()
+    assert build.commit == "c" * 40
+    assert "change 955,3 on stable/2026.2" in build.describe()
+    assert build.describe().endswith("with its variables shard_exercise_servers, shard_profile")
     assert SECRET not in repr(build)
 
 
@@ -168,10 +176,12 @@ def test_the_local_zuul_variable_carries_the_replayed_change():
         "src_dir": "src/opendev.org/openstack/nova",
     }
     zuul = run.zuul_var({"openstack/nova": project}, "openstack/nova")
+    assert zuul["project"]["canonical_name"] == "opendev.org/openstack/nova"
     for key in replay.ITEM_KEYS:
         assert zuul[key] == item[key], key
-    assert zuul["items"][0]["branch"] == "master"
-    assert zuul["items"][0]["change_url"] == "https://review.example.org/955"
+    for key in ("branch", "ref", "change", "patchset", "change_url"):
+        assert zuul["items"][0][key] == item[key], key
+    assert zuul["projects"]["opendev.org/openstack/nova"]["checkout"] == "stable/2026.2"
     # The local build's own identity and directories.
     assert zuul["build"] == run.build and zuul["executor"]["log_root"] == str(run.log_root)
 
@@ -186,3 +196,59 @@ def test_what_a_local_run_logs_is_read_back_without_its_credentials():
     assert SECRET not in yaml.safe_dump(logged)
     build = replay.build_of(logged, "here")
     assert (build.job, build.variables) == ("shard-nova-compute", {"shard_profile": "nova-compute"})
+
+
+def test_the_replay_says_whether_the_tree_is_the_build_s_commit(logs):
+    build = replay.read(str(logs))
+    assert replay.tree_note(build, "c" * 40) == (
+        f"the --src tree is at the build's commit {'c' * 12}"
+    )
+    assert replay.tree_note(build, "e" * 40) == (
+        f"the --src tree is at {'e' * 12}, not at the build's commit {'c' * 12}: this run "
+        "tests the tree, not the build's change"
+    )
+    unrecorded = replay.build_of(
+        {"all": {"vars": {"zuul": {"job": "j", "project": {"name": "p"}}}}}, "x"
+    )
+    assert replay.tree_note(unrecorded, "e" * 40) == ""
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "deflate-raw", "zlib-as-deflate"])
+def test_a_log_server_s_compressed_inventory_is_read(logs, encoding):
+    """zuul-jobs' uploads store text compressed, served with Content-Encoding."""
+    raw = (logs / replay.INVENTORY).read_bytes()
+    if encoding == "gzip":
+        body, header = gzip.compress(raw), "gzip"
+    elif encoding == "deflate-raw":
+        packer = zlib.compressobj(wbits=-15)
+        body, header = packer.compress(raw) + packer.flush(), "deflate"
+    else:
+        body, header = zlib.compress(raw), "deflate"
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Encoding", header)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        # The URL of the logs, or of the file itself.
+        check_build(replay.read(f"http://127.0.0.1:{server.server_port}/logs/"))
+        url = f"http://127.0.0.1:{server.server_port}/logs/{replay.INVENTORY}"
+        check_build(replay.read(url))
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("where", ["file:///tmp/logs", "ftp://logs.example.org/55"])
+def test_other_schemes_are_refused_in_one_line(where):
+    with pytest.raises(RunError, match=r"a build's logs are a URL \(http, https\) or a path$"):
+        replay.read(where)

@@ -365,8 +365,8 @@ def test_record_checks_that_the_node_sees_the_canary_s_data_in_the_file_store(
     assert result["msg"] == (
         f"the cloud's file image store is not reachable from this node: the data of its "
         f"image canary ({canary}) is not in {elsewhere} here; a glance-api shard on another "
-        "host than the cloud's needs a store both reach (a filesystem both mount, or rbd, "
-        "swift, s3, cinder)"
+        "host than the cloud's needs a store both reach (a filesystem both mount, or a "
+        "network store of the profile's image_store.types)"
     )
     # glance's file store keeps it as DIR/ID: this node sees the store.
     (here / canary).write_bytes(b"data")
@@ -407,6 +407,11 @@ def test_the_store_rules_as_the_profile_and_the_credentials_state_them():
     found = jinja("stores | shard_unsupported_stores(types)", stores=stores, types=types)
     assert found["msg"] == ["glance.stores.old.type 'vmware'"], found
     assert jinja("stores | shard_file_stores", stores=stores)["msg"] == {"file": "/srv/images"}
+    assert jinja("'/srv/images' | shard_file_store_missing")["msg"] == (
+        "the cloud's file image store /srv/images is not a directory on this node; a glance-api "
+        "shard on another host than the cloud's needs a store both reach (a filesystem both "
+        "mount, or a network store of the profile's image_store.types)"
+    )
     # The shipped glance-api profile serves file stores (the embedded cloud's).
     glance = yaml.safe_load((paths.ROLES / "shard/profiles/glance-api/profile.yaml").read_text())
     assert stores_rule.unsupported({"file": stores["file"]}, glance["image_store"]["types"]) == []

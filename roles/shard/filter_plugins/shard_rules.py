@@ -97,6 +97,7 @@ class FilterModule:
             "shard_canaries": _filter(shard_canaries.canaries_for),
             "shard_unsupported_stores": _filter(shard_image_stores.unsupported),
             "shard_file_stores": _filter(shard_image_stores.file_stores),
+            "shard_file_store_missing": _filter(shard_image_stores.missing_dir),
             # Credentials (shard_secrets, shard_auth).
             "shard_masked": _filter(shard_secrets.masked),
             "shard_url_quoted": _filter(shard_secrets.url_quoted),
