@@ -63,9 +63,9 @@ def run(args) -> int:
             return _refuse("run", "--from-zuul runs a build again: --cleanup takes --build")
         try:
             build = replay.read(args.from_zuul)
-            given = replay.settings(build, args.job, args.src)
-            tree = local_trees(args.src)[build.project]
-            note = replay.tree_note(build, source_head(tree))
+            trees = local_trees(args.src)
+            given = replay.settings(build, args.job, trees)
+            note = replay.tree_note(build, source_head(trees[build.project]))
         except RunError as exc:
             return _refuse("run", str(exc))
         if not args.json:

@@ -154,11 +154,12 @@ def build_of(inventory, where: str) -> Build:
     )
 
 
-def settings(build: Build, job: str | None, src_items) -> dict:
+def settings(build: Build, job: str | None, trees: dict) -> dict:
     """The run settings a replay gives: the build's job (or JOB, a job of this repository
     that a site's job was derived from), its variables (under -e), its change in Zuul's
-    item. The change's tree must come with --src: a replay never tests anything else."""
-    if not any(item.partition("=")[0] == build.project for item in src_items):
+    item. The change's tree must come with --src (TREES: sources.local_trees of them): a
+    replay never tests anything else."""
+    if build.project not in trees:
         raise RunError(
             f"the build tested {build.project} ({build.describe()}): pass --src "
             f"{build.project}=PATH, a tree holding that change"

@@ -45,8 +45,13 @@ class RunSettings:
 
     @classmethod
     def from_args(cls, args, **given) -> "RunSettings":
-        given = {"src": tuple(args.src), "extra_vars": tuple(args.var), "variables": {}, **given}
-        given.setdefault("zuul_item", {})
+        given = {
+            "src": tuple(args.src),
+            "extra_vars": tuple(args.var),
+            "variables": {},
+            "zuul_item": {},
+            **given,
+        }
         return _from_args(cls, args, **given)
 
     @property

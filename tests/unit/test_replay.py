@@ -134,14 +134,14 @@ def test_what_is_not_a_build_is_one_line(tmp_path, text, message):
 def test_a_replay_takes_the_change_s_tree_and_may_name_this_repository_s_job(logs):
     build = replay.read(str(logs))
     with pytest.raises(RunError, match=r"pass --src openstack/nova=PATH, a tree holding that"):
-        replay.settings(build, None, ["openstack/glance=/g"])
-    given = replay.settings(build, "shard-nova-compute", ["openstack/nova=/n"])
+        replay.settings(build, None, {"openstack/glance": Path("/g")})
+    given = replay.settings(build, "shard-nova-compute", {"openstack/nova": Path("/n")})
     assert given == {
         "job": "shard-nova-compute",
         "variables": build.variables,
         "zuul_item": build.item,
     }
-    assert replay.settings(build, None, ["openstack/nova=/n"])["job"] == build.job
+    assert replay.settings(build, None, {"openstack/nova": Path("/n")})["job"] == build.job
 
 
 def test_the_command_refuses_a_replay_without_the_change_in_one_line(logs, capsys):
@@ -154,14 +154,13 @@ def test_the_command_refuses_a_replay_without_the_change_in_one_line(logs, capsy
         ["run", "shard-nova-compute", "--from-zuul", str(logs), "--src", "openstack/nova=/n"]
         + ["-e", "shard_exercise_servers=1"]
     )
-    settings = RunSettings.from_args(args, **replay.settings(replay.read(str(logs)), *_given(args)))
+    trees = {"openstack/nova": Path("/n")}
+    settings = RunSettings.from_args(
+        args, **replay.settings(replay.read(str(logs)), args.job, trees)
+    )
     assert settings.job == "shard-nova-compute"
     assert settings.variables == {"shard_profile": "nova-compute", "shard_exercise_servers": 2}
     assert settings.extra_vars == ("shard_exercise_servers=1",)
-
-
-def _given(args):
-    return args.job, args.src
 
 
 def test_the_local_zuul_variable_carries_the_replayed_change():
