@@ -12,6 +12,7 @@ import contextlib
 import time
 from urllib.parse import quote
 
+from ansible.module_utils.shard_labels import LABEL_PREFIX
 from ansible.module_utils.shard_openstack import (
     TRAIT_PREFIX,
     api_error,
@@ -55,7 +56,20 @@ KINDS = [
     "resource_providers",
     "aggregates",
     "images",
+    # What a run's own projects and users hold (tempest's accounts,
+    # module_utils/shard_tempest.py), then they themselves.
+    "server_groups",
+    "keypairs",
+    "users",
+    "projects",
 ]
+# Kinds whose finder needs the labelled projects (what a labelled project owns
+# carries its label).
+_BY_PROJECT = ("servers", "images", "server_groups", "projects")
+# Keystone's filter on a name's start: only names that may be a run's are listed.
+_NAME_STARTSWITH = "name__startswith"
+# Nova: keypairs of another user (user_id) from 2.10.
+KEYPAIRS_MICROVERSION = "2.10"
 # Placement microversion that filters providers by required trait.
 REQUIRED_TRAIT_MICROVERSION = "1.18"
 # Deleting a compute service deletes its resource provider: seconds to let it.
@@ -87,11 +101,15 @@ def find(conn, kinds, wanted):
         return is_label(candidate) and wanted(candidate)
 
     resources, unsearched = {}, {}
+    projects = _LabelledProjects(conn, match)
     for kind in KINDS:
         if kind not in kinds:
             continue
         try:
-            resources[kind] = FINDERS[kind](conn, match)
+            if kind in _BY_PROJECT:
+                resources[kind] = FINDERS[kind](conn, match, projects)
+            else:
+                resources[kind] = FINDERS[kind](conn, match)
         except NO_SERVICE as exc:
             resources[kind] = []
             unsearched[kind] = api_error(exc)
@@ -99,30 +117,85 @@ def find(conn, kinds, wanted):
 
 
 # Kinds that belong to a project, and the field that names it. Teardown and
-# the janitor act only on the jobs' own project's: any tenant can write a
-# label into a server's metadata or an image's properties (a live build's
-# label is printed in public logs), so another project's labelled resource is
-# reported, never deleted, and never counts for a label's age or a leak.
+# the janitor act only on the jobs' own project's, and on a run's own
+# projects' (whose label only an identity admin can write): any tenant can
+# write a label into a server's metadata or an image's properties (a live
+# build's label is printed in public logs), so another project's labelled
+# resource is reported, never deleted, and never counts for a label's age or
+# a leak.
 PROJECT_FIELDS = {"servers": "project_id", "images": "owner"}
+# The source of a label taken from the resource's project (a run's own).
+BY_PROJECT = "project"
 
 
 def split_foreign(conn, resources):
-    """(own, foreign): the found resources split by whether the connection's project owns them."""
+    """(own, foreign): the found resources split by whether the connection's project, or
+    one of the run's own projects, owns them."""
     project = conn.current_project_id
     own, foreign = {}, {}
     for kind, entries in resources.items():
         field = PROJECT_FIELDS.get(kind)
-        own[kind] = [e for e in entries if field is None or e.get(field) == project]
-        others = [e for e in entries if field is not None and e.get(field) != project]
+
+        def owned(e, field=field):
+            return field is None or e.get(field) == project or e.get("source") == BY_PROJECT
+
+        own[kind] = [e for e in entries if owned(e)]
+        others = [e for e in entries if not owned(e)]
         if others:
             foreign[kind] = others
     return own, foreign
 
 
-def find_servers(conn, match):
+class _LabelledProjects:
+    """The projects whose description carries a wanted label, looked up once, when asked."""
+
+    def __init__(self, conn, match):
+        self.conn, self.match, self._found = conn, match, None
+
+    def entries(self):
+        if self._found is None:
+            self._found = []
+            for project in _identity_list(self.conn, "projects"):
+                label = label_of_description(project.get("description"))
+                if self.match(label):
+                    self._found.append(
+                        entry(
+                            project["id"],
+                            project["name"],
+                            label,
+                            "description",
+                            created_of_description(project.get("description")),
+                            domain_id=project.get("domain_id"),
+                        )
+                    )
+        return self._found
+
+    def label_of(self, project_id):
+        """The label of a labelled project, or None."""
+        return next((e["label"] for e in self.entries() if e["id"] == project_id), None)
+
+
+def _identity_list(conn, collection):
+    """Keystone's projects or users whose name may be a run's (dicts, every page)."""
+    url = f"/{collection}?{_NAME_STARTSWITH}={quote(LABEL_PREFIX)}"
+    found = []
+    while url:
+        response = conn.identity.get(url)
+        sdk_exceptions.raise_from_response(response)
+        body = response.json()
+        found += body.get(collection) or []
+        url = (body.get("links") or {}).get("next")
+    return found
+
+
+def find_servers(conn, match, projects):
     found = []
     for server in conn.compute.servers(details=True, all_projects=True):
         label, source = label_of_server({"metadata": server.metadata or {}, "tags": server.tags})
+        # A run's own project's server is that run's, whatever it says.
+        project_label = projects.label_of(server.project_id)
+        if project_label:
+            label, source = project_label, BY_PROJECT
         if not match(label):
             # A server may carry a matching tag besides another metadata label.
             tags = [t for t in server.tags or [] if match(t)]
@@ -248,7 +321,7 @@ def find_aggregates(conn, match):
     return found
 
 
-def find_images(conn, match):
+def find_images(conn, match, projects):
     found, seen = [], set()
     # Hidden images (os_hidden) are only listed when asked for.
     images = list(conn.image.images()) + list(conn.image.images(is_hidden=True))
@@ -256,7 +329,10 @@ def find_images(conn, match):
         if image.id in seen:
             continue
         seen.add(image.id)
-        label = label_of_metadata(dict(image.properties or {}))
+        label, source = label_of_metadata(dict(image.properties or {})), "property:shard_label"
+        project_label = projects.label_of(image.owner)
+        if project_label:
+            label, source = project_label, BY_PROJECT
         if not match(label):
             continue
         found.append(
@@ -264,7 +340,7 @@ def find_images(conn, match):
                 image.id,
                 image.name,
                 label,
-                "property:shard_label",
+                source,
                 parse_timestamp(image.created_at),
                 status=image.status,
                 visibility=image.visibility,
@@ -272,6 +348,56 @@ def find_images(conn, match):
             )
         )
     return found
+
+
+def find_server_groups(conn, match, projects):
+    found = []
+    for group in conn.compute.server_groups(all_projects=True):
+        label = projects.label_of(group.project_id)
+        if not match(label):
+            continue
+        found.append(
+            entry(group.id, group.name, label, BY_PROJECT, None, project_id=group.project_id)
+        )
+    return found
+
+
+def find_users(conn, match):
+    found = []
+    for user in _identity_list(conn, "users"):
+        label = label_of_description(user.get("description"))
+        if not match(label):
+            continue
+        found.append(
+            entry(
+                user["id"],
+                user["name"],
+                label,
+                "description",
+                created_of_description(user.get("description")),
+                domain_id=user.get("domain_id"),
+            )
+        )
+    return found
+
+
+def find_keypairs(conn, match):
+    """The keypairs of the run's own users (nova keeps a user's keypairs after the user)."""
+    found = []
+    for user in find_users(conn, match):
+        url = f"/os-keypairs?user_id={quote(user['id'])}"
+        response = conn.compute.get(url, microversion=KEYPAIRS_MICROVERSION)
+        sdk_exceptions.raise_from_response(response)
+        for item in response.json()["keypairs"]:
+            name = item["keypair"]["name"]
+            found.append(
+                entry(f"{user['id']}/{name}", name, user["label"], "user", None, user_id=user["id"])
+            )
+    return found
+
+
+def find_projects(conn, match, projects):
+    return list(projects.entries())
 
 
 FINDERS = {
@@ -282,6 +408,10 @@ FINDERS = {
     "resource_providers": find_resource_providers,
     "aggregates": find_aggregates,
     "images": find_images,
+    "server_groups": find_server_groups,
+    "keypairs": find_keypairs,
+    "users": find_users,
+    "projects": find_projects,
 }
 
 
@@ -495,6 +625,14 @@ def delete_image(conn, image_id):
     return [f"image:{image_id}"]
 
 
+def delete_keypair(conn, user_id, name):
+    url = f"/os-keypairs/{quote(name, safe='')}?user_id={quote(user_id)}"
+    response = conn.compute.delete(url, microversion=KEYPAIRS_MICROVERSION)
+    if response.status_code != 404:
+        sdk_exceptions.raise_from_response(response)
+    return [f"keypair:{user_id}/{name}"]
+
+
 def delete_kind(conn, kind, entries, deadline):
     """Delete the found entries of one kind; the list of what was deleted."""
     if kind == "servers":
@@ -515,6 +653,17 @@ def delete_kind(conn, kind, entries, deadline):
             deleted += delete_trait(conn, item["name"])
         elif kind == "images":
             deleted += delete_image(conn, item["id"])
+        elif kind == "server_groups":
+            conn.compute.delete_server_group(item["id"], ignore_missing=True)
+            deleted.append(f"server_group:{item['id']}")
+        elif kind == "keypairs":
+            deleted += delete_keypair(conn, item["user_id"], item["name"])
+        elif kind == "users":
+            conn.identity.delete_user(item["id"], ignore_missing=True)
+            deleted.append(f"user:{item['id']}")
+        elif kind == "projects":
+            conn.identity.delete_project(item["id"], ignore_missing=True)
+            deleted.append(f"project:{item['id']}")
         else:
             raise TeardownError(f"unknown kind of resource {kind!r}")
     return deleted

@@ -82,6 +82,9 @@ class FakeCloud:
         self.conflicts = 0  # PUTs of provider traits answered 409 (someone else wrote)
         # The next PUTs of provider aggregates answer 500 with these details.
         self.aggregate_put_errors = []
+        # what a run's own projects and users hold (tempest's accounts)
+        self.server_groups = []
+        self.keypairs = {}  # user id: [keypair names]
         # image
         self.images = []
         self.compute = FakeCompute(self)
@@ -324,9 +327,16 @@ class FakeCompute(_Proxy):
         return _as_of_2_1(aggregate)
 
     def get(self, url, microversion=None, **kwargs):
-        """nova's REST API through conn.compute.get: GET /os-hosts/{host} (<= 2.42) only."""
+        """nova's REST API through conn.compute.get: GET /os-hosts/{host} (<= 2.42), and a
+        user's keypairs (GET /os-keypairs?user_id=, >= 2.10)."""
         self._record("get", url, microversion=microversion)
-        path = [unquote(p) for p in urlsplit(url).path.strip("/").split("/")]
+        split = urlsplit(url)
+        path = [unquote(p) for p in split.path.strip("/").split("/")]
+        if path == ["os-keypairs"]:
+            assert microversion == "2.10", microversion
+            user_id = parse_qs(split.query)["user_id"][0]
+            names = self.cloud.keypairs.get(user_id, [])
+            return response(200, {"keypairs": [{"keypair": {"name": n}} for n in names]})
         assert path[0] == "os-hosts" and len(path) == 2, url
         if self.cloud.os_hosts_forbidden:
             return response(403, {"forbidden": {"code": 403, "message": "Policy doesn't allow"}})
@@ -335,6 +345,26 @@ class FakeCompute(_Proxy):
             message = f"Host '{host}' is not mapped to any cell"
             return response(404, {"itemNotFound": {"code": 404, "message": message}})
         return response(200, {"host": [{"resource": {"host": host, "project": "(total)"}}]})
+
+    def delete(self, url, microversion=None, **kwargs):
+        """DELETE /os-keypairs/{name}?user_id= (>= 2.10)."""
+        self._record("delete", url, microversion=microversion)
+        split = urlsplit(url)
+        path = [unquote(p) for p in split.path.strip("/").split("/")]
+        assert path[0] == "os-keypairs" and len(path) == 2, url
+        names = self.cloud.keypairs.get(parse_qs(split.query)["user_id"][0], [])
+        if path[1] not in names:
+            return response(404, {"itemNotFound": {"code": 404, "message": "not found"}})
+        names.remove(path[1])
+        return response(202)
+
+    def server_groups(self, all_projects=False, **query):
+        self._record("server_groups", all_projects=all_projects, **query)
+        return list(self.cloud.server_groups)
+
+    def delete_server_group(self, group, ignore_missing=True):
+        self._record("delete_server_group", group)
+        self.cloud.server_groups = [g for g in self.cloud.server_groups if g.id != group]
 
     def add_host_to_aggregate(self, aggregate, host):
         self._record("add_host_to_aggregate", aggregate.id, host)
@@ -594,11 +624,40 @@ class FakeIdentity(_Proxy):
         self._record("projects", **query)
         return list(self.projects_)
 
-    def create_project(self, name, domain_id):
+    def create_project(self, name, domain_id, description=None):
         self._record("create_project", name=name, domain_id=domain_id)
-        project = ns(id=self.cloud.new_id("project"), name=name)
+        project = ns(
+            id=self.cloud.new_id("project"), name=name, domain_id=domain_id, description=description
+        )
         self.projects_.append(project)
         return project
+
+    def get(self, url, **kwargs):
+        """GET /projects or /users?name__startswith= (keystone's filter on a name's start)."""
+        self._record("get", url)
+        split = urlsplit(url)
+        collection = split.path.strip("/")
+        start = parse_qs(split.query)["name__startswith"][0]
+        items = {"projects": self.projects_, "users": self.users_}[collection]
+        body = [
+            {
+                "id": i.id,
+                "name": i.name,
+                "domain_id": getattr(i, "domain_id", "default"),
+                "description": getattr(i, "description", None),
+            }
+            for i in items
+            if i.name.startswith(start)
+        ]
+        return response(200, {collection: body, "links": {"next": None}})
+
+    def delete_project(self, project, ignore_missing=True):
+        self._record("delete_project", project)
+        self.projects_ = [p for p in self.projects_ if p.id != project]
+
+    def delete_user(self, user, ignore_missing=True):
+        self._record("delete_user", user)
+        self.users_ = [u for u in self.users_ if u.id != user]
 
     def roles(self, **query):
         self._record("roles", **query)
@@ -614,9 +673,15 @@ class FakeIdentity(_Proxy):
         self._record("users", **query)
         return list(self.users_)
 
-    def create_user(self, name, password, domain_id, default_project_id=None):
+    def create_user(self, name, password, domain_id, default_project_id=None, description=None):
         self._record("create_user", name=name, domain_id=domain_id)
-        user = ns(id=self.cloud.new_id("user"), name=name, password=password)
+        user = ns(
+            id=self.cloud.new_id("user"),
+            name=name,
+            password=password,
+            domain_id=domain_id,
+            description=description,
+        )
         self.users_.append(user)
         return user
 

@@ -1,5 +1,7 @@
 """shard_labelled_resources: only what carries a label is found; look-alikes are not."""
 
+from types import SimpleNamespace
+
 import pytest
 import shard_labelled_resources as module
 from fake_cloud import http_error
@@ -15,6 +17,10 @@ KINDS = [
     "resource_providers",
     "aggregates",
     "images",
+    "server_groups",
+    "keypairs",
+    "users",
+    "projects",
 ]
 
 
@@ -60,6 +66,25 @@ def populated(cloud):
     c.ids["image"] = c.add_image("img", properties={"shard_label": LABEL}).id
     c.ids["image_hidden"] = c.add_image("hidden", properties={"shard_label": LABEL}, hidden=True).id
     c.add_image(f"{LABEL}-image")  # decoy: name only
+    # a run's own project and user (tempest's accounts), and what they hold,
+    # which carries nothing but belongs to them
+    described = f"shard-jobs label={LABEL} created=2026-11-25T13:20:01Z"
+    project = c.identity.create_project(f"{LABEL}-tempest-0", "default", description=described)
+    user = c.identity.create_user(
+        f"{LABEL}-tempest-0-member", "pw", "default", project.id, description=described
+    )
+    c.identity.create_project(f"{LABEL}-tempest-9", "default")  # decoy: name only
+    c.identity.create_project(
+        f"{OTHER}-tempest-0", "default", description=f"shard-jobs label={OTHER}"
+    )
+    c.identity.create_user(f"{LABEL}-tempest-0-reader", "pw", "default")  # decoy: name only
+    c.ids["project"], c.ids["user"] = project.id, user.id
+    c.ids["server_project"] = c.add_server("tempest-server", project_id=project.id).id
+    c.ids["image_project"] = c.add_image("tempest-image").id
+    c.images[-1].owner = project.id
+    c.server_groups.append(SimpleNamespace(id="sg-1", name="grp", project_id=project.id))
+    c.server_groups.append(SimpleNamespace(id="sg-2", name="grp", project_id="someone-else"))
+    c.keypairs[user.id] = ["kp-1"]
     return c
 
 
@@ -75,7 +100,10 @@ def test_one_label_finds_exactly_its_resources(populated, run_module):
     resources = result["resources"]
     assert sorted(resources) == sorted(KINDS)
     # Another project's labelled server is reported apart, never to be deleted.
-    assert [r["id"] for r in resources["servers"]] == [populated.ids["server_tag"]]
+    # A run's own project's server is the run's, and its own.
+    assert sorted(r["id"] for r in resources["servers"]) == sorted(
+        [populated.ids["server_tag"], populated.ids["server_project"]]
+    )
     assert [r["id"] for r in result["foreign"]["servers"]] == [populated.ids["server_md"]]
     assert names(result, "flavors") == [f"{LABEL}-flavor"]
     assert names(result, "traits") == ["CUSTOM_SHARD_0123ABCD4567"]
@@ -83,9 +111,13 @@ def test_one_label_finds_exactly_its_resources(populated, run_module):
     assert names(result, "resource_providers") == [LABEL]
     assert names(result, "aggregates") == [LABEL]
     assert sorted(r["id"] for r in resources["images"]) == sorted(
-        [populated.ids["image"], populated.ids["image_hidden"]]
+        [populated.ids["image"], populated.ids["image_hidden"], populated.ids["image_project"]]
     )
-    assert result["count"] == 8
+    assert [r["id"] for r in resources["projects"]] == [populated.ids["project"]]
+    assert [r["id"] for r in resources["users"]] == [populated.ids["user"]]
+    assert [r["id"] for r in resources["server_groups"]] == ["sg-1"]
+    assert [r["id"] for r in resources["keypairs"]] == [f"{populated.ids['user']}/kp-1"]
+    assert result["count"] == 14
     assert all(r["label"] == LABEL for found in resources.values() for r in found)
 
 
@@ -129,7 +161,7 @@ def test_entries_say_where_the_label_was_read_and_when_created(populated, run_mo
     assert aggregate["hosts"] == [LABEL]
     assert aggregate["created"] == 1795611600  # 2026-11-25T13:00:00
 
-    assert {i["source"] for i in resources["images"]} == {"property:shard_label"}
+    assert {i["source"] for i in resources["images"]} == {"property:shard_label", "project"}
 
 
 # No label and no pattern, or an empty one: every shard label (the janitor's
@@ -142,8 +174,10 @@ def test_pattern_finds_every_run(populated, run_module, given):
     assert names(result, "compute_services") == [LABEL, OTHER]
     assert names(result, "traits") == ["CUSTOM_SHARD_0123ABCD4567", "CUSTOM_SHARD_FFFF00001111"]
     assert names(result, "flavors") == [f"{LABEL}-flavor", f"{OTHER}-flavor"]
-    assert len(result["resources"]["servers"]) == 2  # and the other project's, apart
-    assert result["count"] == 8 + 6
+    # (and the other project's, apart; the run's own project's counts)
+    assert len(result["resources"]["servers"]) == 3
+    assert names(result, "projects") == [f"{LABEL}-tempest-0", f"{OTHER}-tempest-0"]
+    assert result["count"] == 14 + 7
 
 
 def test_pattern_narrows(populated, run_module):
@@ -189,11 +223,12 @@ def test_all_projects_and_private_flavors_are_searched(populated, run_module):
 
 
 def test_read_only_even_outside_check_mode(populated, run_module):
+    populated.calls.clear()
     run_module(module, dict(label_pattern="^shard-"))
     result = run_module(module, dict(label_pattern="^shard-"), check_mode=True)
 
     assert result["changed"] is False
-    assert result["count"] == 14
+    assert result["count"] == 21
     assert populated.mutations == []
 
 
@@ -207,7 +242,7 @@ def test_a_missing_service_is_reported_not_fatal(populated, run_module, monkeypa
 
     assert result["resources"]["images"] == []
     assert "images" in result["unsearched"]
-    assert result["count"] == 6
+    assert result["count"] == 14 - 3
 
 
 def test_older_than_keeps_only_runs_that_are_over(cloud, clock, run_module):

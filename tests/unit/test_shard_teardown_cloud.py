@@ -1,6 +1,7 @@
 """shard_teardown_cloud: a run's whole teardown in one module run, against the fake cloud."""
 
 import signal
+from types import SimpleNamespace
 
 import pytest
 import shard_teardown_cloud as module
@@ -80,6 +81,37 @@ def test_deletes_every_kind_in_order_and_finds_nothing_left(cloud, run_module, a
     assert mutations.index("compute.delete_server") < mutations.index("compute.delete_service")
     assert mutations.index("compute.delete_service") < mutations.index("compute.delete_aggregate")
     assert result["stopped"] is False  # no process ran
+
+
+def test_a_run_s_own_projects_go_last_with_everything_they_hold(cloud, run_module, args):
+    # tempest's accounts: what their projects and users hold carries no label.
+    shard(cloud, LABEL)
+    described = f"shard-jobs label={LABEL} created=2026-11-25T13:00:00Z"
+    project = cloud.identity.create_project(f"{LABEL}-tempest-0", "default", described)
+    user = cloud.identity.create_user(
+        f"{LABEL}-tempest-0-member", "pw", "default", project.id, described
+    )
+    cloud.add_server("tempest-a", project_id=project.id, host=LABEL)
+    cloud.keypairs[user.id] = ["kp"]
+    cloud.server_groups.append(SimpleNamespace(id="sg-1", name="grp", project_id=project.id))
+    stranger = cloud.identity.create_project("stranger", "default", "a tenant")
+    cloud.add_server("tenant-server", project_id=stranger.id)
+    order = [*ORDER, "server_groups", "keypairs", "users", "projects"]
+
+    result = run_module(module, args(order=order))
+
+    assert result.get("failed") is not True, result
+    assert [s.name for s in cloud.servers] == ["tenant-server"]
+    assert cloud.keypairs[user.id] == [] and cloud.server_groups == []
+    assert [p.name for p in cloud.identity.projects_] == ["stranger"]
+    assert cloud.identity.users_ == []
+    assert result["left"] == {kind: [] for kind in order if kind != "service_process"}
+    mutations = [c[0] for c in cloud.mutations]
+    # The project's server went with the shard's, before the compute service.
+    assert mutations.index("compute.delete_service") > max(
+        i for i, m in enumerate(mutations) if m == "compute.delete_server"
+    )
+    assert mutations[-2:] == ["identity.delete_user", "identity.delete_project"]
 
 
 def test_a_second_run_changes_nothing(cloud, run_module, args):
