@@ -57,6 +57,14 @@ def print_summary(summary: dict):
     elif exercise:
         # A kind of shard without servers says what its exercise did.
         print(f"  shard {exercise.get('label')}: {exercise.get('summary', 'exercised')}")
+    tempest = (exercise or {}).get("tempest")
+    if tempest:
+        tests, servers = tempest["tests"], tempest["servers"]
+        print(
+            f"  tempest: {tests['passed']} passed, {tests['failed']} failed, "
+            f"{tests['skipped']} skipped; {servers['count']} server(s), on "
+            + (", ".join(f"{h} ({n})" for h, n in sorted(servers["hosts"].items())) or "none")
+        )
     upgrade = summary["upgrade"]
     if upgrade:
         source = upgrade["from"]

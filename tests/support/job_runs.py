@@ -67,13 +67,45 @@ def admin_conn():
 
 
 def leftovers(conn, label):
-    """Everything in the cloud that still carries a label, read with plain openstacksdk."""
+    """Everything in the cloud that still carries a label, read with plain openstacksdk;
+    and everything a project or user carrying it (tempest's accounts) still holds."""
     trait = "CUSTOM_" + label.upper().replace("-", "_")
+    described = f"shard-jobs label={label} "
+    projects = [p.id for p in conn.identity.projects() if described in f"{p.description} "]
+    users = [
+        u.id for u in conn.identity.users() if described in f"{getattr(u, 'description', '')} "
+    ]
     found = {
+        "projects": projects,
+        "users": users,
+        # What they hold: servers (deleted ones do not count), images, server groups, keypairs.
+        "project_servers": [
+            s.id for s in conn.compute.servers(all_projects=True) if s.project_id in projects
+        ],
+        "project_images": [
+            i.id
+            for hidden in (False, True)
+            for i in conn.image.images(is_hidden=hidden)
+            if i.owner in projects
+        ],
+        "server_groups": [
+            g.id for g in conn.compute.server_groups(all_projects=True) if g.project_id in projects
+        ],
+        "keypairs": [
+            k["keypair"]["name"]
+            for u in users
+            for k in conn.compute.get(f"/os-keypairs?user_id={u}", microversion="2.10").json()[
+                "keypairs"
+            ]
+        ],
         "servers": [
             s.id
             for s in conn.compute.servers(all_projects=True)
-            if (s.metadata or {}).get("shard_label") == label or label in (s.tags or [])
+            if (s.metadata or {}).get("shard_label") == label
+            or label in (s.tags or [])
+            # tempest names what it creates after the label (resource_name_prefix):
+            # its servers show here even if their project went first.
+            or s.name.startswith(f"{label}-")
         ],
         "compute_services": [s.id for s in conn.compute.services() if s.host == label],
         "resource_providers": [r.id for r in conn.placement.resource_providers(name=label)],
