@@ -80,6 +80,18 @@ class Decoys:
             tags=["shard-decoy"],
         )
         self.ids["server"] = server.id
+        # A project and a user named like a run's tempest accounts, without its
+        # label (the label is in the description only).
+        project = self.admin.identity.create_project(
+            name=f"{self.name}-tempest-0", description="faults tier decoy: no shard label"
+        )
+        self.ids["project"] = project.id
+        user = self.admin.identity.create_user(
+            name=f"{self.name}-tempest-0-member",
+            default_project_id=project.id,
+            description=f"faults tier decoy, like shard-jobs label={self.name}x",
+        )
+        self.ids["user"] = user.id
 
     def missing(self) -> list[str]:
         """The decoys that no longer exist."""
@@ -89,6 +101,8 @@ class Decoys:
             "flavor": lambda i: self.admin.compute.get_flavor(i),
             "aggregate": lambda i: self.admin.compute.get_aggregate(i),
             "image": lambda i: self.admin.image.get_image(i),
+            "project": lambda i: self.admin.identity.get_project(i),
+            "user": lambda i: self.admin.identity.get_user(i),
         }
         for kind, check in checks.items():
             if kind not in self.ids:
@@ -109,6 +123,8 @@ class Decoys:
             ("server", lambda i: admin.compute.delete_server(i, ignore_missing=True)),
             ("image", lambda i: admin.image.delete_image(i, ignore_missing=True)),
             ("aggregate", lambda i: admin.compute.delete_aggregate(i, ignore_missing=True)),
+            ("user", lambda i: admin.identity.delete_user(i, ignore_missing=True)),
+            ("project", lambda i: admin.identity.delete_project(i, ignore_missing=True)),
         ):
             if kind in self.ids:
                 with contextlib.suppress(openstack.exceptions.SDKException):
