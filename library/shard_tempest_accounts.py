@@ -260,13 +260,15 @@ class TempestAccountsModule(ShardModule):
         alt, alt_changed = self._alt_flavor(flavor)
         changed = changed or alt_changed
         for each in (flavor, alt):
-            if each is None or self.check_mode:
+            if each is None:
                 continue
             allowed = {a["tenant_id"] for a in compute.get_flavor_access(each)}
             for project in projects.values():
-                if project.id not in allowed:
+                # (In check mode a project still to be created is None.)
+                if project is not None and project.id not in allowed:
                     changed = True
-                    compute.flavor_add_tenant_access(each, project.id)
+                    if not self.check_mode:
+                        compute.flavor_add_tenant_access(each, project.id)
 
         if not kept:
             changed = True
@@ -301,11 +303,15 @@ class TempestAccountsModule(ShardModule):
         name = alt_flavor_name_for(self.label)
         alt = compute.find_flavor(name, ignore_missing=True, get_extra_specs=True)
         alt = self._own(alt, "flavor", name)
+        specs = compute.fetch_flavor_extra_specs(flavor).extra_specs or {}
         if alt is not None:
-            return alt, False
+            # A run killed before the specs were set left the flavor without the trait.
+            missing = {k: v for k, v in specs.items() if (alt.extra_specs or {}).get(k) != v}
+            if missing and not self.check_mode:
+                compute.create_flavor_extra_specs(alt, missing)
+            return alt, bool(missing)
         if self.check_mode:
             return None, True
-        specs = compute.fetch_flavor_extra_specs(flavor).extra_specs or {}
         alt = compute.create_flavor(
             name=name,
             ram=flavor.ram,
@@ -325,6 +331,8 @@ class TempestAccountsModule(ShardModule):
             with open(path) as f:
                 written = yaml.safe_load(f) or []
         except (OSError, yaml.YAMLError):
+            return False
+        if not isinstance(written, list) or not all(isinstance(a, dict) for a in written):
             return False
         return sorted(a.get("username", "") for a in written) == sorted(u for _, u, _ in accounts)
 

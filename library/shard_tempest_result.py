@@ -5,7 +5,7 @@
 DOCUMENTATION = r"""
 ---
 module: shard_tempest_result
-short_description: Read a tempest run's results and check that every server it booted ran on the shard
+short_description: Read a tempest run's results; check that its servers ran on the shard
 description:
   - Reads the run's results from I(results_csv) (C(subunit2csv) of the
     run's subunit stream) and counts passed, failed and skipped tests.
@@ -23,7 +23,7 @@ options:
     type: str
     required: true
   host:
-    description: The shard's host: where every server must have run.
+    description: The host of the shard, where every server must have run.
     type: str
     required: true
   results_csv:
@@ -101,7 +101,11 @@ class TempestResultModule(ShardModule):
             self.fail_json(msg=elsewhere[0] + more, tests=tests, servers=summary)
         if tests["failed"]:
             names = ", ".join(tests["failures"][:SHOWN])
-            more = f" and {len(tests['failures']) - SHOWN} more" if len(tests["failures"]) > SHOWN else ""
+            more = (
+                f" and {len(tests['failures']) - SHOWN} more"
+                if len(tests["failures"]) > SHOWN
+                else ""
+            )
             self.fail_json(
                 msg=f"tempest: {tests['failed']} of {tests['total']} tests failed: {names}{more}",
                 tests=tests,

@@ -27,6 +27,7 @@ from ansible.module_utils import shard_processes as processes  # noqa: E402
 from ansible.module_utils import shard_profiles as profiles  # noqa: E402
 from ansible.module_utils import shard_rolling as rolling  # noqa: E402
 from ansible.module_utils import shard_secrets as secrets  # noqa: E402
+from ansible.module_utils import shard_tempest as tempest  # noqa: E402
 from ansible.module_utils import shard_waits as waits  # noqa: E402
 
 __all__ = [
@@ -42,5 +43,6 @@ __all__ = [
     "profiles",
     "rolling",
     "secrets",
+    "tempest",
     "waits",
 ]

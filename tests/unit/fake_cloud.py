@@ -67,6 +67,7 @@ class FakeCloud:
         self.services = []
         self.aggregates = []
         self.servers = []
+        self.deleted_servers = []  # what nova lists with deleted=true (admin)
         self.flavors = []
         self.mapped_hosts = set()
         self.os_hosts_forbidden = False  # the policy of GET /os-hosts/{host}
@@ -218,7 +219,7 @@ class FakeCloud:
         self.servers.append(server)
         return server
 
-    def add_flavor(self, name, description=None, extra_specs=None, is_public=True):
+    def add_flavor(self, name, description=None, extra_specs=None, is_public=True, projects=()):
         flavor = ns(
             id=self.new_id("flv"),
             name=name,
@@ -228,6 +229,7 @@ class FakeCloud:
             vcpus=1,
             ram=64,
             disk=0,
+            projects=list(projects),  # the projects given access (a private flavor's)
         )
         self.flavors.append(flavor)
         return flavor
@@ -681,6 +683,7 @@ class FakeIdentity(_Proxy):
             password=password,
             domain_id=domain_id,
             description=description,
+            default_project_id=default_project_id,
         )
         self.users_.append(user)
         return user
@@ -954,7 +957,10 @@ def _session(cloud):
 
 FakeCloud.session = property(_session)
 FakeCloud.authorize = lambda self: "token"
-FakeCloud.config = property(lambda self: ns(get_region_name=lambda: "RegionOne"))
+FakeCloud.region_name = "RegionOne"  # the connection's region (None: its cloud names none)
+FakeCloud.config = property(
+    lambda self: ns(get_region_name=lambda: self.region_name, region_name=self.region_name)
+)
 
 
 def compute_limits(cloud, **absolute):
@@ -971,3 +977,156 @@ def compute_limits(cloud, **absolute):
     cloud.compute.get_limits = lambda: ns(absolute=ns(**values))
     cloud.current_project_id = "p-shard-ci"
     return cloud
+
+
+# -- tempest's accounts and result (shard_tempest_accounts, shard_tempest_result) --
+# Kept apart from the classes above: the calls only those modules make.
+# openstacksdk's find_* look a name or an id up (None, or NotFoundException
+# without ignore_missing); its get_* raise 404 for what does not exist.
+
+FakeCloud.identity_url = "http://cloud.example/identity/v3"  # keystoneauth's discovered v3
+
+
+def _find_by_name_or_id(items, name_or_id, ignore_missing, what, domain_id=None):
+    for item in items:
+        if domain_id is not None and getattr(item, "domain_id", "default") != domain_id:
+            continue
+        if name_or_id in (item.id, item.name):
+            return item
+    if ignore_missing:
+        return None
+    raise exceptions.NotFoundException(f"No {what} found for {name_or_id}")
+
+
+def _find_project(self, name_or_id, ignore_missing=True, domain_id=None, **query):
+    self._record("find_project", name_or_id, domain_id=domain_id)
+    return _find_by_name_or_id(self.projects_, name_or_id, ignore_missing, "Project", domain_id)
+
+
+def _find_user(self, name_or_id, ignore_missing=True, domain_id=None, **query):
+    self._record("find_user", name_or_id, domain_id=domain_id)
+    return _find_by_name_or_id(self.users_, name_or_id, ignore_missing, "User", domain_id)
+
+
+def _find_role(self, name_or_id, ignore_missing=True, **query):
+    self._record("find_role", name_or_id)
+    return _find_by_name_or_id(self.roles_, name_or_id, ignore_missing, "Role")
+
+
+def _get_project(self, project):
+    """A project by id; the connection's own project, which the fake does not list, too."""
+    project_id = getattr(project, "id", project)
+    self._record("get_project", project_id)
+    found = _resolve(self.projects_, project_id)
+    if found is not None:
+        return found
+    if project_id == self.cloud.current_project_id:
+        return ns(id=project_id, name="shard-ci", domain_id=self.domain.id, description=None)
+    raise http_error(404, f"Could not find project: {project_id}.")
+
+
+def _get_domain(self, domain):
+    domain_id = getattr(domain, "id", domain)
+    self._record("get_domain", domain_id)
+    if domain_id != self.domain.id:
+        raise http_error(404, f"Could not find domain: {domain_id}.")
+    return self.domain
+
+
+def _update_user(self, user, **attrs):
+    found = _resolve(self.users_, user)
+    # The attributes' names only: a password is not kept in the calls.
+    self._record("update_user", getattr(user, "id", user), *sorted(attrs))
+    if found is None:
+        raise http_error(404, f"Could not find user: {getattr(user, 'id', user)}.")
+    for key, value in attrs.items():
+        setattr(found, key, value)
+    return found
+
+
+def _validate_user_has_project_role(self, project, user, role, *, inherited=False):
+    ids = tuple(getattr(x, "id", x) for x in (user, project, role))
+    self._record("validate_user_has_project_role", *ids)
+    return ids in self.assignments
+
+
+def _identity_endpoint_data(self):
+    return ns(url=self.cloud.identity_url)
+
+
+FakeIdentity.find_project = _find_project
+FakeIdentity.find_user = _find_user
+FakeIdentity.find_role = _find_role
+FakeIdentity.get_project = _get_project
+FakeIdentity.get_domain = _get_domain
+FakeIdentity.update_user = _update_user
+FakeIdentity.validate_user_has_project_role = _validate_user_has_project_role
+FakeIdentity.get_endpoint_data = _identity_endpoint_data
+
+
+def _flavor_or_404(compute, flavor):
+    found = _resolve(compute.cloud.flavors, flavor)
+    if found is None:
+        raise http_error(404, f"Flavor {getattr(flavor, 'id', flavor)} could not be found.")
+    return found
+
+
+def _get_flavor_access(self, flavor):
+    """GET /flavors/{id}/os-flavor-access: [{flavor_id, tenant_id}]; nova's 404 for a public one."""
+    self._record("get_flavor_access", getattr(flavor, "id", flavor))
+    found = _flavor_or_404(self, flavor)
+    if found.is_public:
+        raise http_error(404, "Access list not available for public flavors.")
+    return [{"flavor_id": found.id, "tenant_id": t} for t in found.projects]
+
+
+def _fetch_flavor_extra_specs(self, flavor):
+    """The flavor, with its extra specs (a copy, as the SDK's fetch answers a new resource)."""
+    self._record("fetch_flavor_extra_specs", getattr(flavor, "id", flavor))
+    found = _flavor_or_404(self, flavor)
+    return ns(**{**vars(found), "extra_specs": dict(found.extra_specs)})
+
+
+_compute_get_before_servers = FakeCompute.get
+
+
+def _server_detail(server):
+    return {
+        "id": server.id,
+        "name": server.name,
+        "status": server.status,
+        "tenant_id": server.project_id,
+        "OS-EXT-SRV-ATTR:host": server.compute_host,
+    }
+
+
+def _compute_get_with_servers(self, url, microversion=None, **kwargs):
+    """GET /servers/detail (all_tenants, project_id, deleted: nova's admin filters); the
+    other paths as before."""
+    split = urlsplit(url)
+    if split.path.strip("/") != "servers/detail":
+        return _compute_get_before_servers(self, url, microversion=microversion, **kwargs)
+    self._record("get", url, microversion=microversion)
+    query = {k: v[0] for k, v in parse_qs(split.query).items()}
+    deleted = query.get("deleted", "false").lower() in ("true", "1", "yes")
+    servers = self.cloud.deleted_servers if deleted else self.cloud.servers
+    if query.get("all_tenants", "0").lower() not in ("1", "true", "yes"):
+        # Without all_tenants, nova lists the caller's project's servers only.
+        servers = [s for s in servers if s.project_id == self.cloud.current_project_id]
+    if "project_id" in query:
+        servers = [s for s in servers if s.project_id == query["project_id"]]
+    return response(200, {"servers": [_server_detail(s) for s in servers]})
+
+
+def _add_deleted_server(self, name, host="compute-1", project_id=OWN_PROJECT, status="DELETED"):
+    """A server nova has deleted but still lists with deleted=true (until archived)."""
+    server = self.add_server(name, host=host, project_id=project_id, status=status)
+    self.servers.remove(server)
+    self.deleted_servers.append(server)
+    return server
+
+
+FakeCompute.get_flavor_access = _get_flavor_access
+FakeCompute.fetch_flavor_extra_specs = _fetch_flavor_extra_specs
+FakeCompute.get = _compute_get_with_servers
+FakeCloud.add_deleted_server = _add_deleted_server
