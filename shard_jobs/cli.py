@@ -196,7 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--only",
         metavar="VARIANT,...",
         help="the variants to run (default from-scratch-fresh,from-scratch-preinstalled,"
-        "shard,floor); also shard-glance-api and shard-nova-compute-upgrade, the other jobs "
+        "shard,floor); also shard-glance-api, shard-nova-compute-upgrade and shard-tempest "
+        "(shard-nova-compute-tempest), the other jobs "
         "measured the same way, not run by default as they take minutes more per run",
     )
     p.add_argument(

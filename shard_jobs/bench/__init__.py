@@ -16,6 +16,8 @@
                                default; needs a cloud whose ordinary compute
                                runs the previous release, for example
                                SHARD_CLOUD_VAR_COMPUTE_NOVA=33.0.2)
+    shard-tempest              ./shard run shard-nova-compute-tempest (not by
+                               default): tempest's selection on the shard
 
 Each variant runs --repeat times (interleaved, so that the machine's other work
 spreads over all of them); the table shows medians. For each run: wall seconds,

@@ -12,9 +12,11 @@ VARIANTS = (
     "floor",
     "shard-glance-api",
     "shard-nova-compute-upgrade",
+    "shard-tempest",
 )
 # The other jobs take minutes more per run (the upgrade job two builds and a
-# restart; the glance job its own glance source): run them with --only.
+# restart; the glance job its own glance source; tempest its selection): run
+# them with --only.
 DEFAULT_VARIANTS = VARIANTS[:4]
 # Names a variant had before.
 RENAMED = {"from-scratch": "from-scratch-preinstalled (or from-scratch-fresh)"}
@@ -23,6 +25,7 @@ SHARD_JOBS = {
     "shard": "shard-nova-compute",
     "shard-glance-api": "shard-glance-api",
     "shard-nova-compute-upgrade": "shard-nova-compute-upgrade",
+    "shard-tempest": "shard-nova-compute-tempest",
 }
 JOB = SHARD_JOBS["shard"]
 # The floor builds what the shard variant's job builds: this profile's package.
