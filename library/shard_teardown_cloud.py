@@ -159,6 +159,7 @@ from ansible.module_utils.shard_resources import (
     KINDS,
     TeardownError,
     delete_kind,
+    disable_accounts,
     find,
     split_foreign,
 )
@@ -204,6 +205,8 @@ class TeardownCloudModule(ShardModule):
 
         try:
             self._step("wait for the APIs", self._wait_for_apis)
+            if {"users", "projects"} & set(kinds):
+                self._step("disable the run's accounts", self._disable_accounts)
             self.found = self._step("find", lambda: self._find(kinds))
             for kind in order:
                 if kind == SERVICE_PROCESS:
@@ -291,6 +294,10 @@ class TeardownCloudModule(ShardModule):
             known = {e["id"] for e in self.foreign[kind]}
             self.foreign[kind] += [e for e in entries if e["id"] not in known]
         return resources
+
+    def _disable_accounts(self):
+        # (Not a deletion: the accounts go in their place in the order.)
+        disable_accounts(self.conn, lambda label: label == self.label, self.check_mode)
 
     def _stop_service(self):
         service = self.params["service"]

@@ -24,7 +24,9 @@ description:
     set anew and the file rewritten.
   - The account needs to create projects, users and role assignments, and
     flavors (admin by default).
-  - With I(state=absent), deletes the run's users, projects and second flavor.
+  - With I(state=absent), deletes what the run's projects and users hold (servers,
+    images, server groups, keypairs), then the users, the projects and the second
+    flavor, as teardown does.
 options:
   label:
     description: Label of the run (C(shard-<hex>)).
@@ -112,13 +114,14 @@ deleted:
 
 import os
 import secrets
+import time
 
 from ansible.module_utils.shard_openstack import (
     ShardModule,
     description_for,
     label_of_description,
 )
-from ansible.module_utils.shard_resources import delete_kind, find
+from ansible.module_utils.shard_resources import BY_PROJECT, delete_kind, find
 from ansible.module_utils.shard_tempest import (
     PERSONAS,
     accounts_for,
@@ -159,16 +162,21 @@ class TempestAccountsModule(ShardModule):
     # -- absent ---------------------------------------------------------------
 
     def absent(self):
-        kinds = ["users", "projects", "flavors"]
+        # Everything the accounts hold first: once a project or user is gone,
+        # what it held carries no label anywhere.
+        kinds = ["servers", "images", "server_groups", "keypairs", "users", "projects", "flavors"]
         found, _ = find(self.conn, kinds, lambda label: label == self.label)
+        found["servers"] = [s for s in found["servers"] if s["source"] == BY_PROJECT]
+        found["images"] = [i for i in found["images"] if i["source"] == BY_PROJECT]
         alt = alt_flavor_name_for(self.label)
         found["flavors"] = [f for f in found["flavors"] if f["name"] == alt]
+        deadline = time.monotonic() + self.params["timeout"]
         deleted = []
         for kind in kinds:
             if self.check_mode:
                 deleted += [f"{kind[:-1]}:{e['id']}" for e in found[kind]]
-            else:
-                deleted += delete_kind(self.conn, kind, found[kind], deadline=None)
+            elif found[kind]:
+                deleted += delete_kind(self.conn, kind, found[kind], deadline)
         self.exit_json(changed=bool(deleted), deleted=deleted)
 
     # -- present --------------------------------------------------------------
@@ -205,6 +213,10 @@ class TempestAccountsModule(ShardModule):
         }
         # Passwords cannot be read back: the file is kept only if it names every user.
         kept = self._kept_accounts(path, accounts) and all(existing.values())
+        if not kept and not self.check_mode and os.path.exists(path):
+            # Passwords are about to change: a file naming the old ones must not
+            # outlive a crash before it is written again (it would be kept).
+            os.unlink(path)
         projects, users = {}, []
         for project_name, user_name, persona in accounts:
             project = projects.get(project_name) or self._own(

@@ -30,6 +30,12 @@ options:
     description: Path of C(subunit2csv)'s output for the run.
     type: path
     required: true
+  exit_status_file:
+    description:
+      - Path of a file holding C(tempest run)'s exit status. A status other than 0
+        with no failed test in the results fails too (tempest stopped before
+        its stream said why, for example).
+    type: path
 extends_documentation_fragment:
   - shard.openstack
   - shard.phase
@@ -77,6 +83,7 @@ class TempestResultModule(ShardModule):
         label=dict(type="str", required=True),
         host=dict(type="str", required=True),
         results_csv=dict(type="path", required=True),
+        exit_status_file=dict(type="path"),
     )
     module_kwargs = dict(supports_check_mode=True)
 
@@ -111,6 +118,14 @@ class TempestResultModule(ShardModule):
                 tests=tests,
                 servers=summary,
             )
+        status = self._exit_status()
+        if status:
+            self.fail_json(
+                msg=f"tempest exited with status {status} and no failed test in its results: "
+                "see tempest-run.txt in the logs",
+                tests=tests,
+                servers=summary,
+            )
         if not tests["passed"]:
             self.fail_json(
                 msg=f"tempest: no test passed ({tests['total']} run, {tests['skipped']} skipped): "
@@ -119,6 +134,17 @@ class TempestResultModule(ShardModule):
                 servers=summary,
             )
         self.exit_json(changed=False, tests=tests, servers=summary)
+
+    def _exit_status(self):
+        """tempest run's exit status, from exit_status_file (0 without one)."""
+        path = self.params["exit_status_file"]
+        if not path:
+            return 0
+        try:
+            with open(path) as f:
+                return int(f.read().strip() or 0)
+        except (OSError, ValueError) as exc:
+            self.fail_json(msg=f"cannot read tempest's exit status from {path}: {exc}")
 
     def _servers(self, project_id):
         """The project's servers, live and deleted, as dicts (id, name, status, host)."""

@@ -27,6 +27,7 @@ from ansible.module_utils.shard_openstack import (
     placement,
     provider_allocations,
 )
+from ansible.module_utils.shard_tempest import is_account_name
 from ansible.module_utils.shard_waits import WaitTimeout, wait_until
 
 try:
@@ -118,7 +119,7 @@ def find(conn, kinds, wanted):
 
 # Kinds that belong to a project, and the field that names it. Teardown and
 # the janitor act only on the jobs' own project's, and on a run's own
-# projects' (whose label only an identity admin can write): any tenant can
+# projects' (see _LabelledProjects for what makes one): any tenant can
 # write a label into a server's metadata or an image's properties (a live
 # build's label is printed in public logs), so another project's labelled
 # resource is reported, never deleted, and never counts for a label's age or
@@ -147,27 +148,20 @@ def split_foreign(conn, resources):
 
 
 class _LabelledProjects:
-    """The projects whose description carries a wanted label, looked up once, when asked."""
+    """The run's own projects, looked up once, when asked: those whose description
+    carries a wanted label, whose name is exactly one the run gives its tempest
+    projects, in the jobs' own project's domain, and that are not the jobs' own
+    project. Everything such a project holds is deleted with it, so the label
+    alone is not enough: on keystone's default policy a domain's managers may
+    write any description in their domain (the jobs' domain must have none but
+    the operator: docs/source/trust.rst)."""
 
     def __init__(self, conn, match):
         self.conn, self.match, self._found = conn, match, None
 
     def entries(self):
         if self._found is None:
-            self._found = []
-            for project in _identity_list(self.conn, "projects"):
-                label = label_of_description(project.get("description"))
-                if self.match(label):
-                    self._found.append(
-                        entry(
-                            project["id"],
-                            project["name"],
-                            label,
-                            "description",
-                            created_of_description(project.get("description")),
-                            domain_id=project.get("domain_id"),
-                        )
-                    )
+            self._found = _labelled_accounts(self.conn, "projects", self.match)
         return self._found
 
     def label_of(self, project_id):
@@ -175,17 +169,44 @@ class _LabelledProjects:
         return next((e["label"] for e in self.entries() if e["id"] == project_id), None)
 
 
-def _identity_list(conn, collection):
-    """Keystone's projects or users whose name may be a run's (dicts, every page)."""
-    url = f"/{collection}?{_NAME_STARTSWITH}={quote(LABEL_PREFIX)}"
+def _labelled_accounts(conn, collection, match):
+    """The run's own projects or users (see _LabelledProjects), as entries."""
+    own_project = conn.current_project_id
+    domain = conn.identity.get_project(own_project).domain_id
     found = []
-    while url:
-        response = conn.identity.get(url)
-        sdk_exceptions.raise_from_response(response)
-        body = response.json()
-        found += body.get(collection) or []
-        url = (body.get("links") or {}).get("next")
+    for item in _identity_list(conn, collection, domain):
+        label = label_of_description(item.get("description"))
+        if (
+            not match(label)
+            or not is_account_name(collection, item.get("name"), label)
+            or item["id"] in (own_project, conn.current_user_id)
+        ):
+            continue
+        found.append(
+            entry(
+                item["id"],
+                item["name"],
+                label,
+                "description",
+                created_of_description(item.get("description")),
+                domain_id=item.get("domain_id"),
+            )
+        )
     return found
+
+
+def _identity_list(conn, collection, domain_id):
+    """Keystone's projects or users of a domain whose name may be a run's (dicts)."""
+    url = f"/{collection}?{_NAME_STARTSWITH}={quote(LABEL_PREFIX)}&domain_id={quote(domain_id)}"
+    response = conn.identity.get(url)
+    sdk_exceptions.raise_from_response(response)
+    body = response.json()
+    if body.get("truncated"):
+        # keystone's list_limit cut the list: never report a partial search as clean.
+        raise TeardownError(
+            f"keystone truncated the list of {collection} (its list_limit): cannot search them all"
+        )
+    return body.get(collection) or []
 
 
 def find_servers(conn, match, projects):
@@ -363,22 +384,7 @@ def find_server_groups(conn, match, projects):
 
 
 def find_users(conn, match):
-    found = []
-    for user in _identity_list(conn, "users"):
-        label = label_of_description(user.get("description"))
-        if not match(label):
-            continue
-        found.append(
-            entry(
-                user["id"],
-                user["name"],
-                label,
-                "description",
-                created_of_description(user.get("description")),
-                domain_id=user.get("domain_id"),
-            )
-        )
-    return found
+    return _labelled_accounts(conn, "users", match)
 
 
 def find_keypairs(conn, match):
@@ -623,6 +629,26 @@ def delete_trait(conn, name):
 def delete_image(conn, image_id):
     conn.image.delete_image(image_id, ignore_missing=True)
     return [f"image:{image_id}"]
+
+
+def disable_accounts(conn, match, check_mode=False):
+    """Disable the run's own users and projects (tempest's accounts); what was disabled.
+
+    Before anything is looked for: keystone then refuses their tokens, so a
+    tempest still running on a node whose executor went away creates nothing
+    in a project after teardown looked into it (which would leave it without
+    a label once the project is gone).
+    """
+    disabled = []
+    for user in _labelled_accounts(conn, "users", match):
+        disabled.append(f"user:{user['id']}")
+        if not check_mode:
+            conn.identity.update_user(user["id"], is_enabled=False)
+    for project in _labelled_accounts(conn, "projects", match):
+        disabled.append(f"project:{project['id']}")
+        if not check_mode:
+            conn.identity.update_project(project["id"], is_enabled=False)
+    return disabled
 
 
 def delete_keypair(conn, user_id, name):

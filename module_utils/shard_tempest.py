@@ -31,10 +31,16 @@ MAX_PROJECTS = 16
 _ATTRS_RE = re.compile(r"\[[^\]]*\]$")
 # setUpClass (module.Class): a class whose setup failed or was skipped.
 _CLASS_FIXTURE_RE = re.compile(r"^(setUpClass|tearDownClass) \((?P<cls>[\w.]+)\)$")
-# subunit2csv's statuses that count as what.
+# subunit2csv's statuses that count as what. Any other last status (a test
+# cut off mid-run: inprogress, exists, unknown) counts as failed.
 PASSED = ("success", "xfail")
-FAILED = ("fail", "failure", "uxsuccess")
 SKIPPED = ("skip",)
+# The names of a run's accounts, exactly (what teardown trusts, with the label).
+_PROJECT_RE = r"(?P<label>shard-[0-9a-f]{12})-tempest-(?P<index>\d{1,2})"
+_ACCOUNT_RE = {
+    "projects": re.compile(_PROJECT_RE),
+    "users": re.compile(_PROJECT_RE + "-(?:" + "|".join(PERSONAS) + ")"),
+}
 
 
 def project_name_for(label, index):
@@ -50,6 +56,15 @@ def user_name_for(label, index, persona):
 def alt_flavor_name_for(label):
     """<label>-flavor-alt: tempest's second flavor (flavor_ref_alt), with the shard's trait."""
     return f"{label}-flavor-alt"
+
+
+def is_account_name(kind, name, label):
+    """Whether I(name) is exactly the name of one of I(label)'s tempest projects or
+    users (I(kind): projects or users): the run names them, nobody else may."""
+    match = _ACCOUNT_RE[kind].fullmatch(name or "")
+    return (
+        bool(match) and match.group("label") == label and int(match.group("index")) < MAX_PROJECTS
+    )
 
 
 def projects_error(count):
@@ -82,7 +97,8 @@ def results(csv_text):
     dict(passed, failed, skipped, total, failures): failures are test names
     (sorted, without attributes). A class whose setup failed counts as one
     failure, named by the class. Only the last status of a test counts (a
-    stream may carry a test's progress before its end).
+    stream may carry a test's progress before its end); a test that did not
+    end in a pass or a skip failed.
     """
     last = {}
     for row in csv.DictReader(io.StringIO(csv_text)):
@@ -90,13 +106,13 @@ def results(csv_text):
         if test_id:
             last[test_id] = (row.get("status") or "").strip()
     statuses = list(last.values())
-    failures = sorted({test_name(t) for t, s in last.items() if s in FAILED})
+    failed = [t for t, s in last.items() if s not in PASSED and s not in SKIPPED]
     return dict(
         passed=sum(s in PASSED for s in statuses),
-        failed=sum(s in FAILED for s in statuses),
+        failed=len(failed),
         skipped=sum(s in SKIPPED for s in statuses),
         total=len(statuses),
-        failures=failures,
+        failures=sorted({test_name(t) for t in failed}),
     )
 
 

@@ -86,7 +86,8 @@ def leftovers(conn, label):
             i.id
             for hidden in (False, True)
             for i in conn.image.images(is_hidden=hidden)
-            if i.owner in projects
+            # (or named after the label, as tempest names what it creates)
+            if i.owner in projects or (i.name or "").startswith(f"{label}-")
         ],
         "server_groups": [
             g.id for g in conn.compute.server_groups(all_projects=True) if g.project_id in projects

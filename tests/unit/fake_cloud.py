@@ -62,6 +62,7 @@ class FakeCloud:
         self.events = []
         self.connect_kwargs = None
         self.current_project_id = OWN_PROJECT
+        self.current_user_id = "user-own"
         self._ids = itertools.count(1)
         # compute
         self.services = []
@@ -362,7 +363,12 @@ class FakeCompute(_Proxy):
 
     def server_groups(self, all_projects=False, **query):
         self._record("server_groups", all_projects=all_projects, **query)
-        return list(self.cloud.server_groups)
+        # As nova: another project's groups only with all_projects (admin).
+        return [
+            g
+            for g in self.cloud.server_groups
+            if all_projects or g.project_id == self.cloud.current_project_id
+        ]
 
     def delete_server_group(self, group, ignore_missing=True):
         self._record("delete_server_group", group)
@@ -639,8 +645,11 @@ class FakeIdentity(_Proxy):
         self._record("get", url)
         split = urlsplit(url)
         collection = split.path.strip("/")
-        start = parse_qs(split.query)["name__startswith"][0]
+        query = parse_qs(split.query)
+        start = query["name__startswith"][0]
+        domain = query.get("domain_id", [None])[0]
         items = {"projects": self.projects_, "users": self.users_}[collection]
+        items = [i for i in items if domain is None or getattr(i, "domain_id", "default") == domain]
         body = [
             {
                 "id": i.id,
@@ -1044,6 +1053,16 @@ def _update_user(self, user, **attrs):
     return found
 
 
+def _update_project(self, project, **attrs):
+    found = _resolve(self.projects_, project)
+    self._record("update_project", getattr(project, "id", project), *sorted(attrs))
+    if found is None:
+        raise http_error(404, f"Could not find project: {getattr(project, 'id', project)}.")
+    for key, value in attrs.items():
+        setattr(found, key, value)
+    return found
+
+
 def _validate_user_has_project_role(self, project, user, role, *, inherited=False):
     ids = tuple(getattr(x, "id", x) for x in (user, project, role))
     self._record("validate_user_has_project_role", *ids)
@@ -1058,6 +1077,7 @@ FakeIdentity.find_project = _find_project
 FakeIdentity.find_user = _find_user
 FakeIdentity.find_role = _find_role
 FakeIdentity.get_project = _get_project
+FakeIdentity.update_project = _update_project
 FakeIdentity.get_domain = _get_domain
 FakeIdentity.update_user = _update_user
 FakeIdentity.validate_user_has_project_role = _validate_user_has_project_role

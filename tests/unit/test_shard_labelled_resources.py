@@ -78,6 +78,13 @@ def populated(cloud):
         f"{OTHER}-tempest-0", "default", description=f"shard-jobs label={OTHER}"
     )
     c.identity.create_user(f"{LABEL}-tempest-0-reader", "pw", "default")  # decoy: name only
+    # decoys carrying the label where the run never puts it: another domain (whose
+    # managers may write descriptions), a name the run does not give, and a
+    # server in each, which must not become the run's
+    elsewhere = c.identity.create_project(f"{LABEL}-tempest-1", "other-domain", described)
+    misnamed = c.identity.create_project(f"{LABEL}-ci", "default", description=described)
+    c.add_server("other-domain-server", project_id=elsewhere.id)
+    c.add_server("misnamed-server", project_id=misnamed.id)
     c.ids["project"], c.ids["user"] = project.id, user.id
     c.ids["server_project"] = c.add_server("tempest-server", project_id=project.id).id
     c.ids["image_project"] = c.add_image("tempest-image").id

@@ -97,6 +97,7 @@ def test_a_run_s_own_projects_go_last_with_everything_they_hold(cloud, run_modul
     stranger = cloud.identity.create_project("stranger", "default", "a tenant")
     cloud.add_server("tenant-server", project_id=stranger.id)
     order = [*ORDER, "server_groups", "keypairs", "users", "projects"]
+    cloud.calls.clear()
 
     result = run_module(module, args(order=order))
 
@@ -112,6 +113,11 @@ def test_a_run_s_own_projects_go_last_with_everything_they_hold(cloud, run_modul
         i for i, m in enumerate(mutations) if m == "compute.delete_server"
     )
     assert mutations[-2:] == ["identity.delete_user", "identity.delete_project"]
+    # The accounts were disabled before anything was looked for (a tempest still
+    # running creates nothing more), the stranger never.
+    assert mutations[:2] == ["identity.update_user", "identity.update_project"]
+    assert [c[1][0] for c in cloud.mutations[:2]] == [user.id, project.id]
+    assert [s["step"] for s in result["steps"]][1:3] == ["disable the run's accounts", "find"]
 
 
 def test_a_second_run_changes_nothing(cloud, run_module, args):

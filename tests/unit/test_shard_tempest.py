@@ -146,12 +146,35 @@ def test_a_test_named_twice_fails_once_in_the_names_and_the_names_are_sorted():
     assert got["failed"] == 3  # ids, as the stream has them
 
 
-def test_unknown_statuses_and_blank_rows_are_not_passes_nor_failures():
-    text = csv_of(("tempest.a.A.test_a", "exists"), ("", "fail"), ("  ", "success")) + "\n"
+def test_a_test_that_did_not_end_failed_and_blank_rows_do_not_count():
+    # (cut off mid-run: its last status is neither a pass nor a skip)
+    text = (
+        csv_of(("tempest.a.A.test_a[id-1]", "inprogress"), ("", "fail"), ("  ", "success")) + "\n"
+    )
 
     got = tempest.results(text)
 
-    assert got == dict(passed=0, failed=0, skipped=0, total=1, failures=[])
+    assert got == dict(passed=0, failed=1, skipped=0, total=1, failures=["tempest.a.A.test_a"])
+
+
+@pytest.mark.parametrize(
+    "kind, name, expected",
+    [
+        ("projects", "shard-0123abcd4567-tempest-0", True),
+        ("projects", "shard-0123abcd4567-tempest-15", True),
+        ("projects", "shard-0123abcd4567-tempest-16", False),
+        ("projects", "shard-ffff00001111-tempest-0", False),  # another run's
+        ("projects", "shard-ci", False),
+        ("projects", "shard-0123abcd4567-tempest-0-x", False),
+        ("users", "shard-0123abcd4567-tempest-3-member", True),
+        ("users", "shard-0123abcd4567-tempest-3-reader", True),
+        ("users", "shard-0123abcd4567-tempest-3-admin", False),
+        ("users", "shard-0123abcd4567-tempest-3", False),
+        ("users", None, False),
+    ],
+)
+def test_only_the_names_a_run_gives_its_accounts_are_its(kind, name, expected):
+    assert tempest.is_account_name(kind, name, "shard-0123abcd4567") is expected
 
 
 def test_an_empty_run():

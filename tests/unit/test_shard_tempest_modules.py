@@ -370,6 +370,11 @@ def test_absent_deletes_the_run_s_users_projects_and_alt_flavor_only(
         "projects": [p.id for p in cloud.identity.projects_ if p.name.startswith(LABEL)],
         "alt": by_name(cloud.flavors, ALT).id,
     }
+    # What the accounts hold goes first: a server of one of the projects, a
+    # keypair of one of the users; a tenant's server stays.
+    held = cloud.add_server("tempest-vm", host=LABEL, project_id=ids["projects"][0]).id
+    cloud.keypairs[ids["users"][0]] = ["kp"]
+    cloud.add_server("tenant-vm", host="compute-1", project_id="tenant")
     cloud.calls.clear()
 
     result = run_module(accounts_module, dict(label=LABEL, state="absent"))
@@ -377,7 +382,8 @@ def test_absent_deletes_the_run_s_users_projects_and_alt_flavor_only(
     assert result.get("failed") is not True, result.get("msg")
     assert result["changed"] is True
     assert result["deleted"] == (
-        [f"user:{i}" for i in ids["users"]]
+        [f"server:{held}", f"keypair:{ids['users'][0]}/kp"]
+        + [f"user:{i}" for i in ids["users"]]
         + [f"project:{i}" for i in ids["projects"]]
         + [f"flavor:{ids['alt']}"]
     )
@@ -386,11 +392,16 @@ def test_absent_deletes_the_run_s_users_projects_and_alt_flavor_only(
     assert [f.name for f in cloud.flavors] == [FLAVOR, f"{OTHER}-flavor-alt", "m1.tiny"]
     assert [r.name for r in cloud.identity.roles_] == ["member", "reader", "admin"]
     assert [i.name for i in cloud.images] == ["cirros"]
-    # Users before their projects.
+    # What they hold (the keypair: a DELETE the fake does not list), then users
+    # before their projects.
     deletes = [c[0] for c in cloud.mutations]
-    assert deletes == ["identity.delete_user"] * 8 + ["identity.delete_project"] * 4 + [
-        "compute.delete_flavor"
-    ]
+    assert deletes == (
+        ["compute.delete_server"]
+        + ["identity.delete_user"] * 8
+        + ["identity.delete_project"] * 4
+        + ["compute.delete_flavor"]
+    )
+    assert [s.name for s in cloud.servers] == ["tenant-vm"]
 
     again = run_module(accounts_module, dict(label=LABEL, state="absent"))
 
@@ -407,6 +418,7 @@ def test_absent_in_check_mode_deletes_nothing_and_says_what_it_would(
 
     assert result["changed"] is True
     assert len(result["deleted"]) == 8 + 4 + 1
+    assert [d.split(":")[0] for d in result["deleted"][:1]] == ["user"]
     assert result["deleted"][-1] == f"flavor:{by_name(cloud.flavors, ALT).id}"
     assert changes(cloud) == []
     assert len(cloud.identity.users_) == 8 and len(cloud.identity.projects_) == 4
@@ -607,3 +619,29 @@ def test_the_result_is_the_same_in_check_mode(cloud, run, run_module):
     assert result.get("failed") is not True, result.get("msg")
     assert result["servers"] == dict(count=1, hosts={LABEL: 1})
     assert result["tests"]["passed"] == 2
+
+
+@pytest.mark.parametrize("status, fails", [("0\n", False), ("1\n", True), ("", False)])
+def test_a_tempest_that_exited_badly_without_a_failed_test_fails(
+    cloud, run, run_module, tmp_path, status, fails
+):
+    _, path = run
+    exit_file = tmp_path / "tempest-exit-status"
+    exit_file.write_text(status)
+
+    result = run_module(result_module, result_args(path, exit_status_file=str(exit_file)))
+
+    assert (result.get("failed") is True) is fails, result.get("msg")
+    if fails:
+        assert result["msg"].startswith("tempest exited with status 1 and no failed test")
+        assert "\n" not in result["msg"]
+
+
+def test_an_unreadable_exit_status_is_one_line(cloud, run, run_module, tmp_path):
+    _, path = run
+    exit_file = tmp_path / "tempest-exit-status"
+    exit_file.write_text("garbage")
+
+    result = run_module(result_module, result_args(path, exit_status_file=str(exit_file)))
+
+    assert result["failed"] is True and "cannot read tempest's exit status" in result["msg"]
