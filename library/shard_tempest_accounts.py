@@ -192,6 +192,12 @@ class TempestAccountsModule(ShardModule):
         image = self.conn.image.find_image(self.params["image"], ignore_missing=True)
         if image is None:
             self.fail_json(msg=f"image {self.params['image']!r} not found")
+        if image.visibility not in ("public", "community"):
+            # tempest's accounts are other projects: they could not boot it.
+            self.fail_json(
+                msg=f"image {self.params['image']!r} is {image.visibility}: tempest's projects "
+                "cannot boot it; hand out a public image (the credentials' image)"
+            )
         own = identity.get_project(self.conn.current_project_id)
         domain = identity.get_domain(own.domain_id)
         roles = {}

@@ -328,6 +328,19 @@ def test_a_missing_flavor_or_image_fails_in_one_line(
     assert changes(cloud) == []
 
 
+@pytest.mark.parametrize("visibility", ["private", "shared"])
+def test_an_image_the_accounts_cannot_see_fails_in_one_line(
+    cloud, shard, run_module, args, visibility
+):
+    image = cloud.image.find_image(args()["image"])
+    image.visibility = visibility
+
+    result = run_module(accounts_module, args())
+
+    assert one_line(result).startswith(f"image {args()['image']!r} is {visibility}: tempest's")
+    assert changes(cloud) == []
+
+
 def test_a_missing_persona_role_fails_in_one_line(cloud, shard, run_module, args):
     cloud.identity.roles_ = [r for r in cloud.identity.roles_ if r.name != "reader"]
 
