@@ -65,6 +65,8 @@ servers:
   sample: {count: 31, hosts: {shard-3f2a9c01b7d4: 31}}
 """
 
+from collections import Counter
+
 from ansible.module_utils.shard_openstack import ShardModule
 from ansible.module_utils.shard_resources import find
 from ansible.module_utils.shard_tempest import landing_errors, results
@@ -98,10 +100,8 @@ class TempestResultModule(ShardModule):
         servers = []
         for project in found["projects"]:
             servers += self._servers(project["id"])
-        hosts = {}
-        for server in servers:
-            hosts[server["host"] or "none"] = hosts.get(server["host"] or "none", 0) + 1
-        summary = dict(count=len(servers), hosts=hosts)
+        hosts = Counter(server["host"] or "none" for server in servers)
+        summary = dict(count=len(servers), hosts=dict(hosts))
         elsewhere = landing_errors(servers, self.params["host"])
         if elsewhere:
             more = f" (and {len(elsewhere) - 1} more)" if len(elsewhere) > 1 else ""

@@ -64,9 +64,9 @@ KINDS = [
     "users",
     "projects",
 ]
-# Kinds whose finder needs the labelled projects (what a labelled project owns
-# carries its label).
-_BY_PROJECT = ("servers", "images", "server_groups", "projects")
+# Kinds whose finder needs the run's own accounts (what a run's project or
+# user holds carries its label).
+_BY_ACCOUNTS = ("servers", "images", "server_groups", "keypairs", "users", "projects")
 # Keystone's filter on a name's start: only names that may be a run's are listed.
 _NAME_STARTSWITH = "name__startswith"
 # Nova: keypairs of another user (user_id) from 2.10.
@@ -102,13 +102,13 @@ def find(conn, kinds, wanted):
         return is_label(candidate) and wanted(candidate)
 
     resources, unsearched = {}, {}
-    projects = _LabelledProjects(conn, match)
+    accounts = _RunAccounts(conn, match)
     for kind in KINDS:
         if kind not in kinds:
             continue
         try:
-            if kind in _BY_PROJECT:
-                resources[kind] = FINDERS[kind](conn, match, projects)
+            if kind in _BY_ACCOUNTS:
+                resources[kind] = FINDERS[kind](conn, match, accounts)
             else:
                 resources[kind] = FINDERS[kind](conn, match)
         except NO_SERVICE as exc:
@@ -119,7 +119,7 @@ def find(conn, kinds, wanted):
 
 # Kinds that belong to a project, and the field that names it. Teardown and
 # the janitor act only on the jobs' own project's, and on a run's own
-# projects' (see _LabelledProjects for what makes one): any tenant can
+# projects' (see _RunAccounts for what makes one): any tenant can
 # write a label into a server's metadata or an image's properties (a live
 # build's label is printed in public logs), so another project's labelled
 # resource is reported, never deleted, and never counts for a label's age or
@@ -147,52 +147,55 @@ def split_foreign(conn, resources):
     return own, foreign
 
 
-class _LabelledProjects:
-    """The run's own projects, looked up once, when asked: those whose description
-    carries a wanted label, whose name is exactly one the run gives its tempest
-    projects, in the jobs' own project's domain, and that are not the jobs' own
-    project. Everything such a project holds is deleted with it, so the label
-    alone is not enough: on keystone's default policy a domain's managers may
-    write any description in their domain (the jobs' domain must have none but
-    the operator: docs/source/trust.rst)."""
+class _RunAccounts:
+    """The run's own projects and users, each looked up once, when first asked: those
+    whose description carries a wanted label, whose name is exactly one the run gives
+    its tempest accounts, in the jobs' own project's domain, and that are not the
+    jobs' own project or user. Everything such a project holds is deleted with it,
+    so the label alone is not enough: on keystone's default policy a domain's
+    managers may write any description in their domain (the jobs' domain must
+    have none but the operator: docs/source/trust.rst)."""
 
     def __init__(self, conn, match):
-        self.conn, self.match, self._found = conn, match, None
+        self.conn, self.match = conn, match
+        self._domain = None
+        self._found = {}
 
-    def entries(self):
-        if self._found is None:
-            self._found = _labelled_accounts(self.conn, "projects", self.match)
-        return self._found
+    def entries(self, collection):
+        """The run's own "projects" or "users", as entries."""
+        if collection not in self._found:
+            self._found[collection] = self._look_up(collection)
+        return self._found[collection]
 
     def label_of(self, project_id):
-        """The label of a labelled project, or None."""
-        return next((e["label"] for e in self.entries() if e["id"] == project_id), None)
+        """The label of one of the run's own projects, or None."""
+        return next((e["label"] for e in self.entries("projects") if e["id"] == project_id), None)
 
-
-def _labelled_accounts(conn, collection, match):
-    """The run's own projects or users (see _LabelledProjects), as entries."""
-    own_project = conn.current_project_id
-    domain = conn.identity.get_project(own_project).domain_id
-    found = []
-    for item in _identity_list(conn, collection, domain):
-        label = label_of_description(item.get("description"))
-        if (
-            not match(label)
-            or not is_account_name(collection, item.get("name"), label)
-            or item["id"] in (own_project, conn.current_user_id)
-        ):
-            continue
-        found.append(
-            entry(
-                item["id"],
-                item["name"],
-                label,
-                "description",
-                created_of_description(item.get("description")),
-                domain_id=item.get("domain_id"),
+    def _look_up(self, collection):
+        conn = self.conn
+        own_project = conn.current_project_id
+        if self._domain is None:
+            self._domain = conn.identity.get_project(own_project).domain_id
+        found = []
+        for item in _identity_list(conn, collection, self._domain):
+            label = label_of_description(item.get("description"))
+            if (
+                not self.match(label)
+                or not is_account_name(collection, item.get("name"), label)
+                or item["id"] in (own_project, conn.current_user_id)
+            ):
+                continue
+            found.append(
+                entry(
+                    item["id"],
+                    item["name"],
+                    label,
+                    "description",
+                    created_of_description(item.get("description")),
+                    domain_id=item.get("domain_id"),
+                )
             )
-        )
-    return found
+        return found
 
 
 def _identity_list(conn, collection, domain_id):
@@ -209,12 +212,12 @@ def _identity_list(conn, collection, domain_id):
     return body.get(collection) or []
 
 
-def find_servers(conn, match, projects):
+def find_servers(conn, match, accounts):
     found = []
     for server in conn.compute.servers(details=True, all_projects=True):
         label, source = label_of_server({"metadata": server.metadata or {}, "tags": server.tags})
         # A run's own project's server is that run's, whatever it says.
-        project_label = projects.label_of(server.project_id)
+        project_label = accounts.label_of(server.project_id)
         if project_label:
             label, source = project_label, BY_PROJECT
         if not match(label):
@@ -342,7 +345,7 @@ def find_aggregates(conn, match):
     return found
 
 
-def find_images(conn, match, projects):
+def find_images(conn, match, accounts):
     found, seen = [], set()
     # Hidden images (os_hidden) are only listed when asked for.
     images = list(conn.image.images()) + list(conn.image.images(is_hidden=True))
@@ -351,7 +354,7 @@ def find_images(conn, match, projects):
             continue
         seen.add(image.id)
         label, source = label_of_metadata(dict(image.properties or {})), "property:shard_label"
-        project_label = projects.label_of(image.owner)
+        project_label = accounts.label_of(image.owner)
         if project_label:
             label, source = project_label, BY_PROJECT
         if not match(label):
@@ -371,10 +374,10 @@ def find_images(conn, match, projects):
     return found
 
 
-def find_server_groups(conn, match, projects):
+def find_server_groups(conn, match, accounts):
     found = []
     for group in conn.compute.server_groups(all_projects=True):
-        label = projects.label_of(group.project_id)
+        label = accounts.label_of(group.project_id)
         if not match(label):
             continue
         found.append(
@@ -383,14 +386,14 @@ def find_server_groups(conn, match, projects):
     return found
 
 
-def find_users(conn, match):
-    return _labelled_accounts(conn, "users", match)
+def find_users(conn, match, accounts):
+    return list(accounts.entries("users"))
 
 
-def find_keypairs(conn, match):
+def find_keypairs(conn, match, accounts):
     """The keypairs of the run's own users (nova keeps a user's keypairs after the user)."""
     found = []
-    for user in find_users(conn, match):
+    for user in accounts.entries("users"):
         url = f"/os-keypairs?user_id={quote(user['id'])}"
         response = conn.compute.get(url, microversion=KEYPAIRS_MICROVERSION)
         sdk_exceptions.raise_from_response(response)
@@ -402,8 +405,8 @@ def find_keypairs(conn, match):
     return found
 
 
-def find_projects(conn, match, projects):
-    return list(projects.entries())
+def find_projects(conn, match, accounts):
+    return list(accounts.entries("projects"))
 
 
 FINDERS = {
@@ -639,12 +642,13 @@ def disable_accounts(conn, match, check_mode=False):
     in a project after teardown looked into it (which would leave it without
     a label once the project is gone).
     """
+    accounts = _RunAccounts(conn, match)
     disabled = []
-    for user in _labelled_accounts(conn, "users", match):
+    for user in accounts.entries("users"):
         disabled.append(f"user:{user['id']}")
         if not check_mode:
             conn.identity.update_user(user["id"], is_enabled=False)
-    for project in _labelled_accounts(conn, "projects", match):
+    for project in accounts.entries("projects"):
         disabled.append(f"project:{project['id']}")
         if not check_mode:
             conn.identity.update_project(project["id"], is_enabled=False)

@@ -229,6 +229,19 @@ def test_all_projects_and_private_flavors_are_searched(populated, run_module):
     assert flavors_query["is_public"] == "None"
 
 
+def test_the_run_s_accounts_are_looked_up_once_per_search(populated, run_module):
+    populated.calls.clear()
+
+    result = run_module(module, dict(label=LABEL))
+
+    assert result["count"] == 14
+    # One list of projects and one of users (for users and their keypairs), and
+    # the jobs' domain read once.
+    urls = [c[1][0].split("?")[0] for c in populated.called("identity.get")]
+    assert sorted(urls) == ["/projects", "/users"]
+    assert len(populated.called("identity.get_project")) == 1
+
+
 def test_read_only_even_outside_check_mode(populated, run_module):
     populated.calls.clear()
     run_module(module, dict(label_pattern="^shard-"))
