@@ -83,6 +83,16 @@ def accounts_for(label, count):
     ]
 
 
+def selection(tempest, regex="", exclude=""):
+    """[regex, exclude regex] of a run: the job's own (I(regex), I(exclude)) where
+    given, else the profile's I(tempest) section's: its regex, and its exclude
+    entries' regexes as alternatives (each entry also says why)."""
+    return [
+        regex or tempest["regex"],
+        exclude or "|".join(entry["regex"] for entry in tempest.get("exclude") or []),
+    ]
+
+
 def test_name(test_id):
     """A test's name without tempest's attributes ([id-...,smoke]); a class fixture's
     (setUpClass (a.b.C)) as the class's."""

@@ -156,6 +156,9 @@ class Floor:
     """The cycle. With src, the change is built first (the steps "source" and
     "build") and nova-compute runs from the build; else from venv."""
 
+    # The profile's flavor_disk: 0 lets only an admin boot from it.
+    flavor_disk = 0
+
     def __init__(
         self,
         secret: dict,
@@ -259,7 +262,7 @@ class Floor:
             name=labels.flavor_name_for(self.label),
             ram=128,
             vcpus=1,
-            disk=0,
+            disk=self.flavor_disk,
             description=labels.description_for(self.label),
         )
         self.conn.compute.create_flavor_extra_specs(
@@ -422,8 +425,10 @@ class Floor:
         return result
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv=None, cycle=None, description=None) -> int:
+    """The command: one cycle of the class cycle (Floor by default), its JSON printed."""
+    cycle = cycle or Floor
+    parser = argparse.ArgumentParser(description=description or __doc__.split("\n\n")[0])
     parser.add_argument("--secret-file", required=True, help="the cloud's handout (YAML)")
     parser.add_argument("--venv", help="run nova-compute from this virtualenv, build nothing")
     parser.add_argument("--src", help="build this source tree of nova first")
@@ -441,7 +446,7 @@ def main(argv=None) -> int:
         )
     secret = yaml.safe_load(Path(args.secret_file).read_text())
     start = time.monotonic()
-    floor = Floor(
+    floor = cycle(
         secret,
         Path(args.venv) if args.venv else None,
         Path(args.workdir),

@@ -18,6 +18,10 @@
                                SHARD_CLOUD_VAR_COMPUTE_NOVA=33.0.2)
     shard-tempest              ./shard run shard-nova-compute-tempest (not by
                                default): tempest's selection on the shard
+    from-scratch-tempest       from-scratch-fresh with tempest's selection
+                               after the floor's exercise (bench_tempest.py,
+                               tempest in a new virtualenv, as devstack-tempest
+                               on a fresh node; not by default)
 
 Each variant runs --repeat times (interleaved, so that the machine's other work
 spreads over all of them); the table shows medians. For each run: wall seconds,

@@ -87,13 +87,20 @@ def shard_run_result(finished: dict, runs_dir: Path | None = None, index=None) -
     return out
 
 
-def run_floor(secret_file: str, workdir: Path, venv: str | None = None, build=None) -> dict:
-    """bench_floor.py as a process: with build (floor_build()'s), the change is
-    built first; with venv, nova-compute runs from that virtualenv."""
+def run_floor(
+    secret_file: str,
+    workdir: Path,
+    venv: str | None = None,
+    build=None,
+    cycle: str = "shard_jobs.bench_floor",
+) -> dict:
+    """bench_floor.py (or cycle, a module of its kind) as a process: with build
+    (floor_build()'s), the change is built first; with venv, nova-compute runs
+    from that virtualenv."""
     cmd = [
         paths.bin_path("python"),
         "-m",
-        "shard_jobs.bench_floor",
+        cycle,
         "--secret-file",
         secret_file,
         "--workdir",
@@ -119,9 +126,11 @@ def run_floor(secret_file: str, workdir: Path, venv: str | None = None, build=No
         "boot_retries": out.get("boot_retries"),
         "built": out.get("built", False),
         "deps": out.get("deps"),
-        # No Ansible: plain openstacksdk in one process.
+        # No Ansible: plain openstacksdk in one process (bench_tempest.py's
+        # three module runs are its own processes, not Ansible's).
         "tasks": 0,
         "module_processes": 0,
+        **({"tempest": out["tempest"]} if "tempest" in out else {}),
     }
 
 

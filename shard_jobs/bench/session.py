@@ -45,6 +45,7 @@ from shard_jobs.bench.variants import (
     DEFAULT_CLOUD_DIR,
     FLOOR_CACHE,
     FLOOR_PROFILE,
+    FROM_SCRATCH,
     JOB,
     SHARD_JOBS,
 )
@@ -86,7 +87,7 @@ class Bench:
             return self.shard(n, SHARD_JOBS[name])
         if name == "floor":
             return self.floor(n)
-        return self.from_scratch(n, fresh=name == "from-scratch-fresh")
+        return self.from_scratch(n, name)
 
     def shard(self, n, job=JOB) -> dict:
         return with_share(self._shard_run(job)[1])
@@ -149,8 +150,8 @@ class Bench:
                 shutil.rmtree(path, ignore_errors=True)
         return out
 
-    def from_scratch(self, n, fresh: bool) -> dict:
-        variant = "from-scratch-fresh" if fresh else "from-scratch-preinstalled"
+    def from_scratch(self, n, variant: str) -> dict:
+        fresh, cycle = FROM_SCRATCH[variant]["fresh"], FROM_SCRATCH[variant]["cycle"]
         workdir = self.dir / f"{variant}-{n}"
         # The cloud's logs of this run (cloud-up.log: its Ansible tasks).
         env = dict(BENCH_CLOUD, SHARD_CLOUD_LOG_DIR=str(workdir / "cloud-logs"))
@@ -177,7 +178,7 @@ class Bench:
                 return {"ok": False, "error": str(exc)}
             manifest = cloud_up["manifest"] = cloud_manifest(BENCH_CLOUD["SHARD_CLOUD_DIR"])
             sampler.adopt(service_pids(manifest))
-            floor = run_floor(manifest["secret_file"], workdir, venv=manifest["venv"])
+            floor = run_floor(manifest["secret_file"], workdir, venv=manifest["venv"], cycle=cycle)
             floor["steps"] = dict(floor["steps"], cloud_up=up_s)
             return floor
 

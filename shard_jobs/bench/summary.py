@@ -15,6 +15,7 @@ RATIOS = (
     ("shard", "from-scratch-fresh"),
     ("shard", "from-scratch-preinstalled"),
     ("shard", "floor"),
+    ("shard-tempest", "from-scratch-tempest"),
 )
 
 
@@ -149,6 +150,15 @@ def notes(result: dict) -> list[str]:
         out.append(
             "from-scratch-preinstalled: the same, the services' virtualenv kept (its packages "
             "pre-installed)"
+        )
+    if "from-scratch-tempest" in ran:
+        out.append(
+            "from-scratch-tempest: from-scratch-fresh, then after the floor's exercise what "
+            "shard-nova-compute-tempest runs after its own (bench_tempest.py): tempest "
+            "installed into a new virtualenv from the package cache, as devstack-tempest "
+            "on a fresh node, the same accounts, tempest.conf and selection, each server "
+            "checked; its modules run without Ansible, one process each. shard-tempest's "
+            "tempest virtualenv is the node's cache (made once, as a job's node keeps it)"
         )
     if "floor" in ran:
         build = result.get("floor_build") or {}

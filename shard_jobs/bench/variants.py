@@ -13,10 +13,11 @@ VARIANTS = (
     "shard-glance-api",
     "shard-nova-compute-upgrade",
     "shard-tempest",
+    "from-scratch-tempest",
 )
 # The other jobs take minutes more per run (the upgrade job two builds and a
 # restart; the glance job its own glance source; tempest its selection): run
-# them with --only.
+# them with --only (shard-tempest with from-scratch-tempest, its comparison).
 DEFAULT_VARIANTS = VARIANTS[:4]
 # Names a variant had before.
 RENAMED = {"from-scratch": "from-scratch-preinstalled (or from-scratch-fresh)"}
@@ -28,6 +29,13 @@ SHARD_JOBS = {
     "shard-tempest": "shard-nova-compute-tempest",
 }
 JOB = SHARD_JOBS["shard"]
+# The from-scratch variants: whether each installs a new services' virtualenv
+# (as on a fresh node), and the cycle it runs on its cloud (python -m ...).
+FROM_SCRATCH = {
+    "from-scratch-fresh": {"fresh": True, "cycle": "shard_jobs.bench_floor"},
+    "from-scratch-preinstalled": {"fresh": False, "cycle": "shard_jobs.bench_floor"},
+    "from-scratch-tempest": {"fresh": True, "cycle": "shard_jobs.bench_tempest"},
+}
 # The floor builds what the shard variant's job builds: this profile's package.
 FLOOR_PROFILE = paths.ROLES / "shard" / "profiles" / "nova-compute" / "profile.yaml"
 # The floor's dependency virtualenvs (one per requirements, constraints and

@@ -61,11 +61,19 @@ def test_ratios():
         "from-scratch-fresh": {"wall_s": 240.0, "cpu_s": 500.0},
         "from-scratch-preinstalled": {"wall_s": 120.0, "cpu_s": 400.0},
         "floor": {"wall_s": 15.0, "cpu_s": None},
+        "shard-tempest": {"wall_s": 90.0, "cpu_s": 90.0},
+        "from-scratch-tempest": {"wall_s": 300.0, "cpu_s": 450.0},
     }
     assert summary.ratios(medians) == {
         "shard/from-scratch-fresh": {"wall_s": 0.25, "cpu_s": 0.2},
         "shard/from-scratch-preinstalled": {"wall_s": 0.5, "cpu_s": 0.25},
         "shard/floor": {"wall_s": 4.0, "cpu_s": None},
+        "shard-tempest/from-scratch-tempest": {"wall_s": 0.3, "cpu_s": 0.2},
+    }
+    # A variant that did not run has no ratio.
+    assert summary.ratios({"shard": medians["shard"]})["shard-tempest/from-scratch-tempest"] == {
+        "wall_s": None,
+        "cpu_s": None,
     }
 
 

@@ -216,3 +216,14 @@ def test_a_server_elsewhere_or_unscheduled_is_named_one_line_each():
         f"server failed-elsewhere (id-failed-elsewhere) ran on compute-2, not on the shard {LABEL}",
         f"server stuck (id-stuck) ran on no host, not on the shard {LABEL}",
     ]
+
+
+def test_the_profile_s_selection_unless_the_job_gives_its_own():
+    section = {
+        "regex": r"^tempest\.api\.compute\.",
+        "exclude": [{"regex": "a", "reason": "x"}, {"regex": r"b\.c", "reason": "y"}],
+    }
+    assert tempest.selection(section) == [r"^tempest\.api\.compute\.", r"a|b\.c"]
+    assert tempest.selection(section, "^mine", "") == ["^mine", r"a|b\.c"]
+    assert tempest.selection(section, "", "theirs") == [r"^tempest\.api\.compute\.", "theirs"]
+    assert tempest.selection({"regex": "r"}) == ["r", ""]

@@ -4,8 +4,9 @@
 (shard_labels.py), which profiles exist (shard_profiles.py), the operator's
 canaries a profile's shard is checked against (shard_canaries.py), the masked
 copy of the credentials and the encoding of a password in a URL
-(shard_secrets.py), a service's keystoneauth options (shard_auth.py) and the
-efficiency report's page (shard_report_page.py).
+(shard_secrets.py), a service's keystoneauth options (shard_auth.py), tempest's
+selection (shard_tempest.py) and the efficiency report's page
+(shard_report_page.py).
 
 Templates and task files derive the label, the trait, the flavor's
 description, the names of what a run creates, a shard's port, and the
@@ -41,6 +42,7 @@ from ansible.module_utils import (  # noqa: E402
     shard_profiles,
     shard_report_page,
     shard_secrets,
+    shard_tempest,
 )
 
 
@@ -105,6 +107,8 @@ class FilterModule:
             "shard_auth_error": _filter(shard_auth.auth_error),
             "shard_service_auth_error": _filter(shard_auth.service_account_error),
             "shard_service_auth_note": _filter(shard_auth.service_account_note),
+            # tempest's selection (shard_tempest).
+            "shard_tempest_selection": _filter(shard_tempest.selection),
             # The efficiency report's page.
             "shard_report_html": _filter(shard_report_page.render),
         }

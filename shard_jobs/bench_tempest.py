@@ -1,0 +1,233 @@
+"""The floor's cycle with tempest's selection: what ./shard bench runs on a cloud
+built from nothing (the variant from-scratch-tempest), as devstack-tempest runs
+tempest on a fresh CI node.
+
+    python -m shard_jobs.bench_tempest --secret-file FILE --venv DIR [--workdir DIR]
+
+The floor's cycle (bench_floor.py: nova-compute from DIR, its trait, its
+flavor, the boot, stop, start, reboot and delete), then, in the exercise,
+what shard-nova-compute-tempest does after its exercise (roles/shard_tempest),
+from the same sources: tempest (the nova-compute profile's tempest.packages)
+installed into a new virtualenv under the constraints, as a fresh node does;
+the accounts and the second flavor made by the module shard_tempest_accounts;
+tempest.conf from the role's settings, the profile's and its template; the
+profile's selection (module_utils/shard_tempest.py); every server checked and
+the results read by the module shard_tempest_result. The modules run as
+Ansible runs them on a node (a process each, arguments on standard input), with
+no Ansible around them. Teardown deletes the accounts (the module, state
+absent), then the floor's teardown.
+
+Prints the floor's JSON object, with "tempest": its counts, its servers and
+the seconds of its steps.
+"""
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+
+import jinja2
+import yaml
+
+from shard_jobs import bench_floor, paths
+from shard_jobs.bench.variants import FLOOR_PROFILE
+from shard_jobs.bench_floor import Floor, FloorError, _run
+from shard_jobs.rules import tempest
+
+ROLE = paths.ROLES / "shard_tempest"
+# What the role decides of tempest.conf, and how it is written.
+BASE_CONF = ROLE / "vars" / "main.yaml"
+TEMPLATE = ROLE / "templates" / "tempest.conf.j2"
+WORKERS = 2
+PROJECTS = tempest.DEFAULT_PROJECTS
+TEMPEST_TIMEOUT = 2400
+# Runs a file of library/ as its __main__, with the repository's module_utils
+# on the path of ansible.module_utils (shard_jobs.rules puts it there), as
+# Ansible's module payload does on a node.
+_MODULE_MAIN = (
+    "import runpy, sys, shard_jobs.rules; runpy.run_path(sys.argv.pop(1), run_name='__main__')"
+)
+
+
+def run_module(name: str, args: dict) -> dict:
+    """The module library/<name>.py run once with args: its JSON result. Its
+    arguments go on standard input (they may hold the cloud's credentials)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _MODULE_MAIN, str(paths.LIBRARY / f"{name}.py")],
+        input=json.dumps({"ANSIBLE_MODULE_ARGS": args}),
+        capture_output=True,
+        text=True,
+        cwd=paths.REPO,
+    )
+    try:
+        result = json.loads(proc.stdout)
+    except ValueError:
+        tail = " / ".join((proc.stderr or proc.stdout).strip().splitlines()[-2:])
+        raise FloorError(f"{name} printed no result (exit {proc.returncode}): {tail}") from None
+    if result.get("failed"):
+        raise FloorError(f"{name}: {result.get('msg')}")
+    return result
+
+
+def combine(base: dict, over: dict) -> dict:
+    """base with over on top, mappings merged (Ansible's combine(recursive=True))."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = combine(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def render_conf(context: dict, profile_config: dict) -> str:
+    """tempest.conf as roles/shard_tempest writes it: the role's settings
+    (rendered with context, the role's variables), the profile's over them,
+    through the role's template."""
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    base = yaml.safe_load(BASE_CONF.read_text())["_shard_tempest_base_conf"]
+    rendered = {
+        section: {
+            key: env.from_string(value).render(context) if isinstance(value, str) else value
+            for key, value in options.items()
+        }
+        for section, options in base.items()
+    }
+    return env.from_string(TEMPLATE.read_text()).render(
+        context,
+        ansible_managed="written by shard_jobs.bench_tempest",
+        _shard_tempest_conf=combine(rendered, profile_config),
+    )
+
+
+class TempestFloor(Floor):
+    """The floor's cycle, tempest's selection after its exercise."""
+
+    # tempest's accounts are not admins: the profile's flavor_disk with tempest.
+    flavor_disk = 1
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.profile = yaml.safe_load(FLOOR_PROFILE.read_text())["tempest"]
+        self.tempest_dir = self.workdir / "tempest"
+        self.tempest_venv = self.workdir / "venv-tempest"
+        self.accounts_file = self.workdir / "tempest-accounts.yaml"
+        self.log_dir = self.workdir / "tempest-logs"
+        self.accounts = None
+        self.tempest = {"steps": {}}
+
+    def timed(self, name, func):
+        start = time.monotonic()
+        try:
+            return func()
+        finally:
+            self.tempest["steps"][name] = round(time.monotonic() - start, 2)
+
+    def module_args(self, **args) -> dict:
+        return dict(cloud=self.secret["cloud"], label=self.label, **args)
+
+    def exercise(self):
+        host = super().exercise()
+        self.timed("install", self.install)
+        self.accounts = self.timed(
+            "accounts",
+            lambda: run_module(
+                "shard_tempest_accounts",
+                self.module_args(
+                    projects=PROJECTS,
+                    flavor=self.flavor.id,
+                    image=self.secret.get("image") or "cirros",
+                    accounts_file=str(self.accounts_file),
+                ),
+            ),
+        )
+        self.timed("run", self.run_tempest)
+        checked = self.timed(
+            "check",
+            lambda: run_module(
+                "shard_tempest_result",
+                self.module_args(
+                    host=self.label,
+                    results_csv=str(self.log_dir / "results.csv"),
+                    exit_status_file=str(self.log_dir / "tempest-exit-status"),
+                ),
+            ),
+        )
+        self.tempest.update(
+            tests={k: v for k, v in checked["tests"].items() if k != "failures"},
+            servers=checked["servers"],
+        )
+        return host
+
+    def install(self):
+        """tempest into a virtualenv of its own, under the constraints, as on a fresh node."""
+        _run([self.python, "-m", "venv", self.tempest_venv], "creating tempest's virtualenv")
+        pip = [self.tempest_venv / "bin" / "python", "-m", "pip", "install", "-q"]
+        _run(
+            [*pip, "-c", paths.CONSTRAINTS, *self.profile["packages"]],
+            "installing tempest",
+            env=bench_floor.PBR_ENV,
+        )
+
+    def run_tempest(self):
+        """tempest init, tempest.conf, the profile's selection; its stream read back as CSV."""
+        venv = self.tempest_venv / "bin"
+        _run(
+            [venv / "tempest", "init", "--workspace-path", f"{self.tempest_dir}.workspaces.yaml"]
+            + [self.tempest_dir],
+            "tempest init",
+        )
+        self.log_dir.mkdir()
+        context = {
+            "_shard_tempest_log_dir": str(self.log_dir),
+            "_shard_label": self.label,
+            "_shard_tempest_dir": str(self.tempest_dir),
+            "_shard_tempest_accounts_file": str(self.accounts_file),
+            "_shard_tempest_accounts": self.accounts,
+            "shard_wait_timeout": self.timeout,
+        }
+        conf = render_conf(context, self.profile.get("config") or {})
+        (self.tempest_dir / "etc" / "tempest.conf").write_text(conf)
+        regex, exclude = tempest.selection(self.profile)
+        with open(self.log_dir / "tempest-run.txt", "wb") as out:
+            status = subprocess.run(
+                [venv / "tempest", "run", "--regex", regex, "--exclude-regex", exclude]
+                + ["--concurrency", str(WORKERS)],
+                cwd=self.tempest_dir,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=TEMPEST_TIMEOUT,
+            ).returncode
+        (self.log_dir / "tempest-exit-status").write_text(f"{status}\n")
+        stream = _run([venv / "stestr", "last", "--subunit"], "stestr last", cwd=self.tempest_dir)
+        csv = subprocess.run(
+            [venv / "subunit2csv"], input=stream.encode(), capture_output=True, check=True
+        )
+        (self.log_dir / "results.csv").write_bytes(csv.stdout)
+
+    def remove(self):
+        try:
+            if self.accounts is not None or self.accounts_file.exists():
+                run_module("shard_tempest_accounts", self.module_args(state="absent"))
+        finally:
+            self.accounts_file.unlink(missing_ok=True)
+            super().remove()
+
+    def remove_build(self):
+        super().remove_build()
+        for path in (self.tempest_venv, self.tempest_dir):
+            shutil.rmtree(path, ignore_errors=True)
+
+    def run(self) -> dict:
+        result = super().run()
+        result["tempest"] = self.tempest
+        return result
+
+
+def main(argv=None) -> int:
+    return bench_floor.main(argv, cycle=TempestFloor, description=__doc__.split("\n\n")[0])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
