@@ -198,7 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="the variants to run (default from-scratch-fresh,from-scratch-preinstalled,"
         "shard,floor); also shard-glance-api, shard-nova-compute-upgrade and shard-tempest "
         "(shard-nova-compute-tempest), the other jobs "
-        "measured the same way, not run by default as they take minutes more per run",
+        "measured the same way, and from-scratch-tempest (tempest's selection on a cloud "
+        "built from nothing), not run by default as they take minutes more per run",
     )
     p.add_argument(
         "--out",
