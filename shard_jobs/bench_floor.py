@@ -264,7 +264,10 @@ class Floor:
             vcpus=1,
             disk=self.flavor_disk,
             description=labels.description_for(self.label),
+            # As the job's (shard_label): private, the account's project given access.
+            is_public=False,
         )
+        self.conn.compute.flavor_add_tenant_access(self.flavor, self.conn.current_project_id)
         self.conn.compute.create_flavor_extra_specs(
             self.flavor, labels.trait_requirement(self.label)
         )

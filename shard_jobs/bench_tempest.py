@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import jinja2
 import yaml
@@ -200,11 +201,21 @@ class TempestFloor(Floor):
                 timeout=TEMPEST_TIMEOUT,
             ).returncode
         (self.log_dir / "tempest-exit-status").write_text(f"{status}\n")
-        stream = _run([venv / "stestr", "last", "--subunit"], "stestr last", cwd=self.tempest_dir)
-        csv = subprocess.run(
-            [venv / "subunit2csv"], input=stream.encode(), capture_output=True, check=True
-        )
-        (self.log_dir / "results.csv").write_bytes(csv.stdout)
+        # The stream is binary (subunit v2): from file to file.
+        stream = self.log_dir / "tempest.subunit"
+        with open(stream, "wb") as out:
+            if (
+                subprocess.run(
+                    [venv / "stestr", "last", "--subunit"],
+                    cwd=self.tempest_dir,
+                    stdout=out,
+                    stderr=subprocess.DEVNULL,
+                ).returncode
+                != 0
+            ):
+                raise FloorError("tempest did not run: see tempest-run.txt")
+        with open(stream, "rb") as inp, open(self.log_dir / "results.csv", "wb") as out:
+            subprocess.run([venv / "subunit2csv"], stdin=inp, stdout=out, check=True)
 
     def remove(self):
         try:
@@ -218,6 +229,7 @@ class TempestFloor(Floor):
         super().remove_build()
         for path in (self.tempest_venv, self.tempest_dir):
             shutil.rmtree(path, ignore_errors=True)
+        Path(f"{self.tempest_dir}.workspaces.yaml").unlink(missing_ok=True)
 
     def run(self) -> dict:
         result = super().run()
