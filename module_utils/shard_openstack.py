@@ -13,7 +13,7 @@ import time
 import traceback
 from urllib.parse import quote
 
-from ansible.module_utils import shard_phases
+from ansible.module_utils import shard_phases, shard_secrets
 from ansible.module_utils.basic import AnsibleModule
 
 # The run's names (label, trait, description) live in shard_labels; re-exported
@@ -99,6 +99,13 @@ class ShardModule:
         spec.update(self.argument_spec)
         self.ansible = AnsibleModule(argument_spec=spec, **self.module_kwargs)
         self.params = self.ansible.params
+        if isinstance(self.params.get("cloud"), dict):
+            # A cloud given inline (not a name in clouds.yaml) holds its secrets:
+            # Ansible masks these values wherever the result would show them
+            # (its invocation, a message).
+            self.ansible.no_log_values.update(
+                shard_secrets.secret_values(self.params["cloud"]).values()
+            )
         self.check_mode = self.ansible.check_mode
         self.results = {"changed": False}
         self.conn = None
@@ -113,6 +120,8 @@ class ShardModule:
             interface=self.params["interface"],
             api_timeout=self.params["timeout"],
         )
+        # A cloud given as a dict holds its credentials: never in a message.
+        named = f"cloud {cloud!r}" if isinstance(cloud, str) else "the cloud given inline"
         try:
             if isinstance(cloud, dict):
                 config = dict(cloud)
@@ -120,9 +129,9 @@ class ShardModule:
                 return openstack.connect(**config)
             return openstack.connect(cloud=cloud, **kwargs)
         except openstack.exceptions.ConfigException as exc:
-            self.fail_json(msg=f"cloud {cloud!r} not usable: {exc}")
+            self.fail_json(msg=f"{named} not usable: {exc}")
         except Exception as exc:  # keystoneauth / requests errors
-            self.fail_json(msg=f"cannot connect to cloud {cloud!r}: {exc}")
+            self.fail_json(msg=f"cannot connect to {named}: {exc}")
 
     def fail_json(self, **kwargs):
         self.ansible.fail_json(**kwargs)

@@ -1,6 +1,6 @@
 """The floor's cycle with tempest's selection: what ./shard bench runs on a cloud
-built from nothing (the variant from-scratch-tempest), as devstack-tempest runs
-tempest on a fresh CI node.
+built from nothing (the variant from-scratch-tempest): the same tempest run as
+the shard job's, on a cloud that a fresh CI node brought up for the change.
 
     python -m shard_jobs.bench_tempest --secret-file FILE --venv DIR [--workdir DIR]
 
@@ -8,21 +8,24 @@ The floor's cycle (bench_floor.py: nova-compute from DIR, its trait, its
 flavor, the boot, stop, start, reboot and delete), then, in the exercise,
 what shard-nova-compute-tempest does after its exercise (roles/shard_tempest),
 from the same sources: tempest (the nova-compute profile's tempest.packages)
-installed into a new virtualenv under the constraints, as a fresh node does;
-the accounts and the second flavor made by the module shard_tempest_accounts;
-tempest.conf from the role's settings, the profile's and its template; the
-profile's selection (module_utils/shard_tempest.py); every server checked and
-the results read by the module shard_tempest_result. The modules run as
-Ansible runs them on a node (a process each, arguments on standard input), with
-no Ansible around them. Teardown deletes the accounts (the module, state
-absent), then the floor's teardown.
+installed by the module shard_virtualenv into a new virtualenv, as on a fresh
+node; the accounts and the second flavor made by the module
+shard_tempest_accounts; tempest.conf from the role's settings, the profile's
+and the role's template; the profile's selection (module_utils/shard_tempest.py)
+run by the role's script (files/run-tempest.sh); every server checked and the
+results read by the module shard_tempest_result. The modules run as Ansible
+runs them on a node (a process each, arguments on standard input), with no
+Ansible around them. Teardown deletes the accounts (the module, state absent)
+while nova-compute still runs, then the floor's teardown.
 
 Prints the floor's JSON object, with "tempest": its counts, its servers and
 the seconds of its steps.
 """
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -37,12 +40,12 @@ from shard_jobs.bench_floor import Floor, FloorError, _run
 from shard_jobs.rules import tempest
 
 ROLE = paths.ROLES / "shard_tempest"
-# What the role decides of tempest.conf, and how it is written.
+# What the role decides of tempest.conf, and how it is written; its defaults
+# (projects, workers, timeout); the script that runs tempest.
 BASE_CONF = ROLE / "vars" / "main.yaml"
 TEMPLATE = ROLE / "templates" / "tempest.conf.j2"
-WORKERS = 2
-PROJECTS = tempest.DEFAULT_PROJECTS
-TEMPEST_TIMEOUT = 2400
+DEFAULTS = ROLE / "defaults" / "main.yaml"
+RUN_SCRIPT = str(ROLE / "files" / "run-tempest.sh")
 # Runs a file of library/ as its __main__, with the repository's module_utils
 # on the path of ansible.module_utils (shard_jobs.rules puts it there), as
 # Ansible's module payload does on a node.
@@ -66,6 +69,8 @@ def run_module(name: str, args: dict) -> dict:
     except ValueError:
         tail = " / ".join((proc.stderr or proc.stdout).strip().splitlines()[-2:])
         raise FloorError(f"{name} printed no result (exit {proc.returncode}): {tail}") from None
+    # Its arguments as Ansible echoes them: nothing the caller needs.
+    result.pop("invocation", None)
     if result.get("failed"):
         raise FloorError(f"{name}: {result.get('msg')}")
     return result
@@ -111,11 +116,14 @@ class TempestFloor(Floor):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.profile = yaml.safe_load(FLOOR_PROFILE.read_text())["tempest"]
+        self.defaults = yaml.safe_load(DEFAULTS.read_text())
         self.tempest_dir = self.workdir / "tempest"
-        self.tempest_venv = self.workdir / "venv-tempest"
+        self.tempest_venv = None
         self.accounts_file = self.workdir / "tempest-accounts.yaml"
         self.log_dir = self.workdir / "tempest-logs"
         self.accounts = None
+        self.accounts_made = False
+        self.teardown_error = None
         self.tempest = {"steps": {}}
 
     def timed(self, name, func):
@@ -130,13 +138,15 @@ class TempestFloor(Floor):
 
     def exercise(self):
         host = super().exercise()
-        self.timed("install", self.install)
+        self.tempest_venv = Path(self.timed("install", self.install))
+        # From here on teardown deletes the accounts, whatever got made (by the label).
+        self.accounts_made = True
         self.accounts = self.timed(
             "accounts",
             lambda: run_module(
                 "shard_tempest_accounts",
                 self.module_args(
-                    projects=PROJECTS,
+                    projects=self.defaults["shard_tempest_projects"],
                     flavor=self.flavor.id,
                     image=self.secret.get("image") or "cirros",
                     accounts_file=str(self.accounts_file),
@@ -161,25 +171,27 @@ class TempestFloor(Floor):
         )
         return host
 
-    def install(self):
-        """tempest into a virtualenv of its own, under the constraints, as on a fresh node."""
-        _run([self.python, "-m", "venv", self.tempest_venv], "creating tempest's virtualenv")
-        pip = [self.tempest_venv / "bin" / "python", "-m", "pip", "install", "-q"]
-        _run(
-            [*pip, "-c", paths.CONSTRAINTS, *self.profile["packages"]],
-            "installing tempest",
-            env=bench_floor.PBR_ENV,
+    def install(self) -> str:
+        """tempest's virtualenv, made by the module the role makes it with, new
+        in this run's directory (as on a fresh node): its path."""
+        made = run_module(
+            "shard_virtualenv",
+            dict(
+                path=str(self.workdir / "venv-tempest-{key}"),
+                python=self.python,
+                packages=self.profile["packages"],
+                constraints=str(paths.CONSTRAINTS),
+            ),
         )
+        return made["path"]
 
     def run_tempest(self):
-        """tempest init, tempest.conf, the profile's selection; its stream read back as CSV."""
-        venv = self.tempest_venv / "bin"
+        """tempest init, tempest.conf, then the role's script: the profile's selection."""
         _run(
-            [venv / "tempest", "init", "--workspace-path", f"{self.tempest_dir}.workspaces.yaml"]
-            + [self.tempest_dir],
+            [self.tempest_venv / "bin" / "tempest", "init"]
+            + ["--workspace-path", f"{self.tempest_dir}.workspaces.yaml", self.tempest_dir],
             "tempest init",
         )
-        self.log_dir.mkdir()
         context = {
             "_shard_tempest_log_dir": str(self.log_dir),
             "_shard_label": self.label,
@@ -191,48 +203,62 @@ class TempestFloor(Floor):
         conf = render_conf(context, self.profile.get("config") or {})
         (self.tempest_dir / "etc" / "tempest.conf").write_text(conf)
         regex, exclude = tempest.selection(self.profile)
-        with open(self.log_dir / "tempest-run.txt", "wb") as out:
-            status = subprocess.run(
-                [venv / "tempest", "run", "--regex", regex, "--exclude-regex", exclude]
-                + ["--concurrency", str(WORKERS)],
-                cwd=self.tempest_dir,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                timeout=TEMPEST_TIMEOUT,
-            ).returncode
-        (self.log_dir / "tempest-exit-status").write_text(f"{status}\n")
-        # The stream is binary (subunit v2): from file to file.
-        stream = self.log_dir / "tempest.subunit"
-        with open(stream, "wb") as out:
-            if (
-                subprocess.run(
-                    [venv / "stestr", "last", "--subunit"],
-                    cwd=self.tempest_dir,
-                    stdout=out,
-                    stderr=subprocess.DEVNULL,
-                ).returncode
-                != 0
-            ):
-                raise FloorError("tempest did not run: see tempest-run.txt")
-        with open(stream, "rb") as inp, open(self.log_dir / "results.csv", "wb") as out:
-            subprocess.run([venv / "subunit2csv"], stdin=inp, stdout=out, check=True)
-
-    def remove(self):
+        env = dict(
+            os.environ,
+            VENV=str(self.tempest_venv),
+            LOGS=str(self.log_dir),
+            REGEX=regex,
+            EXCLUDE=exclude,
+            WORKERS=str(self.defaults["shard_tempest_concurrency"]),
+        )
+        # A session of its own: at its timeout, stestr's workers go with it.
+        proc = subprocess.Popen(
+            ["/bin/bash", RUN_SCRIPT],
+            cwd=self.tempest_dir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         try:
-            if self.accounts is not None or self.accounts_file.exists():
+            _, err = proc.communicate(timeout=self.defaults["shard_tempest_timeout"])
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise FloorError(
+                f"tempest ran longer than {self.defaults['shard_tempest_timeout']} s"
+            ) from None
+        if proc.returncode != 0:
+            tail = " / ".join(err.strip().splitlines()[-2:]) or f"exit {proc.returncode}"
+            raise FloorError(f"run-tempest.sh failed: {tail}")
+
+    def stop(self):
+        # tempest's servers go while nova-compute still runs (the profile's
+        # teardown_order has servers before the service), once.
+        if self.accounts_made:
+            self.accounts_made = False
+            try:
                 run_module("shard_tempest_accounts", self.module_args(state="absent"))
-        finally:
-            self.accounts_file.unlink(missing_ok=True)
-            super().remove()
+            except FloorError as exc:
+                self.teardown_error = f"teardown: {exc}"
+            finally:
+                self.accounts_file.unlink(missing_ok=True)
+        super().stop()
 
     def remove_build(self):
         super().remove_build()
         for path in (self.tempest_venv, self.tempest_dir):
-            shutil.rmtree(path, ignore_errors=True)
+            if path is not None:
+                shutil.rmtree(path, ignore_errors=True)
         Path(f"{self.tempest_dir}.workspaces.yaml").unlink(missing_ok=True)
 
     def run(self) -> dict:
         result = super().run()
+        if self.teardown_error:
+            result["ok"] = False
+            result.setdefault("error", self.teardown_error)
         result["tempest"] = self.tempest
         return result
 

@@ -20,8 +20,8 @@
                                default): tempest's selection on the shard
     from-scratch-tempest       from-scratch-fresh with tempest's selection
                                after the floor's exercise (bench_tempest.py,
-                               tempest in a new virtualenv, as devstack-tempest
-                               on a fresh node; not by default)
+                               tempest in a new virtualenv, as on a fresh
+                               node; not by default)
 
 Each variant runs --repeat times (interleaved, so that the machine's other work
 spreads over all of them); the table shows medians. For each run: wall seconds,

@@ -155,10 +155,10 @@ def notes(result: dict) -> list[str]:
         out.append(
             "from-scratch-tempest: from-scratch-fresh, then after the floor's exercise what "
             "shard-nova-compute-tempest runs after its own (bench_tempest.py): tempest "
-            "installed into a new virtualenv from the package cache, as devstack-tempest "
-            "on a fresh node, the same accounts, tempest.conf and selection, each server "
-            "checked; its modules run without Ansible, one process each. shard-tempest's "
-            "tempest virtualenv is the node's cache (made once, as a job's node keeps it)"
+            "installed into a new virtualenv by the role's module, as on a fresh node, the "
+            "same accounts, tempest.conf, selection and script, each server checked; its "
+            "modules run without Ansible, one process each. shard-tempest's tempest "
+            "virtualenv is the node's cache (made once, as a job's node keeps it)"
         )
     if "floor" in ran:
         build = result.get("floor_build") or {}

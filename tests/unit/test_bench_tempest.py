@@ -80,3 +80,32 @@ def test_a_module_that_prints_no_result_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(bench_tempest.paths, "LIBRARY", tmp_path)
     with pytest.raises(FloorError, match=r"^broken printed no result \(exit 1\): no JSON here$"):
         bench_tempest.run_module("broken", {})
+
+
+@pytest.mark.parametrize(
+    "auth_type, auth_url",
+    [
+        # Refused as it connects (an unknown auth type) ...
+        ("no-such-auth", "http://127.0.0.1:9/v3"),
+        # ... or at its first call (nothing listens there).
+        ("password", "http://127.0.0.1:9/v3"),
+    ],
+)
+def test_a_cloud_given_inline_never_shows_its_password(auth_type, auth_url):
+    cloud = {
+        "auth_type": auth_type,
+        "auth": {
+            "auth_url": auth_url,
+            "username": "u",
+            "password": "S3CRET-PW-0042",
+            "project_name": "p",
+            "user_domain_name": "Default",
+            "project_domain_name": "Default",
+        },
+    }
+    with pytest.raises(FloorError) as err:
+        bench_tempest.run_module(
+            "shard_tempest_accounts", {"cloud": cloud, "label": LABEL, "state": "absent"}
+        )
+    assert "S3CRET-PW-0042" not in str(err.value)
+    assert str(err.value).startswith("shard_tempest_accounts")
