@@ -11,13 +11,17 @@ from shard_jobs import paths
 CALLBACKS = Path(__file__).resolve().parent / "ansible_plugins" / "callback"
 
 
-def base_env(extra: dict | None = None) -> dict:
+def base_env(extra: dict | None = None, inherit_ansible: bool = True) -> dict:
     """Environment for ansible-playbook, independent of any ansible.cfg around.
 
     Like Zuul: the roles of this repository are on the roles path, modules are
     found next to the playbooks (playbooks/library), and no ansible.cfg is read.
+    Without inherit_ansible, none of this process's ANSIBLE_* settings either
+    (Zuul's executor passes ansible-playbook no ANSIBLE_* but ANSIBLE_CONFIG).
     """
-    env = dict(os.environ)
+    env = {
+        k: v for k, v in os.environ.items() if inherit_ansible or not k.startswith("ANSIBLE_")
+    }
     env.update(
         {
             "ANSIBLE_CONFIG": str(CALLBACKS.parent / "ansible.cfg"),

@@ -63,6 +63,30 @@ def report_env(settings: RunSettings) -> dict:
 # ---------------------------------------------------------------- the run
 
 
+
+# Zuul's names of the phases, as its executor passes them (zuul_execution_phase).
+EXECUTION_PHASES = {"pre-run": "pre", "run": "run", "post-run": "post"}
+# This repository as Zuul names a project (sources.project_entry): its playbooks'
+# zuul_execution_canonical_name_and_path start with it.
+LIBRARY = "shard-jobs/shard-jobs"
+LIBRARY_CANONICAL_NAME = f"{CANONICAL_HOST}/{LIBRARY}"
+
+
+def execution_vars(phase: str, index: int, playbook, results: dict) -> dict:
+    """The extra variables Zuul's executor gives one playbook run: where it runs
+    (zuul_execution_*) and, in post-run, the results so far (zuul_success,
+    zuul_will_retry). As strings: the executor passes them as -e key=value."""
+    out = {
+        "zuul_execution_phase": EXECUTION_PHASES[phase],
+        "zuul_execution_phase_index": str(index),
+        # The library is an untrusted project of the tenant.
+        "zuul_execution_trusted": "False",
+        "zuul_execution_canonical_name_and_path": f"{LIBRARY_CANONICAL_NAME}/{playbook.path}",
+        "zuul_execution_branch": "master",
+    }
+    out.update({key: str(bool(value)) for key, value in results.items()})
+    return out
+
 class LocalRun:
     def __init__(self, settings: RunSettings):
         self.settings = settings
@@ -201,7 +225,7 @@ class LocalRun:
         if not projects:
             # A job about the cloud rather than a project (the janitor): its
             # item is this repository, as in a periodic pipeline of its own.
-            item = project_entry("shard-jobs/shard-jobs", paths.REPO)
+            item = project_entry(LIBRARY, paths.REPO)
             self.zuul = self.zuul_var({item["name"]: item}, item["name"])
             self.zuul["projects"] = {}
         else:
@@ -294,7 +318,9 @@ class LocalRun:
         secret_file = self.private / f"secrets-{phase}-{index}.yaml"
         self._write(secret_file, yaml.safe_dump(values))
         extra_file = self.private / f"extra-{phase}-{index}.yaml"
-        self._write(extra_file, yaml.safe_dump(extra))
+        self._write(extra_file, yaml.safe_dump(execution_vars(phase, index, playbook, extra)))
+        # As Zuul's executor runs it: what sets Ansible up is the ansible.cfg
+        # written for the run, never an ANSIBLE_* of the user's shell.
         env = ansible.base_env(
             {
                 "ANSIBLE_CONFIG": str(self.ansible_cfg()),
@@ -303,7 +329,8 @@ class LocalRun:
                 "SHARD_PROGRESS_QUIET_ROLES": "shard",
                 "SHARD_PROGRESS_LOG": str(self.log_root / "job-output.txt"),
                 **self.report_env,
-            }
+            },
+            inherit_ansible=False,
         )
         # The node's own interpreter (inventory), not this tool's virtualenv.
         env.pop("ANSIBLE_PYTHON_INTERPRETER", None)
@@ -326,7 +353,10 @@ class LocalRun:
         ]
         start = time.monotonic()
         try:
-            proc = subprocess.Popen(cmd, env=env, cwd=self.work, start_new_session=True)
+            # No terminal: under Zuul a prompt fails at once, it never waits.
+            proc = subprocess.Popen(
+                cmd, env=env, cwd=self.work, start_new_session=True, stdin=subprocess.DEVNULL
+            )
             self.current = proc
             rc = proc.wait()
         finally:
