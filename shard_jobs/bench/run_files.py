@@ -30,7 +30,7 @@ TASK_RESULT = re.compile(
 
 def task_results(log: Path) -> list[dict]:
     """The task results of a run's log, in order: status, task ("role : name"
-    or a play's "name"), seconds and the result ({} when it does not parse). A
+    or a play's "name"), host, seconds and the result ({} when it does not parse). A
     skipped task leaves no result there."""
     try:
         lines = Path(log).read_text(errors="replace").splitlines()
@@ -50,7 +50,12 @@ def task_results(log: Path) -> list[dict]:
                     results[-1]["result"] = {}
             if m:
                 results.append(
-                    {"status": m["status"], "task": m["task"], "seconds": float(m["seconds"])}
+                    {
+                        "status": m["status"],
+                        "task": m["task"],
+                        "host": m["host"],
+                        "seconds": float(m["seconds"]),
+                    }
                 )
                 body = []
         elif body is not None:
