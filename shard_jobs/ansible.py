@@ -19,9 +19,7 @@ def base_env(extra: dict | None = None, inherit_ansible: bool = True) -> dict:
     Without inherit_ansible, none of this process's ANSIBLE_* settings either
     (Zuul's executor passes ansible-playbook no ANSIBLE_* but ANSIBLE_CONFIG).
     """
-    env = {
-        k: v for k, v in os.environ.items() if inherit_ansible or not k.startswith("ANSIBLE_")
-    }
+    env = {k: v for k, v in os.environ.items() if inherit_ansible or not k.startswith("ANSIBLE_")}
     env.update(
         {
             "ANSIBLE_CONFIG": str(CALLBACKS.parent / "ansible.cfg"),

@@ -63,7 +63,6 @@ def report_env(settings: RunSettings) -> dict:
 # ---------------------------------------------------------------- the run
 
 
-
 # Zuul's names of the phases, as its executor passes them (zuul_execution_phase).
 EXECUTION_PHASES = {"pre-run": "pre", "run": "run", "post-run": "post"}
 # This repository as Zuul names a project (sources.project_entry): its playbooks'
@@ -86,6 +85,7 @@ def execution_vars(phase: str, index: int, playbook, results: dict) -> dict:
     }
     out.update({key: str(bool(value)) for key, value in results.items()})
     return out
+
 
 class LocalRun:
     def __init__(self, settings: RunSettings):

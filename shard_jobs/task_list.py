@@ -31,8 +31,9 @@ def from_zuul(job_output_json: Path, project: str) -> list[tuple[str, str]]:
     playbooks = json.loads(Path(job_output_json).read_text())
     tasks = []
     for playbook in playbooks:
+        # <canonical hostname>/<project>/<path in the project>
         path = playbook.get("playbook") or ""
-        if f"/{project}/" not in f"/{path}":
+        if not path.partition("/")[2].startswith(f"{project}/"):
             continue
         for play in playbook.get("plays", []):
             for task in play.get("tasks", []):

@@ -203,6 +203,7 @@ def test_task_results_reads_each_result(tmp_path):
     assert results[0] == {
         "status": "ok",
         "task": "Gathering Facts",
+        "host": "controller",
         "seconds": 0.5,
         "result": {"ansible_facts": {}},
     }

@@ -3,6 +3,7 @@ nothing of the user's ANSIBLE_* settings, no terminal, and the executor's extra 
 (zuul_execution_*, and in post-run zuul_success and zuul_will_retry, as strings)."""
 
 import subprocess
+from pathlib import Path
 
 import yaml
 from test_runner_ara import _run_one_playbook, started  # noqa: F401 (a fixture)
@@ -44,7 +45,7 @@ def test_the_executor_s_variables_of_a_run_playbook(tmp_path, started):  # noqa:
     [(cmd, _)] = started
     extra = [a[1:] for a in cmd if a.startswith("@") and "extra-run-0" in a]
     assert extra, cmd
-    values = yaml.safe_load(open(extra[0]).read())
+    values = yaml.safe_load(Path(extra[0]).read_text())
     assert values == {
         "zuul_execution_phase": "run",
         "zuul_execution_phase_index": "0",

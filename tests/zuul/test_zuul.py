@@ -19,7 +19,7 @@ from job_runs import leftovers, run_job
 from zuul_site import POST_REVIEW_JOB as SITE_JOB
 from zuul_site import TENANT
 
-from shard_jobs import replay, sources
+from shard_jobs import replay, sources, task_list
 from shard_jobs.rules import labels, secrets
 
 JOB = "shard-nova-compute"
@@ -29,6 +29,17 @@ NOVA = "openstack/nova"
 UNAUTHORIZED = "openstack/unauthorized"
 # The build of a nova change that passed, its revision and marker: replayed locally later.
 PASSED = {}
+# The library as the tenant names it (its playbooks in the build's job-output.json).
+LIBRARY_PROJECT = "shard-jobs"
+# Tasks of the job that run under one of the two only, and why: what the test site's base
+# job does before the library's playbooks.
+NOT_COMPARED = {
+    # Its pre-run gathered the node's facts: the library's first play finds them cached.
+    "Gathering Facts",
+    # It left the credentials on the node (shard_cloud_file); ./shard run hands them to the
+    # playbooks as the secret shard_cloud instead.
+    "Read the credentials the site's base job left on the node",
+}
 
 
 def label_of(build: dict) -> str:
@@ -109,6 +120,14 @@ def test_a_build_is_replayed_locally_from_its_logs(site, admin_conn, tmp_path):
     assert item and {k: local[k] for k in item} == item, (item, local)
     assert local["build"] == summary["build"] != build["uuid"]
     assert leftovers(admin_conn, labels.label_for(summary["build"])) == {}
+    # The executor's Ansible and ./shard run's: the same tasks, in the same order, on the
+    # same hosts (but for what the site's base job does).
+    under_zuul = task_list.from_zuul(logs / "job-output.json", LIBRARY_PROJECT)
+    here = task_list.from_local(replayed / "job-output.txt")
+    assert len(under_zuul) > 40, under_zuul
+    assert [t for t in under_zuul if t[0] not in NOT_COMPARED] == [
+        t for t in here if t[0] not in NOT_COMPARED
+    ]
 
 
 def test_a_nova_change_that_breaks_nova_compute_fails_and_leaves_nothing(site, admin_conn):
