@@ -38,6 +38,7 @@ from shard_jobs import bench_floor, paths
 from shard_jobs.bench.variants import FLOOR_PROFILE
 from shard_jobs.bench_floor import Floor, FloorError, _run
 from shard_jobs.rules import tempest
+from shard_jobs.zuul_config import deep_merge
 
 ROLE = paths.ROLES / "shard_tempest"
 # What the role decides of tempest.conf, and how it is written; its defaults
@@ -76,17 +77,6 @@ def run_module(name: str, args: dict) -> dict:
     return result
 
 
-def combine(base: dict, over: dict) -> dict:
-    """base with over on top, mappings merged (Ansible's combine(recursive=True))."""
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = combine(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 def render_conf(context: dict, profile_config: dict) -> str:
     """tempest.conf as roles/shard_tempest writes it: the role's settings
     (rendered with context, the role's variables), the profile's over them,
@@ -103,7 +93,7 @@ def render_conf(context: dict, profile_config: dict) -> str:
     return env.from_string(TEMPLATE.read_text()).render(
         context,
         ansible_managed="written by shard_jobs.bench_tempest",
-        _shard_tempest_conf=combine(rendered, profile_config),
+        _shard_tempest_conf=deep_merge(rendered, profile_config),
     )
 
 

@@ -87,11 +87,13 @@ def _playbooks(value, job):
     return out
 
 
-def _deep_merge(base: dict, over: dict) -> dict:
+def deep_merge(base: dict, over: dict) -> dict:
+    """base with over on top, mappings merged key by key: how Zuul merges a job's
+    vars into its parent's (and Ansible's combine(recursive=True))."""
     merged = dict(base)
     for key, value in over.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
+            merged[key] = deep_merge(merged[key], value)
         else:
             merged[key] = value
     return merged
@@ -126,7 +128,7 @@ def freeze(objects: dict, name: str) -> FrozenJob:
         frozen.post_run = _playbooks(body.get("post-run"), job_name) + frozen.post_run
         if body.get("run"):
             frozen.run = _playbooks(body.get("run"), job_name)
-        frozen.variables = _deep_merge(frozen.variables, body.get("vars") or {})
+        frozen.variables = deep_merge(frozen.variables, body.get("vars") or {})
         for project in body.get("required-projects") or []:
             pname = project if isinstance(project, str) else project["name"]
             if pname not in frozen.required_projects:
