@@ -243,6 +243,9 @@ class TempestFloor(Floor):
             if path is not None:
                 shutil.rmtree(path, ignore_errors=True)
         Path(f"{self.tempest_dir}.workspaces.yaml").unlink(missing_ok=True)
+        # shard_virtualenv's lock beside the virtualenv.
+        for lock in self.workdir.glob("venv-tempest-*.lock"):
+            lock.unlink(missing_ok=True)
 
     def run(self) -> dict:
         result = super().run()
