@@ -17,7 +17,8 @@ def base_env(extra: dict | None = None, inherit_ansible: bool = True) -> dict:
     Like Zuul: the roles of this repository are on the roles path, modules are
     found next to the playbooks (playbooks/library), and no ansible.cfg is read.
     Without inherit_ansible, none of this process's ANSIBLE_* settings either
-    (Zuul's executor passes ansible-playbook no ANSIBLE_* but ANSIBLE_CONFIG).
+    (Zuul's executor passes on its service's environment, which normally has
+    none, and sets ANSIBLE_CONFIG).
     """
     env = {k: v for k, v in os.environ.items() if inherit_ansible or not k.startswith("ANSIBLE_")}
     env.update(

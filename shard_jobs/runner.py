@@ -63,6 +63,8 @@ def report_env(settings: RunSettings) -> dict:
 # ---------------------------------------------------------------- the run
 
 
+# The settings of where Ansible's collections are, which a run keeps.
+COLLECTIONS_PATH_VARS = ("ANSIBLE_COLLECTIONS_PATH", "ANSIBLE_COLLECTIONS_PATHS")
 # Zuul's names of the phases, as its executor passes them (zuul_execution_phase).
 EXECUTION_PHASES = {"pre-run": "pre", "run": "run", "post-run": "post"}
 # This repository as Zuul names a project (sources.project_entry): its playbooks'
@@ -320,7 +322,9 @@ class LocalRun:
         extra_file = self.private / f"extra-{phase}-{index}.yaml"
         self._write(extra_file, yaml.safe_dump(execution_vars(phase, index, playbook, extra)))
         # As Zuul's executor runs it: what sets Ansible up is the ansible.cfg
-        # written for the run, never an ANSIBLE_* of the user's shell.
+        # written for the run, never an ANSIBLE_* of the user's shell; but for
+        # where collections are (./shard checked them there, and installs
+        # missing ones there: collection_requirements).
         env = ansible.base_env(
             {
                 "ANSIBLE_CONFIG": str(self.ansible_cfg()),
@@ -332,6 +336,9 @@ class LocalRun:
             },
             inherit_ansible=False,
         )
+        for name in COLLECTIONS_PATH_VARS:
+            if name in os.environ:
+                env[name] = os.environ[name]
         # The node's own interpreter (inventory), not this tool's virtualenv.
         env.pop("ANSIBLE_PYTHON_INTERPRETER", None)
         if self.settings.ara:
@@ -445,9 +452,12 @@ class LocalRun:
                 continue
             extra = {"zuul_success": success, "zuul_will_retry": will_retry}
             # As Zuul: a failing post-run playbook makes the result POST_FAILURE
-            # unless pre-run failed (that result, a retry, takes precedence).
-            if self.run_playbook("post-run", i, pb, extra) != 0 and not pre_failed:
-                result = "POST_FAILURE"
+            # unless pre-run failed (that result, a retry, takes precedence),
+            # and the post-run playbooks after it see zuul_success false.
+            if self.run_playbook("post-run", i, pb, extra) != 0:
+                success = False
+                if not pre_failed:
+                    result = "POST_FAILURE"
         return result or "FAILURE"
 
     def returned(self) -> dict:

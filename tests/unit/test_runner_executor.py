@@ -51,7 +51,7 @@ def test_the_executor_s_variables_of_a_run_playbook(tmp_path, started):  # noqa:
         "zuul_execution_phase_index": "0",
         "zuul_execution_trusted": "False",
         "zuul_execution_canonical_name_and_path": (
-            f"{runner.LIBRARY_CANONICAL_NAME}/{run.job.run[0].path}"
+            f"opendev.org/shard-jobs/shard-jobs/{run.job.run[0].path}"
         ),
         "zuul_execution_branch": "master",
     }
@@ -65,3 +65,29 @@ def test_post_run_results_are_strings_as_the_executor_passes_them():
     assert values["zuul_success"] == "False" and values["zuul_will_retry"] == "True"
     assert values["zuul_execution_phase"] == "post"
     assert values["zuul_execution_phase_index"] == "1"
+
+
+def test_after_a_failed_post_run_playbook_the_next_ones_see_no_success(monkeypatch, tmp_path):
+    run = runner.LocalRun(run_settings(job="shard-nova-compute-upgrade"))
+    run.work = tmp_path
+    seen = []
+
+    def fake(phase, index, playbook, extra):
+        seen.append((phase, playbook.path, dict(extra)))
+        # Everything passes but the first post-run playbook.
+        return 2 if playbook.path.endswith("upgrade-post-run.yaml") else 0
+
+    monkeypatch.setattr(run, "run_playbook", fake)
+    assert run.execute() == "POST_FAILURE"
+    post = [(path, extra["zuul_success"]) for phase, path, extra in seen if phase == "post-run"]
+    assert post == [
+        ("playbooks/shard/upgrade-post-run.yaml", True),
+        ("playbooks/shard/cleanup.yaml", False),
+    ]
+
+
+def test_where_collections_are_is_kept(tmp_path, started, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("ANSIBLE_COLLECTIONS_PATH", str(tmp_path / "collections"))
+    _run_one_playbook(tmp_path, run_settings())
+    [(_, env)] = started
+    assert env["ANSIBLE_COLLECTIONS_PATH"] == str(tmp_path / "collections")

@@ -12,16 +12,21 @@ ok: [controller] Gathering Facts (0.5s)
 changed: [controller] shard : Create the build's workspace (0.4s)
 {}
 ok: [controller] Install the OpenStack client used by the cloud tasks (0.0s)
+ok: [controller] Step 2 : check the bus (0.1s)
 """
 
 
 def test_a_local_run_s_tasks_without_their_role(tmp_path):
+    roles = tmp_path / "roles"
+    (roles / "shard").mkdir(parents=True)
     log = tmp_path / "job-output.txt"
     log.write_text(LOCAL)
-    assert task_list.from_local(log) == [
+    assert task_list.from_local(log, roles) == [
         ("Gathering Facts", "controller"),
         ("Create the build's workspace", "controller"),
         ("Install the OpenStack client used by the cloud tasks", "controller"),
+        # " : " in a task's own name: no role of that name, so the name stays whole.
+        ("Step 2 : check the bus", "controller"),
     ]
 
 
@@ -44,6 +49,7 @@ def test_a_zuul_build_s_tasks_of_one_project_skipped_ones_left_out(tmp_path):
                 {
                     "tasks": [
                         _task("Load the profile", {"controller": {"changed": False}}, "shard"),
+                        _task("Step 2 : check the bus", {"controller": {}}, "shard"),
                         _task("Not this time", {"controller": {"skipped": True}}, "shard"),
                         _task("On two", {"a": {}, "b": {"skipped": True}, "c": {}}),
                     ]
@@ -55,6 +61,7 @@ def test_a_zuul_build_s_tasks_of_one_project_skipped_ones_left_out(tmp_path):
     path.write_text(json.dumps(build))
     assert task_list.from_zuul(path, "shard-jobs") == [
         ("Load the profile", "controller"),
+        ("Step 2 : check the bus", "controller"),
         ("On two", "a"),
         ("On two", "c"),
     ]
