@@ -9,6 +9,10 @@ from pathlib import Path
 from shard_jobs import paths
 
 CALLBACKS = Path(__file__).resolve().parent / "ansible_plugins" / "callback"
+# Where Ansible's collections are: kept even without inherit_ansible, as ./shard
+# checks the collections there and installs missing ones there
+# (collection_requirements).
+COLLECTIONS_PATH_VARS = ("ANSIBLE_COLLECTIONS_PATH", "ANSIBLE_COLLECTIONS_PATHS")
 
 
 def base_env(extra: dict | None = None, inherit_ansible: bool = True) -> dict:
@@ -18,9 +22,13 @@ def base_env(extra: dict | None = None, inherit_ansible: bool = True) -> dict:
     found next to the playbooks (playbooks/library), and no ansible.cfg is read.
     Without inherit_ansible, none of this process's ANSIBLE_* settings either
     (Zuul's executor passes on its service's environment, which normally has
-    none, and sets ANSIBLE_CONFIG).
+    none, and sets ANSIBLE_CONFIG) but where collections are.
     """
-    env = {k: v for k, v in os.environ.items() if inherit_ansible or not k.startswith("ANSIBLE_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if inherit_ansible or not k.startswith("ANSIBLE_") or k in COLLECTIONS_PATH_VARS
+    }
     env.update(
         {
             "ANSIBLE_CONFIG": str(CALLBACKS.parent / "ansible.cfg"),

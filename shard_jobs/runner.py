@@ -63,8 +63,6 @@ def report_env(settings: RunSettings) -> dict:
 # ---------------------------------------------------------------- the run
 
 
-# The settings of where Ansible's collections are, which a run keeps.
-COLLECTIONS_PATH_VARS = ("ANSIBLE_COLLECTIONS_PATH", "ANSIBLE_COLLECTIONS_PATHS")
 # Zuul's names of the phases, as its executor passes them (zuul_execution_phase).
 EXECUTION_PHASES = {"pre-run": "pre", "run": "run", "post-run": "post"}
 # This repository as Zuul names a project (sources.project_entry): its playbooks'
@@ -322,9 +320,8 @@ class LocalRun:
         extra_file = self.private / f"extra-{phase}-{index}.yaml"
         self._write(extra_file, yaml.safe_dump(execution_vars(phase, index, playbook, extra)))
         # As Zuul's executor runs it: what sets Ansible up is the ansible.cfg
-        # written for the run, never an ANSIBLE_* of the user's shell; but for
-        # where collections are (./shard checked them there, and installs
-        # missing ones there: collection_requirements).
+        # written for the run, never an ANSIBLE_* of the user's shell (but for
+        # where collections are: ansible.base_env).
         env = ansible.base_env(
             {
                 "ANSIBLE_CONFIG": str(self.ansible_cfg()),
@@ -336,9 +333,6 @@ class LocalRun:
             },
             inherit_ansible=False,
         )
-        for name in COLLECTIONS_PATH_VARS:
-            if name in os.environ:
-                env[name] = os.environ[name]
         # The node's own interpreter (inventory), not this tool's virtualenv.
         env.pop("ANSIBLE_PYTHON_INTERPRETER", None)
         if self.settings.ara:
